@@ -1,0 +1,42 @@
+"""Developer sessions. ``nox`` runs tests, rust and lint; ``nox -s bench`` the benchmarks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "rust", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite: Rust unit tests, then the plugin's pytest suite (under the plugin)."""
+    session.run("cargo", "test", "--quiet", external=True)
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def rust(session: nox.Session) -> None:
+    """Formatting and clippy, warnings as errors."""
+    session.run("cargo", "fmt", "--check", external=True)
+    session.run("cargo", "clippy", "--all-targets", "--", "-D", "warnings", external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, and stubtest of the .pyi against the built module."""
+    session.install("ruff", "mypy", ".[test]")
+    session.run("ruff", "check", "python", "tests", "benchmarks", "examples", "noxfile.py", "conftest.py")
+    session.run("ruff", "format", "--check", "python", "tests", "noxfile.py", "conftest.py")
+    session.run("mypy")
+    session.run(
+        "python", "-m", "mypy.stubtest", "pytest_dynamo._core", "--allowlist", "stubtest-allowlist.txt"
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; they write docs/benchmarks.md. Never part of the test command."""
+    session.install(".[test]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

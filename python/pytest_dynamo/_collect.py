@@ -1,0 +1,36 @@
+"""Gathering every collected item's markers once, for one call into Rust."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+MarkTuple = tuple[str, tuple[Any, ...], dict[str, Any]]
+ItemTuple = tuple[str, int, list[MarkTuple]]
+
+
+def describe(items: Sequence[pytest.Item]) -> list[ItemTuple]:
+    """``(nodeid, line, [(name, args, kwargs)])`` per item.
+
+    ``iter_markers`` walks the node chain, so this sees function, class and
+    module (``pytestmark``) marks, ``pytest.param`` marks, marks added with
+    ``add_marker`` and the marks of ``unittest.TestCase`` classes.
+    """
+    out: list[ItemTuple] = []
+    for item in items:
+        line = item.location[1]
+        marks: list[MarkTuple] = [(m.name, m.args, dict(m.kwargs)) for m in item.iter_markers()]
+        out.append((item.nodeid, 0 if line is None else line + 1, marks))
+    return out
+
+
+def registered_markers(config: pytest.Config) -> list[str]:
+    """Names registered through the ``markers`` ini value, by pytest, plugins and users."""
+    names = []
+    for line in config.getini("markers"):
+        name = line.split(":", 1)[0].split("(", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names

@@ -1,0 +1,70 @@
+"""Command-line flags and ini options, and reading them with one precedence:
+flag, then environment variable, then ini, then the default."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import pytest
+
+VALIDATION_MODES = ("strict", "warn", "off")
+
+
+def choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse ``type=`` that turns a bad value into a usage error."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise pytest.UsageError(f"{name}: '{value}' is not one of {', '.join(choices)}")
+        return value
+
+    check.__name__ = name
+    return check
+
+
+def add_options(parser: pytest.Parser) -> pytest.OptionGroup:
+    group = parser.getgroup("dynamo", "pytest-dynamo: CI testing strategy")
+    group.addoption(
+        "--dynamo-config",
+        dest="dynamo_config",
+        metavar="PATH",
+        help="TOML file with the pytest-dynamo configuration "
+        "(default: [tool.pytest-dynamo] in the rootdir's pyproject.toml).",
+    )
+    parser.addini(
+        "dynamo_config",
+        "TOML file with the pytest-dynamo configuration, relative to the rootdir.",
+        default="",
+    )
+    group.addoption(
+        "--dynamo-validation",
+        dest="dynamo_validation",
+        type=choice("--dynamo-validation", VALIDATION_MODES),
+        metavar="MODE",
+        help="Marker validation at collection: strict (default) fails collection, "
+        "warn reports and runs, off skips it.",
+    )
+    parser.addini(
+        "dynamo_validation",
+        "Marker validation at collection: strict, warn or off.",
+        default="strict",
+    )
+    return group
+
+
+def get(config: pytest.Config, name: str, env: str | None = None) -> str:
+    """A setting by precedence: ``--dynamo-x`` flag, environment, ini ``dynamo_x``."""
+    value = config.getoption(name, default=None)
+    if value not in (None, ""):
+        return str(value)
+    if env and os.environ.get(env):
+        return os.environ[env]
+    return str(config.getini(name) or "")
+
+
+def get_choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
+    value = get(config, name).strip()
+    if value not in choices:
+        raise pytest.UsageError(f"ini option {name} = {value!r} is not one of {', '.join(choices)}")
+    return value

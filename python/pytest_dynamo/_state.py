@@ -1,0 +1,64 @@
+"""Per-run state on ``config.stash``: never module globals, so in-process
+pytester runs do not leak into each other.
+
+The keys here are also how the features talk to each other: the pipelines
+put the run's context and gating exemptions here, the GPU probe its
+inventory, and the records read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_dynamo import _options
+from pytest_dynamo._core import Batch, ConfigError, Engine
+
+ENGINE = pytest.StashKey[Engine]()
+BATCH = pytest.StashKey[Batch]()
+#: What this run is: ``{"pipeline": ..., "stage": ..., "framework": ...}`` (JSON-able).
+RUN_CONTEXT = pytest.StashKey[dict[str, Any]]()
+#: The GPU inventory the probe found (JSON-able), the same on every xdist worker.
+INVENTORY = pytest.StashKey[dict[str, Any]]()
+#: Values computed once on the xdist controller and handed to every worker.
+FOR_WORKERS = pytest.StashKey[dict[str, Any]]()
+
+
+def load_engine(config: pytest.Config) -> Engine:
+    """Load the configuration once; a bad one is a usage error, not a traceback."""
+    config_file = _options.get(config, "dynamo_config", env="DYNAMO_CONFIG") or None
+    try:
+        engine = Engine.load(str(config.rootpath), config_file)
+    except ConfigError as err:
+        raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+    config.stash[ENGINE] = engine
+    return engine
+
+
+def engine(config: pytest.Config) -> Engine:
+    return config.stash[ENGINE]
+
+
+def batch(config: pytest.Config) -> Batch | None:
+    return config.stash.get(BATCH, None)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker process."""
+    return hasattr(config, "workerinput")
+
+
+def shared(config: pytest.Config, key: str, compute: Any) -> Any:
+    """A value computed once per run and the same on every xdist worker.
+
+    On the controller (or without xdist) ``compute()`` runs and its JSON-able
+    result is kept for the workers; on a worker the controller's value is used.
+    """
+    if is_worker(config):
+        handed: dict[str, Any] = config.workerinput.get("dynamo", {})  # type: ignore[attr-defined]
+        if key in handed:
+            return handed[key]
+    value = compute()
+    config.stash.setdefault(FOR_WORKERS, {})[key] = value
+    return value

@@ -1,0 +1,19 @@
+"""pytest-xdist integration, registered only when xdist is active: hands the
+values the controller computed once (``_state.shared``) to every worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_dynamo import _state
+
+
+class XdistIntegration:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        handed: dict[str, Any] = self.config.stash.get(_state.FOR_WORKERS, {})
+        node.workerinput["dynamo"] = dict(handed)

@@ -1,0 +1,278 @@
+//! The project's configuration: a `[tool.pytest-dynamo]` table in
+//! `pyproject.toml`, or a TOML file named by the `dynamo_config` ini option.
+//!
+//! Parsed with the `toml` crate into typed structs that refuse unknown keys,
+//! so a typo is an error with its line, column and the keys that exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const TABLE: &str = "tool.pytest-dynamo";
+const DOCS_FIX: &str =
+    "correct or remove the key; docs/configuration.md lists every key and its type";
+
+/// Everything under `[tool.pytest-dynamo]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Per category: markers to add or remove, and how many a test carries.
+    pub taxonomy: BTreeMap<String, CategoryConfig>,
+    /// Old marker name -> canonical name; using the old one warns.
+    pub aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CategoryConfig {
+    /// Needed when the table defines a new category.
+    pub description: Option<String>,
+    #[serde(deserialize_with = "deserialize_marker_specs")]
+    pub add: Vec<MarkerSpec>,
+    pub remove: Vec<String>,
+    /// `true` means at least one marker (same as `min = 1`); `false`, none needed.
+    pub required: Option<bool>,
+    pub min: Option<u32>,
+    pub max: Option<Limit>,
+}
+
+/// `max = 2` or `max = "unlimited"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Count(u32),
+    Unlimited,
+}
+
+/// A marker to add: `"lmcache"` or `{ name = "canary", description = "...", after = "nightly" }`.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MarkerSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Hardware markers: devices needed (read from a `_N` suffix when absent).
+    #[serde(default)]
+    pub devices: Option<u32>,
+    /// Place it in the category's order (the lifecycle order) after this marker.
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Limit;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer or \"unlimited\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Limit, E> {
+                u32::try_from(v)
+                    .map(Limit::Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Limit, E> {
+                if v == "unlimited" {
+                    Ok(Limit::Unlimited)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Lets `add` hold plain names and tables side by side, keeping the key
+/// names in errors (an untagged enum would lose them).
+pub fn deserialize_marker_specs<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<MarkerSpec>, D::Error> {
+    struct Item(MarkerSpec);
+    impl<'de> Deserialize<'de> for Item {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Item;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a marker name or a table with a `name` key")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Item, E> {
+                    Ok(Item(MarkerSpec {
+                        name: v.to_string(),
+                        ..MarkerSpec::default()
+                    }))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, m: A) -> std::result::Result<Item, A::Error> {
+                    MarkerSpec::deserialize(de::value::MapAccessDeserializer::new(m)).map(Item)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    Ok(Vec::<Item>::deserialize(d)?
+        .into_iter()
+        .map(|i| i.0)
+        .collect())
+}
+
+#[derive(Deserialize, Default)]
+struct PyProject {
+    #[serde(default)]
+    tool: Tool,
+}
+
+#[derive(Deserialize, Default)]
+struct Tool {
+    #[serde(rename = "pytest-dynamo", default)]
+    dynamo: Option<Config>,
+}
+
+/// Where the configuration came from, for messages.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file read, or None when no configuration exists (built-in defaults).
+    pub source: Option<String>,
+}
+
+fn parse_error(path: &str, err: &toml::de::Error) -> Error {
+    Error::config(
+        path,
+        format!(
+            "invalid [{TABLE}] configuration\n{}",
+            err.to_string().trim_end()
+        ),
+        DOCS_FIX,
+    )
+}
+
+/// Parse the text of a `pyproject.toml`; None when it has no table of ours.
+pub fn from_pyproject(path: &str, text: &str) -> Result<Option<Config>> {
+    let doc: PyProject = toml::from_str(text).map_err(|e| parse_error(path, &e))?;
+    Ok(doc.tool.dynamo)
+}
+
+/// Parse a dedicated configuration file: the keys at top level, or under
+/// `[tool.pytest-dynamo]` when the file is a `pyproject.toml`.
+pub fn from_file_text(path: &str, text: &str) -> Result<Config> {
+    let value: toml::Table = toml::from_str(text).map_err(|e| parse_error(path, &e))?;
+    if value.contains_key("tool") {
+        return from_pyproject(path, text)?.ok_or_else(|| {
+            Error::config(
+                path,
+                format!("the file has a [tool] table but no [{TABLE}] in it"),
+                format!("put the configuration under [{TABLE}], or at the top level of the file"),
+            )
+        });
+    }
+    toml::from_str(text).map_err(|e| parse_error(path, &e))
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), &e))
+}
+
+/// Find and parse the configuration: an explicit file wins, then the
+/// rootdir's `pyproject.toml`, then the built-in defaults.
+pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Loaded> {
+    if let Some(file) = explicit {
+        let file = if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            rootdir.join(file)
+        };
+        let shown = file.display().to_string();
+        if !file.is_file() {
+            return Err(Error::config(
+                "dynamo_config",
+                format!("configuration file {shown} does not exist"),
+                "fix the path in the dynamo_config ini option or --dynamo-config (relative paths start at the rootdir)",
+            ));
+        }
+        let config = from_file_text(&shown, &read(&file)?)?;
+        return Ok(Loaded {
+            config,
+            source: Some(shown),
+        });
+    }
+    let pyproject = rootdir.join("pyproject.toml");
+    if pyproject.is_file() {
+        let shown = pyproject.display().to_string();
+        if let Some(config) = from_pyproject(&shown, &read(&pyproject)?)? {
+            return Ok(Loaded {
+                config,
+                source: Some(shown),
+            });
+        }
+    }
+    Ok(Loaded {
+        config: Config::default(),
+        source: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pyproject_without_our_table_is_no_configuration() {
+        let text = "[project]\nname = \"x\"\n[tool.ruff]\nline-length = 3\n";
+        assert!(from_pyproject("pyproject.toml", text).unwrap().is_none());
+    }
+
+    #[test]
+    fn markers_are_names_or_tables() {
+        let text = r#"
+[tool.pytest-dynamo.taxonomy.framework]
+add = ["lmcache", { name = "mooncake", description = "needs Mooncake" }]
+[tool.pytest-dynamo.taxonomy.hardware]
+max = "unlimited"
+"#;
+        let config = from_pyproject("p", text).unwrap().unwrap();
+        let fw = &config.taxonomy["framework"];
+        assert_eq!(fw.add[0].name, "lmcache");
+        assert_eq!(fw.add[1].description.as_deref(), Some("needs Mooncake"));
+        assert_eq!(config.taxonomy["hardware"].max, Some(Limit::Unlimited));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_the_key_and_the_fix() {
+        let text = "[tool.pytest-dynamo.taxonomy.lifecycle]\nrequird = true\n";
+        let err = from_pyproject("pyproject.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pyproject.toml: invalid [tool.pytest-dynamo]"),
+            "{err}"
+        );
+        assert!(err.contains("requird"), "{err}");
+        assert!(err.contains("`required`"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("fix: "), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_an_error() {
+        let text = "[tool.pytest-dynamo.taxonomy.type]\nmin = \"one\"\n";
+        let err = from_pyproject("p", text).unwrap_err().to_string();
+        assert!(err.contains("min"), "{err}");
+        let text = "[tool.pytest-dynamo.taxonomy.type]\nadd = [{ nme = \"x\" }]\n";
+        let err = from_pyproject("p", text).unwrap_err().to_string();
+        assert!(err.contains("nme"), "{err}");
+    }
+
+    #[test]
+    fn a_dedicated_file_holds_keys_at_top_level() {
+        let config = from_file_text("d.toml", "[aliases]\npremerge = \"pre_merge\"\n").unwrap();
+        assert_eq!(config.aliases["premerge"], "pre_merge");
+    }
+}

@@ -1,0 +1,283 @@
+//! A project's adjustments to the built-in taxonomy: markers added to or
+//! removed from a category, new categories, aliases, and the counts a test
+//! must carry. Every inconsistency is an error naming the key and the fix.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+use crate::config::{CategoryConfig, Config, Limit, MarkerSpec, TABLE};
+use crate::error::{Error, Result};
+use crate::taxonomy::{Resolved, Taxonomy, LIFECYCLE};
+
+static MARKER_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("valid regex"));
+
+struct Ctx<'a> {
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Error {
+        Error::config(
+            self.source,
+            format!("[{TABLE}] {key}: {}", message.into()),
+            fix,
+        )
+    }
+}
+
+/// The built-in taxonomy with the project's configuration applied.
+pub fn taxonomy(config: &Config, source: &str) -> Result<Taxonomy> {
+    let ctx = Ctx { source };
+    let mut taxonomy = Taxonomy::builtin();
+    for (category, table) in &config.taxonomy {
+        apply_category(&ctx, &mut taxonomy, category, table)?;
+    }
+    for (alias, canonical) in &config.aliases {
+        let key = format!("aliases.{alias}");
+        if taxonomy.marker(alias).is_some() {
+            return Err(ctx.err(
+                &key,
+                format!("'{alias}' is itself a marker of the taxonomy"),
+                format!("remove the alias, or first remove '{alias}' from its category"),
+            ));
+        }
+        if taxonomy.marker(canonical).is_none() {
+            let hint = taxonomy
+                .suggest(canonical)
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            return Err(ctx.err(
+                &key,
+                format!("the alias points at '{canonical}', which is not a marker{hint}"),
+                "point the alias at a marker of the taxonomy",
+            ));
+        }
+        taxonomy.add_alias(alias, canonical);
+    }
+    Ok(taxonomy)
+}
+
+fn apply_category(
+    ctx: &Ctx,
+    taxonomy: &mut Taxonomy,
+    category: &str,
+    table: &CategoryConfig,
+) -> Result<()> {
+    let key = format!("taxonomy.{category}");
+    if taxonomy.category(category).is_none() {
+        if !MARKER_NAME.is_match(category) {
+            return Err(ctx.err(
+                &key,
+                "a category name is letters, digits and '_'",
+                "rename it",
+            ));
+        }
+        let known: Vec<_> = taxonomy
+            .categories
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let Some(description) = &table.description else {
+            return Err(ctx.err(
+                &key,
+                format!(
+                    "'{category}' is not a category (known: {}); a new one needs a description",
+                    known.join(", ")
+                ),
+                "fix the category name, or add `description = \"...\"` to define a new category",
+            ));
+        };
+        taxonomy.add_category(category, description);
+    }
+    for name in &table.remove {
+        match taxonomy.marker(name) {
+            Some(def) if def.category == category => {
+                taxonomy.remove_marker(name);
+            }
+            _ => {
+                return Err(ctx.err(
+                    &format!("{key}.remove"),
+                    format!("'{name}' is not a marker of the {category} category"),
+                    "remove it from the list",
+                ))
+            }
+        }
+    }
+    for spec in &table.add {
+        add_marker(ctx, taxonomy, category, &key, spec)?;
+    }
+    let cat = taxonomy.category_mut(category).expect("category exists");
+    if let Some(required) = table.required {
+        cat.min = u32::from(required).max(if required { cat.min } else { 0 });
+    }
+    if let Some(min) = table.min {
+        cat.min = min;
+    }
+    match table.max {
+        Some(Limit::Count(max)) => cat.max = Some(max),
+        Some(Limit::Unlimited) => cat.max = None,
+        None => {}
+    }
+    if let Some(max) = cat.max {
+        if cat.min > max {
+            return Err(ctx.err(
+                &key,
+                format!("min ({}) is above max ({max})", cat.min),
+                "lower min or raise max",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn add_marker(
+    ctx: &Ctx,
+    taxonomy: &mut Taxonomy,
+    category: &str,
+    key: &str,
+    spec: &MarkerSpec,
+) -> Result<()> {
+    let key = format!("{key}.add");
+    let name = spec.name.as_str();
+    if !MARKER_NAME.is_match(name) {
+        return Err(ctx.err(
+            &key,
+            format!("'{name}' is not a valid marker name"),
+            "use letters, digits and '_', not starting with a digit",
+        ));
+    }
+    if let Resolved::Known(existing) | Resolved::Alias(existing) = taxonomy.resolve(name) {
+        return Err(ctx.err(
+            &key,
+            format!(
+                "'{name}' is already a marker of the {} category",
+                existing.category
+            ),
+            "remove it from this list (or from the other category first)",
+        ));
+    }
+    if spec.after.is_some() && spec.before.is_some() {
+        return Err(ctx.err(
+            &key,
+            format!("'{name}' has both `after` and `before`"),
+            "keep one of them",
+        ));
+    }
+    let position = match spec.after.as_deref().or(spec.before.as_deref()) {
+        None => None,
+        Some(anchor) => {
+            let order = &taxonomy
+                .category(category)
+                .expect("category exists")
+                .markers;
+            let Some(at) = order.iter().position(|m| m == anchor) else {
+                return Err(ctx.err(
+                    &key,
+                    format!("'{name}' is placed next to '{anchor}', which is not in the {category} category"),
+                    format!("use one of: {}", order.join(", ")),
+                ));
+            };
+            Some(if spec.after.is_some() { at + 1 } else { at })
+        }
+    };
+    if category != LIFECYCLE && position.is_some() {
+        log::debug!("placing '{name}' in the {category} order only changes how it is listed");
+    }
+    let description = spec
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("{category} marker defined by the project"));
+    taxonomy.insert_marker(category, name, &description, spec.devices, position);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_pyproject;
+    use crate::taxonomy::{FRAMEWORK, HARDWARE};
+
+    fn build(toml: &str) -> Result<Taxonomy> {
+        let config = from_pyproject("pyproject.toml", toml)?.unwrap_or_default();
+        taxonomy(&config, "pyproject.toml")
+    }
+
+    #[test]
+    fn a_lifecycle_stage_is_placed_in_the_order() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.lifecycle]\nadd = [{ name = \"canary\", after = \"nightly\" }]\n",
+        )
+        .unwrap();
+        let order = &t.category(LIFECYCLE).unwrap().markers;
+        assert_eq!(
+            order,
+            &[
+                "pre_commit",
+                "pre_merge",
+                "post_merge",
+                "nightly",
+                "canary",
+                "weekly",
+                "release"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hardware_family_and_a_framework_are_added() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.hardware]\nadd = [\"xpu_1\", \"xpu_2\"]\n\
+             [tool.pytest-dynamo.taxonomy.framework]\nadd = [\"lmcache\"]\n",
+        )
+        .unwrap();
+        assert_eq!(t.marker("xpu_2").unwrap().devices, Some(2));
+        assert_eq!(t.marker("xpu_2").unwrap().category, HARDWARE);
+        assert_eq!(t.marker("lmcache").unwrap().category, FRAMEWORK);
+    }
+
+    #[test]
+    fn counts_are_adjusted() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.type]\nrequired = false\n\
+             [tool.pytest-dynamo.taxonomy.lifecycle]\nmax = 1\n\
+             [tool.pytest-dynamo.taxonomy.framework]\nrequired = true\n",
+        )
+        .unwrap();
+        assert_eq!(t.category("type").unwrap().min, 0);
+        assert_eq!(t.category(LIFECYCLE).unwrap().max, Some(1));
+        assert_eq!(t.category(FRAMEWORK).unwrap().min, 1);
+    }
+
+    #[test]
+    fn inconsistent_definitions_are_errors() {
+        let cases = [
+            ("[tool.pytest-dynamo.aliases]\nold = \"pre_merj\"\n", "did you mean 'pre_merge'"),
+            ("[tool.pytest-dynamo.aliases]\nunit = \"e2e\"\n", "itself a marker"),
+            ("[tool.pytest-dynamo.taxonomy.type]\nadd = [\"vllm\"]\n", "already a marker of the framework"),
+            ("[tool.pytest-dynamo.taxonomy.lifecycle]\nadd = [{ name = \"x\", after = \"nope\" }]\n", "not in the lifecycle"),
+            ("[tool.pytest-dynamo.taxonomy.hardware]\nmin = 2\n", "min (2) is above max (1)"),
+            ("[tool.pytest-dynamo.taxonomy.hardwre]\nadd = [\"x\"]\n", "not a category"),
+            ("[tool.pytest-dynamo.taxonomy.type]\nremove = [\"vllm\"]\n", "not a marker of the type"),
+            ("[tool.pytest-dynamo.taxonomy.type]\nadd = [\"9x\"]\n", "not a valid marker name"),
+        ];
+        for (toml, expected) in cases {
+            let err = build(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{toml}: {err}");
+            assert!(
+                err.starts_with("pyproject.toml: [tool.pytest-dynamo] "),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_category_with_a_description_is_defined() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.model]\ndescription = \"model family\"\nadd = [\"llama\"]\nrequired = true\n",
+        )
+        .unwrap();
+        assert_eq!(t.category("model").unwrap().min, 1);
+        assert_eq!(t.marker("llama").unwrap().category, "model");
+    }
+}

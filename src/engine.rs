@@ -1,0 +1,43 @@
+//! One run's engine: the configuration and the taxonomy built from it.
+//! Lives on the pytest `config.stash`, never in a process-wide static, so
+//! in-process pytester runs do not share state.
+
+use std::path::Path;
+
+use crate::config::{self, Config};
+use crate::customize;
+use crate::error::Result;
+use crate::taxonomy::Taxonomy;
+
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    pub config: Config,
+    pub taxonomy: Taxonomy,
+    /// The file the configuration came from (None: built-in defaults).
+    pub source: Option<String>,
+}
+
+impl Engine {
+    pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Self> {
+        let loaded = config::load(rootdir, explicit)?;
+        let shown = loaded
+            .source
+            .clone()
+            .unwrap_or_else(|| "built-in defaults".into());
+        let taxonomy = customize::taxonomy(&loaded.config, &shown)?;
+        Ok(Engine {
+            config: loaded.config,
+            taxonomy,
+            source: loaded.source,
+        })
+    }
+
+    pub fn from_config(config: Config, source: &str) -> Result<Self> {
+        let taxonomy = customize::taxonomy(&config, source)?;
+        Ok(Engine {
+            config,
+            taxonomy,
+            source: Some(source.to_string()),
+        })
+    }
+}

@@ -1,0 +1,39 @@
+//! pytest-dynamo's core: the marker taxonomy and its rules, configuration,
+//! and (in later modules) pipelines, the GPU probe and records. The Python
+//! package `pytest_dynamo` is a thin layer of pytest hooks over it.
+
+pub mod config;
+pub mod customize;
+pub mod engine;
+pub mod error;
+pub mod marker;
+pub mod suggest;
+pub mod taxonomy;
+pub mod validate;
+pub mod validation_report;
+
+mod py_convert;
+mod py_engine;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    use super::PyModule;
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::py_engine::{Batch, Engine, Validation};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        // Rust log records reach Python's logging (caplog, --log-cli-level).
+        let _ = pyo3_log::try_init();
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add(
+            "ConfigError",
+            m.py().get_type::<crate::py_convert::ConfigError>(),
+        )?;
+        Ok(())
+    }
+}

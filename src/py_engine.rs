@@ -1,0 +1,196 @@
+//! The Python face of the engine: load the configuration, list the markers,
+//! take the collected items in one batch and validate them.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use rayon::prelude::*;
+
+use crate::engine;
+use crate::marker::Item;
+use crate::py_convert::{self, PyItem};
+use crate::validate::{self, Resolution};
+use crate::validation_report;
+
+/// `(nodeid, line, [(code, message, fix)])`.
+type PyFinding = (String, u32, Vec<(String, String, String)>);
+
+/// The taxonomy and configuration of one pytest run.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Engine {
+    pub inner: Arc<engine::Engine>,
+}
+
+/// The collected items of one run, their markers resolved once.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Batch {
+    pub engine: Arc<engine::Engine>,
+    pub items: Arc<Vec<Item>>,
+    pub resolved: Arc<Vec<Resolution>>,
+}
+
+/// The outcome of the collection-time rules.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Validation {
+    pub inner: validate::Validation,
+}
+
+#[pymethods]
+impl Engine {
+    /// Load `[tool.pytest-dynamo]` from the rootdir's pyproject.toml, or the
+    /// file `config_file` names. Raises `ConfigError` with the key and the fix.
+    #[staticmethod]
+    #[pyo3(signature = (rootdir, config_file=None))]
+    fn load(py: Python<'_>, rootdir: PathBuf, config_file: Option<PathBuf>) -> PyResult<Self> {
+        let inner = py.detach(|| engine::Engine::load(&rootdir, config_file.as_deref()))?;
+        Ok(Engine {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The file the configuration came from, or None for the built-in defaults.
+    #[getter]
+    fn source(&self) -> Option<String> {
+        self.inner.source.clone()
+    }
+
+    /// Every marker as `(name, category, description)`, category by category.
+    fn markers(&self) -> Vec<(String, String, String)> {
+        self.inner
+            .taxonomy
+            .markers()
+            .map(|m| (m.name.clone(), m.category.clone(), m.description.clone()))
+            .collect()
+    }
+
+    /// Every alias as `(alias, canonical)`.
+    fn aliases(&self) -> Vec<(String, String)> {
+        let mut out: Vec<_> = self
+            .inner
+            .taxonomy
+            .aliases()
+            .map(|(a, c)| (a.to_string(), c.to_string()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every category as `(name, description, min, max)`; max None is unlimited.
+    fn categories(&self) -> Vec<(String, String, u32, Option<u32>)> {
+        self.inner
+            .taxonomy
+            .categories
+            .iter()
+            .map(|c| (c.name.clone(), c.description.clone(), c.min, c.max))
+            .collect()
+    }
+
+    /// Take every collected item at once: `(nodeid, line, [(name, args, kwargs)])`.
+    /// `registered` lists markers registered outside the taxonomy.
+    fn ingest(
+        &self,
+        py: Python<'_>,
+        items: Vec<PyItem<'_>>,
+        registered: Vec<String>,
+    ) -> PyResult<Batch> {
+        let items = items
+            .into_iter()
+            .map(py_convert::item)
+            .collect::<PyResult<Vec<_>>>()?;
+        let registered: HashSet<String> = registered.into_iter().collect();
+        let engine = Arc::clone(&self.inner);
+        let resolved = py.detach(|| {
+            items
+                .par_iter()
+                .map(|i| {
+                    validate::resolve(
+                        &engine.taxonomy,
+                        i.marks.iter().map(|m| m.name.as_str()),
+                        &registered,
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        Ok(Batch {
+            engine,
+            items: Arc::new(items),
+            resolved: Arc::new(resolved),
+        })
+    }
+}
+
+#[pymethods]
+impl Batch {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Apply the marker rules to every item.
+    fn validate(&self, py: Python<'_>) -> Validation {
+        let inner = py.detach(|| {
+            validate::validate_resolved(&self.engine.taxonomy, &self.items, &self.resolved)
+        });
+        Validation { inner }
+    }
+}
+
+#[pymethods]
+impl Validation {
+    /// How many tests break the rules.
+    #[getter]
+    fn count(&self) -> usize {
+        self.inner.findings.len()
+    }
+
+    /// How many tests were checked.
+    #[getter]
+    fn checked(&self) -> usize {
+        self.inner.checked
+    }
+
+    /// `N tests in M files break the marker rules (of K checked)`.
+    #[getter]
+    fn headline(&self) -> String {
+        validation_report::headline(&self.inner)
+    }
+
+    /// `(file, tests, report text)` per file with findings.
+    fn files(&self) -> Vec<(String, usize, String)> {
+        validation_report::by_file(&self.inner)
+            .into_iter()
+            .map(|f| (f.file, f.tests, f.text))
+            .collect()
+    }
+
+    /// The whole report: headline and every file.
+    fn render(&self) -> String {
+        validation_report::render(&self.inner)
+    }
+
+    /// `(nodeid, line, [(code, message, fix)])` per offending test.
+    fn findings(&self) -> Vec<PyFinding> {
+        self.inner
+            .findings
+            .iter()
+            .map(|f| {
+                let problems = f
+                    .problems
+                    .iter()
+                    .map(|p| (p.code.to_string(), p.message.clone(), p.fix.clone()))
+                    .collect();
+                (f.nodeid.clone(), f.line, problems)
+            })
+            .collect()
+    }
+
+    /// Deprecated aliases in use: `(alias, canonical, tests)`.
+    fn aliases(&self) -> Vec<(String, String, usize)> {
+        self.inner
+            .aliases
+            .iter()
+            .map(|a| (a.alias.clone(), a.canonical.clone(), a.tests))
+            .collect()
+    }
+}

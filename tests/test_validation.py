@@ -1,0 +1,213 @@
+"""Collection-time validation: every placement of markers, every rule, every mode."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
+
+
+def test_a_valid_suite_runs(pytester: pytest.Pytester, valid_marks: str) -> None:
+    pytester.makepyfile(f"import pytest\n{valid_marks}def test_a(): pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_each_rule_is_reported_with_its_fix_and_nothing_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_rules="""
+        import pytest
+
+        @pytest.mark.gpu_0
+        @pytest.mark.unit
+        def test_no_lifecycle(): pass
+
+        @pytest.mark.nightly
+        @pytest.mark.unit
+        def test_no_hardware(): pass
+
+        @pytest.mark.nightly
+        @pytest.mark.gpu_0
+        def test_no_type(): pass
+
+        @pytest.mark.nightly
+        @pytest.mark.gpu_2
+        @pytest.mark.gpu_1
+        @pytest.mark.e2e
+        def test_two_hardware(): pass
+
+        @pytest.mark.nightly
+        @pytest.mark.gpu_0
+        @pytest.mark.h100
+        @pytest.mark.e2e
+        def test_model_on_cpu(): pass
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting test_rules.py*",
+            "pytest-dynamo: 5 tests in this file break the marker rules",
+            "test_no_lifecycle",
+            "    DYN001 no lifecycle marker",
+            "           fix: add one of @pytest.mark.pre_commit, @pytest.mark.pre_merge, *",
+            "test_no_hardware",
+            "    DYN002 no hardware marker",
+            "           fix: add the lowest hardware it runs on: @pytest.mark.gpu_0, *",
+            "test_no_type",
+            "    DYN003 no type marker",
+            "test_two_hardware",
+            "    DYN002 marked gpu_1 and gpu_2: *the lowest it runs on",
+            "           fix: keep @pytest.mark.gpu_1 and remove @pytest.mark.gpu_2",
+            "test_model_on_cpu",
+            "    DYN004 marked h100 and gpu_0: a GPU model needs a GPU",
+            "pytest-dynamo: 5 tests in 1 file break the marker rules (of 5 checked)*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("premerge", "pre_merge"),
+        ("gpus_needed_1", "gpu_1"),
+        ("gpu1", "gpu_1"),
+        ("Nightly", "nightly"),
+        ("intergration", "integration"),
+    ],
+)
+def test_typos_get_did_you_mean(pytester: pytest.Pytester, typo: str, suggestion: str) -> None:
+    marks = {"lifecycle": "pre_merge", "hardware": "gpu_0", "type": "unit"}
+    category = {"pre_merge": "lifecycle", "gpu_1": "hardware", "nightly": "lifecycle"}.get(suggestion, "type")
+    marks[category] = typo
+    decorators = "".join(f"@pytest.mark.{m}\n" for m in marks.values())
+    pytester.makepyfile(f"import pytest\n{decorators}def test_a(): pass\n")
+    result = pytester.runpytest("-W", "ignore::pytest.PytestUnknownMarkWarning")
+    result.stdout.fnmatch_lines(
+        [
+            f"    DYN005 unknown marker '{typo}'",
+            f"           fix: did you mean @pytest.mark.{suggestion}?",
+        ]
+    )
+    # The typo is the only problem: its category counts as covered.
+    assert "DYN00" not in result.stdout.str().replace("DYN005", "")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_marks_from_class_module_param_and_dynamic_count(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_dynamic":
+                    item.add_marker(pytest.mark.unit)
+        """
+    )
+    pytester.makepyfile(
+        test_places="""
+        import pytest
+
+        pytestmark = pytest.mark.nightly
+
+        @pytest.mark.gpu_1
+        class TestClass:
+            @pytest.mark.e2e
+            def test_in_class(self): pass
+
+        @pytest.mark.gpu_0
+        @pytest.mark.parametrize("x", [
+            pytest.param(1, marks=pytest.mark.unit),
+            pytest.param(2, marks=[pytest.mark.integration]),
+            3,
+        ])
+        def test_param(x): pass
+
+        @pytest.mark.gpu_0
+        def test_dynamic(): pass
+        """
+    )
+    result = pytester.runpytest("-v")
+    # Only test_param[3] lacks a type marker: the other placements all count.
+    result.stdout.fnmatch_lines(["test_param[[]3[]]", "    DYN003 no type marker"])
+    result.stdout.fnmatch_lines(["*1 test in 1 file breaks the marker rules (of 5 checked)*"])
+
+
+def test_unittest_classes_are_checked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_ut="""
+        import unittest
+        import pytest
+
+        @pytest.mark.nightly
+        @pytest.mark.gpu_0
+        class Good(unittest.TestCase):
+            @pytest.mark.unit
+            def test_ok(self): pass
+
+        class Bad(unittest.TestCase):
+            def test_bad(self): pass
+        """
+    )
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["Bad::test_bad", "    DYN001 no lifecycle marker"])
+    assert "Good::test_ok" not in result.stdout.str()
+
+
+def test_deselected_tests_are_still_checked(pytester: pytest.Pytester, valid_marks: str) -> None:
+    pytester.makepyfile(f"import pytest\n{valid_marks}def test_good(): pass\ndef test_bad(): pass\n")
+    for args in (["-m", "unit"], ["-k", "good"]):
+        result = pytester.runpytest(*args)
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        result.stdout.fnmatch_lines(["test_bad"])
+
+
+def test_collect_only_fails_the_same_way(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_bad(): pass\n")
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*DYN001 no lifecycle marker*"])
+
+
+def test_warn_mode_reports_and_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_bad(): pass\n")
+    for args in (["--dynamo-validation=warn"], ["-o", "dynamo_validation=warn"]):
+        result = pytester.runpytest(*args)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(
+            ["*pytest-dynamo marker validation (warn)*", "*DYN001 no lifecycle marker*"]
+        )
+
+
+def test_off_mode_checks_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_bad(): pass\n")
+    result = pytester.runpytest("--dynamo-validation=off")
+    result.assert_outcomes(passed=1)
+    assert "DYN001" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("args", [["--dynamo-validation=loud"], ["-o", "dynamo_validation=loud"]])
+def test_a_bad_mode_is_a_usage_error(pytester: pytest.Pytester, args: list[str]) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'loud' is not one of strict, warn, off*"])
+
+
+def test_parametrizations_with_the_same_problem_fold(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n@pytest.mark.parametrize('x', range(50))\ndef test_p(x): pass\n")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["test_p[[]*[]]  (50 parametrizations)"])
+
+
+def test_xdist_workers_report_the_same_and_run_nothing(pytester: pytest.Pytester, valid_marks: str) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_x=f"import pytest\n{valid_marks}def test_good(): pass\ndef test_bad(): pass\n")
+    result = pytester.runpytest_subprocess("-n", "2")
+    assert result.ret != pytest.ExitCode.OK
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*DYN001 no lifecycle marker*"])
+    assert result.stdout.str().count("ERROR collecting test_x.py") == 1
