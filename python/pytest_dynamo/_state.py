@@ -21,6 +21,12 @@ BATCH = pytest.StashKey[Batch]()
 RUN_CONTEXT = pytest.StashKey[dict[str, Any]]()
 #: The GPU inventory the probe found (JSON-able), the same on every xdist worker.
 INVENTORY = pytest.StashKey[dict[str, Any]]()
+#: The run's test records as JSON lines (schema in docs/records.md), in the
+#: order tests finished; filled by the records feature on the controller.
+TEST_RECORDS = pytest.StashKey[list[str]]()
+#: The run-end record (JSON), set at ``pytest_sessionfinish`` before any
+#: ``trylast`` hook of that name runs.
+RUN_END = pytest.StashKey[str]()
 #: Values computed once on the xdist controller and handed to every worker.
 FOR_WORKERS = pytest.StashKey[dict[str, Any]]()
 
