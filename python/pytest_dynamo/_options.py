@@ -50,6 +50,18 @@ def add_options(parser: pytest.Parser) -> pytest.OptionGroup:
         "Marker validation at collection: strict, warn or off.",
         default="strict",
     )
+    group.addoption(
+        "--dynamo-durations",
+        dest="dynamo_durations",
+        metavar="PATH",
+        help="Test durations file in pytest-split's .test_durations format: "
+        "read by --dynamo-plan, updated by runs that write records.",
+    )
+    parser.addini(
+        "dynamo_durations",
+        "Test durations file (pytest-split's .test_durations format), relative to the rootdir.",
+        default="",
+    )
     return group
 
 

@@ -50,6 +50,8 @@ def pytest_collection_modifyitems(
     validation = config.pluginmanager.get_plugin(VALIDATION)
     assert isinstance(validation, ValidationPlugin)
     validation.check(batch, items)
+    # Then selection by pipeline, stage and framework (the pipelines feature),
+    # then hardware skips or deselection (the GPU feature), in that order.
 
 
 def gating(config: pytest.Config) -> Gating:
