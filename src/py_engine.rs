@@ -185,12 +185,20 @@ impl Validation {
             .collect()
     }
 
-    /// Deprecated aliases in use: `(alias, canonical, tests)`.
-    fn aliases(&self) -> Vec<(String, String, usize)> {
+    /// Deprecated aliases in use: `(alias, canonical, tests, first nodeid, its line)`.
+    fn aliases(&self) -> Vec<(String, String, usize, String, u32)> {
         self.inner
             .aliases
             .iter()
-            .map(|a| (a.alias.clone(), a.canonical.clone(), a.tests))
+            .map(|a| {
+                (
+                    a.alias.clone(),
+                    a.canonical.clone(),
+                    a.tests,
+                    a.first_nodeid.clone(),
+                    a.first_line,
+                )
+            })
             .collect()
     }
 }

@@ -41,6 +41,9 @@ pub struct AliasUse {
     pub alias: String,
     pub canonical: String,
     pub tests: usize,
+    /// The first test using it, to point the warning at.
+    pub first_nodeid: String,
+    pub first_line: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -251,20 +254,22 @@ pub fn validate_resolved(
             })
         })
         .collect();
-    let mut alias_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for r in resolved {
+    let mut alias_counts: BTreeMap<(String, String), (usize, &Item)> = BTreeMap::new();
+    for (item, r) in items.iter().zip(resolved) {
         for pair in &r.aliases {
-            *alias_counts.entry(pair.clone()).or_default() += 1;
+            alias_counts.entry(pair.clone()).or_insert((0, item)).0 += 1;
         }
     }
     Validation {
         findings,
         aliases: alias_counts
             .into_iter()
-            .map(|((alias, canonical), tests)| AliasUse {
+            .map(|((alias, canonical), (tests, first))| AliasUse {
                 alias,
                 canonical,
                 tests,
+                first_nodeid: first.nodeid.clone(),
+                first_line: first.line,
             })
             .collect(),
         checked: items.len(),

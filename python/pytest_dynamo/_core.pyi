@@ -61,5 +61,5 @@ class Validation:
         """The whole report: headline and every file."""
     def findings(self) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
         """`(nodeid, line, [(code, message, fix)])` per offending test."""
-    def aliases(self) -> list[tuple[str, str, int]]:
-        """Deprecated aliases in use: `(alias, canonical, tests)`."""
+    def aliases(self) -> list[tuple[str, str, int, str, int]]:
+        """Deprecated aliases in use: `(alias, canonical, tests, first nodeid, its line)`."""

@@ -25,14 +25,17 @@ class ValidationPlugin:
             return
         result = batch.validate()
         self.result = result
-        for alias, canonical, tests in result.aliases():
-            warnings.warn(
+        for alias, canonical, tests, nodeid, line in result.aliases():
+            # Pointed at the first test using the alias, not at this module.
+            warnings.warn_explicit(
                 MarkerAliasWarning(
                     f"marker '{alias}' is a deprecated alias of '{canonical}' "
                     f"({tests} test{'s' if tests != 1 else ''}): "
                     f"rename it to @pytest.mark.{canonical}"
                 ),
-                stacklevel=1,
+                category=MarkerAliasWarning,
+                filename=str(self.config.rootpath / nodeid.split("::", 1)[0]),
+                lineno=line,
             )
         if self.mode == "strict" and result.count:
             # A failed collect report per file: pytest shows each under
