@@ -9,10 +9,13 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 @nox.session
-def tests(session: nox.Session) -> None:
-    """The whole test suite: Rust unit tests, then the plugin's pytest suite (under the plugin)."""
-    session.run("cargo", "test", "--quiet", external=True)
-    session.install(".[test]")
+@nox.parametrize("pytest", ["9", "8"])
+def tests(session: nox.Session, pytest: str) -> None:
+    """The whole test suite: Rust unit tests, then the plugin's pytest suite (under the plugin),
+    on pytest 9 and on pytest 8."""
+    if pytest == "9":
+        session.run("cargo", "test", "--quiet", external=True)
+    session.install(".[test]", f"pytest=={pytest}.*")
     session.run("pytest", *session.posargs)
 
 
