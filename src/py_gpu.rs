@@ -91,7 +91,7 @@ impl Hardware {
         self.decisions.clone()
     }
 
-    /// How many tests carry a `gpu_N` marker with N >= 1 (the audited ones).
+    /// How many `gpu_N` tests (N >= 1) this machine runs: the audited ones.
     #[getter]
     fn gpu_tests(&self) -> usize {
         self.requirements.len()
@@ -137,8 +137,8 @@ impl Batch {
                     Ok(req) => {
                         if let Some(reason) = hardware::decide(&req, &inv, &rules, &missing) {
                             decisions.push((item.nodeid.clone(), reason));
-                        }
-                        if req.marked_gpus() >= 1 {
+                        } else if req.marked_gpus() >= 1 {
+                            // Audited: a gpu_N test this machine runs.
                             requirements.insert(item.nodeid.clone(), req);
                         }
                     }

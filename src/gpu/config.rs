@@ -18,7 +18,7 @@ pub struct GpuConfig {
     /// (default: the marker's own name, `h100` matches "NVIDIA H100 80GB HBM3").
     pub models: BTreeMap<String, OneOrMany>,
     /// Framework marker -> the top-level packages it needs installed
-    /// (default: the marker's own name; `[]` turns the check off).
+    /// (built in: vllm, sglang, `trtllm` -> `tensorrt_llm`; `[]` turns a check off).
     pub frameworks: BTreeMap<String, OneOrMany>,
 }
 

@@ -16,10 +16,15 @@ use super::config::GpuConfig;
 /// project adds (`xpu_1`) are not NVML's to count.
 pub const NVIDIA_FAMILY: &str = "gpu_";
 
-/// Built-in framework marker -> package, where the names differ. `[]`: no
-/// package to look for.
-const FRAMEWORK_PACKAGES: &[(&str, &[&str])] =
-    &[("trtllm", &["tensorrt_llm"]), ("custom_backend", &[])];
+/// Built-in framework marker -> the package it needs. Other framework
+/// markers (`custom_backend`, a project's own) are checked only when
+/// `[tool.pytest-dynamo.gpu] frameworks` names their package: a guessed
+/// package name would skip tests for nothing.
+const FRAMEWORK_PACKAGES: &[(&str, &str)] = &[
+    ("vllm", "vllm"),
+    ("sglang", "sglang"),
+    ("trtllm", "tensorrt_llm"),
+];
 
 /// Words to find, in order, among a GPU name's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,11 +183,9 @@ impl Rules {
                     Some(p) => p.0.clone(),
                     None => FRAMEWORK_PACKAGES
                         .iter()
-                        .find(|(name, _)| *name == m)
-                        .map_or_else(
-                            || vec![m.clone()],
-                            |(_, p)| p.iter().map(|s| (*s).to_string()).collect(),
-                        ),
+                        .filter(|(name, _)| *name == m)
+                        .map(|(_, p)| (*p).to_string())
+                        .collect(),
                 };
                 (m, packages)
             })
@@ -274,10 +277,10 @@ add = ["xpu_1", "gpu_16"]
 [tool.pytest-dynamo.taxonomy.gpu_model]
 add = ["b200"]
 [tool.pytest-dynamo.taxonomy.framework]
-add = ["lmcache"]
+add = ["lmcache", "mooncake"]
 [tool.pytest-dynamo.gpu]
 models = { h100 = ["H100", "H800"] }
-frameworks = { vllm = ["vllm", "torch"] }
+frameworks = { vllm = ["vllm", "torch"], lmcache = "lmcache" }
 "#,
         )
         .unwrap();
@@ -286,6 +289,8 @@ frameworks = { vllm = ["vllm", "torch"] }
         assert_eq!(r.models["b200"][0].text, "B200");
         assert_eq!(r.models["h100"].len(), 2);
         assert_eq!(r.frameworks["lmcache"], ["lmcache"]);
+        // Not named in `frameworks`: no package is guessed for it.
+        assert!(r.frameworks["mooncake"].is_empty());
         assert_eq!(r.frameworks["vllm"], ["vllm", "torch"]);
     }
 
