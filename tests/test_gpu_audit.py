@@ -18,16 +18,24 @@ def fake(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
 #: Helpers of the inner suites: put a process on a fake GPU, and wait until
 #: the audit has sampled it (no sleeping and hoping).
 HELPERS = '''
-import os, subprocess, sys, time
+import contextlib, fcntl, os, subprocess, sys, time
 
 import pytest
 
 
-def _replace(text):
+@contextlib.contextmanager
+def _machine():
+    """The fake machine's text, to edit; xdist workers take turns."""
     path = os.environ["FAKE_NVML_CONFIG"]
-    with open(path + ".partial", "w") as f:
-        f.write(text)
-    os.replace(path + ".partial", path)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(path) as f:
+            edit = [f.read()]
+        yield edit
+        partial = f"{path}.{os.getpid()}.partial"
+        with open(partial, "w") as f:
+            f.write(edit[0])
+        os.replace(partial, path)
 
 
 def on_gpu(gpu, mib, pid=None):
@@ -37,14 +45,14 @@ def on_gpu(gpu, mib, pid=None):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         pid = child.pid
     line = f"proc|{gpu}|{pid}|{mib}\\n"
-    with open(os.environ["FAKE_NVML_CONFIG"]) as f:
-        _replace(f.read() + line)
+    with _machine() as text:
+        text[0] += line
     return child, line
 
 
 def off_gpu(child, line):
-    with open(os.environ["FAKE_NVML_CONFIG"]) as f:
-        _replace(f.read().replace(line, ""))
+    with _machine() as text:
+        text[0] = text[0].replace(line, "")
     if child is not None:
         child.kill()
         child.wait()
