@@ -60,6 +60,26 @@ def test_without_a_gpu_only_cpu_tests_run(pytester: pytest.Pytester, fake: FakeN
     result.stdout.fnmatch_lines(["SKIPPED * needs 1 GPU, 0 visible (libnvidia-ml-absent.so.1 not found)"])
 
 
+def test_only_the_nvidia_family_is_counted_against_nvml(pytester: pytest.Pytester, fake: FakeNvml) -> None:
+    pytester.makepyprojecttoml('[tool.pytest-dynamo.taxonomy.hardware]\nadd = ["xpu_2", "gpu_16"]\n')
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = [pytest.mark.pre_merge, pytest.mark.integration]
+
+        @pytest.mark.xpu_2
+        def test_on_xpus(): pass
+
+        @pytest.mark.gpu_16
+        def test_on_sixteen(): pass
+        """
+    )
+    result = pytester.runpytest("-rs", "--dynamo-nvml-lib=libnvidia-ml-absent.so.1")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * needs 16 GPUs, 0 visible *"])
+
+
 def test_an_override_runs_as_a_smaller_machine(pytester: pytest.Pytester, fake: FakeNvml) -> None:
     fake.machine(gpus(8))
     pytester.makepyfile(SUITE)
