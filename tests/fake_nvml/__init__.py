@@ -60,7 +60,7 @@ def build(out: Path) -> dict[str, Path]:
     for variant, flags in VARIANTS.items():
         target = out / variant / "libnvidia-ml.so.1"
         target.parent.mkdir(parents=True, exist_ok=True)
-        command = [cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", *flags, "-o", str(target), str(SOURCE)]
+        command = [cc, "-shared", "-fPIC", "-O1", "-Wall", *flags, "-o", str(target), str(SOURCE)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
             pytest.fail(f"building the fake NVML failed: {' '.join(command)}\n{done.stderr}")
