@@ -17,12 +17,18 @@ from pytest_dynamo._setting import choice, setting
 
 GPU = "dynamo-gpu"
 ON_MISSING = ("skip", "deselect", "fail")
+#: More than any machine has: a bigger count is a typo.
+MAX_GPUS = 4096
+
+
+def _is_count(value: str) -> bool:
+    return value.strip().isdigit() and int(value) <= MAX_GPUS
 
 
 def _count(name: str) -> Callable[[str], str]:
     def check(value: str) -> str:
-        if not value.strip().isdigit():
-            raise pytest.UsageError(f"{name}: '{value}' is not a number of GPUs (0 or more)")
+        if not _is_count(value):
+            raise pytest.UsageError(f"{name}: '{value}' is not a number of GPUs (0 to {MAX_GPUS})")
         return value.strip()
 
     check.__name__ = name
@@ -67,8 +73,10 @@ def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
     value, where = setting(config, "dynamo_gpus", "DYNAMO_GPUS")
     if not value.strip():
         return None, ""
-    if not value.strip().isdigit():
-        raise pytest.UsageError(f"pytest-dynamo: {where}: not a number of GPUs (0 or more); fix or unset it")
+    if not _is_count(value):
+        raise pytest.UsageError(
+            f"pytest-dynamo: {where}: not a number of GPUs (0 to {MAX_GPUS}); fix or unset it"
+        )
     return int(value), where
 
 
