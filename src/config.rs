@@ -25,6 +25,8 @@ pub struct Config {
     pub taxonomy: BTreeMap<String, CategoryConfig>,
     /// Old marker name -> canonical name; using the old one warns.
     pub aliases: BTreeMap<String, String>,
+    /// `[tool.pytest-dynamo.gpu]`: GPU-model names, the VRAM marker, framework packages.
+    pub gpu: crate::gpu::config::GpuConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

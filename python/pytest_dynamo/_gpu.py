@@ -1,0 +1,183 @@
+"""GPU awareness: the NVML probe's inventory and the header line, and what
+to do with the tests this machine cannot run (skip, deselect or fail).
+The Rust core decides for the whole batch in one call; see docs/gpus.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from typing import Any, Callable
+
+import pytest
+
+from pytest_dynamo import _audit, _options, _state
+from pytest_dynamo._core import Batch, ConfigError, GpuRules, describe_gpus, probe_gpus
+from pytest_dynamo._setting import choice, setting
+
+GPU = "dynamo-gpu"
+ON_MISSING = ("skip", "deselect", "fail")
+#: More than any machine has: a bigger count is a typo.
+MAX_GPUS = 4096
+
+
+def _is_count(value: str) -> bool:
+    return value.strip().isdigit() and int(value) <= MAX_GPUS
+
+
+def _count(name: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not _is_count(value):
+            raise pytest.UsageError(f"{name}: '{value}' is not a number of GPUs (0 to {MAX_GPUS})")
+        return value.strip()
+
+    check.__name__ = name
+    return check
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dynamo")
+    group.addoption(
+        "--dynamo-gpus",
+        dest="dynamo_gpus",
+        type=_count("--dynamo-gpus"),
+        metavar="N",
+        help="Count N GPUs instead of asking NVML, e.g. to run as a smaller machine would (env DYNAMO_GPUS).",
+    )
+    parser.addini("dynamo_gpus", "Count this many GPUs instead of asking NVML.", default="")
+    group.addoption(
+        "--dynamo-nvml-lib",
+        dest="dynamo_nvml_lib",
+        metavar="PATH",
+        help="The NVML library to load (default: libnvidia-ml.so.1 from the loader's path; "
+        "env DYNAMO_NVML_LIB).",
+    )
+    parser.addini("dynamo_nvml_lib", "The NVML library to load, relative to the rootdir.", default="")
+    group.addoption(
+        "--dynamo-on-missing-hardware",
+        dest="dynamo_on_missing_hardware",
+        type=_options.choice("--dynamo-on-missing-hardware", ON_MISSING),
+        metavar="ACTION",
+        help="Tests this machine cannot run (GPUs, model, VRAM, framework): skip (default), "
+        "deselect, or fail them (env DYNAMO_ON_MISSING_HARDWARE).",
+    )
+    parser.addini(
+        "dynamo_on_missing_hardware",
+        "Tests this machine cannot run: skip, deselect or fail.",
+        default="skip",
+    )
+    _audit.add_options(parser)
+
+
+def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
+    value, where = setting(config, "dynamo_gpus", "DYNAMO_GPUS")
+    if not value.strip():
+        return None, ""
+    if not _is_count(value):
+        raise pytest.UsageError(
+            f"pytest-dynamo: {where}: not a number of GPUs (0 to {MAX_GPUS}); fix or unset it"
+        )
+    return int(value), where
+
+
+def nvml_lib(config: pytest.Config) -> str | None:
+    """The NVML library named by the user; a path that does not exist is an error."""
+    value, where = setting(config, "dynamo_nvml_lib", "DYNAMO_NVML_LIB")
+    if not value:
+        return None
+    if "/" not in value:
+        return value  # a bare name: the dynamic loader searches for it
+    base = config.rootpath if where.startswith("dynamo_nvml_lib =") else os.getcwd()
+    path = os.path.join(base, value)
+    if not os.path.exists(path):
+        raise pytest.UsageError(
+            f"pytest-dynamo: {where}: no such file {path}; point it at libnvidia-ml.so.1 or unset it"
+        )
+    return path
+
+
+def installed(package: str) -> bool:
+    """Whether a top-level package can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ValueError:  # in sys.modules without a spec: it is there
+        return True
+
+
+class GpuPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        try:
+            self.rules: GpuRules = _state.engine(config).gpu_rules()
+        except ConfigError as err:
+            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        config.addinivalue_line(
+            "markers",
+            f"{self.rules.vram_marker}(gib): needs a GPU with at least this much memory, in GiB "
+            "(skipped where no visible GPU has it)",
+        )
+        self.on_missing = choice(
+            config, "dynamo_on_missing_hardware", ON_MISSING, "DYNAMO_ON_MISSING_HARDWARE"
+        )
+        lib = nvml_lib(config)
+        count, where = gpu_count(config)
+
+        def probe() -> dict[str, Any]:
+            found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None)
+            inventory: dict[str, Any] = json.loads(found)
+            return inventory
+
+        self.inventory: dict[str, Any] = _state.shared(config, "inventory", probe)
+        config.stash[_state.INVENTORY] = self.inventory
+        self.audit = _audit.AuditPlugin(config, self.rules, lib)
+        config.pluginmanager.register(self.audit, _audit.AUDIT)
+        #: nodeid -> why, for dynamo_on_missing_hardware = fail.
+        self.failing: dict[str, str] = {}
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        return describe_gpus(json.dumps(self.inventory))
+
+    def decide(self, batch: Batch, items: list[pytest.Item]) -> None:
+        missing = [p for p in batch.framework_packages(self.rules) if not installed(p)]
+        try:
+            hardware = batch.hardware(self.rules, json.dumps(self.inventory), missing)
+        except ConfigError as err:
+            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        self.audit.attach(hardware)
+        reasons = dict(hardware.decisions())
+        if not reasons:
+            return
+        if self.on_missing == "skip":
+            for item in items:
+                reason = reasons.get(item.nodeid)
+                if reason is not None:
+                    item.add_marker(pytest.mark.skip(reason=reason))
+        elif self.on_missing == "deselect":
+            kept = [item for item in items if item.nodeid not in reasons]
+            dropped = [item for item in items if item.nodeid in reasons]
+            if dropped:
+                items[:] = kept
+                self.config.hook.pytest_deselected(items=dropped)
+        else:
+            self.failing = {item.nodeid: reasons[item.nodeid] for item in items if item.nodeid in reasons}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        reason = self.failing.get(item.nodeid)
+        if reason is not None:
+            pytest.fail(
+                f"pytest-dynamo: this machine cannot run it: {reason} (dynamo_on_missing_hardware = fail)",
+                pytrace=False,
+            )
+
+
+def register(config: pytest.Config) -> None:
+    """Probe once (the xdist controller hands its inventory to the workers)."""
+    config.pluginmanager.register(GpuPlugin(config), GPU)
+
+
+def apply(config: pytest.Config, batch: Batch, items: list[pytest.Item]) -> None:
+    """Skip, deselect or fail the tests this machine cannot run."""
+    plugin = config.pluginmanager.get_plugin(GPU)
+    if isinstance(plugin, GpuPlugin):
+        plugin.decide(batch, items)

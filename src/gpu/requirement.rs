@@ -1,0 +1,178 @@
+//! What one test asks of the machine, read from its markers: NVIDIA GPUs
+//! (`gpu_N`), GPU models, VRAM (the configured marker, in GiB) and frameworks.
+
+use crate::marker::{Item, Mark, MarkValue};
+use crate::taxonomy::{FRAMEWORK, GPU_MODEL, HARDWARE};
+use crate::validate::Resolution;
+
+use super::rules::Rules;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Requirement {
+    /// The NVIDIA-family hardware marker and its GPU count.
+    pub hardware: Option<(String, u32)>,
+    pub models: Vec<String>,
+    pub vram_gib: Option<f64>,
+    pub frameworks: Vec<String>,
+}
+
+impl Requirement {
+    /// GPUs the `gpu_N` marker asks for.
+    pub fn marked_gpus(&self) -> u32 {
+        self.hardware.as_ref().map_or(0, |(_, n)| *n)
+    }
+
+    /// GPUs the test cannot run without: a model or a VRAM need implies one.
+    pub fn gpus(&self) -> u32 {
+        let n = self.marked_gpus();
+        if n == 0 && (!self.models.is_empty() || self.vram_gib.is_some()) {
+            1
+        } else {
+            n
+        }
+    }
+}
+
+/// `40.0` -> `40`, `3.8` -> `3.8`: numbers as a marker argument shows them.
+pub fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
+
+fn shown(v: &MarkValue) -> String {
+    match v {
+        MarkValue::None => "None".into(),
+        MarkValue::Bool(b) => if *b { "True" } else { "False" }.into(),
+        MarkValue::Int(i) => i.to_string(),
+        MarkValue::Float(f) => number(*f),
+        MarkValue::Str(s) => format!("{s:?}"),
+        MarkValue::Other(r) => r.clone(),
+    }
+}
+
+/// The GiB of a VRAM marker: its first argument, or `gib=`.
+fn vram(mark: &Mark, nodeid: &str) -> Result<f64, String> {
+    let value = mark.args.first().or_else(|| mark.kwargs.get("gib"));
+    match value.and_then(MarkValue::as_f64) {
+        Some(gib) if gib.is_finite() && gib >= 0.0 => Ok(gib),
+        _ => {
+            let args: Vec<String> = mark
+                .args
+                .iter()
+                .map(shown)
+                .chain(mark.kwargs.iter().map(|(k, v)| format!("{k}={}", shown(v))))
+                .collect();
+            Err(format!(
+                "{nodeid}: @pytest.mark.{}({}) needs one number, the GiB of GPU memory the test needs, e.g. @pytest.mark.{}(3.8)",
+                mark.name,
+                args.join(", "),
+                mark.name
+            ))
+        }
+    }
+}
+
+/// One test's requirement; an error when its VRAM marker has no usable number.
+pub fn of(item: &Item, resolved: &Resolution, rules: &Rules) -> Result<Requirement, String> {
+    let hardware = resolved
+        .in_category(HARDWARE)
+        .filter_map(|m| rules.gpus(m).map(|n| (m.to_string(), n)))
+        .max_by_key(|(_, n)| *n);
+    // The closest marker wins: iter_markers yields the function's first.
+    let vram_gib = item
+        .marks
+        .iter()
+        .find(|m| m.name == rules.vram_marker)
+        .map(|m| vram(m, &item.nodeid))
+        .transpose()?;
+    Ok(Requirement {
+        hardware,
+        models: resolved.in_category(GPU_MODEL).map(String::from).collect(),
+        vram_gib,
+        frameworks: resolved.in_category(FRAMEWORK).map(String::from).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::gpu::rules::Rules;
+    use crate::taxonomy::Taxonomy;
+    use crate::validate;
+    use std::collections::HashSet;
+
+    fn req(marks: Vec<Mark>) -> Result<Requirement, String> {
+        let taxonomy = Taxonomy::builtin();
+        let rules = Rules::new(&Config::default().gpu, &taxonomy, "defaults").unwrap();
+        let item = Item {
+            nodeid: "t.py::test".into(),
+            line: 1,
+            marks,
+        };
+        let registered: HashSet<String> = HashSet::from(["vram_gib".to_string()]);
+        let r = validate::resolve(
+            &taxonomy,
+            item.marks.iter().map(|m| m.name.as_str()),
+            &registered,
+        );
+        of(&item, &r, &rules)
+    }
+
+    fn vram_mark(args: Vec<MarkValue>) -> Mark {
+        Mark {
+            name: "vram_gib".into(),
+            args,
+            ..Mark::default()
+        }
+    }
+
+    #[test]
+    fn markers_become_a_requirement() {
+        let r = req(vec![
+            Mark::named("gpu_2"),
+            Mark::named("h100"),
+            Mark::named("trtllm"),
+            vram_mark(vec![MarkValue::Float(3.8)]),
+            vram_mark(vec![MarkValue::Int(80)]),
+        ])
+        .unwrap();
+        assert_eq!(r.hardware, Some(("gpu_2".into(), 2)));
+        assert_eq!(r.models, ["h100"]);
+        assert_eq!(r.frameworks, ["trtllm"]);
+        assert_eq!(r.vram_gib, Some(3.8));
+        assert_eq!(r.gpus(), 2);
+    }
+
+    #[test]
+    fn a_model_or_vram_needs_a_gpu() {
+        let r = req(vec![Mark::named("gpu_0"), Mark::named("a100")]).unwrap();
+        assert_eq!((r.marked_gpus(), r.gpus()), (0, 1));
+        let r = req(vec![Mark::named("unit")]).unwrap();
+        assert_eq!((r.hardware.clone(), r.gpus()), (None, 0));
+        let mut m = vram_mark(vec![]);
+        m.kwargs.insert("gib".into(), MarkValue::Str("12".into()));
+        assert_eq!(req(vec![m]).unwrap().vram_gib, Some(12.0));
+    }
+
+    #[test]
+    fn a_vram_marker_without_a_number_is_an_error() {
+        let err = req(vec![vram_mark(vec![MarkValue::Str("big".into())])]).unwrap_err();
+        assert_eq!(
+            err,
+            "t.py::test: @pytest.mark.vram_gib(\"big\") needs one number, the GiB of GPU memory the test needs, e.g. @pytest.mark.vram_gib(3.8)"
+        );
+        assert!(req(vec![vram_mark(vec![])]).is_err());
+        assert!(req(vec![vram_mark(vec![MarkValue::Float(-1.0)])]).is_err());
+        assert!(req(vec![vram_mark(vec![MarkValue::Bool(true)])]).is_err());
+    }
+
+    #[test]
+    fn numbers_show_as_written() {
+        assert_eq!(number(40.0), "40");
+        assert_eq!(number(3.8), "3.8");
+    }
+}
