@@ -25,6 +25,10 @@ pub struct Config {
     pub taxonomy: BTreeMap<String, CategoryConfig>,
     /// Old marker name -> canonical name; using the old one warns.
     pub aliases: BTreeMap<String, String>,
+    /// Pipelines to add or change: `[tool.pytest-dynamo.pipelines.<name>]`.
+    pub pipelines: BTreeMap<String, crate::pipeline::PipelineConfig>,
+    /// Framework selection: `[tool.pytest-dynamo.frameworks]`.
+    pub frameworks: crate::framework::FrameworksConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

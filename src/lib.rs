@@ -2,11 +2,19 @@
 //! and (in later modules) pipelines, the GPU probe and records. The Python
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
+pub mod changes;
 pub mod config;
 pub mod customize;
+pub mod durations;
 pub mod engine;
 pub mod error;
+pub mod expr;
+pub mod framework;
 pub mod marker;
+pub mod matcher;
+pub mod pipeline;
+pub mod plan;
+pub mod selection;
 pub mod suggest;
 pub mod taxonomy;
 pub mod validate;
@@ -14,6 +22,7 @@ pub mod validation_report;
 
 mod py_convert;
 mod py_engine;
+mod py_pipeline;
 
 use pyo3::prelude::*;
 
@@ -24,6 +33,8 @@ mod _core {
 
     #[pymodule_export]
     use crate::py_engine::{Batch, Engine, Validation};
+    #[pymodule_export]
+    use crate::py_pipeline::{Pipelines, Selection};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
