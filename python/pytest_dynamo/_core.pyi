@@ -33,6 +33,9 @@ class Engine:
     def ingest(self, items: Sequence[_Item], registered: Sequence[str]) -> Batch:
         """Take every collected item at once: `(nodeid, line, [(name, args, kwargs)])`.
         `registered` lists markers registered outside the taxonomy."""
+    def pipelines(self) -> Pipelines:
+        """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
+        `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
 
 @final
 class Batch:
@@ -41,6 +44,28 @@ class Batch:
     def __len__(self) -> int: ...
     def validate(self) -> Validation:
         """Apply the marker rules to every item."""
+    def select(
+        self,
+        pipelines: Pipelines,
+        pipeline: str | None,
+        stage: str | None,
+        framework: str | None,
+        nodeids: Sequence[str],
+    ) -> Selection:
+        """Select among the tests named by `nodeids` (the items pytest still
+        runs, in their order) for a pipeline (and stage) and a framework."""
+    def plan(
+        self,
+        pipelines: Pipelines,
+        pipeline: str | None,
+        stage: str | None,
+        framework: str | None,
+        nodeids: Sequence[str],
+        durations: str | None = None,
+    ) -> str:
+        """The `--dynamo-plan` text for one pipeline (and stage) or, with
+        `pipeline` None, for all of them; `nodeids` are the tests -m/-k left.
+        `durations` is a pytest-split durations file. Raises `ConfigError`."""
 
 @final
 class Validation:
@@ -63,3 +88,47 @@ class Validation:
         """`(nodeid, line, [(code, message, fix)])` per offending test."""
     def aliases(self) -> list[tuple[str, str, int]]:
         """Deprecated aliases in use: `(alias, canonical, tests)`."""
+
+_Stage = tuple[str, str, str]
+
+@final
+class Pipelines:
+    """The pipelines, stages and framework rules of one run."""
+
+    def describe(self) -> list[tuple[str, list[str], str, str | None, str, list[_Stage]]]:
+        """Every pipeline: `(name, aliases, lifecycle, gating or None, description,
+        [(stage, expression, machine)])`."""
+    def resolve(self, pipeline: str, stage: str | None = None) -> tuple[str, str | None]:
+        """The canonical pipeline name (aliases resolved) and the stage, checked.
+        An unknown one raises `ConfigError` listing the known ones."""
+    def framework(self, name: str, source: str) -> str:
+        """A framework name given by `source` (a flag or variable), checked
+        against the framework markers of the taxonomy."""
+    @property
+    def default_framework(self) -> str | None:
+        """The configured default framework (`[tool.pytest-dynamo.frameworks] default`)."""
+    @property
+    def agnostic(self) -> str:
+        """What happens to tests without a framework marker: `keep` or `drop`."""
+    def changed_framework(
+        self, rootdir: str, base: str, default: tuple[str, str] | None
+    ) -> tuple[str | None, str]:
+        """`auto`: run `git diff --name-only BASE...HEAD` in `rootdir` and choose
+        the one framework the changes touch, else `default` (`(name, where it
+        came from)`, or None for all). Returns `(framework or None, why)`."""
+
+@final
+class Selection:
+    """Which of the tests handed to `Batch.select` are kept, and why not."""
+
+    def keep(self) -> list[bool]:
+        """One flag per test handed in, in order: True to run it."""
+    def stages(self) -> list[str | None]:
+        """One entry per test handed in: the first stage that selects it, or None."""
+    def counts(self) -> dict[str, int]:
+        """Deselected tests by reason: `lifecycle`, `no_lifecycle`, `stage`, `framework`."""
+    def non_gating(self) -> list[str]:
+        """Node ids of kept tests that do not gate the pipeline."""
+    @property
+    def selected(self) -> int:
+        """How many of the tests handed in are kept."""
