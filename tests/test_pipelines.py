@@ -199,8 +199,10 @@ def test_a_project_redefines_and_adds_pipelines(suite: pytest.Pytester) -> None:
 def test_a_bad_stage_expression_points_at_the_column(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml(
         """
-        [tool.pytest-dynamo.pipelines.nightly]
-        add_stages = [{ name = "gpu1", expr = "integration and premerge and (gpus_needed_0 or gpus_needed_1)", machine = "gpu_1" }]
+        [[tool.pytest-dynamo.pipelines.nightly.add_stages]]
+        name = "gpu1"
+        expr = "integration and premerge and (gpus_needed_0 or gpus_needed_1)"
+        machine = "gpu_1"
         """
     )
     pytester.makepyfile("def test_a(): pass\n")

@@ -135,6 +135,7 @@ class SelectionPlugin:
         #: xdist controller: from the first worker that finishes).
         self.counts: dict[str, int] | None = None
         self.selected = 0
+        self.collected = 0
         self.plan_text: str | None = None
 
     @property
@@ -214,17 +215,26 @@ class SelectionPlugin:
             counts["user"] = before
         self.counts = counts
         self.selected = len(kept)
+        self.collected = len(batch)
         if _state.is_worker(self.config):
             output: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
-            output["dynamo_selection"] = {"counts": counts, "selected": self.selected}
+            output["dynamo_selection"] = {
+                "counts": counts,
+                "selected": self.selected,
+                "collected": self.collected,
+            }
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         lines = []
         if self.plan:
             lines.append("dynamo: --dynamo-plan: no test runs")
-        if self.active:
-            why = f" ({self.why})" if self.framework is not None or self.why else ""
-            scope = self.scope() if self.framework is not None else f"{self.scope()}, every framework"
+        if self.active or self.why:
+            scope = (
+                self.scope()
+                if self.framework is not None
+                else ", ".join([part for part in (self.scope(), "every framework") if part])
+            )
+            why = f" ({self.why})" if self.why else ""
             lines.append(f"dynamo selection: {scope}{why}")
         return lines
 
@@ -248,6 +258,7 @@ class SelectionPlugin:
         if data and self.counts is None:
             self.counts = dict(data["counts"])
             self.selected = int(data["selected"])
+            self.collected = int(data["collected"])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
@@ -274,23 +285,21 @@ class SelectionPlugin:
         deselected = sum(counts.values())
         if deselected:
             terminalreporter.write_sep("-", "pytest-dynamo selection")
-            terminalreporter.write_line(
-                f"{self.scope()}: {self.selected} selected, {deselected} deselected"
-            )
+            terminalreporter.write_line(f"{self.scope()}: {self.selected} selected, {deselected} deselected")
             for key, words in self._reasons():
                 if counts.get(key):
                     terminalreporter.write_line(f"  {counts[key]:>6} {words}")
-        if self.selected == 0:
-            status = "exit 0 (dynamo_allow_empty)" if self.allow_empty else "exit 5 unless --dynamo-allow-empty"
+        if self.selected == 0 and self.collected:
+            status = (
+                "exit 0 (dynamo_allow_empty)" if self.allow_empty else "exit 5 unless --dynamo-allow-empty"
+            )
             terminalreporter.write_line(
                 f"pytest-dynamo: {self.scope()} selects no test; {status}; see {DOCS}",
                 yellow=True,
             )
 
     def _reasons(self) -> list[tuple[str, str]]:
-        stage = (
-            f"not in stage {self.stage}" if self.stage else f"in no stage of the {self.pipeline} pipeline"
-        )
+        stage = f"not in stage {self.stage}" if self.stage else f"in no stage of the {self.pipeline} pipeline"
         agnostic = ", or none" if self.pipelines.agnostic == "drop" else ""
         return [
             ("lifecycle", f"later lifecycle than {self.pipeline}"),
