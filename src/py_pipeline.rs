@@ -1,11 +1,13 @@
 //! The Python face of pipelines, stages and frameworks: the run's pipelines
 //! built once from the engine, and selection and the plan computed over the
-//! whole batch in one call each (the GIL released while Rust works).
+//! whole batch in one call each (the GIL released while Rust works). Tests
+//! are named by their batch position, so no node id crosses the boundary.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
@@ -32,7 +34,8 @@ pub struct Pipelines {
 pub struct Selection {
     keep: Vec<bool>,
     stage_names: Vec<String>,
-    stage_of: Vec<Option<usize>>,
+    /// For each kept test, in order: the first stage that selects it.
+    kept_stages: Vec<Option<usize>>,
     counts: Vec<(&'static str, usize)>,
     non_gating: Vec<String>,
 }
@@ -176,23 +179,27 @@ impl Pipelines {
     }
 }
 
-/// Batch positions of the tests named by `nodeids` (first match wins).
-fn positions(batch: &Batch, nodeids: &[String]) -> Vec<Option<usize>> {
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(batch.items.len());
-    for (i, item) in batch.items.iter().enumerate() {
-        at.entry(item.nodeid.as_str()).or_insert(i);
+/// The batch positions of the tests pytest still runs: `positions` as given
+/// (checked), or the whole batch in order when None.
+fn in_run(batch: &Batch, positions: Option<Vec<usize>>) -> PyResult<Vec<usize>> {
+    let Some(positions) = positions else {
+        return Ok((0..batch.items.len()).collect());
+    };
+    if let Some(bad) = positions.iter().find(|p| **p >= batch.items.len()) {
+        return Err(PyIndexError::new_err(format!(
+            "position {bad} is outside the batch of {} tests",
+            batch.items.len()
+        )));
     }
-    nodeids
-        .iter()
-        .map(|n| at.get(n.as_str()).copied())
-        .collect()
+    Ok(positions)
 }
 
 #[pymethods]
 impl Batch {
-    /// Select among the tests named by `nodeids` (the items pytest still
-    /// runs, in their order) for a pipeline (and stage) and a framework.
-    #[pyo3(signature = (pipelines, pipeline, stage, framework, nodeids))]
+    /// Select for a pipeline (and stage) and a framework among the tests
+    /// pytest still runs: `positions` holds their batch indices in their
+    /// order (None: the whole batch, in order).
+    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None))]
     fn select(
         &self,
         py: Python<'_>,
@@ -200,35 +207,27 @@ impl Batch {
         pipeline: Option<&str>,
         stage: Option<&str>,
         framework: Option<&str>,
-        nodeids: Vec<String>,
+        positions: Option<Vec<usize>>,
     ) -> PyResult<Selection> {
         let req = pipelines.request(pipeline, stage, framework)?;
+        let positions = in_run(self, positions)?;
         let taxonomy = &self.engine.taxonomy;
         let selection = py.detach(|| {
-            let at = positions(self, &nodeids);
-            let known: Vec<usize> = at.iter().flatten().copied().collect();
-            let verdicts = selection::select(taxonomy, &req, &self.items, &self.resolved, &known);
-            let mut verdict = verdicts.into_iter();
-            let mut keep = Vec::with_capacity(nodeids.len());
-            let mut stage_of = Vec::with_capacity(nodeids.len());
+            let verdicts =
+                selection::select(taxonomy, &req, &self.items, &self.resolved, &positions);
+            let mut keep = Vec::with_capacity(verdicts.len());
+            let mut kept_stages = Vec::new();
             let mut counts: HashMap<Reason, usize> = HashMap::new();
             let mut non_gating = Vec::new();
-            for (nodeid, pos) in nodeids.iter().zip(&at) {
-                // A test the batch does not know is not ours to drop.
-                let v = match pos {
-                    Some(_) => verdict.next().expect("one verdict per known test"),
-                    None => selection::Verdict {
-                        reason: None,
-                        stage: None,
-                        gating: true,
-                    },
-                };
+            for (v, &at) in verdicts.iter().zip(&positions) {
                 keep.push(v.reason.is_none());
-                stage_of.push(v.stage);
-                match v.reason {
-                    Some(r) => *counts.entry(r).or_default() += 1,
-                    None if !v.gating => non_gating.push(nodeid.clone()),
-                    None => {}
+                if let Some(r) = v.reason {
+                    *counts.entry(r).or_default() += 1;
+                } else {
+                    kept_stages.push(v.stage);
+                    if !v.gating {
+                        non_gating.push(self.items[at].nodeid.clone());
+                    }
                 }
             }
             let counts = Reason::ALL
@@ -242,7 +241,7 @@ impl Batch {
             Selection {
                 keep,
                 stage_names,
-                stage_of,
+                kept_stages,
                 counts,
                 non_gating,
             }
@@ -251,9 +250,10 @@ impl Batch {
     }
 
     /// The `--dynamo-plan` text for one pipeline (and stage) or, with
-    /// `pipeline` None, for all of them; `nodeids` are the tests -m/-k left.
-    /// `durations` is a pytest-split durations file. Raises `ConfigError`.
-    #[pyo3(signature = (pipelines, pipeline, stage, framework, nodeids, durations=None))]
+    /// `pipeline` None, for all of them. `positions` are the batch indices of
+    /// the tests -m/-k left (None: all); `durations` a pytest-split durations
+    /// file. Raises `ConfigError`.
+    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None, durations=None))]
     #[allow(clippy::too_many_arguments)]
     fn plan(
         &self,
@@ -262,10 +262,11 @@ impl Batch {
         pipeline: Option<&str>,
         stage: Option<&str>,
         framework: Option<&str>,
-        nodeids: Vec<String>,
+        positions: Option<Vec<usize>>,
         durations: Option<PathBuf>,
     ) -> PyResult<String> {
         let req = pipelines.request(pipeline, stage, framework)?;
+        let positions = in_run(self, positions)?;
         let shown = match req.pipeline {
             Some(p) => vec![(p, req.stage)],
             None => pipelines.inner.list.iter().map(|p| (p, None)).collect(),
@@ -281,13 +282,12 @@ impl Batch {
                 Some(path) => durations::read(path)?,
                 None => HashMap::new(),
             };
-            let in_run: Vec<usize> = positions(self, &nodeids).into_iter().flatten().collect();
             let plan = plan::build(
                 taxonomy,
                 &scope,
                 &self.items,
                 &self.resolved,
-                &in_run,
+                &positions,
                 &known,
             );
             Ok::<_, Error>(plan::render(&plan, durations.is_some()))
@@ -303,7 +303,8 @@ impl Selection {
         self.keep.clone()
     }
 
-    /// One entry per test handed in: the first stage that selects it, or None.
+    /// One entry per kept test, in order: the first stage that selects it
+    /// (None without a pipeline).
     fn stages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         // One string object per stage, shared by every test in it.
         let names: Vec<Bound<'py, PyString>> = self
@@ -312,7 +313,7 @@ impl Selection {
             .map(|n| PyString::new(py, n))
             .collect();
         let none = py.None().into_bound(py);
-        let entries = self.stage_of.iter().map(|s| match s {
+        let entries = self.kept_stages.iter().map(|s| match s {
             Some(i) => names[*i].clone().into_any(),
             None => none.clone(),
         });

@@ -72,8 +72,9 @@ pub struct Verdict {
 /// The earliest lifecycle a test carries: a test marked nightly and weekly
 /// runs nightly, and so in every later pipeline too.
 pub fn lifecycle_rank(taxonomy: &Taxonomy, r: &Resolution) -> Option<usize> {
+    let order = &taxonomy.category(LIFECYCLE)?.markers;
     r.in_category(LIFECYCLE)
-        .filter_map(|m| taxonomy.lifecycle_rank(m))
+        .filter_map(|m| order.iter().position(|o| o == m))
         .min()
 }
 

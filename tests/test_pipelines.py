@@ -327,3 +327,18 @@ def test_the_plan_refuses_xdist(suite: pytest.Pytester) -> None:
     result = suite.runpytest("--dynamo-plan", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--dynamo-plan runs no test, so it needs no xdist workers*"])
+
+
+def test_items_another_plugin_reordered_are_matched_to_their_markers(suite: pytest.Pytester) -> None:
+    suite.makeconftest(
+        """
+        def pytest_collection_modifyitems(items):
+            items.reverse()
+            del items[::3]
+        """
+    )
+    result = suite.runpytest("--dynamo-pipeline=push", "--co", "-q")
+    names = [line.split("::test_")[1] for line in result.outlines if line.startswith("test_suite.py::")]
+    reordered = [name for name, *_ in reversed(SUITE)]
+    del reordered[::3]
+    assert names == [name for name in reordered if name in PUSH]

@@ -50,22 +50,24 @@ class Batch:
         pipeline: str | None,
         stage: str | None,
         framework: str | None,
-        nodeids: Sequence[str],
+        positions: Sequence[int] | None = None,
     ) -> Selection:
-        """Select among the tests named by `nodeids` (the items pytest still
-        runs, in their order) for a pipeline (and stage) and a framework."""
+        """Select for a pipeline (and stage) and a framework among the tests
+        pytest still runs: `positions` holds their batch indices in their
+        order (None: the whole batch, in order)."""
     def plan(
         self,
         pipelines: Pipelines,
         pipeline: str | None,
         stage: str | None,
         framework: str | None,
-        nodeids: Sequence[str],
+        positions: Sequence[int] | None = None,
         durations: str | None = None,
     ) -> str:
         """The `--dynamo-plan` text for one pipeline (and stage) or, with
-        `pipeline` None, for all of them; `nodeids` are the tests -m/-k left.
-        `durations` is a pytest-split durations file. Raises `ConfigError`."""
+        `pipeline` None, for all of them. `positions` are the batch indices of
+        the tests -m/-k left (None: all); `durations` a pytest-split durations
+        file. Raises `ConfigError`."""
 
 @final
 class Validation:
@@ -124,7 +126,8 @@ class Selection:
     def keep(self) -> list[bool]:
         """One flag per test handed in, in order: True to run it."""
     def stages(self) -> list[str | None]:
-        """One entry per test handed in: the first stage that selects it, or None."""
+        """One entry per kept test, in order: the first stage that selects it
+        (None without a pipeline)."""
     def counts(self) -> dict[str, int]:
         """Deselected tests by reason: `lifecycle`, `no_lifecycle`, `stage`, `framework`."""
     def non_gating(self) -> list[str]:

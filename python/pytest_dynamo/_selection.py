@@ -8,6 +8,9 @@ and tells the user what was left out and why.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -171,33 +174,38 @@ class SelectionPlugin:
             )
         return str(path)
 
-    def select(self, items: list[pytest.Item]) -> None:
+    def select(self, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
         batch = _state.batch(self.config)
         if batch is None:
             return
-        nodeids = [item.nodeid for item in items]
         if self.plan:
             try:
                 self.plan_text = batch.plan(
-                    self.pipelines, self.pipeline, self.stage, self.framework, nodeids, self._durations()
+                    self.pipelines,
+                    self.pipeline,
+                    self.stage,
+                    self.framework,
+                    positions(items, batched),
+                    self._durations(),
                 )
             except ConfigError as err:
                 raise _usage(err) from None
             return
         if not self.active:
             return
-        result = batch.select(self.pipelines, self.pipeline, self.stage, self.framework, nodeids)
-        kept: list[pytest.Item] = []
-        dropped: list[pytest.Item] = []
+        result = batch.select(
+            self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
+        )
+        before = len(batch) - len(items)
+        keep = result.keep()
+        kept = list(compress(items, keep))
+        dropped = list(compress(items, map(operator.not_, keep)))
         stages: dict[str, str] = self.context["stages"]
-        for item, keep, stage in zip(items, result.keep(), result.stages()):
-            if not keep:
-                dropped.append(item)
-                continue
-            kept.append(item)
-            if stage is not None:
-                stages.setdefault(item.nodeid, stage)
-                item.user_properties.append((STAGE_PROPERTY, stage))
+        if self.pipeline is not None:
+            for item, stage in zip(kept, result.stages()):
+                if stage is not None:  # always set when a pipeline selected the test
+                    stages.setdefault(item.nodeid, stage)
+                    item.user_properties.append((STAGE_PROPERTY, stage))
         non_gating = result.non_gating()
         if non_gating:
             reason = f"non-gating in the {self.pipeline} pipeline (gating: {self.gating_expr})"
@@ -210,7 +218,6 @@ class SelectionPlugin:
             self.config.hook.pytest_deselected(items=dropped)
             items[:] = kept
         counts = dict(result.counts())
-        before = len(batch) - len(nodeids)
         if before > 0:
             counts["user"] = before
         self.counts = counts
@@ -310,8 +317,19 @@ class SelectionPlugin:
         ]
 
 
-def select(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Selection by pipeline, stage and framework, over the run's batch."""
+def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[int] | None:
+    """The batch index of each item pytest still runs; None when that is the
+    whole batch in order (no -m, -k or reordering plugin). Items are matched
+    by identity, which also tells apart tests that share a node id."""
+    if len(items) == len(batched) and all(map(operator.is_, items, batched)):
+        return None
+    index = dict(zip(map(id, batched), range(len(batched))))
+    return list(map(index.__getitem__, map(id, items)))
+
+
+def select(config: pytest.Config, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
+    """Selection by pipeline, stage and framework over the run's batch;
+    ``batched`` are the items in the batch's order."""
     plugin = config.pluginmanager.get_plugin(SELECTION)
     assert isinstance(plugin, SelectionPlugin)
-    plugin.select(items)
+    plugin.select(items, batched)

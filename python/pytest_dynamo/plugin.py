@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(
     validation.check(batch, items)
     # Then selection by pipeline, stage and framework (the pipelines feature),
     # then hardware skips or deselection (the GPU feature), in that order.
-    _selection.select(config, items)
+    _selection.select(config, items, everything)
 
 
 def gating(config: pytest.Config) -> Gating:
