@@ -10,6 +10,20 @@ import pytest
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
 
+
+@pytest.fixture(autouse=True)
+def _no_selection_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner runs must not inherit a CI job's pipeline or framework."""
+    for name in (
+        "DYNAMO_PIPELINE",
+        "DYNAMO_STAGE",
+        "DYNAMO_TEST_FRAMEWORK",
+        "DYNAMO_DEFAULT_FRAMEWORK",
+        "DYNAMO_BASE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 EXPRESSIONS = [
     "unit",
     "integration and (gpu_0 or gpu_1)",

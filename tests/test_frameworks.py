@@ -38,10 +38,21 @@ def test_agnostic(): pass
 ALL = {"vllm", "sglang", "trtllm", "vllm_and_sglang", "agnostic"}
 
 
-@pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    for name in ("DYNAMO_TEST_FRAMEWORK", "DYNAMO_DEFAULT_FRAMEWORK", "DYNAMO_BASE", "DYNAMO_PIPELINE"):
+@pytest.fixture(autouse=True)
+def _no_selection_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner runs must not inherit a CI job's pipeline or framework."""
+    for name in (
+        "DYNAMO_PIPELINE",
+        "DYNAMO_STAGE",
+        "DYNAMO_TEST_FRAMEWORK",
+        "DYNAMO_DEFAULT_FRAMEWORK",
+        "DYNAMO_BASE",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_backends=SUITE)
     return pytester
 

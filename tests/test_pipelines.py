@@ -9,6 +9,20 @@ import pytest
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
 
+
+@pytest.fixture(autouse=True)
+def _no_selection_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner runs must not inherit a CI job's pipeline or framework."""
+    for name in (
+        "DYNAMO_PIPELINE",
+        "DYNAMO_STAGE",
+        "DYNAMO_TEST_FRAMEWORK",
+        "DYNAMO_DEFAULT_FRAMEWORK",
+        "DYNAMO_BASE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 #: A suite that encodes the spec's "Mapping Tests to Pipelines" table:
 #: (test name, lifecycle, hardware, type, extra markers).
 SUITE = [
@@ -312,6 +326,17 @@ def test_a_gating_failure_still_fails_nightly(pytester: pytest.Pytester) -> None
 
 def test_xdist_workers_select_alike_and_gating_holds(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=suite_source(fail=("nightly_benchmark",)))
+    pytester.makeconftest(
+        """
+        from pytest_dynamo import _state
+
+        def pytest_terminal_summary(terminalreporter, config):
+            stages = config.stash[_state.RUN_CONTEXT]["stages"]
+            terminalreporter.write_line(
+                f"controller knows {len(stages)} stages, e2e: {stages['test_suite.py::test_push_e2e_2gpu']}"
+            )
+        """
+    )
     result = pytester.runpytest_subprocess("-n", "2", "--dynamo-pipeline=nightly", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.assert_outcomes(passed=11, failed=1)
@@ -321,6 +346,7 @@ def test_xdist_workers_select_alike_and_gating_holds(pytester: pytest.Pytester) 
             "FAILED test_suite.py::test_nightly_benchmark: non-gating in the nightly pipeline*",
         ]
     )
+    result.stdout.fnmatch_lines(["controller knows 12 stages, e2e: e2e_2"])
 
 
 def test_the_plan_refuses_xdist(suite: pytest.Pytester) -> None:
