@@ -14,3 +14,40 @@ VALID = "@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\n"
 def valid_marks() -> str:
     """Decorator lines that satisfy the default rules."""
     return VALID
+
+
+SELECTION_ENV = (
+    "DYNAMO_PIPELINE",
+    "DYNAMO_STAGE",
+    "DYNAMO_TEST_FRAMEWORK",
+    "DYNAMO_DEFAULT_FRAMEWORK",
+    "DYNAMO_BASE",
+    # When this suite itself runs under xdist, its inner runs are not workers.
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+)
+
+
+@pytest.fixture
+def no_selection_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs must not inherit a CI job's pipeline or framework."""
+    for name in SELECTION_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def full_machine(
+    no_selection_from_the_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A machine that can run every test: 8 GPUs (the count override) and
+    every framework package importable (empty stand-ins), so selection tests
+    see selection only, not hardware skips."""
+    site = tmp_path_factory.mktemp("frameworks")
+    for package in ("vllm", "sglang", "tensorrt_llm"):
+        (site / package).mkdir()
+        (site / package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("DYNAMO_GPUS", "8")

@@ -27,6 +27,10 @@ pub struct Config {
     pub aliases: BTreeMap<String, String>,
     /// `[tool.pytest-dynamo.gpu]`: GPU-model names, the VRAM marker, framework packages.
     pub gpu: crate::gpu::config::GpuConfig,
+    /// Pipelines to add or change: `[tool.pytest-dynamo.pipelines.<name>]`.
+    pub pipelines: BTreeMap<String, crate::pipeline::PipelineConfig>,
+    /// Framework selection: `[tool.pytest-dynamo.frameworks]`.
+    pub frameworks: crate::framework::FrameworksConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

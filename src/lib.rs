@@ -2,12 +2,20 @@
 //! and (in later modules) pipelines, the GPU probe and records. The Python
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
+pub mod changes;
 pub mod config;
 pub mod customize;
+pub mod durations;
 pub mod engine;
 pub mod error;
+pub mod expr;
+pub mod framework;
 pub mod gpu;
 pub mod marker;
+pub mod matcher;
+pub mod pipeline;
+pub mod plan;
+pub mod selection;
 pub mod suggest;
 pub mod taxonomy;
 pub mod validate;
@@ -16,6 +24,7 @@ pub mod validation_report;
 mod py_convert;
 mod py_engine;
 mod py_gpu;
+mod py_pipeline;
 
 use pyo3::prelude::*;
 
@@ -28,6 +37,8 @@ mod _core {
     use crate::py_engine::{Batch, Engine, Validation};
     #[pymodule_export]
     use crate::py_gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware};
+    #[pymodule_export]
+    use crate::py_pipeline::{Pipelines, Selection};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

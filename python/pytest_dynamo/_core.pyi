@@ -35,6 +35,9 @@ class Engine:
         `registered` lists markers registered outside the taxonomy."""
     def gpu_rules(self) -> GpuRules:
         """The GPU rules; raises `ConfigError` naming the key and the fix."""
+    def pipelines(self) -> Pipelines:
+        """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
+        `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
 
 @final
 class Batch:
@@ -49,6 +52,30 @@ class Batch:
         """Decide for every test at once against the inventory (JSON) and the
         packages found missing. Raises `ConfigError` for a VRAM marker without
         a number."""
+    def select(
+        self,
+        pipelines: Pipelines,
+        pipeline: str | None,
+        stage: str | None,
+        framework: str | None,
+        positions: Sequence[int] | None = None,
+    ) -> Selection:
+        """Select for a pipeline (and stage) and a framework among the tests
+        pytest still runs: `positions` holds their batch indices in their
+        order (None: the whole batch, in order)."""
+    def plan(
+        self,
+        pipelines: Pipelines,
+        pipeline: str | None,
+        stage: str | None,
+        framework: str | None,
+        positions: Sequence[int] | None = None,
+        durations: str | None = None,
+    ) -> str:
+        """The `--dynamo-plan` text for one pipeline (and stage) or, with
+        `pipeline` None, for all of them. `positions` are the batch indices of
+        the tests -m/-k left (None: all); `durations` a pytest-split durations
+        file. Raises `ConfigError`."""
 
 @final
 class Validation:
@@ -133,3 +160,48 @@ class Audit:
         """NVML samples taken in this process so far."""
     def close(self) -> None:
         """Stop the sampling thread (idempotent)."""
+
+_Stage = tuple[str, str, str]
+
+@final
+class Pipelines:
+    """The pipelines, stages and framework rules of one run."""
+
+    def describe(self) -> list[tuple[str, list[str], str, str | None, str, list[_Stage]]]:
+        """Every pipeline: `(name, aliases, lifecycle, gating or None, description,
+        [(stage, expression, machine)])`."""
+    def resolve(self, pipeline: str, stage: str | None = None) -> tuple[str, str | None]:
+        """The canonical pipeline name (aliases resolved) and the stage, checked.
+        An unknown one raises `ConfigError` listing the known ones."""
+    def framework(self, name: str, source: str) -> str:
+        """A framework name given by `source` (a flag or variable), checked
+        against the framework markers of the taxonomy."""
+    @property
+    def default_framework(self) -> str | None:
+        """The configured default framework (`[tool.pytest-dynamo.frameworks] default`)."""
+    @property
+    def agnostic(self) -> str:
+        """What happens to tests without a framework marker: `keep` or `drop`."""
+    def changed_framework(
+        self, rootdir: str, base: str, default: tuple[str, str] | None
+    ) -> tuple[str | None, str]:
+        """`auto`: run `git diff --name-only BASE...HEAD` in `rootdir` and choose
+        the one framework the changes touch, else `default` (`(name, where it
+        came from)`, or None for all). Returns `(framework or None, why)`."""
+
+@final
+class Selection:
+    """Which of the tests handed to `Batch.select` are kept, and why not."""
+
+    def keep(self) -> list[bool]:
+        """One flag per test handed in, in order: True to run it."""
+    def stages(self) -> list[str | None]:
+        """One entry per kept test, in order: the first stage that selects it
+        (None without a pipeline)."""
+    def counts(self) -> dict[str, int]:
+        """Deselected tests by reason: `lifecycle`, `no_lifecycle`, `stage`, `framework`."""
+    def non_gating(self) -> list[str]:
+        """Node ids of kept tests that do not gate the pipeline."""
+    @property
+    def selected(self) -> int:
+        """How many of the tests handed in are kept."""

@@ -7,7 +7,7 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_dynamo import _collect, _gpu, _options, _state
+from pytest_dynamo import _collect, _gpu, _options, _selection, _state
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -17,6 +17,7 @@ VALIDATION = "dynamo-validation"
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
     _gpu.add_options(parser)
+    _selection.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -29,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ValidationPlugin(config), VALIDATION)
     config.pluginmanager.register(Gating(), GATING)
     _gpu.register(config)
+    config.pluginmanager.register(_selection.SelectionPlugin(config), _selection.SELECTION)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 
@@ -54,6 +56,7 @@ def pytest_collection_modifyitems(
     validation.check(batch, items)
     # Then selection by pipeline, stage and framework (the pipelines feature),
     # then hardware skips or deselection (the GPU feature), in that order.
+    _selection.select(config, items, everything)
     _gpu.apply(config, batch, items)
 
 

@@ -1,0 +1,89 @@
+"""Which framework's tests a run keeps.
+
+Precedence: ``--dynamo-framework``, ``DYNAMO_TEST_FRAMEWORK``, the ini value
+``dynamo_framework``, then the default: ``DYNAMO_DEFAULT_FRAMEWORK``, then
+``[tool.pytest-dynamo.frameworks] default``. ``all`` keeps every framework;
+``auto`` asks git which framework the branch changed, once per run (the
+xdist controller decides and hands the answer to every worker).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pytest_dynamo import _options, _state
+from pytest_dynamo._core import ConfigError, Pipelines
+
+ALL = "all"
+AUTO = "auto"
+CONFIGURED = "[tool.pytest-dynamo.frameworks] default"
+
+
+def _usage(err: ConfigError) -> pytest.UsageError:
+    return pytest.UsageError(f"pytest-dynamo: {err}")
+
+
+def _named(config: pytest.Config) -> tuple[str, str] | None:
+    """The framework the run names, and where: flag, environment, ini."""
+    flag = config.getoption("dynamo_framework", default=None)
+    if flag:
+        return str(flag).strip(), "--dynamo-framework"
+    env = os.environ.get("DYNAMO_TEST_FRAMEWORK", "").strip()
+    if env:
+        return env, "DYNAMO_TEST_FRAMEWORK"
+    ini = str(config.getini("dynamo_framework") or "").strip()
+    if ini:
+        return ini, "ini dynamo_framework"
+    return None
+
+
+def _default(pipelines: Pipelines) -> tuple[str, str] | None:
+    """The default framework and where it came from; None for all of them."""
+    env = os.environ.get("DYNAMO_DEFAULT_FRAMEWORK", "").strip()
+    if env == ALL:
+        return None
+    if env:
+        if env == AUTO:
+            raise pytest.UsageError(
+                "pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK=auto: the default is what auto falls back to\n"
+                "  fix: set it to a framework marker, or to all"
+            )
+        try:
+            return pipelines.framework(env, "DYNAMO_DEFAULT_FRAMEWORK"), "DYNAMO_DEFAULT_FRAMEWORK"
+        except ConfigError as err:
+            raise _usage(err) from None
+    configured = pipelines.default_framework
+    return None if configured is None else (configured, CONFIGURED)
+
+
+def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
+    named = _named(config)
+    default = _default(pipelines)
+    if named is None:
+        if default is None:
+            return [None, ""]
+        return [default[0], f"default from {default[1]}"]
+    value, where = named
+    if value == ALL:
+        return [None, f"all frameworks ({where})"]
+    try:
+        if value == AUTO:
+            base = _options.get(config, "dynamo_base", env="DYNAMO_BASE").strip()
+            if not base:
+                raise pytest.UsageError(
+                    f"pytest-dynamo: {where}=auto compares the branch with a base, and none is set\n"
+                    "  fix: --dynamo-base=origin/main (or the ini option dynamo_base, or DYNAMO_BASE)"
+                )
+            framework, why = pipelines.changed_framework(str(config.rootpath), base, default)
+            return [framework, f"{why}; base {base}"]
+        return [pipelines.framework(value, where), where]
+    except ConfigError as err:
+        raise _usage(err) from None
+
+
+def choose(config: pytest.Config, pipelines: Pipelines) -> tuple[str | None, str]:
+    """``(framework or None for all, why)``, the same on every xdist worker."""
+    framework, why = _state.shared(config, "framework", lambda: _choose(config, pipelines))
+    return framework, why

@@ -1,0 +1,335 @@
+"""Selection by pipeline, stage and framework, and the ``--dynamo-plan``.
+
+The Rust core decides for every collected test at once (``Batch.select``);
+this module hands it the tests pytest still runs, deselects the rest through
+``pytest_deselected``, records the run's context and the non-gating tests,
+and tells the user what was left out and why.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from itertools import compress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dynamo import _framework, _options, _state
+from pytest_dynamo._core import ConfigError
+from pytest_dynamo._gating import GATING, Gating
+
+SELECTION = "dynamo-selection"
+DOCS = "docs/pipelines.md"
+#: ``item.user_properties`` names that carry the selection to the xdist
+#: controller with each report (and into junit XML).
+STAGE_PROPERTY = "dynamo_stage"
+NON_GATING_PROPERTY = "dynamo_non_gating"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dynamo")
+    group.addoption(
+        "--dynamo-pipeline",
+        dest="dynamo_pipeline",
+        metavar="NAME",
+        help="Run the tests of a pipeline: pre_commit, pre_merge (pr), post_merge (push), nightly, "
+        "weekly, release, or one the project defines (env DYNAMO_PIPELINE).",
+    )
+    parser.addini("dynamo_pipeline", "Pipeline whose tests run (see --dynamo-pipeline).", default="")
+    group.addoption(
+        "--dynamo-stage",
+        dest="dynamo_stage",
+        metavar="NAME",
+        help="Only this stage of the pipeline, e.g. unit, integration_1, e2e_2 (env DYNAMO_STAGE).",
+    )
+    parser.addini("dynamo_stage", "Stage of the pipeline whose tests run.", default="")
+    group.addoption(
+        "--dynamo-framework",
+        dest="dynamo_framework",
+        metavar="NAME",
+        help="Keep one framework's tests (vllm, sglang, ...), 'auto' to choose it from the files "
+        "changed since --dynamo-base, or 'all' (env DYNAMO_TEST_FRAMEWORK, then "
+        "DYNAMO_DEFAULT_FRAMEWORK).",
+    )
+    parser.addini("dynamo_framework", "Framework whose tests run: a name, auto or all.", default="")
+    group.addoption(
+        "--dynamo-base",
+        dest="dynamo_base",
+        metavar="REV",
+        help="What --dynamo-framework=auto compares HEAD with, e.g. origin/main (env DYNAMO_BASE).",
+    )
+    parser.addini("dynamo_base", "Base revision of --dynamo-framework=auto.", default="")
+    group.addoption(
+        "--dynamo-plan",
+        dest="dynamo_plan",
+        action="store_true",
+        default=False,
+        help="Run nothing; print each stage's expression, test count, machine and known duration, "
+        "and the tests no stage of any pipeline selects.",
+    )
+    parser.addini("dynamo_plan", "Print the plan instead of running tests.", type="bool", default=False)
+    group.addoption(
+        "--dynamo-allow-empty",
+        dest="dynamo_allow_empty",
+        action="store_true",
+        default=False,
+        help="Exit 0 instead of 5 when the pipeline or framework selects no test.",
+    )
+    parser.addini(
+        "dynamo_allow_empty",
+        "Exit 0 instead of 5 when the selection is empty.",
+        type="bool",
+        default=False,
+    )
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    return bool(config.getoption(name, default=False)) or bool(config.getini(name))
+
+
+def _usage(err: ConfigError) -> pytest.UsageError:
+    return pytest.UsageError(f"pytest-dynamo: {err}")
+
+
+class SelectionPlugin:
+    """The run's pipeline, stage and framework, decided at configure time."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        try:
+            self.pipelines = _state.engine(config).pipelines()
+        except ConfigError as err:
+            raise _usage(err) from None
+        pipeline = _options.get(config, "dynamo_pipeline", env="DYNAMO_PIPELINE").strip() or None
+        stage = _options.get(config, "dynamo_stage", env="DYNAMO_STAGE").strip() or None
+        self.gating_expr = "all"
+        if pipeline is None and stage is not None:
+            raise pytest.UsageError(
+                f"pytest-dynamo: the stage '{stage}' was given without a pipeline\n"
+                "  fix: name the pipeline too: --dynamo-pipeline=NAME (or dynamo_pipeline, DYNAMO_PIPELINE)"
+            )
+        if pipeline is not None:
+            try:
+                pipeline, stage = self.pipelines.resolve(pipeline, stage)
+            except ConfigError as err:
+                raise _usage(err) from None
+            for name, _, _, gating, _, _ in self.pipelines.describe():
+                if name == pipeline and gating is not None:
+                    self.gating_expr = gating
+        self.pipeline: str | None = pipeline
+        self.stage: str | None = stage
+        self.framework, self.why = _framework.choose(config, self.pipelines)
+        self.plan = _flag(config, "dynamo_plan")
+        if self.plan and config.getoption("numprocesses", default=None):
+            raise pytest.UsageError(
+                "pytest-dynamo: --dynamo-plan runs no test, so it needs no xdist workers\n  fix: drop -n"
+            )
+        self.allow_empty = _flag(config, "dynamo_allow_empty")
+        self.context: dict[str, Any] = {
+            "pipeline": self.pipeline,
+            "stage": self.stage,
+            "framework": self.framework,
+            "stages": {},
+        }
+        config.stash[_state.RUN_CONTEXT] = self.context
+        #: Deselections by reason and the selected count, once known (on the
+        #: xdist controller: from the first worker that finishes).
+        self.counts: dict[str, int] | None = None
+        self.selected = 0
+        self.collected = 0
+        self.plan_text: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.pipeline is not None or self.framework is not None
+
+    def scope(self) -> str:
+        parts = []
+        if self.pipeline is not None:
+            stage = f"stage {self.stage}" if self.stage else "all stages"
+            parts.append(f"pipeline {self.pipeline} ({stage})")
+        if self.framework is not None:
+            parts.append(f"framework {self.framework}")
+        return ", ".join(parts)
+
+    def _gating(self) -> Gating:
+        plugin = self.config.pluginmanager.get_plugin(GATING)
+        assert isinstance(plugin, Gating)
+        return plugin
+
+    def _durations(self) -> str | None:
+        value = _options.get(self.config, "dynamo_durations").strip()
+        if not value:
+            default = self.config.rootpath / ".test_durations"
+            return str(default) if default.is_file() else None
+        path = Path(value)
+        if not path.is_absolute():
+            path = self.config.rootpath / path
+        if not path.is_file():
+            raise pytest.UsageError(
+                f"pytest-dynamo: durations file {path} does not exist\n"
+                "  fix: correct --dynamo-durations / dynamo_durations (relative paths start at the rootdir)"
+            )
+        return str(path)
+
+    def select(self, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
+        batch = _state.batch(self.config)
+        if batch is None:
+            return
+        if self.plan:
+            try:
+                self.plan_text = batch.plan(
+                    self.pipelines,
+                    self.pipeline,
+                    self.stage,
+                    self.framework,
+                    positions(items, batched),
+                    self._durations(),
+                )
+            except ConfigError as err:
+                raise _usage(err) from None
+            return
+        if not self.active:
+            return
+        result = batch.select(
+            self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
+        )
+        before = len(batch) - len(items)
+        keep = result.keep()
+        kept = list(compress(items, keep))
+        dropped = list(compress(items, map(operator.not_, keep)))
+        stages: dict[str, str] = self.context["stages"]
+        if self.pipeline is not None:
+            for item, stage in zip(kept, result.stages()):
+                if stage is not None:  # always set when a pipeline selected the test
+                    stages.setdefault(item.nodeid, stage)
+                    item.user_properties.append((STAGE_PROPERTY, stage))
+        non_gating = result.non_gating()
+        if non_gating:
+            reason = f"non-gating in the {self.pipeline} pipeline (gating: {self.gating_expr})"
+            by_id = {item.nodeid: item for item in kept}
+            gating = self._gating()
+            for nodeid in non_gating:
+                gating.add_exemption(nodeid, reason)
+                by_id[nodeid].user_properties.append((NON_GATING_PROPERTY, reason))
+        if dropped:
+            self.config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        counts = dict(result.counts())
+        if before > 0:
+            counts["user"] = before
+        self.counts = counts
+        self.selected = len(kept)
+        self.collected = len(batch)
+        if _state.is_worker(self.config):
+            output: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+            output["dynamo_selection"] = {
+                "counts": counts,
+                "selected": self.selected,
+                "collected": self.collected,
+            }
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = []
+        if self.plan:
+            lines.append("dynamo: --dynamo-plan: no test runs")
+        if self.active or self.why:
+            scope = (
+                self.scope()
+                if self.framework is not None
+                else ", ".join([part for part in (self.scope(), "every framework") if part])
+            )
+            why = f" ({self.why})" if self.why else ""
+            lines.append(f"dynamo selection: {scope}{why}")
+        return lines
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Under xdist the controller learns the stage and the exemptions
+        # from the reports (before Gating, which runs trylast, reads them).
+        for prop in report.user_properties:
+            if not isinstance(prop, (tuple, list)) or len(prop) != 2:
+                continue
+            name, value = prop
+            if name == STAGE_PROPERTY:
+                self.context["stages"].setdefault(report.nodeid, str(value))
+            elif name == NON_GATING_PROPERTY:
+                self._gating().add_exemption(report.nodeid, str(value))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        data = output.get("dynamo_selection")
+        if data and self.counts is None:
+            self.counts = dict(data["counts"])
+            self.selected = int(data["selected"])
+            self.collected = int(data["collected"])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        if not self.plan or session.testsfailed:
+            return None  # collection errors still fail the run
+        return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.active and self.allow_empty:
+            session.exitstatus = pytest.ExitCode.OK
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.plan_text is not None:
+            terminalreporter.write_sep("=", "pytest-dynamo plan")
+            framework = self.framework or "all"
+            why = f" ({self.why})" if self.why else ""
+            terminalreporter.write_line(f"framework: {framework}{why}")
+            terminalreporter.write(self.plan_text)
+            return
+        counts = self.counts
+        if counts is None:
+            return
+        deselected = sum(counts.values())
+        if deselected:
+            terminalreporter.write_sep("-", "pytest-dynamo selection")
+            terminalreporter.write_line(f"{self.scope()}: {self.selected} selected, {deselected} deselected")
+            for key, words in self._reasons():
+                if counts.get(key):
+                    terminalreporter.write_line(f"  {counts[key]:>6} {words}")
+        if self.selected == 0 and self.collected:
+            status = (
+                "exit 0 (dynamo_allow_empty)" if self.allow_empty else "exit 5 unless --dynamo-allow-empty"
+            )
+            terminalreporter.write_line(
+                f"pytest-dynamo: {self.scope()} selects no test; {status}; see {DOCS}",
+                yellow=True,
+            )
+
+    def _reasons(self) -> list[tuple[str, str]]:
+        stage = f"not in stage {self.stage}" if self.stage else f"in no stage of the {self.pipeline} pipeline"
+        agnostic = ", or none" if self.pipelines.agnostic == "drop" else ""
+        return [
+            ("lifecycle", f"later lifecycle than {self.pipeline}"),
+            ("no_lifecycle", "no lifecycle marker"),
+            ("stage", stage),
+            ("framework", f"other framework than {self.framework}{agnostic}"),
+            ("user", "deselected before (-m, -k or another plugin)"),
+        ]
+
+
+def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[int] | None:
+    """The batch index of each item pytest still runs; None when that is the
+    whole batch in order (no -m, -k or reordering plugin). Items are matched
+    by identity, which also tells apart tests that share a node id."""
+    if len(items) == len(batched) and all(map(operator.is_, items, batched)):
+        return None
+    index = dict(zip(map(id, batched), range(len(batched))))
+    return list(map(index.__getitem__, map(id, items)))
+
+
+def select(config: pytest.Config, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
+    """Selection by pipeline, stage and framework over the run's batch;
+    ``batched`` are the items in the batch's order."""
+    plugin = config.pluginmanager.get_plugin(SELECTION)
+    assert isinstance(plugin, SelectionPlugin)
+    plugin.select(items, batched)
