@@ -10,6 +10,10 @@ import pytest
 MarkTuple = tuple[str, tuple[Any, ...], dict[str, Any]]
 ItemTuple = tuple[str, int, list[MarkTuple]]
 
+#: pytest's own markers whose arguments no rule reads: the name is enough,
+#: and converting a large ``parametrize`` argument list would dominate ingest.
+NAME_ONLY = frozenset({"parametrize", "usefixtures", "filterwarnings", "skipif", "xfail", "skip"})
+
 
 def describe(items: Sequence[pytest.Item]) -> list[ItemTuple]:
     """``(nodeid, line, [(name, args, kwargs)])`` per item.
