@@ -6,6 +6,7 @@ pub mod config;
 pub mod customize;
 pub mod engine;
 pub mod error;
+pub mod lint;
 pub mod marker;
 pub mod suggest;
 pub mod taxonomy;
@@ -14,6 +15,7 @@ pub mod validation_report;
 
 mod py_convert;
 mod py_engine;
+mod py_lint;
 
 use pyo3::prelude::*;
 
@@ -24,6 +26,9 @@ mod _core {
 
     #[pymodule_export]
     use crate::py_engine::{Batch, Engine, Validation};
+
+    #[pymodule_export]
+    use crate::py_lint::{lint, LintReport};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -63,3 +63,48 @@ class Validation:
         """`(nodeid, line, [(code, message, fix)])` per offending test."""
     def aliases(self) -> list[tuple[str, str, int]]:
         """Deprecated aliases in use: `(alias, canonical, tests)`."""
+
+_LintFinding = tuple[str, int, int, str, str, str, str, list[str]]
+
+def lint(
+    paths: Sequence[str],
+    *,
+    invocation_dir: str,
+    rootdir: str | None = None,
+    config_file: str | None = None,
+    dynamo_config: str | None = None,
+    strict_unresolved: bool = False,
+) -> LintReport:
+    """Lint the markers of the tests under `paths` without importing them.
+    Raises `ConfigError` for a bad configuration or a path that does not exist."""
+
+@final
+class LintReport:
+    """What `lint` found: findings grouped by place, and counts."""
+
+    @property
+    def errors(self) -> int:
+        """Findings of error severity (the command fails when there is any)."""
+    @property
+    def warnings(self) -> int:
+        """Findings of warning severity."""
+    @property
+    def files(self) -> int:
+        """Test files linted."""
+    @property
+    def tests(self) -> int:
+        """Tests found."""
+    @property
+    def unresolved(self) -> int:
+        """Tests whose markers are not all known statically."""
+    @property
+    def rootdir(self) -> str:
+        """The pytest rootdir the node ids are relative to."""
+    def text(self) -> str:
+        """`path:line:col: CODE message (fix: ...)` lines and a summary."""
+    def json(self) -> str:
+        """The findings as JSON."""
+    def sarif(self) -> str:
+        """The findings as SARIF 2.1.0."""
+    def findings(self) -> list[_LintFinding]:
+        """`(path, line, column, code, severity, message, fix, [nodeid])` per finding."""
