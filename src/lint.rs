@@ -85,6 +85,8 @@ pub struct Report {
     pub tests: usize,
     /// Tests whose markers are not all known statically.
     pub unresolved: usize,
+    /// Node id of every test found, file by file.
+    pub nodeids: Vec<String>,
 }
 
 impl Report {
@@ -280,7 +282,7 @@ pub fn run(request: &Request) -> Result<Report> {
         strict_unresolved: request.strict_unresolved,
         invocation_dir: cwd,
     };
-    let per_file: Vec<(usize, usize, Vec<(Key, String)>)> = files
+    let per_file: Vec<(Vec<String>, usize, Vec<(Key, String)>)> = files
         .tests
         .par_iter()
         .map_init(new_parser, |parser, path| {
@@ -293,7 +295,7 @@ pub fn run(request: &Request) -> Result<Report> {
                         (display, pos, SYNTAX, Severity::Error, message, SYNTAX_FIX.to_string()),
                         String::new(),
                     ));
-                    return (0, 0, out);
+                    return (Vec::new(), 0, out);
                 }
             };
             let nodeid_file = shown(path, &config.rootdir);
@@ -309,13 +311,13 @@ pub fn run(request: &Request) -> Result<Report> {
                 unresolved += usize::from(!test.unresolved.is_empty());
                 checker.check(&display, test, &mut out);
             }
-            (tests.len(), unresolved, out)
+            (tests.into_iter().map(|t| t.nodeid).collect(), unresolved, out)
         })
         .collect();
-    let mut tests = 0;
+    let mut nodeids = Vec::new();
     let mut unresolved = 0;
-    for (t, u, f) in per_file {
-        tests += t;
+    for (ids, u, f) in per_file {
+        nodeids.extend(ids);
         unresolved += u;
         findings.extend(f);
     }
@@ -341,8 +343,9 @@ pub fn run(request: &Request) -> Result<Report> {
             })
             .collect(),
         files: files.tests.len(),
-        tests,
+        tests: nodeids.len(),
         unresolved,
+        nodeids,
     })
 }
 

@@ -80,6 +80,11 @@ impl LintReport {
         self.inner.rootdir.clone()
     }
 
+    /// The node id of every test found, file by file.
+    fn nodeids(&self) -> Vec<String> {
+        self.inner.nodeids.clone()
+    }
+
     /// `path:line:col: CODE message (fix: ...)` lines and a summary.
     fn text(&self) -> String {
         report::text(&self.inner)

@@ -100,6 +100,8 @@ class LintReport:
     @property
     def rootdir(self) -> str:
         """The pytest rootdir the node ids are relative to."""
+    def nodeids(self) -> list[str]:
+        """The node id of every test found, file by file."""
     def text(self) -> str:
         """`path:line:col: CODE message (fix: ...)` lines and a summary."""
     def json(self) -> str:

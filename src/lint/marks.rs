@@ -377,6 +377,7 @@ impl<'t> Scope<'t> {
             "attribute" => self.attribute(node, depth),
             "call" => self.call(node, depth),
             "list" | "tuple" | "binary_operator" => Val::Marks(self.mark_list(node, depth)),
+            "lambda" if !text(node, self.src).contains("mark") => Val::NotMark,
             _ if literal(node, self.src).is_some() => Val::NotMark,
             _ => Val::Unknown(Unresolved::at(
                 node,
