@@ -31,7 +31,8 @@ pub const UNRESOLVED: &str = "DYN900";
 /// A file that does not parse.
 pub const SYNTAX: &str = "DYN901";
 
-const UNRESOLVED_FIX: &str = "spell the markers out where the test is defined (@pytest.mark.NAME), \
+const UNRESOLVED_FIX: &str =
+    "spell the markers out where the test is defined (@pytest.mark.NAME), \
      or leave this test to collection-time validation";
 const SYNTAX_FIX: &str = "fix the syntax error: pytest cannot import this file either";
 
@@ -91,7 +92,10 @@ pub struct Report {
 
 impl Report {
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == severity).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
     }
 }
 
@@ -138,14 +142,22 @@ enum Parsed {
 fn parse(parser: &mut Parser, path: &Path) -> Parsed {
     let src = match std::fs::read(path) {
         Ok(s) => s,
-        Err(e) => return Parsed::Failed(Pos { line: 1, col: 1 }, format!("cannot read the file: {e}")),
+        Err(e) => {
+            return Parsed::Failed(
+                Pos { line: 1, col: 1 },
+                format!("cannot read the file: {e}"),
+            )
+        }
     };
     match parser.parse(&src, None) {
         Some(tree) => match collect::syntax_error(&tree, &src) {
             Some((pos, message)) => Parsed::Failed(pos, message),
             None => Parsed::Tree(src, tree),
         },
-        None => Parsed::Failed(Pos { line: 1, col: 1 }, "the file could not be parsed".into()),
+        None => Parsed::Failed(
+            Pos { line: 1, col: 1 },
+            "the file could not be parsed".into(),
+        ),
     }
 }
 
@@ -188,7 +200,14 @@ impl Checker<'_> {
                 at
             };
             out.push((
-                (path.to_string(), pos, p.code, Severity::Error, p.message, p.fix),
+                (
+                    path.to_string(),
+                    pos,
+                    p.code,
+                    Severity::Error,
+                    p.message,
+                    p.fix,
+                ),
                 test.nodeid.clone(),
             ));
         }
@@ -234,6 +253,83 @@ impl Checker<'_> {
     }
 }
 
+/// What one test file gave: its tests' node ids, how many are unresolved,
+/// and its findings before grouping.
+#[derive(Default)]
+struct FileResult {
+    nodeids: Vec<String>,
+    unresolved: usize,
+    findings: Vec<(Key, String)>,
+}
+
+/// Each conftest's directory and the reasons its hooks make the markers of
+/// the tests below unknown.
+fn conftest_effects(
+    paths: &[PathBuf],
+    inert: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<(PathBuf, Vec<Unresolved>)> {
+    paths
+        .par_iter()
+        .map_init(new_parser, |parser, path| {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            match parse(parser, path) {
+                Parsed::Tree(src, tree) => (dir, conftest::effects(path, &src, &tree, inert)),
+                Parsed::Failed(pos, message) => (
+                    dir,
+                    vec![Unresolved {
+                        file: Some(path.clone()),
+                        pos,
+                        reason: format!("conftest.py does not parse ({message})"),
+                    }],
+                ),
+            }
+        })
+        .collect()
+}
+
+impl Checker<'_> {
+    fn file(
+        &self,
+        parser: &mut Parser,
+        path: &Path,
+        rootdir: &Path,
+        rules: &Rules,
+        conftests: &[(PathBuf, Vec<Unresolved>)],
+    ) -> FileResult {
+        let display = shown(path, self.invocation_dir);
+        let mut out = FileResult::default();
+        let (src, tree) = match parse(parser, path) {
+            Parsed::Tree(src, tree) => (src, tree),
+            Parsed::Failed(pos, message) => {
+                let key = (
+                    display,
+                    pos,
+                    SYNTAX,
+                    Severity::Error,
+                    message,
+                    SYNTAX_FIX.to_string(),
+                );
+                out.findings.push((key, String::new()));
+                return out;
+            }
+        };
+        let mut tests = collect::collect(&src, &tree, &shown(path, rootdir), rules);
+        let inherited: Vec<&Unresolved> = conftests
+            .iter()
+            .filter(|(dir, _)| path.starts_with(dir))
+            .flat_map(|(_, u)| u)
+            .collect();
+        for test in &mut tests {
+            test.unresolved
+                .extend(inherited.iter().map(|u| (*u).clone()));
+            out.unresolved += usize::from(!test.unresolved.is_empty());
+            self.check(&display, test, &mut out.findings);
+        }
+        out.nodeids = tests.into_iter().map(|t| t.nodeid).collect();
+        out
+    }
+}
+
 /// Lint the tests the request names.
 pub fn run(request: &Request) -> Result<Report> {
     let cwd = request.invocation_dir.as_path();
@@ -256,83 +352,37 @@ pub fn run(request: &Request) -> Result<Report> {
         collect_imported_tests: config.collect_imported_tests(),
     };
     let inert = |name: &str| is_inert(&engine.taxonomy, &registered, name);
-    let mut findings: Vec<(Key, String)> = Vec::new();
-    // Each conftest's effect on the tests of its directory and below.
-    let conftests: Vec<(PathBuf, Vec<Unresolved>)> = files
-        .conftests
-        .par_iter()
-        .map_init(new_parser, |parser, path| {
-            let dir = path.parent().unwrap_or(cwd).to_path_buf();
-            match parse(parser, path) {
-                Parsed::Tree(src, tree) => (dir, conftest::effects(path, &src, &tree, &inert)),
-                Parsed::Failed(pos, message) => (
-                    dir,
-                    vec![Unresolved {
-                        file: Some(path.clone()),
-                        pos,
-                        reason: format!("conftest.py does not parse ({message})"),
-                    }],
-                ),
-            }
-        })
-        .collect();
+    let conftests = conftest_effects(&files.conftests, &inert);
     let checker = Checker {
         taxonomy: &engine.taxonomy,
         registered: &registered,
         strict_unresolved: request.strict_unresolved,
         invocation_dir: cwd,
     };
-    let per_file: Vec<(Vec<String>, usize, Vec<(Key, String)>)> = files
+    let per_file: Vec<FileResult> = files
         .tests
         .par_iter()
         .map_init(new_parser, |parser, path| {
-            let display = shown(path, cwd);
-            let mut out = Vec::new();
-            let (src, tree) = match parse(parser, path) {
-                Parsed::Tree(src, tree) => (src, tree),
-                Parsed::Failed(pos, message) => {
-                    out.push((
-                        (display, pos, SYNTAX, Severity::Error, message, SYNTAX_FIX.to_string()),
-                        String::new(),
-                    ));
-                    return (Vec::new(), 0, out);
-                }
-            };
-            let nodeid_file = shown(path, &config.rootdir);
-            let mut tests = collect::collect(&src, &tree, &nodeid_file, &rules);
-            let inherited: Vec<&Unresolved> = conftests
-                .iter()
-                .filter(|(dir, _)| path.starts_with(dir))
-                .flat_map(|(_, u)| u)
-                .collect();
-            let mut unresolved = 0;
-            for test in &mut tests {
-                test.unresolved.extend(inherited.iter().map(|u| (*u).clone()));
-                unresolved += usize::from(!test.unresolved.is_empty());
-                checker.check(&display, test, &mut out);
-            }
-            (tests.into_iter().map(|t| t.nodeid).collect(), unresolved, out)
+            checker.file(parser, path, &config.rootdir, &rules, &conftests)
         })
         .collect();
     let mut nodeids = Vec::new();
     let mut unresolved = 0;
-    for (ids, u, f) in per_file {
-        nodeids.extend(ids);
-        unresolved += u;
-        findings.extend(f);
-    }
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    for (key, nodeid) in findings {
-        let entry = grouped.entry(key).or_default();
-        if !nodeid.is_empty() {
-            entry.push(nodeid);
+    for result in per_file {
+        nodeids.extend(result.nodeids);
+        unresolved += result.unresolved;
+        for (key, nodeid) in result.findings {
+            let entry = grouped.entry(key).or_default();
+            if !nodeid.is_empty() {
+                entry.push(nodeid);
+            }
         }
     }
-    Ok(Report {
-        rootdir: config.rootdir.to_string_lossy().into_owned(),
-        findings: grouped
-            .into_iter()
-            .map(|((path, pos, code, severity, message, fix), tests)| Finding {
+    let findings = grouped
+        .into_iter()
+        .map(
+            |((path, pos, code, severity, message, fix), tests)| Finding {
                 path,
                 pos,
                 code,
@@ -340,8 +390,12 @@ pub fn run(request: &Request) -> Result<Report> {
                 message,
                 fix,
                 tests,
-            })
-            .collect(),
+            },
+        )
+        .collect();
+    Ok(Report {
+        rootdir: config.rootdir.to_string_lossy().into_owned(),
+        findings,
         files: files.tests.len(),
         tests: nodeids.len(),
         unresolved,
@@ -358,7 +412,8 @@ mod tests {
     fn shortfalls_are_told_from_certain_problems() {
         let t = Taxonomy::builtin();
         let registered: HashSet<String> = HashSet::new();
-        let problems = |marks: &[&str]| validate::check(&t, &resolve(&t, marks.iter().copied(), &registered));
+        let problems =
+            |marks: &[&str]| validate::check(&t, &resolve(&t, marks.iter().copied(), &registered));
         for p in problems(&[]) {
             assert!(is_shortfall(&p), "{p:?}");
         }
@@ -371,9 +426,115 @@ mod tests {
         }
         let mut t2 = t.clone();
         t2.category_mut("framework").unwrap().min = 2;
-        let p = validate::check(&t2, &resolve(&t2, ["nightly", "unit", "gpu_0", "vllm"].into_iter(), &registered));
+        let p = validate::check(
+            &t2,
+            &resolve(
+                &t2,
+                ["nightly", "unit", "gpu_0", "vllm"].into_iter(),
+                &registered,
+            ),
+        );
         assert_eq!(p.len(), 1);
         assert!(is_shortfall(&p[0]), "{p:?}");
+    }
+
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("dynamo-lint-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        root
+    }
+
+    fn lint(root: &Path, strict: bool) -> Report {
+        run(&Request {
+            invocation_dir: root.to_path_buf(),
+            strict_unresolved: strict,
+            ..Request::default()
+        })
+        .unwrap()
+    }
+
+    /// `(test, code, line, col, severity)` of every finding.
+    fn seen(report: &Report) -> Vec<(String, &'static str, u32, u32, Severity)> {
+        let mut out = Vec::new();
+        for f in &report.findings {
+            let tests = if f.tests.is_empty() {
+                vec![String::new()]
+            } else {
+                f.tests.clone()
+            };
+            for t in tests {
+                let short = t.rsplit("::").next().unwrap_or("").to_string();
+                out.push((short, f.code, f.pos.line, f.pos.col, f.severity));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn every_rule_is_found_where_it_is_written() {
+        let root = project(
+            "rules",
+            &[
+                (
+                    "pyproject.toml",
+                    "[tool.pytest-dynamo.aliases]\nold_nightly = \"nightly\"\n[tool.pytest-dynamo.taxonomy.component]\nmax = 1\n",
+                ),
+                (
+                    "tests/test_rules.py",
+                    "import pytest\n\
+                     @pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_lifecycle(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.unit\ndef test_hardware(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\ndef test_type(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\n@pytest.mark.h100\ndef test_contradiction(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu1\n@pytest.mark.unit\ndef test_typo(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\n@pytest.mark.router\n@pytest.mark.api\ndef test_count(): pass\n\
+                     @pytest.mark.old_nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_alias(): pass\n",
+                ),
+                ("tests/test_syntax.py", "def test_x(:\n    pass\n"),
+                (
+                    "tests/hooked/conftest.py",
+                    "import pytest\ndef pytest_itemcollected(item):\n    item.add_marker(pytest.mark.unit)\n",
+                ),
+                (
+                    "tests/hooked/test_hooked.py",
+                    "import pytest\n@pytest.mark.nightly\n@pytest.mark.gpu_0\ndef test_hooked(): pass\n",
+                ),
+            ],
+        );
+        let report = lint(&root, false);
+        let e = Severity::Error;
+        let w = Severity::Warning;
+        assert_eq!(
+            seen(&report),
+            [
+                (String::new(), SYNTAX, 1, 12, e),
+                ("test_alias".into(), code::ALIAS, 26, 14, w),
+                ("test_contradiction".into(), code::CONTRADICTION, 15, 5, e),
+                ("test_count".into(), code::CATEGORY_COUNT, 25, 5, e),
+                ("test_hardware".into(), code::HARDWARE, 7, 5, e),
+                ("test_hooked".into(), UNRESOLVED, 3, 5, w),
+                ("test_lifecycle".into(), code::LIFECYCLE, 4, 5, e),
+                ("test_type".into(), code::TYPE, 10, 5, e),
+                ("test_typo".into(), code::UNKNOWN, 17, 14, e),
+            ]
+        );
+        let hook = report
+            .findings
+            .iter()
+            .find(|f| f.code == UNRESOLVED)
+            .unwrap();
+        assert_eq!(hook.path, "tests/hooked/conftest.py");
+        assert_eq!((report.files, report.tests, report.unresolved), (3, 8, 1));
+        assert_eq!(report.count(Severity::Error), 7);
+        let strict = lint(&root, true);
+        assert_eq!(strict.count(Severity::Error), 8);
     }
 
     #[test]

@@ -9,7 +9,16 @@ use crate::lint::{report, Request, Severity};
 use crate::lint::{run, Report};
 
 /// `(path, line, column, code, severity, message, fix, [nodeid])`.
-type PyLintFinding = (String, u32, u32, String, String, String, String, Vec<String>);
+type PyLintFinding = (
+    String,
+    u32,
+    u32,
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+);
 
 /// What `lint` found: findings grouped by place, and counts.
 #[pyclass(frozen, module = "pytest_dynamo._core")]

@@ -38,9 +38,9 @@ pub struct Rules {
 
 /// pytest's `_matches_prefix_or_glob_option`.
 fn name_matches(name: &str, options: &[String]) -> bool {
-    options.iter().any(|o| {
-        name.starts_with(o.as_str()) || (o.contains(['*', '?', '[']) && fnmatch(name, o))
-    })
+    options
+        .iter()
+        .any(|o| name.starts_with(o.as_str()) || (o.contains(['*', '?', '[']) && fnmatch(name, o)))
 }
 
 /// The first syntax error of a tree: where, and what.
@@ -53,7 +53,10 @@ pub fn syntax_error(tree: &Tree, src: &[u8]) -> Option<(Pos, String)> {
     loop {
         let node = cursor.node();
         if node.is_missing() {
-            return Some((Pos::of(node), format!("invalid syntax: missing `{}`", node.kind())));
+            return Some((
+                Pos::of(node),
+                format!("invalid syntax: missing `{}`", node.kind()),
+            ));
         }
         if node.is_error() {
             let snippet: String = text(node, src)
@@ -107,7 +110,11 @@ fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
                     };
                     let t = text(function, src);
                     if t == "pytestmark.append" || t == "pytestmark.extend" {
-                        for arg in expr.child_by_field_name("arguments").map(children).unwrap_or_default() {
+                        for arg in expr
+                            .child_by_field_name("arguments")
+                            .map(children)
+                            .unwrap_or_default()
+                        {
                             marks.extend(scope.mark_list(arg, 0));
                         }
                     }
@@ -196,7 +203,10 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
     let unknown = |why: String| {
         Base::Unknown(Unresolved::at(
             node,
-            format!("base class `{}` {why}: its markers cannot be seen", text(node, src)),
+            format!(
+                "base class `{}` {why}: its markers cannot be seen",
+                text(node, src)
+            ),
         ))
     };
     if depth > 8 {
@@ -206,7 +216,9 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
         "identifier" => match scope.lookup(text(node, src), node.start_byte()) {
             Some(Binding::Def(def)) if def.kind() == "class_definition" => Base::Local(def),
             Some(Binding::Value(v)) => base(scope, v, depth + 1),
-            Some(Binding::From(m, attr)) if m.starts_with("unittest") && attr.ends_with("TestCase") => {
+            Some(Binding::From(m, attr))
+                if m.starts_with("unittest") && attr.ends_with("TestCase") =>
+            {
                 Base::UnitTest
             }
             Some(Binding::From(m, _)) if m == "pytest" || is_mark_free_module(m) => Base::Plain,
@@ -217,9 +229,8 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
         "attribute" => {
             let t = text(node, src);
             let root = t.split('.').next().unwrap_or(t);
-            let module = match scope.lookup(root, node.start_byte()) {
-                Some(Binding::Module(m)) => m,
-                _ => return unknown("is not a class of this module".into()),
+            let Some(Binding::Module(module)) = scope.lookup(root, node.start_byte()) else {
+                return unknown("is not a class of this module".into());
             };
             if module.starts_with("unittest") && t.ends_with("TestCase") {
                 Base::UnitTest
@@ -245,7 +256,7 @@ fn bases<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Base<'t>> {
         .collect()
 }
 
-fn body<'t>(class: Node<'t>) -> Vec<Node<'t>> {
+fn body(class: Node<'_>) -> Vec<Node<'_>> {
     class
         .child_by_field_name("body")
         .map(statements)
@@ -255,7 +266,10 @@ fn body<'t>(class: Node<'t>) -> Vec<Node<'t>> {
 /// The class's own decorators, as the `decorated_definition` around it holds them.
 fn class_decorators<'t>(scope: &Scope<'t>, class: Node<'t>) -> Marks {
     let mut marks = Marks::default();
-    if let Some(parent) = class.parent().filter(|p| p.kind() == "decorated_definition") {
+    if let Some(parent) = class
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+    {
         for dec in decorators(parent).into_iter().rev() {
             marks.extend(scope.decorator(dec).0);
         }
@@ -328,7 +342,10 @@ impl<'t> Collector<'_, 't> {
                 }
             }
         };
-        add(defs(self.scope, &body(class), "function_definition"), &mut out);
+        add(
+            defs(self.scope, &body(class), "function_definition"),
+            &mut out,
+        );
         for b in bases(self.scope, class) {
             if let Base::Local(def) = b {
                 let inherited = self.methods(def, seen);
@@ -391,7 +408,12 @@ impl<'t> Collector<'_, 't> {
             });
             return;
         }
-        let mut combos = vec![(Vec::<String>::new(), all.marks.clone(), all.unresolved.clone(), None)];
+        let mut combos = vec![(
+            Vec::<String>::new(),
+            all.marks.clone(),
+            all.unresolved.clone(),
+            None,
+        )];
         for p in &all.params {
             match &p.sets {
                 Some(sets) => {
@@ -465,10 +487,15 @@ impl<'t> Collector<'_, 't> {
                     .iter()
                     .any(|m| m.name.starts_with("test"));
                 if has_tests {
-                    let why = marks.unresolved.first().map_or_else(String::new, |u| u.reason.clone());
+                    let why = marks
+                        .unresolved
+                        .first()
+                        .map_or_else(String::new, |u| u.reason.clone());
                     self.tests.push(StaticTest {
                         nodeid,
-                        pos: class.child_by_field_name("name").map_or_else(|| Pos::of(class), Pos::of),
+                        pos: class
+                            .child_by_field_name("name")
+                            .map_or_else(|| Pos::of(class), Pos::of),
                         marks: Vec::new(),
                         unresolved: vec![Unresolved {
                             reason: format!("may be a unittest.TestCase ({why})"),
@@ -609,14 +636,21 @@ mod tests {
     #[test]
     fn function_decorators_and_module_pytestmark() {
         let src = "import pytest\npytestmark = pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\ndef helper(): pass\n";
-        assert_eq!(tests_of(src), [("t.py::test_a".to_string(), vec!["gpu_0".to_string(), "nightly".into(), "unit".into()], false)]);
+        assert_eq!(
+            tests_of(src),
+            [(
+                "t.py::test_a".to_string(),
+                vec!["gpu_0".to_string(), "nightly".into(), "unit".into()],
+                false
+            )]
+        );
         let src = "import pytest\npytestmark = [pytest.mark.nightly]\npytestmark += [pytest.mark.unit]\npytestmark.append(pytest.mark.gpu_1)\ndef test_a(): pass\n";
         assert_eq!(marks(src, "t.py::test_a"), ["gpu_1", "nightly", "unit"]);
     }
 
     #[test]
     fn class_markers_reach_methods_nested_classes_and_subclasses() {
-        let src = r#"
+        let src = r"
 import pytest
 
 @pytest.mark.nightly
@@ -640,19 +674,35 @@ class Helper:
 class TestWithInit:
     def __init__(self): pass
     def test_x(self): pass
-"#;
-        assert_eq!(marks(src, "t.py::TestBase::test_base"), ["gpu_0", "nightly", "unit"]);
-        assert_eq!(marks(src, "t.py::TestBase::TestInner::test_inner"), ["gpu_1", "nightly", "unit"]);
-        assert_eq!(marks(src, "t.py::TestChild::test_child"), ["e2e", "nightly", "unit"]);
+";
+        assert_eq!(
+            marks(src, "t.py::TestBase::test_base"),
+            ["gpu_0", "nightly", "unit"]
+        );
+        assert_eq!(
+            marks(src, "t.py::TestBase::TestInner::test_inner"),
+            ["gpu_1", "nightly", "unit"]
+        );
+        assert_eq!(
+            marks(src, "t.py::TestChild::test_child"),
+            ["e2e", "nightly", "unit"]
+        );
         // Inherited methods are collected in the subclass with its markers too.
-        assert_eq!(marks(src, "t.py::TestChild::test_base"), ["e2e", "gpu_0", "nightly", "unit"]);
+        assert_eq!(
+            marks(src, "t.py::TestChild::test_base"),
+            ["e2e", "gpu_0", "nightly", "unit"]
+        );
         let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
-        assert!(!ids.iter().any(|i| i.contains("Helper") || i.contains("TestWithInit")), "{ids:?}");
+        assert!(
+            !ids.iter()
+                .any(|i| i.contains("Helper") || i.contains("TestWithInit")),
+            "{ids:?}"
+        );
     }
 
     #[test]
     fn unittest_classes_are_collected_whatever_their_name() {
-        let src = r#"
+        let src = r"
 import unittest
 from unittest import TestCase
 import pytest
@@ -669,11 +719,17 @@ class More(TestCase):
 
 class Derived(Checks):
     pass
-"#;
+";
         let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
         assert_eq!(
             ids,
-            ["t.py::Checks::test_a", "t.py::Checks::test_b", "t.py::More::runTest", "t.py::Derived::test_a", "t.py::Derived::test_b"]
+            [
+                "t.py::Checks::test_a",
+                "t.py::Checks::test_b",
+                "t.py::More::runTest",
+                "t.py::Derived::test_a",
+                "t.py::Derived::test_b"
+            ]
         );
         assert_eq!(marks(src, "t.py::Checks::test_b"), ["nightly", "unit"]);
         assert_eq!(marks(src, "t.py::Derived::test_a"), ["nightly"]);
@@ -691,7 +747,15 @@ def test_p(a, b): pass
 "#;
         let t = tests_of(src);
         let ids: Vec<&str> = t.iter().map(|t| t.0.as_str()).collect();
-        assert_eq!(ids, ["t.py::test_p[x-1]", "t.py::test_p[x-2]", "t.py::test_p[y-1]", "t.py::test_p[y-2]"]);
+        assert_eq!(
+            ids,
+            [
+                "t.py::test_p[x-1]",
+                "t.py::test_p[x-2]",
+                "t.py::test_p[y-1]",
+                "t.py::test_p[y-2]"
+            ]
+        );
         assert_eq!(t[0].1, ["parametrize", "slow"]);
         assert_eq!(t[2].1, ["parametrize"]);
     }
@@ -718,7 +782,7 @@ def test_p(a, b): pass
 
     #[test]
     fn fixtures_helpers_and_disabled_classes_are_no_tests() {
-        let src = r#"
+        let src = r"
 import pytest
 @pytest.fixture
 def test_data(): return 1
@@ -726,7 +790,7 @@ class TestOff:
     __test__ = False
     def test_x(self): pass
 def test_real(test_data): pass
-"#;
+";
         let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
         assert_eq!(ids, ["t.py::test_real"]);
     }

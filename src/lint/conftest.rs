@@ -23,7 +23,12 @@ fn calls<'t>(node: Node<'t>, out: &mut Vec<Node<'t>>) {
 
 /// The reasons a conftest's hooks make its tests' markers unknown.
 /// `inert(name)` says whether adding that marker can change no rule.
-pub fn effects(path: &Path, src: &[u8], tree: &Tree, inert: &dyn Fn(&str) -> bool) -> Vec<Unresolved> {
+pub fn effects(
+    path: &Path,
+    src: &[u8],
+    tree: &Tree,
+    inert: &dyn Fn(&str) -> bool,
+) -> Vec<Unresolved> {
     let root = tree.root_node();
     let scope = Scope::new(src, root);
     let mut out = Vec::new();
@@ -39,9 +44,11 @@ pub fn effects(path: &Path, src: &[u8], tree: &Tree, inert: &dyn Fn(&str) -> boo
         if function.kind() != "attribute" || !matches!(method, "add_marker" | "applymarker") {
             continue;
         }
-        let arg = call
-            .child_by_field_name("arguments")
-            .and_then(|a| children(a).into_iter().find(|c| c.kind() != "keyword_argument"));
+        let arg = call.child_by_field_name("arguments").and_then(|a| {
+            children(a)
+                .into_iter()
+                .find(|c| c.kind() != "keyword_argument")
+        });
         let harmless = arg.is_some_and(|arg| {
             if let Some(Literal::Str(name)) = literal(arg, src) {
                 return inert(&name);
@@ -54,7 +61,13 @@ pub fn effects(path: &Path, src: &[u8], tree: &Tree, inert: &dyn Fn(&str) -> boo
                 call,
                 format!(
                     "a hook in this conftest.py adds markers: `{}`",
-                    text(call, src).split_whitespace().collect::<Vec<_>>().join(" ").chars().take(60).collect::<String>()
+                    text(call, src)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
                 ),
             ));
         }
@@ -110,7 +123,9 @@ mod tests {
     #[test]
     fn generate_tests_with_marks_is_reported() {
         let src = "import pytest\ndef pytest_generate_tests(metafunc):\n    metafunc.parametrize('x', [pytest.param(1, marks=pytest.mark.gpu_1)])\n";
-        assert!(reasons(src).iter().any(|r| r.contains("pytest_generate_tests")));
+        assert!(reasons(src)
+            .iter()
+            .any(|r| r.contains("pytest_generate_tests")));
         let src = "def pytest_generate_tests(metafunc):\n    metafunc.parametrize('x', [1, 2])\n";
         assert!(reasons(src).is_empty());
     }

@@ -37,8 +37,11 @@ fn matches(n: &[char], p: &[char]) -> bool {
     }
 }
 
-/// A `[...]` class after its `[`: ranges, negation, and what follows `]`.
-fn class(p: &[char]) -> Option<(Vec<(char, char)>, bool, &[char])> {
+/// A `[...]` class: its ranges, whether negated, and what follows the `]`.
+type CharClass<'a> = (Vec<(char, char)>, bool, &'a [char]);
+
+/// A `[...]` class after its `[`.
+fn class(p: &[char]) -> Option<CharClass<'_>> {
     let mut i = 0;
     let negated = p.first() == Some(&'!');
     if negated {
@@ -73,7 +76,10 @@ pub fn path_matches(path: &Path, pattern: &str) -> bool {
         };
         fnmatch(&full, &pattern)
     } else {
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         fnmatch(&name, pattern)
     }
 }
@@ -91,7 +97,7 @@ fn is_venv(dir: &Path) -> bool {
     dir.join("pyvenv.cfg").is_file()
 }
 
-fn walk(dir: &Path, config: &PytestConfig, patterns: &[String], norecurse: &[String], out: &mut BTreeSet<PathBuf>) {
+fn walk(dir: &Path, patterns: &[String], norecurse: &[String], out: &mut BTreeSet<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -99,7 +105,9 @@ fn walk(dir: &Path, config: &PytestConfig, patterns: &[String], norecurse: &[Str
     entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
             let name = entry.file_name();
             if name == "__pycache__"
@@ -108,7 +116,7 @@ fn walk(dir: &Path, config: &PytestConfig, patterns: &[String], norecurse: &[Str
             {
                 continue;
             }
-            walk(&path, config, patterns, norecurse, out);
+            walk(&path, patterns, norecurse, out);
         } else if path.extension().is_some_and(|e| e == "py")
             && entry.file_name() != "conftest.py"
             && patterns.iter().any(|p| path_matches(&path, p))
@@ -135,7 +143,7 @@ pub fn discover(invocation_dir: &Path, paths: &[PathBuf], config: &PytestConfig)
     let mut tests = BTreeSet::new();
     for root in &roots {
         if root.is_dir() {
-            walk(root, config, &patterns, &norecurse, &mut tests);
+            walk(root, &patterns, &norecurse, &mut tests);
         } else if root.is_file() {
             // A file named on the command line is collected whatever its name,
             // as pytest does; a conftest.py is read for its hooks only.
@@ -192,8 +200,14 @@ mod tests {
 
     #[test]
     fn path_patterns_with_a_slash_match_the_whole_path() {
-        assert!(path_matches(Path::new("/r/tests/unit/test_a.py"), "tests/*/test_*.py"));
-        assert!(!path_matches(Path::new("/r/other/test_a.py"), "tests/*/test_*.py"));
+        assert!(path_matches(
+            Path::new("/r/tests/unit/test_a.py"),
+            "tests/*/test_*.py"
+        ));
+        assert!(!path_matches(
+            Path::new("/r/other/test_a.py"),
+            "tests/*/test_*.py"
+        ));
         assert!(path_matches(Path::new("/r/tests/test_a.py"), "test_*.py"));
     }
 
@@ -201,7 +215,13 @@ mod tests {
     fn discovery_follows_pytests_rules() {
         let root = std::env::temp_dir().join(format!("dynamo-lint-disc-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        for dir in ["tests/unit", "tests/.hidden", "tests/build", "venvx", "tests/node_modules"] {
+        for dir in [
+            "tests/unit",
+            "tests/.hidden",
+            "tests/build",
+            "venvx",
+            "tests/node_modules",
+        ] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         std::fs::write(root.join("venvx/pyvenv.cfg"), "").unwrap();
@@ -223,10 +243,18 @@ mod tests {
         let files = discover(&root, &[], &config).unwrap();
         let rel = |v: &[PathBuf]| -> Vec<String> {
             v.iter()
-                .map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned())
+                .map(|p| {
+                    p.strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned()
+                })
                 .collect()
         };
-        assert_eq!(rel(&files.tests), ["tests/unit/b_test.py", "tests/unit/test_a.py"]);
+        assert_eq!(
+            rel(&files.tests),
+            ["tests/unit/b_test.py", "tests/unit/test_a.py"]
+        );
         assert_eq!(
             rel(&files.conftests),
             ["conftest.py", "tests/conftest.py", "tests/unit/conftest.py"]
@@ -235,6 +263,9 @@ mod tests {
         let files = discover(&root, &[PathBuf::from("tests/unit/helper.py")], &config).unwrap();
         assert_eq!(rel(&files.tests), ["tests/unit/helper.py"]);
         let err = discover(&root, &[PathBuf::from("nope")], &config).unwrap_err();
-        assert!(err.to_string().contains("file or directory not found"), "{err}");
+        assert!(
+            err.to_string().contains("file or directory not found"),
+            "{err}"
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! them (`test_x[a-1]`): strings escaped to ASCII, numbers as `str()` prints
 //! them, anything else `argname` + index.
 
+use std::fmt::Write;
+
 use tree_sitter::Node;
 
 /// A literal value written in the source.
@@ -84,7 +86,9 @@ pub fn literal(node: Node<'_>, src: &[u8]) -> Option<Literal> {
             let op = node.child_by_field_name("operator")?;
             let arg = literal(node.child_by_field_name("argument")?, src)?;
             match (text(op, src), arg) {
-                ("-", Literal::Int(i)) => Some(Literal::Int(if i == "0" { i } else { format!("-{i}") })),
+                ("-", Literal::Int(i)) => {
+                    Some(Literal::Int(if i == "0" { i } else { format!("-{i}") }))
+                }
                 ("-", Literal::Float(f)) => Some(Literal::Float(-f)),
                 ("+", v @ (Literal::Int(_) | Literal::Float(_))) => Some(v),
                 _ => None,
@@ -140,7 +144,12 @@ pub fn string(t: &str) -> Option<Literal> {
     };
     let value = if raw { inner } else { unescape(&inner, bytes) };
     if bytes {
-        Some(Literal::Bytes(value.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()))
+        Some(Literal::Bytes(
+            value
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect(),
+        ))
     } else {
         Some(Literal::Str(value))
     }
@@ -160,7 +169,9 @@ fn unescape(s: &str, bytes: bool) -> String {
         };
         let hex = |n: usize, chars: &mut std::iter::Peekable<std::str::Chars>| {
             let digits: String = (0..n).filter_map(|_| chars.next()).collect();
-            u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32)
+            u32::from_str_radix(&digits, 16)
+                .ok()
+                .and_then(char::from_u32)
         };
         match e {
             '\n' => {}
@@ -209,9 +220,15 @@ pub fn ascii_escaped(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             ' '..='~' => out.push(c),
-            c if u32::from(c) < 0x100 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c if u32::from(c) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+            c if u32::from(c) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", u32::from(c));
+            }
         }
     }
     out
@@ -222,7 +239,9 @@ fn bytes_escaped(b: &[u8]) -> String {
     for &c in b {
         match c {
             b' '..=b'~' => out.push(char::from(c)),
-            _ => out.push_str(&format!("\\x{c:02x}")),
+            _ => {
+                let _ = write!(out, "\\x{c:02x}");
+            }
         }
     }
     out
@@ -238,7 +257,11 @@ pub fn float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -249,7 +272,10 @@ pub fn float_repr(f: f64) -> String {
     if (-4..16).contains(&exp) {
         let point = exp + 1;
         let body = if point <= 0 {
-            format!("0.{}{digits}", "0".repeat(usize::try_from(-point).unwrap_or(0)))
+            format!(
+                "0.{}{digits}",
+                "0".repeat(usize::try_from(-point).unwrap_or(0))
+            )
         } else {
             let point = usize::try_from(point).unwrap_or(0);
             if digits.len() <= point {
@@ -310,7 +336,11 @@ pub fn make_unique(ids: &mut [String]) {
     for id in ids.iter_mut() {
         if counts[id.as_str()] > 1 {
             let base = id.clone();
-            let sep = if base.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+            let sep = if base.ends_with(|c: char| c.is_ascii_digit()) {
+                "_"
+            } else {
+                ""
+            };
             let n = suffixes.entry(base.clone()).or_default();
             let mut new = format!("{base}{sep}{n}");
             while taken.contains(&new) {
@@ -372,7 +402,13 @@ mod tests {
 
     #[test]
     fn duplicate_ids_get_suffixes() {
-        let mut ids = vec!["a".to_string(), "a".into(), "b".into(), "x1".into(), "x1".into()];
+        let mut ids = vec![
+            "a".to_string(),
+            "a".into(),
+            "b".into(),
+            "x1".into(),
+            "x1".into(),
+        ];
         make_unique(&mut ids);
         assert_eq!(ids, ["a0", "a1", "b", "x1_0", "x1_1"]);
     }

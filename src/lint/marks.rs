@@ -113,29 +113,155 @@ pub enum Val<'t> {
 }
 
 const BUILTINS: &[&str] = &[
-    "staticmethod", "classmethod", "property", "getattr", "object", "len", "range", "list",
-    "tuple", "dict", "set", "frozenset", "str", "int", "float", "bool", "bytes", "zip",
-    "enumerate", "sorted", "reversed", "map", "filter", "min", "max", "sum", "any", "all",
-    "abs", "round", "repr", "type", "isinstance", "print", "iter", "next", "Exception",
-    "ValueError", "TypeError", "RuntimeError",
+    "staticmethod",
+    "classmethod",
+    "property",
+    "getattr",
+    "object",
+    "len",
+    "range",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "frozenset",
+    "str",
+    "int",
+    "float",
+    "bool",
+    "bytes",
+    "zip",
+    "enumerate",
+    "sorted",
+    "reversed",
+    "map",
+    "filter",
+    "min",
+    "max",
+    "sum",
+    "any",
+    "all",
+    "abs",
+    "round",
+    "repr",
+    "type",
+    "isinstance",
+    "print",
+    "iter",
+    "next",
+    "Exception",
+    "ValueError",
+    "TypeError",
+    "RuntimeError",
 ];
 
 /// Modules of the standard library (and a few test libraries) whose
 /// decorators and values never carry pytest markers.
 const MARK_FREE_MODULES: &[&str] = &[
-    "abc", "argparse", "array", "ast", "asyncio", "atexit", "base64", "bisect", "builtins",
-    "bz2", "calendar", "cmath", "codecs", "collections", "concurrent", "configparser",
-    "contextlib", "contextvars", "copy", "csv", "ctypes", "dataclasses", "datetime", "decimal",
-    "difflib", "dis", "doctest", "email", "enum", "errno", "faulthandler", "fnmatch",
-    "fractions", "functools", "gc", "getpass", "glob", "gzip", "hashlib", "heapq", "hmac",
-    "html", "http", "importlib", "inspect", "io", "ipaddress", "itertools", "json", "locale",
-    "logging", "lzma", "math", "mimetypes", "multiprocessing", "numbers", "operator", "os",
-    "pathlib", "pickle", "platform", "pprint", "queue", "random", "re", "resource", "secrets",
-    "select", "selectors", "shlex", "shutil", "signal", "socket", "sqlite3", "ssl", "stat",
-    "statistics", "string", "struct", "subprocess", "sys", "sysconfig", "tarfile", "tempfile",
-    "textwrap", "threading", "time", "timeit", "traceback", "tracemalloc", "types", "typing",
-    "unittest", "urllib", "uuid", "warnings", "weakref", "xml", "zipfile", "zlib",
-    "__future__", "typing_extensions", "mock", "hypothesis",
+    "abc",
+    "argparse",
+    "array",
+    "ast",
+    "asyncio",
+    "atexit",
+    "base64",
+    "bisect",
+    "builtins",
+    "bz2",
+    "calendar",
+    "cmath",
+    "codecs",
+    "collections",
+    "concurrent",
+    "configparser",
+    "contextlib",
+    "contextvars",
+    "copy",
+    "csv",
+    "ctypes",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "difflib",
+    "dis",
+    "doctest",
+    "email",
+    "enum",
+    "errno",
+    "faulthandler",
+    "fnmatch",
+    "fractions",
+    "functools",
+    "gc",
+    "getpass",
+    "glob",
+    "gzip",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "html",
+    "http",
+    "importlib",
+    "inspect",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "locale",
+    "logging",
+    "lzma",
+    "math",
+    "mimetypes",
+    "multiprocessing",
+    "numbers",
+    "operator",
+    "os",
+    "pathlib",
+    "pickle",
+    "platform",
+    "pprint",
+    "queue",
+    "random",
+    "re",
+    "resource",
+    "secrets",
+    "select",
+    "selectors",
+    "shlex",
+    "shutil",
+    "signal",
+    "socket",
+    "sqlite3",
+    "ssl",
+    "stat",
+    "statistics",
+    "string",
+    "struct",
+    "subprocess",
+    "sys",
+    "sysconfig",
+    "tarfile",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "time",
+    "timeit",
+    "traceback",
+    "tracemalloc",
+    "types",
+    "typing",
+    "unittest",
+    "urllib",
+    "uuid",
+    "warnings",
+    "weakref",
+    "xml",
+    "zipfile",
+    "zlib",
+    "__future__",
+    "typing_extensions",
+    "mock",
+    "hypothesis",
 ];
 
 pub fn is_mark_free_module(module: &str) -> bool {
@@ -152,7 +278,7 @@ pub struct Scope<'t> {
 }
 
 /// Named children without comments.
-pub fn children<'t>(node: Node<'t>) -> Vec<Node<'t>> {
+pub fn children(node: Node<'_>) -> Vec<Node<'_>> {
     let mut cursor = node.walk();
     node.named_children(&mut cursor)
         .filter(|c| c.kind() != "comment")
@@ -162,18 +288,28 @@ pub fn children<'t>(node: Node<'t>) -> Vec<Node<'t>> {
 /// The statements of a block, with those of `if`, `try`, `with`, `for` and
 /// `while` blocks flattened in (they run at import), but not function or
 /// class bodies.
-pub fn statements<'t>(block: Node<'t>) -> Vec<Node<'t>> {
+pub fn statements(block: Node<'_>) -> Vec<Node<'_>> {
     let mut out = Vec::new();
     for stmt in children(block) {
         match stmt.kind() {
-            "if_statement" | "try_statement" | "with_statement" | "for_statement"
-            | "while_statement" | "elif_clause" | "else_clause" | "except_clause"
-            | "except_group_clause" | "finally_clause" => {
+            "if_statement"
+            | "try_statement"
+            | "with_statement"
+            | "for_statement"
+            | "while_statement"
+            | "elif_clause"
+            | "else_clause"
+            | "except_clause"
+            | "except_group_clause"
+            | "finally_clause" => {
                 for part in children(stmt) {
                     match part.kind() {
                         "block" => out.extend(statements(part)),
-                        "elif_clause" | "else_clause" | "except_clause"
-                        | "except_group_clause" | "finally_clause" => {
+                        "elif_clause"
+                        | "else_clause"
+                        | "except_clause"
+                        | "except_group_clause"
+                        | "finally_clause" => {
                             out.extend(statements(part));
                         }
                         _ => {}
@@ -413,7 +549,10 @@ impl<'t> Scope<'t> {
             Val::Module(m) if is_mark_free_module(m) => Val::NotMark,
             Val::Module(m) => Val::Unknown(Unresolved::at(
                 node,
-                format!("`{}` comes from module {m}: its markers cannot be seen without importing it", self.text(node)),
+                format!(
+                    "`{}` comes from module {m}: its markers cannot be seen without importing it",
+                    self.text(node)
+                ),
             )),
             Val::NotMark | Val::Builtin(_) => Val::NotMark,
             Val::Unknown(u) => Val::Unknown(u),
@@ -434,7 +573,9 @@ impl<'t> Scope<'t> {
                 let mut marks = Marks::default();
                 if d.name == "parametrize" {
                     if let Some(args) = args {
-                        marks.params.push(params::parametrize(self, args, d.pos, depth));
+                        marks
+                            .params
+                            .push(params::parametrize(self, args, d.pos, depth));
                     }
                 }
                 marks.marks.push(d);
@@ -444,9 +585,8 @@ impl<'t> Scope<'t> {
             Val::ParamFn => Val::Param(node),
             Val::Fixture => Val::Fixture,
             Val::Builtin("getattr") => self.getattr(node, args, depth),
-            Val::NotMark | Val::Builtin(_) | Val::Pytest => Val::NotMark,
+            Val::NotMark | Val::Builtin(_) | Val::Pytest | Val::Helper(_, false) => Val::NotMark,
             Val::Module(m) if is_mark_free_module(m) => Val::NotMark,
-            Val::Helper(_, false) => Val::NotMark,
             Val::Helper(name, true) => Val::Unknown(Unresolved::at(
                 node,
                 format!("markers built by the helper function `{name}()`"),
@@ -495,9 +635,8 @@ impl<'t> Scope<'t> {
                 let mut out = Marks::default();
                 for item in children(node) {
                     if item.kind() == "list_splat" {
-                        match children(item).first() {
-                            Some(inner) => out.extend(self.mark_list(*inner, depth + 1)),
-                            None => {}
+                        if let Some(inner) = children(item).first() {
+                            out.extend(self.mark_list(*inner, depth + 1));
                         }
                     } else {
                         out.extend(self.mark_list(item, depth + 1));
@@ -509,7 +648,11 @@ impl<'t> Scope<'t> {
                 let op = node
                     .child_by_field_name("operator")
                     .map_or("", |o| text(o, self.src));
-                match (op, node.child_by_field_name("left"), node.child_by_field_name("right")) {
+                match (
+                    op,
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) {
                     ("+", Some(l), Some(r)) => {
                         let mut out = self.mark_list(l, depth + 1);
                         out.extend(self.mark_list(r, depth + 1));
@@ -610,10 +753,10 @@ impl<'t> Scope<'t> {
                 };
                 let risky = !self.is_local(function)
                     && match self.eval(function, depth) {
-                    Val::NotMark | Val::Builtin(_) | Val::Helper(_, false) => false,
-                    Val::Module(m) => !is_mark_free_module(m),
-                    _ => true,
-                };
+                        Val::NotMark | Val::Builtin(_) | Val::Helper(_, false) => false,
+                        Val::Module(m) => !is_mark_free_module(m),
+                        _ => true,
+                    };
                 risky
                     || node
                         .child_by_field_name("arguments")
@@ -704,23 +847,43 @@ mod tests {
     #[test]
     fn what_cannot_be_known_is_unresolved_with_a_reason() {
         for (src, reason) in [
-            ("import pytest\nname = 'x'\ngetattr(pytest.mark, name)", "computed at run time"),
-            ("import pytest\ndef make():\n    return pytest.mark.x\nmake()", "helper function `make()`"),
-            ("from tests.helpers import gpu\ngpu", "imported from tests.helpers"),
-            ("import helpers\nhelpers.gpu_marks", "comes from module helpers"),
+            (
+                "import pytest\nname = 'x'\ngetattr(pytest.mark, name)",
+                "computed at run time",
+            ),
+            (
+                "import pytest\ndef make():\n    return pytest.mark.x\nmake()",
+                "helper function `make()`",
+            ),
+            (
+                "from tests.helpers import gpu\ngpu",
+                "imported from tests.helpers",
+            ),
+            (
+                "import helpers\nhelpers.gpu_marks",
+                "comes from module helpers",
+            ),
             ("nowhere", "not defined"),
-            ("import pytest\n[pytest.mark.a if x else pytest.mark.b]", "computed markers"),
+            (
+                "import pytest\n[pytest.mark.a if x else pytest.mark.b]",
+                "computed markers",
+            ),
             ("import os\nos.sep", "is not a marker"),
         ] {
             let m = marks_of(src);
             assert_eq!(m.unresolved.len(), 1, "{src}");
-            assert!(m.unresolved[0].reason.contains(reason), "{src}: {}", m.unresolved[0].reason);
+            assert!(
+                m.unresolved[0].reason.contains(reason),
+                "{src}: {}",
+                m.unresolved[0].reason
+            );
         }
     }
 
     #[test]
     fn decorators_that_are_no_markers_are_ignored() {
-        let src = "import pytest, functools\nfrom unittest import mock\ndef plain(f):\n    return f\n";
+        let src =
+            "import pytest, functools\nfrom unittest import mock\ndef plain(f):\n    return f\n";
         let tree = parse(src);
         let scope = Scope::new(src.as_bytes(), tree.root_node());
         for (expr, fixture) in [
@@ -737,7 +900,10 @@ mod tests {
             let scope2 = Scope::new(full.as_bytes(), root);
             let last = children(*statements(root).last().unwrap())[0];
             let (marks, is_fixture) = scope2.decorator(last);
-            assert!(marks.marks.is_empty() && marks.unresolved.is_empty(), "{expr}");
+            assert!(
+                marks.marks.is_empty() && marks.unresolved.is_empty(),
+                "{expr}"
+            );
             assert_eq!(is_fixture, fixture, "{expr}");
         }
         drop(scope);

@@ -110,12 +110,18 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
             Some(out)
         }
         "binary_operator" => {
-            let op = node.child_by_field_name("operator").map(|o| text(o, scope.src));
+            let op = node
+                .child_by_field_name("operator")
+                .map(|o| text(o, scope.src));
             if op != Some("+") {
                 return None;
             }
             let mut out = elements(scope, node.child_by_field_name("left")?, depth + 1)?;
-            out.extend(elements(scope, node.child_by_field_name("right")?, depth + 1)?);
+            out.extend(elements(
+                scope,
+                node.child_by_field_name("right")?,
+                depth + 1,
+            )?);
             Some(out)
         }
         _ => None,
@@ -183,7 +189,13 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
                 values,
                 format!(
                     "parameters computed at run time may carry markers: `{}`",
-                    text(values, src).split_whitespace().collect::<Vec<_>>().join(" ").chars().take(60).collect::<String>()
+                    text(values, src)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
                 ),
             )
         });
@@ -222,7 +234,14 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
         .iter()
         .enumerate()
         .map(|(idx, item)| {
-            param_set(scope, *item, &names, idx, explicit.get(idx).cloned().flatten(), depth)
+            param_set(
+                scope,
+                *item,
+                &names,
+                idx,
+                explicit.get(idx).cloned().flatten(),
+                depth,
+            )
         })
         .collect();
     let mut ids: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
@@ -346,9 +365,18 @@ mod tests {
             ids("import pytest\npytest.mark.parametrize(('x', 'y'), [(1, 1), (1, 1)], ids=['p', None])"),
             ["p", "1-1"]
         );
-        assert_eq!(ids("import pytest\npytest.mark.parametrize('x', [1, 1, 2])"), ["1_0", "1_1", "2"]);
-        assert_eq!(ids("import pytest\nCASES = [1, 2]\npytest.mark.parametrize('x', CASES + [3])"), ["1", "2", "3"]);
-        assert_eq!(ids("import pytest\npytest.mark.parametrize('x', [])"), ["NOTSET"]);
+        assert_eq!(
+            ids("import pytest\npytest.mark.parametrize('x', [1, 1, 2])"),
+            ["1_0", "1_1", "2"]
+        );
+        assert_eq!(
+            ids("import pytest\nCASES = [1, 2]\npytest.mark.parametrize('x', CASES + [3])"),
+            ["1", "2", "3"]
+        );
+        assert_eq!(
+            ids("import pytest\npytest.mark.parametrize('x', [])"),
+            ["NOTSET"]
+        );
         assert_eq!(
             ids("import pytest\ndef f(): pass\nA = 'v'\npytest.mark.parametrize('x', [f, A, len])"),
             ["f", "v", "x2"]
@@ -366,7 +394,9 @@ mod tests {
             .map(|s| s.marks.iter().map(|m| m.name.as_str()).collect())
             .collect();
         assert_eq!(names, [vec!["slow"], vec!["a", "b"], vec![], vec![]]);
-        assert!(sets[3].unresolved[0].reason.starts_with("computed pytest.param marks"));
+        assert!(sets[3].unresolved[0]
+            .reason
+            .starts_with("computed pytest.param marks"));
         assert!(m.params[0].has_own_marks());
     }
 
@@ -375,7 +405,8 @@ mod tests {
         let m = read("import pytest\npytest.mark.parametrize('x', range(3))");
         assert!(m.params[0].sets.is_none());
         assert!(m.params[0].unknown.is_none());
-        let m = read("import pytest\nM = ['a']\npytest.mark.parametrize('x', [m.upper() for m in M])");
+        let m =
+            read("import pytest\nM = ['a']\npytest.mark.parametrize('x', [m.upper() for m in M])");
         assert!(m.params[0].unknown.is_none());
         let m = read("import pytest\npytest.mark.parametrize('x', [pytest.param(i, marks=pytest.mark.slow) for i in range(3)])");
         assert!(m.params[0].unknown.is_some());

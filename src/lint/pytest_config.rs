@@ -154,7 +154,6 @@ fn split_args(text: &str) -> Vec<String> {
     for c in text.chars() {
         match quote {
             Some(q) if c == q => quote = None,
-            Some(_) => current.push(c),
             None if c == '"' || c == '\'' => {
                 quote = Some(c);
                 any = true;
@@ -165,7 +164,7 @@ fn split_args(text: &str) -> Vec<String> {
                 }
                 any = false;
             }
-            None => current.push(c),
+            Some(_) | None => current.push(c),
         }
     }
     if any || !current.is_empty() {
@@ -380,7 +379,13 @@ pub fn determine(
         .iter()
         .map(|a| invocation_dir.join(a))
         .filter(|a| a.exists())
-        .map(|a| if a.is_dir() { a } else { a.parent().map(Path::to_path_buf).unwrap_or(a) })
+        .map(|a| {
+            if a.is_dir() {
+                a
+            } else {
+                a.parent().map(Path::to_path_buf).unwrap_or(a)
+            }
+        })
         .collect();
     let ancestor = common_ancestor(invocation_dir, &dirs);
     let mut config = if let Some(file) = inifile {
@@ -415,7 +420,12 @@ pub fn determine(
                     .ancestors()
                     .find(|a| a.join("setup.py").is_file())
                     .map_or_else(
-                        || common_ancestor(invocation_dir, &[invocation_dir.to_path_buf(), ancestor.clone()]),
+                        || {
+                            common_ancestor(
+                                invocation_dir,
+                                &[invocation_dir.to_path_buf(), ancestor.clone()],
+                            )
+                        },
                         Path::to_path_buf,
                     );
                 PytestConfig::defaults(root)
@@ -441,10 +451,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "dynamo-lint-cfg-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("dynamo-lint-cfg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -492,7 +500,11 @@ mod tests {
         assert_eq!(c.inifile.as_deref(), Some(dir.join("tox.ini").as_path()));
         assert_eq!(c.python_classes(), ["Check", "Test"]);
         assert!(c.registered_markers().contains(&"gpu_x".to_string()));
-        std::fs::write(dir.join("setup.cfg"), "[tool:pytest]\npython_files = t_*.py\n").unwrap();
+        std::fs::write(
+            dir.join("setup.cfg"),
+            "[tool:pytest]\npython_files = t_*.py\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("pytest.ini"), "[pytest]\npython_files = p_*.py\n").unwrap();
         let c = determine(&dir, &[], None, None).unwrap();
         assert_eq!(c.python_files(), ["p_*.py"]);

@@ -36,7 +36,11 @@ pub fn label(finding: &Finding) -> Option<String> {
             let function = |n: &str| n.split('[').next().unwrap_or(n).to_string();
             let first = function(&many[0]);
             if many.iter().all(|n| function(n) == first) {
-                Some(format!("{}[*] ({} parametrizations)", local(&first), many.len()))
+                Some(format!(
+                    "{}[*] ({} parametrizations)",
+                    local(&first),
+                    many.len()
+                ))
             } else {
                 Some(format!("{} tests", many.len()))
             }
@@ -228,6 +232,7 @@ mod tests {
         let j: Value = serde_json::from_str(&json(&report)).unwrap();
         assert_eq!(j["findings"][0]["tests"][0], "tests/test_a.py::test_x");
         assert_eq!(j["errors"], 1);
-        assert!(text(&report).ends_with("pytest-dynamo lint: 1 error, 0 warnings (1 test in 1 file checked)\n"));
+        assert!(text(&report)
+            .ends_with("pytest-dynamo lint: 1 error, 0 warnings (1 test in 1 file checked)\n"));
     }
 }
