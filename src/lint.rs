@@ -7,6 +7,7 @@
 pub mod collect;
 pub mod conftest;
 pub mod discover;
+pub mod grammar;
 pub mod literal;
 pub mod marks;
 pub mod params;
@@ -124,14 +125,6 @@ fn shown(path: &Path, base: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
-}
-
-fn new_parser() -> Parser {
-    let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_python::LANGUAGE.into())
-        .expect("the bundled Python grammar matches tree-sitter");
-    parser
 }
 
 enum Parsed {
@@ -270,7 +263,7 @@ fn conftest_effects(
 ) -> Vec<(PathBuf, Vec<Unresolved>)> {
     paths
         .par_iter()
-        .map_init(new_parser, |parser, path| {
+        .map_init(grammar::parser, |parser, path| {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             match parse(parser, path) {
                 Parsed::Tree(src, tree) => (dir, conftest::effects(path, &src, &tree, inert)),
@@ -362,7 +355,7 @@ pub fn run(request: &Request) -> Result<Report> {
     let per_file: Vec<FileResult> = files
         .tests
         .par_iter()
-        .map_init(new_parser, |parser, path| {
+        .map_init(grammar::parser, |parser, path| {
             checker.file(parser, path, &config.rootdir, &rules, &conftests)
         })
         .collect();

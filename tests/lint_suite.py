@@ -123,7 +123,9 @@ class Module:
         for _ in range(methods):
             marks = self.markers(covered | set(own))
             marks += self.complete(covered | set(own) | set(marks))
-            body.append(f"{self.decorators(marks, '    ')}    def {self.name('test_m')}(self):\n        pass\n")
+            body.append(
+                f"{self.decorators(marks, '    ')}    def {self.name('test_m')}(self):\n        pass\n"
+            )
         self.lines.append(f"\n{self.decorators(own)}class {name}:\n" + "\n".join(body))
         self.tests += methods
         if budget - methods >= methods + 1 and rng.random() < 0.3:

@@ -5,11 +5,14 @@
 //! give it: its own, its classes' (and their bases'), the module's
 //! `pytestmark`, and its parameter set's.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use tree_sitter::{Node, Tree};
 
 use crate::lint::discover::fnmatch;
+use crate::lint::grammar::fields;
 use crate::lint::literal::{text, Literal};
 use crate::lint::marks::{
     children, decorators, definition, is_mark_free_module, statements, Binding, Marks, Pos, Scope,
@@ -91,27 +94,27 @@ fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
             continue;
         }
         for expr in children(*stmt) {
-            let left = expr.child_by_field_name("left");
+            let left = expr.child_by_field_id(fields().left.get());
             let is_target = left.is_some_and(|l| text(l, src) == "pytestmark");
             match expr.kind() {
                 "assignment" if is_target => {
-                    if let Some(right) = expr.child_by_field_name("right") {
+                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
                         marks = scope.mark_list(right, 0);
                     }
                 }
                 "augmented_assignment" if is_target => {
-                    if let Some(right) = expr.child_by_field_name("right") {
+                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
                         marks.extend(scope.mark_list(right, 0));
                     }
                 }
                 "call" => {
-                    let Some(function) = expr.child_by_field_name("function") else {
+                    let Some(function) = expr.child_by_field_id(fields().function.get()) else {
                         continue;
                     };
                     let t = text(function, src);
                     if t == "pytestmark.append" || t == "pytestmark.extend" {
                         for arg in expr
-                            .child_by_field_name("arguments")
+                            .child_by_field_id(fields().arguments.get())
                             .map(children)
                             .unwrap_or_default()
                         {
@@ -129,7 +132,7 @@ fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
 /// `pytest_generate_tests` that may parametrize with markers.
 pub fn generate_tests<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Option<Unresolved> {
     body.iter().map(|s| definition(*s)).find_map(|def| {
-        let name = def.child_by_field_name("name")?;
+        let name = def.child_by_field_id(fields().name.get())?;
         (def.kind() == "function_definition"
             && text(name, scope.src) == "pytest_generate_tests"
             && scope.parametrizes_with_marks(def))
@@ -157,7 +160,7 @@ fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
         if def.kind() != kind {
             continue;
         }
-        let Some(name) = def.child_by_field_name("name") else {
+        let Some(name) = def.child_by_field_id(fields().name.get()) else {
             continue;
         };
         let mut marks = Marks::default();
@@ -191,6 +194,7 @@ enum TestCase {
     Maybe,
 }
 
+#[derive(Clone)]
 enum Base<'t> {
     Local(Node<'t>),
     UnitTest,
@@ -247,7 +251,7 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
 
 fn bases<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Base<'t>> {
     class
-        .child_by_field_name("superclasses")
+        .child_by_field_id(fields().superclasses.get())
         .map(children)
         .unwrap_or_default()
         .into_iter()
@@ -258,7 +262,7 @@ fn bases<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Base<'t>> {
 
 fn body(class: Node<'_>) -> Vec<Node<'_>> {
     class
-        .child_by_field_name("body")
+        .child_by_field_id(fields().body.get())
         .map(statements)
         .unwrap_or_default()
 }
@@ -283,18 +287,39 @@ struct Collector<'a, 't> {
     file: &'a str,
     module_marks: Marks,
     tests: Vec<StaticTest>,
+    /// Class bodies and bases, read once per class (node id).
+    bodies: RefCell<HashMap<usize, Rc<Vec<Node<'t>>>>>,
+    bases: RefCell<HashMap<usize, Rc<Vec<Base<'t>>>>>,
 }
 
 impl<'t> Collector<'_, 't> {
+    fn body(&self, class: Node<'t>) -> Rc<Vec<Node<'t>>> {
+        Rc::clone(
+            self.bodies
+                .borrow_mut()
+                .entry(class.id())
+                .or_insert_with(|| Rc::new(body(class))),
+        )
+    }
+
+    fn bases(&self, class: Node<'t>) -> Rc<Vec<Base<'t>>> {
+        Rc::clone(
+            self.bases
+                .borrow_mut()
+                .entry(class.id())
+                .or_insert_with(|| Rc::new(bases(self.scope, class))),
+        )
+    }
+
     fn unittest(&self, class: Node<'t>, seen: &mut HashSet<usize>) -> TestCase {
         if !seen.insert(class.id()) {
             return TestCase::No;
         }
         let mut answer = TestCase::No;
-        for b in bases(self.scope, class) {
+        for b in self.bases(class).iter() {
             let this = match b {
                 Base::UnitTest => TestCase::Yes,
-                Base::Local(def) => self.unittest(def, seen),
+                Base::Local(def) => self.unittest(*def, seen),
                 Base::Unknown(_) => TestCase::Maybe,
                 Base::Plain => TestCase::No,
             };
@@ -314,16 +339,17 @@ impl<'t> Collector<'_, 't> {
         if !seen.insert(class.id()) {
             return marks;
         }
-        for b in bases(self.scope, class) {
+        for b in self.bases(class).iter() {
             match b {
-                Base::Local(def) => marks.extend(self.class_marks(def, seen)),
-                Base::Unknown(u) => marks.unresolved.push(u),
+                Base::Local(def) => marks.extend(self.class_marks(*def, seen)),
+                Base::Unknown(u) => marks.unresolved.push(u.clone()),
                 Base::UnitTest | Base::Plain => {}
             }
         }
         marks.extend(class_decorators(self.scope, class));
-        marks.extend(pytestmark(self.scope, &body(class)));
-        if let Some(u) = generate_tests(self.scope, &body(class)) {
+        let body = self.body(class);
+        marks.extend(pytestmark(self.scope, &body));
+        if let Some(u) = generate_tests(self.scope, &body) {
             marks.unresolved.push(u);
         }
         marks
@@ -343,12 +369,12 @@ impl<'t> Collector<'_, 't> {
             }
         };
         add(
-            defs(self.scope, &body(class), "function_definition"),
+            defs(self.scope, &self.body(class), "function_definition"),
             &mut out,
         );
-        for b in bases(self.scope, class) {
+        for b in self.bases(class).iter() {
             if let Base::Local(def) = b {
-                let inherited = self.methods(def, seen);
+                let inherited = self.methods(*def, seen);
                 add(inherited, &mut out);
             }
         }
@@ -356,16 +382,16 @@ impl<'t> Collector<'_, 't> {
     }
 
     fn class_attr(&self, class: Node<'t>, name: &str) -> Option<bool> {
-        body(class).into_iter().find_map(|stmt| {
+        self.body(class).iter().find_map(|&stmt| {
             let expr = *children(stmt).first()?;
             if expr.kind() != "assignment" {
                 return None;
             }
-            let left = expr.child_by_field_name("left")?;
+            let left = expr.child_by_field_id(fields().left.get())?;
             if text(left, self.scope.src) != name {
                 return None;
             }
-            let right = expr.child_by_field_name("right")?;
+            let right = expr.child_by_field_id(fields().right.get())?;
             match crate::lint::literal::literal(right, self.scope.src) {
                 Some(Literal::Bool(b)) => Some(b),
                 _ => None,
@@ -374,14 +400,15 @@ impl<'t> Collector<'_, 't> {
     }
 
     fn defines(&self, class: Node<'t>, names: &[&str]) -> bool {
-        body(class).into_iter().any(|stmt| {
+        self.body(class).iter().any(|&stmt| {
             let def = definition(stmt);
             def.kind() == "function_definition"
                 && def
-                    .child_by_field_name("name")
+                    .child_by_field_id(fields().name.get())
                     .is_some_and(|n| names.contains(&text(n, self.scope.src)))
-                || (stmt.kind() == "decorated_definition"
-                    && text(stmt, self.scope.src).contains("abstractmethod"))
+                || decorators(stmt)
+                    .into_iter()
+                    .any(|d| text(d, self.scope.src).contains("abstractmethod"))
         })
     }
 
@@ -395,7 +422,7 @@ impl<'t> Collector<'_, 't> {
         all.extend(self.module_marks.clone());
         let pos = def
             .node
-            .child_by_field_name("name")
+            .child_by_field_id(fields().name.get())
             .map_or_else(|| Pos::of(def.node), Pos::of);
         let base = format!("{prefix}::{}", def.name);
         if unittest || all.params.is_empty() {
@@ -494,7 +521,7 @@ impl<'t> Collector<'_, 't> {
                     self.tests.push(StaticTest {
                         nodeid,
                         pos: class
-                            .child_by_field_name("name")
+                            .child_by_field_id(fields().name.get())
                             .map_or_else(|| Pos::of(class), Pos::of),
                         marks: Vec::new(),
                         unresolved: vec![Unresolved {
@@ -512,7 +539,7 @@ impl<'t> Collector<'_, 't> {
             return;
         }
         let methods = self.methods(class, &mut HashSet::new());
-        let nested = defs(self.scope, &body(class), "class_definition");
+        let nested = defs(self.scope, &self.body(class), "class_definition");
         inner_chain.push(&marks);
         inner_chain.extend_from_slice(chain);
         for m in &methods {
@@ -541,6 +568,8 @@ pub fn collect(src: &[u8], tree: &Tree, file: &str, rules: &Rules) -> Vec<Static
         file,
         module_marks,
         tests: Vec::new(),
+        bodies: RefCell::default(),
+        bases: RefCell::default(),
     };
     for def in defs(&scope, &body, "function_definition") {
         if name_matches(def.name, &rules.python_functions) && !def.fixture {
@@ -566,15 +595,15 @@ impl Collector<'_, '_> {
                 continue;
             }
             let module = stmt
-                .child_by_field_name("module_name")
+                .child_by_field_id(fields().module_name.get())
                 .map_or("", |m| text(m, src));
             if module == "pytest" || is_mark_free_module(module) {
                 continue;
             }
             let mut cursor = stmt.walk();
-            for name in stmt.children_by_field_name("name", &mut cursor) {
+            for name in stmt.children_by_field_id(fields().name, &mut cursor) {
                 let bound = match name.kind() {
-                    "aliased_import" => name.child_by_field_name("alias"),
+                    "aliased_import" => name.child_by_field_id(fields().alias.get()),
                     _ => Some(name),
                 };
                 let Some(bound) = bound else { continue };

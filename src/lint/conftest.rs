@@ -9,6 +9,7 @@ use std::path::Path;
 
 use tree_sitter::{Node, Tree};
 
+use crate::lint::grammar::fields;
 use crate::lint::literal::{literal, text, Literal};
 use crate::lint::marks::{children, statements, Scope, Unresolved};
 
@@ -35,20 +36,22 @@ pub fn effects(
     let mut found = Vec::new();
     calls(root, &mut found);
     for call in found {
-        let Some(function) = call.child_by_field_name("function") else {
+        let Some(function) = call.child_by_field_id(fields().function.get()) else {
             continue;
         };
         let method = function
-            .child_by_field_name("attribute")
+            .child_by_field_id(fields().attribute.get())
             .map_or("", |a| text(a, src));
         if function.kind() != "attribute" || !matches!(method, "add_marker" | "applymarker") {
             continue;
         }
-        let arg = call.child_by_field_name("arguments").and_then(|a| {
-            children(a)
-                .into_iter()
-                .find(|c| c.kind() != "keyword_argument")
-        });
+        let arg = call
+            .child_by_field_id(fields().arguments.get())
+            .and_then(|a| {
+                children(a)
+                    .into_iter()
+                    .find(|c| c.kind() != "keyword_argument")
+            });
         let harmless = arg.is_some_and(|arg| {
             if let Some(Literal::Str(name)) = literal(arg, src) {
                 return inert(&name);

@@ -6,6 +6,8 @@ use std::fmt::Write;
 
 use tree_sitter::Node;
 
+use crate::lint::grammar::fields;
+
 /// A literal value written in the source.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
@@ -83,8 +85,8 @@ pub fn literal(node: Node<'_>, src: &[u8]) -> Option<Literal> {
             literal(inner, src)
         }
         "unary_operator" => {
-            let op = node.child_by_field_name("operator")?;
-            let arg = literal(node.child_by_field_name("argument")?, src)?;
+            let op = node.child_by_field_id(fields().operator.get())?;
+            let arg = literal(node.child_by_field_id(fields().argument.get())?, src)?;
             match (text(op, src), arg) {
                 ("-", Literal::Int(i)) => {
                     Some(Literal::Int(if i == "0" { i } else { format!("-{i}") }))

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use tree_sitter::Node;
 
+use crate::lint::grammar::fields;
 use crate::lint::literal::{literal, text, Literal};
 use crate::lint::params::{self, Parametrize};
 
@@ -325,7 +326,8 @@ pub fn statements(block: Node<'_>) -> Vec<Node<'_>> {
 /// The definition inside a `decorated_definition`, or the node itself.
 pub fn definition(node: Node<'_>) -> Node<'_> {
     if node.kind() == "decorated_definition" {
-        node.child_by_field_name("definition").unwrap_or(node)
+        node.child_by_field_id(fields().definition.get())
+            .unwrap_or(node)
     } else {
         node
     }
@@ -336,10 +338,10 @@ pub fn decorators(node: Node<'_>) -> Vec<Node<'_>> {
     if node.kind() != "decorated_definition" {
         return Vec::new();
     }
-    children(node)
-        .into_iter()
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor)
         .filter(|c| c.kind() == "decorator")
-        .filter_map(|d| children(d).into_iter().next())
+        .filter_map(|d| d.named_child(0))
         .collect()
 }
 
@@ -374,8 +376,8 @@ impl<'t> Scope<'t> {
                         }
                         "aliased_import" => {
                             if let (Some(n), Some(a)) = (
-                                name.child_by_field_name("name"),
-                                name.child_by_field_name("alias"),
+                                name.child_by_field_id(fields().name.get()),
+                                name.child_by_field_id(fields().alias.get()),
                             ) {
                                 self.bind(text(a, src), at, Binding::Module(text(n, src)));
                             }
@@ -386,10 +388,10 @@ impl<'t> Scope<'t> {
             }
             "import_from_statement" => {
                 let module = stmt
-                    .child_by_field_name("module_name")
+                    .child_by_field_id(fields().module_name.get())
                     .map_or("", |m| text(m, src));
                 let mut cursor = stmt.walk();
-                for name in stmt.children_by_field_name("name", &mut cursor) {
+                for name in stmt.children_by_field_id(fields().name, &mut cursor) {
                     match name.kind() {
                         "dotted_name" => {
                             let n = text(name, src);
@@ -397,8 +399,8 @@ impl<'t> Scope<'t> {
                         }
                         "aliased_import" => {
                             if let (Some(n), Some(a)) = (
-                                name.child_by_field_name("name"),
-                                name.child_by_field_name("alias"),
+                                name.child_by_field_id(fields().name.get()),
+                                name.child_by_field_id(fields().alias.get()),
                             ) {
                                 self.bind(text(a, src), at, Binding::From(module, text(n, src)));
                             }
@@ -414,8 +416,8 @@ impl<'t> Scope<'t> {
                     let mut targets = Vec::new();
                     while node.kind() == "assignment" {
                         let (Some(left), Some(right)) = (
-                            node.child_by_field_name("left"),
-                            node.child_by_field_name("right"),
+                            node.child_by_field_id(fields().left.get()),
+                            node.child_by_field_id(fields().right.get()),
                         ) else {
                             break;
                         };
@@ -431,7 +433,7 @@ impl<'t> Scope<'t> {
             }
             "decorated_definition" | "function_definition" | "class_definition" => {
                 let def = definition(stmt);
-                if let Some(name) = def.child_by_field_name("name") {
+                if let Some(name) = def.child_by_field_id(fields().name.get()) {
                     self.bind(text(name, src), at, Binding::Def(def));
                 }
             }
@@ -524,8 +526,8 @@ impl<'t> Scope<'t> {
 
     fn attribute(&self, node: Node<'t>, depth: u32) -> Val<'t> {
         let (Some(object), Some(attr)) = (
-            node.child_by_field_name("object"),
-            node.child_by_field_name("attribute"),
+            node.child_by_field_id(fields().object.get()),
+            node.child_by_field_id(fields().attribute.get()),
         ) else {
             return Val::NotMark;
         };
@@ -564,10 +566,10 @@ impl<'t> Scope<'t> {
     }
 
     fn call(&self, node: Node<'t>, depth: u32) -> Val<'t> {
-        let Some(function) = node.child_by_field_name("function") else {
+        let Some(function) = node.child_by_field_id(fields().function.get()) else {
             return Val::NotMark;
         };
-        let args = node.child_by_field_name("arguments");
+        let args = node.child_by_field_id(fields().arguments.get());
         match self.eval(function, depth) {
             Val::Decorator(d) => {
                 let mut marks = Marks::default();
@@ -646,12 +648,12 @@ impl<'t> Scope<'t> {
             }
             "binary_operator" => {
                 let op = node
-                    .child_by_field_name("operator")
+                    .child_by_field_id(fields().operator.get())
                     .map_or("", |o| text(o, self.src));
                 match (
                     op,
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
+                    node.child_by_field_id(fields().left.get()),
+                    node.child_by_field_id(fields().right.get()),
                 ) {
                     ("+", Some(l), Some(r)) => {
                         let mut out = self.mark_list(l, depth + 1);
@@ -707,13 +709,13 @@ impl<'t> Scope<'t> {
         let mut stack = vec![def];
         while let Some(node) = stack.pop() {
             if node.kind() == "call" {
-                let function = node.child_by_field_name("function");
+                let function = node.child_by_field_id(fields().function.get());
                 let method = function
-                    .and_then(|f| f.child_by_field_name("attribute"))
+                    .and_then(|f| f.child_by_field_id(fields().attribute.get()))
                     .map(|a| text(a, self.src));
                 if method == Some("parametrize")
                     && node
-                        .child_by_field_name("arguments")
+                        .child_by_field_id(fields().arguments.get())
                         .is_some_and(|a| self.may_carry_marks(a, 0))
                 {
                     return true;
@@ -728,7 +730,7 @@ impl<'t> Scope<'t> {
     /// a comprehension's or a function's own variable.
     fn is_local(&self, mut node: Node<'t>) -> bool {
         while node.kind() == "attribute" {
-            match node.child_by_field_name("object") {
+            match node.child_by_field_id(fields().object.get()) {
                 Some(o) => node = o,
                 None => return false,
             }
@@ -748,7 +750,7 @@ impl<'t> Scope<'t> {
         }
         match node.kind() {
             "call" => {
-                let Some(function) = node.child_by_field_name("function") else {
+                let Some(function) = node.child_by_field_id(fields().function.get()) else {
                     return true;
                 };
                 let risky = !self.is_local(function)
@@ -759,7 +761,7 @@ impl<'t> Scope<'t> {
                     };
                 risky
                     || node
-                        .child_by_field_name("arguments")
+                        .child_by_field_id(fields().arguments.get())
                         .is_some_and(|a| self.may_carry_marks(a, depth + 1))
             }
             "identifier" => {
@@ -787,13 +789,10 @@ impl<'t> Scope<'t> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use tree_sitter::{Parser, Tree};
+    use tree_sitter::Tree;
 
     pub fn parse(src: &str) -> Tree {
-        let mut parser = Parser::new();
-        parser
-            .set_language(&tree_sitter_python::LANGUAGE.into())
-            .expect("the Python grammar loads");
+        let mut parser = crate::lint::grammar::parser();
         parser.parse(src, None).expect("parses")
     }
 }

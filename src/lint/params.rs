@@ -4,6 +4,7 @@
 
 use tree_sitter::Node;
 
+use crate::lint::grammar::fields;
 use crate::lint::literal::{explicit_id, id_of, literal, make_unique, text, Literal};
 use crate::lint::marks::{children, Binding, Pos, Scope, Spelled, Unresolved, Val};
 
@@ -50,8 +51,8 @@ impl<'t> Args<'t> {
         for arg in children(args) {
             if arg.kind() == "keyword_argument" {
                 if let (Some(n), Some(v)) = (
-                    arg.child_by_field_name("name"),
-                    arg.child_by_field_name("value"),
+                    arg.child_by_field_id(fields().name.get()),
+                    arg.child_by_field_id(fields().value.get()),
                 ) {
                     out.keywords.push((text(n, src), v));
                 }
@@ -111,15 +112,19 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
         }
         "binary_operator" => {
             let op = node
-                .child_by_field_name("operator")
+                .child_by_field_id(fields().operator.get())
                 .map(|o| text(o, scope.src));
             if op != Some("+") {
                 return None;
             }
-            let mut out = elements(scope, node.child_by_field_name("left")?, depth + 1)?;
+            let mut out = elements(
+                scope,
+                node.child_by_field_id(fields().left.get())?,
+                depth + 1,
+            )?;
             out.extend(elements(
                 scope,
-                node.child_by_field_name("right")?,
+                node.child_by_field_id(fields().right.get())?,
                 depth + 1,
             )?);
             Some(out)
@@ -272,11 +277,11 @@ fn param_set(
     let mut own_id = None;
     let values: Option<Vec<_>> = if resolved.kind() == "call"
         && resolved
-            .child_by_field_name("function")
+            .child_by_field_id(fields().function.get())
             .is_some_and(|f| matches!(scope.eval(f, depth + 1), Val::ParamFn))
     {
         let args = resolved
-            .child_by_field_name("arguments")
+            .child_by_field_id(fields().arguments.get())
             .map(|a| Args::of(src, a));
         if let Some(args) = &args {
             if let Some((_, id)) = args.keywords.iter().find(|(k, _)| *k == "id") {
