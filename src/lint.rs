@@ -255,26 +255,30 @@ struct FileResult {
     findings: Vec<(Key, String)>,
 }
 
-/// Each conftest's directory and the reasons its hooks make the markers of
-/// the tests below unknown.
-fn conftest_effects(
-    paths: &[PathBuf],
-    inert: &(dyn Fn(&str) -> bool + Sync),
-) -> Vec<(PathBuf, Vec<Unresolved>)> {
+/// What a conftest does to the tests below it.
+struct Conftest {
+    dir: PathBuf,
+    effects: Vec<Unresolved>,
+    /// A conftest that does not parse fails the whole collection.
+    syntax_error: Option<(Pos, String)>,
+}
+
+fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Conftest> {
     paths
         .par_iter()
         .map_init(grammar::parser, |parser, path| {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             match parse(parser, path) {
-                Parsed::Tree(src, tree) => (dir, conftest::effects(path, &src, &tree, inert)),
-                Parsed::Failed(pos, message) => (
+                Parsed::Tree(src, tree) => Conftest {
                     dir,
-                    vec![Unresolved {
-                        file: Some(path.clone()),
-                        pos,
-                        reason: format!("conftest.py does not parse ({message})"),
-                    }],
-                ),
+                    effects: conftest::effects(path, &src, &tree, inert),
+                    syntax_error: None,
+                },
+                Parsed::Failed(pos, message) => Conftest {
+                    dir,
+                    effects: Vec::new(),
+                    syntax_error: Some((pos, message)),
+                },
             }
         })
         .collect()
@@ -287,7 +291,7 @@ impl Checker<'_> {
         path: &Path,
         rootdir: &Path,
         rules: &Rules,
-        conftests: &[(PathBuf, Vec<Unresolved>)],
+        conftests: &[Conftest],
     ) -> FileResult {
         let display = shown(path, self.invocation_dir);
         let mut out = FileResult::default();
@@ -309,8 +313,8 @@ impl Checker<'_> {
         let mut tests = collect::collect(&src, &tree, &shown(path, rootdir), rules);
         let inherited: Vec<&Unresolved> = conftests
             .iter()
-            .filter(|(dir, _)| path.starts_with(dir))
-            .flat_map(|(_, u)| u)
+            .filter(|c| path.starts_with(&c.dir))
+            .flat_map(|c| &c.effects)
             .collect();
         for test in &mut tests {
             test.unresolved
@@ -345,7 +349,7 @@ pub fn run(request: &Request) -> Result<Report> {
         collect_imported_tests: config.collect_imported_tests(),
     };
     let inert = |name: &str| is_inert(&engine.taxonomy, &registered, name);
-    let conftests = conftest_effects(&files.conftests, &inert);
+    let conftests = conftests(&files.conftests, &inert);
     let checker = Checker {
         taxonomy: &engine.taxonomy,
         registered: &registered,
@@ -362,6 +366,19 @@ pub fn run(request: &Request) -> Result<Report> {
     let mut nodeids = Vec::new();
     let mut unresolved = 0;
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for (c, path) in conftests.iter().zip(&files.conftests) {
+        if let Some((pos, message)) = &c.syntax_error {
+            let key = (
+                shown(path, cwd),
+                *pos,
+                SYNTAX,
+                Severity::Error,
+                message.clone(),
+                SYNTAX_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
+    }
     for result in per_file {
         nodeids.extend(result.nodeids);
         unresolved += result.unresolved;

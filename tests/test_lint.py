@@ -196,7 +196,30 @@ def test_syntax_errors_are_findings_not_crashes(
     assert report["tests"] == 1  # the other file is still checked
 
 
+def test_a_conftest_that_does_not_parse_is_an_error(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], valid_marks: str
+) -> None:
+    pytester.makeconftest("def pytest_configure(config:\n    pass\n")
+    pytester.makepyfile(test_a=f"import pytest\n{valid_marks}def test_a(): pass\n")
+    code, report = lint_json(capsys)
+    assert code == 1
+    assert [(f["path"], f["code"]) for f in report["findings"]] == [("conftest.py", "DYN901")]
+
+
 # --- pytest's discovery and configuration --------------------------------------
+
+
+def test_testpaths_are_read_from_the_rootdir(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["suite*", "missing"]\n')
+    pytester.mkdir("suite_a")
+    (pytester.path / "suite_a" / "test_in.py").write_text("def test_in(): pass\n")
+    pytester.makepyfile(test_outside="def test_out(): pass\n")
+    _, report = lint_json(capsys)
+    assert {t for f in report["findings"] for t in f["tests"]} == {"suite_a/test_in.py::test_in"}
+    _, report = lint_json(capsys, ".")
+    assert report["tests"] == 2
 
 
 def test_pytest_discovery_settings_are_followed(

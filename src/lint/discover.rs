@@ -84,6 +84,55 @@ pub fn path_matches(path: &Path, pattern: &str) -> bool {
     }
 }
 
+/// The existing paths a `testpaths` entry names: components may hold
+/// `*`, `?` and `[...]`, and `**` stands for any number of directories.
+pub fn glob(root: &Path, pattern: &str) -> Vec<PathBuf> {
+    let mut current = vec![root.to_path_buf()];
+    for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let mut next = Vec::new();
+        for base in &current {
+            if part == "**" {
+                let mut stack = vec![base.clone()];
+                while let Some(dir) = stack.pop() {
+                    next.push(dir.clone());
+                    let Ok(entries) = std::fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    stack.extend(
+                        entries
+                            .filter_map(std::result::Result::ok)
+                            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                            .map(|e| e.path())
+                            .filter(|p| p.is_dir()),
+                    );
+                }
+            } else if part.contains(['*', '?', '[']) {
+                let Ok(entries) = std::fs::read_dir(base) else {
+                    continue;
+                };
+                next.extend(
+                    entries
+                        .filter_map(std::result::Result::ok)
+                        .filter(|e| {
+                            // As Python's glob: `*` does not match hidden names.
+                            let name = e.file_name().to_string_lossy().into_owned();
+                            (!name.starts_with('.') || part.starts_with('.'))
+                                && fnmatch(&name, part)
+                        })
+                        .map(|e| e.path()),
+                );
+            } else {
+                next.push(base.join(part));
+            }
+        }
+        current = next;
+    }
+    let mut found: Vec<PathBuf> = current.into_iter().filter(|p| p.exists()).collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// The files to lint.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Files {
@@ -131,12 +180,15 @@ fn walk(dir: &Path, patterns: &[String], norecurse: &[String], out: &mut BTreeSe
 pub fn discover(invocation_dir: &Path, paths: &[PathBuf], config: &PytestConfig) -> Result<Files> {
     let mut roots: Vec<PathBuf> = paths.iter().map(|p| invocation_dir.join(p)).collect();
     if roots.is_empty() {
-        let testpaths = config.testpaths();
-        roots = if testpaths.is_empty() || invocation_dir != config.rootdir {
-            vec![invocation_dir.to_path_buf()]
-        } else {
-            testpaths.iter().map(|t| config.rootdir.join(t)).collect()
-        };
+        // pytest reads testpaths (globs, missing ones skipped) only from the rootdir.
+        if invocation_dir == config.rootdir {
+            for testpath in config.testpaths() {
+                roots.extend(glob(&config.rootdir, &testpath));
+            }
+        }
+        if roots.is_empty() {
+            roots.push(invocation_dir.to_path_buf());
+        }
     }
     let patterns = config.python_files();
     let norecurse = config.norecursedirs();
@@ -262,6 +314,12 @@ mod tests {
         // A file named explicitly is linted whatever its name.
         let files = discover(&root, &[PathBuf::from("tests/unit/helper.py")], &config).unwrap();
         assert_eq!(rel(&files.tests), ["tests/unit/helper.py"]);
+        assert_eq!(glob(&root, "tests/*").len(), 4);
+        assert_eq!(
+            glob(&root, "tests/**/test_a.py"),
+            [root.join("tests/unit/test_a.py")]
+        );
+        assert!(glob(&root, "missing").is_empty());
         let err = discover(&root, &[PathBuf::from("nope")], &config).unwrap_err();
         assert!(
             err.to_string().contains("file or directory not found"),
