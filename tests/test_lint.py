@@ -493,6 +493,77 @@ def test_agreement_on_generated_suites(pytester: pytest.Pytester, seed: int) -> 
     assert report.errors > 0  # the suites mix broken tests in
 
 
+IDS_SUITE = """
+import abc
+import enum
+import pytest
+from pytest import param
+
+pytestmark = [pytest.mark.nightly, pytest.mark.parametrize("m", ["x", "y"])]
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+def helper():
+    return 1
+
+
+VALUES = [1.0, 1e16, 0.00001, -2, "h\\xe9llo\\n", b"by\\x00", None, True, 0x1F, "a" * 101, helper]
+
+
+@pytest.mark.gpu_0
+@pytest.mark.parametrize("v", VALUES + [Color.RED, (1, 2), "dup", "dup", "1", "1", 1])
+def test_values(v, m): pass
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "a, b",
+    [(1, 2), param(3, 4, id="own", marks=[pytest.mark.gpu_1]), param(5, 6, marks=pytest.mark.gpu_0)],
+    ids=["first", "ignored", None],
+)
+def test_ids(a, b, m): pass
+
+
+@pytest.mark.parametrize("e", [])
+def test_empty(e, m): pass
+
+
+@pytest.mark.gpu_0
+@pytest.mark.parametrize("z", range(3))
+class TestParamClass:
+    @pytest.mark.e2e
+    def test_in(self, z, m): pass
+
+    @staticmethod
+    def test_static(z, m): pass
+
+    class TestNested:
+        def test_nested(self, z, m): pass
+
+
+class TestAbstract(abc.ABC):
+    @abc.abstractmethod
+    def helper(self): ...
+
+    def test_never(self, m): pass
+
+
+class TestOff:
+    __test__ = False
+
+    def test_off(self): pass
+"""
+
+
+def test_agreement_on_ids_and_placements(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ids=IDS_SUITE)
+    report = assert_agreement(pytester)
+    assert report.tests == 62
+
+
 def test_agreement_where_some_markers_are_unresolved(pytester: pytest.Pytester) -> None:
     write(pytester, UNRESOLVED_SUITE)
     pytester.syspathinsert()

@@ -133,6 +133,43 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
     }
 }
 
+/// `range(...)` of integer literals: its values (pytest names each by its value).
+fn range_values(scope: &Scope<'_>, node: Node<'_>) -> Option<Vec<i64>> {
+    let node = resolve(scope, node);
+    if node.kind() != "call" {
+        return None;
+    }
+    let function = node.child_by_field_id(fields().function.get())?;
+    if text(function, scope.src) != "range"
+        || scope.lookup("range", function.start_byte()).is_some()
+    {
+        return None;
+    }
+    let args: Option<Vec<i64>> = children(node.child_by_field_id(fields().arguments.get())?)
+        .into_iter()
+        .map(|a| match literal(a, scope.src) {
+            Some(Literal::Int(i)) => i.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    let (first, end, by) = match args?.as_slice() {
+        [end] => (0, *end, 1),
+        [first, end] => (*first, *end, 1),
+        [first, end, by] if *by != 0 => (*first, *end, *by),
+        _ => return None,
+    };
+    let mut out = Vec::new();
+    let mut v = first;
+    while (by > 0 && v < end) || (by < 0 && v > end) {
+        if out.len() >= 100_000 {
+            return None;
+        }
+        out.push(v);
+        v += by;
+    }
+    Some(out)
+}
+
 fn argnames(scope: &Scope<'_>, node: Option<Node<'_>>) -> Vec<String> {
     let Some(node) = node else {
         return Vec::new();
@@ -161,6 +198,20 @@ fn value_id(scope: &Scope<'_>, node: Node<'_>, argname: &str, idx: usize) -> Str
     if let Some(lit) = literal(node, scope.src) {
         return id_of(&lit).unwrap_or_else(fallback);
     }
+    if node.kind() == "attribute" {
+        // A member of a plain Enum of this module: `str()` gives `Color.RED`.
+        let object = node.child_by_field_id(fields().object.get());
+        if let Some(Binding::Def(class)) =
+            object.and_then(|o| scope.lookup(text(o, scope.src), o.start_byte()))
+        {
+            let bases = class
+                .child_by_field_id(fields().superclasses.get())
+                .map_or("", |b| text(b, scope.src));
+            if matches!(bases, "(Enum)" | "(enum.Enum)") {
+                return text(node, scope.src).to_string();
+            }
+        }
+    }
     if node.kind() == "identifier" {
         match scope.lookup(text(node, scope.src), node.start_byte()) {
             Some(Binding::Value(v)) => {
@@ -188,6 +239,25 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
             unknown: None,
         };
     };
+    if names.len() == 1 {
+        if let Some(ints) = range_values(scope, values) {
+            let pos = Pos::of(values);
+            let sets = ints
+                .into_iter()
+                .map(|i| ParamSet {
+                    id: i.to_string(),
+                    pos,
+                    marks: Vec::new(),
+                    unresolved: Vec::new(),
+                })
+                .collect();
+            return Parametrize {
+                pos,
+                sets: Some(sets),
+                unknown: None,
+            };
+        }
+    }
     let Some(items) = elements(scope, values, 0) else {
         let unknown = scope.may_carry_marks(values, depth + 1).then(|| {
             Unresolved::at(
@@ -383,6 +453,18 @@ mod tests {
             ["NOTSET"]
         );
         assert_eq!(
+            ids("import pytest\npytest.mark.parametrize('x', range(3))"),
+            ["0", "1", "2"]
+        );
+        assert_eq!(
+            ids("import pytest\npytest.mark.parametrize('x', range(4, 0, -2))"),
+            ["4", "2"]
+        );
+        assert_eq!(
+            ids("import pytest, enum\nclass C(enum.Enum):\n    A = 1\npytest.mark.parametrize('x', [C.A])"),
+            ["C.A"]
+        );
+        assert_eq!(
             ids("import pytest\ndef f(): pass\nA = 'v'\npytest.mark.parametrize('x', [f, A, len])"),
             ["f", "v", "x2"]
         );
@@ -407,7 +489,7 @@ mod tests {
 
     #[test]
     fn computed_values_are_unknown_and_flagged_when_they_may_carry_marks() {
-        let m = read("import pytest\npytest.mark.parametrize('x', range(3))");
+        let m = read("import pytest\npytest.mark.parametrize('x', range(n))");
         assert!(m.params[0].sets.is_none());
         assert!(m.params[0].unknown.is_none());
         let m =
