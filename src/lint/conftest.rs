@@ -13,12 +13,14 @@ use crate::lint::grammar::fields;
 use crate::lint::literal::{literal, text, Literal};
 use crate::lint::marks::{children, statements, Scope, Unresolved};
 
-fn calls<'t>(node: Node<'t>, out: &mut Vec<Node<'t>>) {
-    if node.kind() == "call" {
-        out.push(node);
-    }
-    for child in children(node) {
-        calls(child, out);
+/// Every call in a tree (walked without recursion: files may nest deeply).
+fn calls<'t>(root: Node<'t>, out: &mut Vec<Node<'t>>) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if node.kind() == "call" {
+            out.push(node);
+        }
+        stack.extend(children(node));
     }
 }
 
