@@ -101,7 +101,7 @@ def main() -> None:
             "",
             f"Machine: {machine()}, shared with other jobs and loaded: a process got about "
             f"{cpu_share:.1f} of a core here whatever its threads, so wall time reads about "
-            f"{1 / cpu_share:.0f} times the CPU time. Release build (`maturin develop --release`).",
+            f"{1 / cpu_share:.1f} times the CPU time. Release build (`maturin develop --release`).",
             "",
             "Target: under 1 s for 50k tests in 1,000 files on 2 cores. The lint's CPU time is "
             f"{lint_cpu:.2f} s for the call and {command_cpu:.2f} s for the whole command: "
