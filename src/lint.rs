@@ -4,6 +4,7 @@
 //! `validate::check`, on the taxonomy `Engine::load` builds). What the source
 //! cannot tell is reported as unresolved and left to collection.
 
+pub mod classes;
 pub mod collect;
 pub mod conftest;
 pub mod discover;
@@ -13,6 +14,7 @@ pub mod marks;
 pub mod params;
 pub mod pytest_config;
 pub mod report;
+pub mod source;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,8 @@ use tree_sitter::{Parser, Tree};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::lint::collect::{Rules, StaticTest};
-use crate::lint::marks::{Pos, Unresolved};
+use crate::lint::marks::Unresolved;
+use crate::lint::source::Pos;
 use crate::taxonomy::{Resolved, Taxonomy};
 use crate::validate::{self, code, Problem};
 
@@ -143,7 +146,7 @@ fn parse(parser: &mut Parser, path: &Path) -> Parsed {
         }
     };
     match parser.parse(&src, None) {
-        Some(tree) => match collect::syntax_error(&tree, &src) {
+        Some(tree) => match grammar::syntax_error(&tree, &src) {
             Some((pos, message)) => Parsed::Failed(pos, message),
             None => Parsed::Tree(src, tree),
         },

@@ -11,13 +11,12 @@ use std::rc::Rc;
 
 use tree_sitter::{Node, Tree};
 
+use crate::lint::classes::{Base, TestCase};
 use crate::lint::discover::fnmatch;
 use crate::lint::grammar::fields;
-use crate::lint::literal::{text, Literal};
-use crate::lint::marks::{
-    children, decorators, definition, is_mark_free_module, statements, Binding, Marks, Pos, Scope,
-    Spelled, Unresolved,
-};
+use crate::lint::literal::text;
+use crate::lint::marks::{is_mark_free_module, Marks, Spelled, Unresolved};
+use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
 
 /// One test as the lint sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,47 +45,8 @@ fn name_matches(name: &str, options: &[String]) -> bool {
         .any(|o| name.starts_with(o.as_str()) || (o.contains(['*', '?', '[']) && fnmatch(name, o)))
 }
 
-/// The first syntax error of a tree: where, and what.
-pub fn syntax_error(tree: &Tree, src: &[u8]) -> Option<(Pos, String)> {
-    let root = tree.root_node();
-    if !root.has_error() {
-        return None;
-    }
-    let mut cursor = root.walk();
-    loop {
-        let node = cursor.node();
-        if node.is_missing() {
-            return Some((
-                Pos::of(node),
-                format!("invalid syntax: missing `{}`", node.kind()),
-            ));
-        }
-        if node.is_error() {
-            let snippet: String = text(node, src)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .chars()
-                .take(40)
-                .collect();
-            return Some((Pos::of(node), format!("invalid syntax near `{snippet}`")));
-        }
-        if node.has_error() && cursor.goto_first_child() {
-            continue;
-        }
-        loop {
-            if cursor.goto_next_sibling() {
-                break;
-            }
-            if !cursor.goto_parent() {
-                return Some((Pos::of(root), "invalid syntax".into()));
-            }
-        }
-    }
-}
-
 /// `pytestmark` as a body leaves it: assigned, added to, appended to.
-fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
+pub(super) fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
     let src = scope.src;
     let mut marks = Marks::default();
     for stmt in body {
@@ -146,14 +106,14 @@ pub fn generate_tests<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Option<Unreso
 }
 
 /// A function or class definition with its decorators' markers.
-struct Def<'t> {
-    name: &'t str,
-    node: Node<'t>,
-    marks: Marks,
-    fixture: bool,
+pub(super) struct Def<'t> {
+    pub(super) name: &'t str,
+    pub(super) node: Node<'t>,
+    pub(super) marks: Marks,
+    pub(super) fixture: bool,
 }
 
-fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
+pub(super) fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
     let mut out: Vec<Def<'t>> = Vec::new();
     for stmt in body {
         let def = definition(*stmt);
@@ -187,231 +147,18 @@ fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TestCase {
-    Yes,
-    No,
-    Maybe,
-}
-
-#[derive(Clone)]
-enum Base<'t> {
-    Local(Node<'t>),
-    UnitTest,
-    Plain,
-    Unknown(Unresolved),
-}
-
-fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
-    let src = scope.src;
-    let unknown = |why: String| {
-        Base::Unknown(Unresolved::at(
-            node,
-            format!(
-                "base class `{}` {why}: its markers cannot be seen",
-                text(node, src)
-            ),
-        ))
-    };
-    if depth > 8 {
-        return unknown("is defined too indirectly".into());
-    }
-    match node.kind() {
-        "identifier" => match scope.lookup(text(node, src), node.start_byte()) {
-            Some(Binding::Def(def)) if def.kind() == "class_definition" => Base::Local(def),
-            Some(Binding::Value(v)) => base(scope, v, depth + 1),
-            Some(Binding::From(m, attr))
-                if m.starts_with("unittest") && attr.ends_with("TestCase") =>
-            {
-                Base::UnitTest
-            }
-            Some(Binding::From(m, _)) if m == "pytest" || is_mark_free_module(m) => Base::Plain,
-            Some(Binding::From(m, _)) => unknown(format!("is imported from {m}")),
-            None if matches!(text(node, src), "object" | "Exception") => Base::Plain,
-            _ => unknown("is not a class of this module".into()),
-        },
-        "attribute" => {
-            let t = text(node, src);
-            let root = t.split('.').next().unwrap_or(t);
-            let Some(Binding::Module(module)) = scope.lookup(root, node.start_byte()) else {
-                return unknown("is not a class of this module".into());
-            };
-            if module.starts_with("unittest") && t.ends_with("TestCase") {
-                Base::UnitTest
-            } else if is_mark_free_module(module) {
-                Base::Plain
-            } else {
-                unknown(format!("comes from module {module}"))
-            }
-        }
-        "subscript" => Base::Plain,
-        _ => unknown("is computed".into()),
-    }
-}
-
-fn bases<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Base<'t>> {
-    class
-        .child_by_field_id(fields().superclasses.get())
-        .map(children)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|n| n.kind() != "keyword_argument")
-        .map(|n| base(scope, n, 0))
-        .collect()
-}
-
-fn body(class: Node<'_>) -> Vec<Node<'_>> {
-    class
-        .child_by_field_id(fields().body.get())
-        .map(statements)
-        .unwrap_or_default()
-}
-
-/// The class's own decorators, as the `decorated_definition` around it holds them.
-fn class_decorators<'t>(scope: &Scope<'t>, class: Node<'t>) -> Marks {
-    let mut marks = Marks::default();
-    if let Some(parent) = class
-        .parent()
-        .filter(|p| p.kind() == "decorated_definition")
-    {
-        for dec in decorators(parent).into_iter().rev() {
-            marks.extend(scope.decorator(dec).0);
-        }
-    }
-    marks
-}
-
-struct Collector<'a, 't> {
-    scope: &'a Scope<'t>,
+pub(super) struct Collector<'a, 't> {
+    pub(super) scope: &'a Scope<'t>,
     rules: &'a Rules,
     file: &'a str,
     module_marks: Marks,
     tests: Vec<StaticTest>,
     /// Class bodies and bases, read once per class (node id).
-    bodies: RefCell<HashMap<usize, Rc<Vec<Node<'t>>>>>,
-    bases: RefCell<HashMap<usize, Rc<Vec<Base<'t>>>>>,
+    pub(super) bodies: RefCell<HashMap<usize, Rc<Vec<Node<'t>>>>>,
+    pub(super) bases: RefCell<HashMap<usize, Rc<Vec<Base<'t>>>>>,
 }
 
 impl<'t> Collector<'_, 't> {
-    fn body(&self, class: Node<'t>) -> Rc<Vec<Node<'t>>> {
-        Rc::clone(
-            self.bodies
-                .borrow_mut()
-                .entry(class.id())
-                .or_insert_with(|| Rc::new(body(class))),
-        )
-    }
-
-    fn bases(&self, class: Node<'t>) -> Rc<Vec<Base<'t>>> {
-        Rc::clone(
-            self.bases
-                .borrow_mut()
-                .entry(class.id())
-                .or_insert_with(|| Rc::new(bases(self.scope, class))),
-        )
-    }
-
-    fn unittest(&self, class: Node<'t>, seen: &mut HashSet<usize>) -> TestCase {
-        if !seen.insert(class.id()) {
-            return TestCase::No;
-        }
-        let mut answer = TestCase::No;
-        for b in self.bases(class).iter() {
-            let this = match b {
-                Base::UnitTest => TestCase::Yes,
-                Base::Local(def) => self.unittest(*def, seen),
-                Base::Unknown(_) => TestCase::Maybe,
-                Base::Plain => TestCase::No,
-            };
-            if this == TestCase::Yes {
-                return TestCase::Yes;
-            }
-            if this == TestCase::Maybe {
-                answer = TestCase::Maybe;
-            }
-        }
-        answer
-    }
-
-    /// A class's markers through its bases (pytest reads `pytestmark` along the MRO).
-    fn class_marks(&self, class: Node<'t>, seen: &mut HashSet<usize>) -> Marks {
-        let mut marks = Marks::default();
-        if !seen.insert(class.id()) {
-            return marks;
-        }
-        for b in self.bases(class).iter() {
-            match b {
-                Base::Local(def) => marks.extend(self.class_marks(*def, seen)),
-                Base::Unknown(u) => marks.unresolved.push(u.clone()),
-                Base::UnitTest | Base::Plain => {}
-            }
-        }
-        marks.extend(class_decorators(self.scope, class));
-        let body = self.body(class);
-        marks.extend(pytestmark(self.scope, &body));
-        if let Some(u) = generate_tests(self.scope, &body) {
-            marks.unresolved.push(u);
-        }
-        marks
-    }
-
-    /// Methods defined in the class and inherited from classes of this module.
-    fn methods(&self, class: Node<'t>, seen: &mut HashSet<usize>) -> Vec<Def<'t>> {
-        let mut out: Vec<Def<'t>> = Vec::new();
-        if !seen.insert(class.id()) {
-            return out;
-        }
-        let add = |defs: Vec<Def<'t>>, out: &mut Vec<Def<'t>>| {
-            for d in defs {
-                if !out.iter().any(|o| o.name == d.name) {
-                    out.push(d);
-                }
-            }
-        };
-        add(
-            defs(self.scope, &self.body(class), "function_definition"),
-            &mut out,
-        );
-        for b in self.bases(class).iter() {
-            if let Base::Local(def) = b {
-                let inherited = self.methods(*def, seen);
-                add(inherited, &mut out);
-            }
-        }
-        out
-    }
-
-    fn class_attr(&self, class: Node<'t>, name: &str) -> Option<bool> {
-        self.body(class).iter().find_map(|&stmt| {
-            let expr = *children(stmt).first()?;
-            if expr.kind() != "assignment" {
-                return None;
-            }
-            let left = expr.child_by_field_id(fields().left.get())?;
-            if text(left, self.scope.src) != name {
-                return None;
-            }
-            let right = expr.child_by_field_id(fields().right.get())?;
-            match crate::lint::literal::literal(right, self.scope.src) {
-                Some(Literal::Bool(b)) => Some(b),
-                _ => None,
-            }
-        })
-    }
-
-    fn defines(&self, class: Node<'t>, names: &[&str]) -> bool {
-        self.body(class).iter().any(|&stmt| {
-            let def = definition(stmt);
-            def.kind() == "function_definition"
-                && def
-                    .child_by_field_id(fields().name.get())
-                    .is_some_and(|n| names.contains(&text(n, self.scope.src)))
-                || decorators(stmt)
-                    .into_iter()
-                    .any(|d| text(d, self.scope.src).contains("abstractmethod"))
-        })
-    }
-
     /// Add the tests of one function under `chain` (its classes' markers,
     /// innermost first; the module's come last).
     fn function(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks], unittest: bool) {
@@ -822,15 +569,5 @@ def test_real(test_data): pass
 ";
         let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
         assert_eq!(ids, ["t.py::test_real"]);
-    }
-
-    #[test]
-    fn syntax_errors_are_located() {
-        let src = "import pytest\n\ndef test_a(:\n    pass\n";
-        let tree = parse(src);
-        let (pos, message) = syntax_error(&tree, src.as_bytes()).unwrap();
-        assert_eq!(pos.line, 3);
-        assert!(message.starts_with("invalid syntax"), "{message}");
-        assert!(syntax_error(&parse("x = 1\n"), b"x = 1\n").is_none());
     }
 }

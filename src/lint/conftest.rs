@@ -11,7 +11,8 @@ use tree_sitter::{Node, Tree};
 
 use crate::lint::grammar::fields;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::{children, statements, Scope, Unresolved};
+use crate::lint::marks::Unresolved;
+use crate::lint::source::{children, statements, Scope};
 
 /// Every call in a tree (walked without recursion: files may nest deeply).
 fn calls<'t>(root: Node<'t>, out: &mut Vec<Node<'t>>) {
@@ -84,7 +85,7 @@ pub fn effects(
     if src.windows(11).any(|w| w == b"own_markers") {
         out.push(Unresolved {
             file: None,
-            pos: crate::lint::marks::Pos { line: 1, col: 1 },
+            pos: crate::lint::source::Pos { line: 1, col: 1 },
             reason: "this conftest.py changes `own_markers` of tests".into(),
         });
     }

@@ -4,7 +4,10 @@
 use std::num::NonZeroU16;
 use std::sync::LazyLock;
 
-use tree_sitter::Parser;
+use tree_sitter::{Parser, Tree};
+
+use crate::lint::literal::text;
+use crate::lint::source::Pos;
 
 /// A parser for Python source.
 pub fn parser() -> Parser {
@@ -64,4 +67,59 @@ static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
 /// The grammar's field ids.
 pub fn fields() -> &'static Fields {
     &FIELDS
+}
+
+/// The first syntax error of a tree: where, and what.
+pub fn syntax_error(tree: &Tree, src: &[u8]) -> Option<(Pos, String)> {
+    let root = tree.root_node();
+    if !root.has_error() {
+        return None;
+    }
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.is_missing() {
+            return Some((
+                Pos::of(node),
+                format!("invalid syntax: missing `{}`", node.kind()),
+            ));
+        }
+        if node.is_error() {
+            let snippet: String = text(node, src)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(40)
+                .collect();
+            return Some((Pos::of(node), format!("invalid syntax near `{snippet}`")));
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Some((Pos::of(root), "invalid syntax".into()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::marks::testing::parse;
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let src = "import pytest\n\ndef test_a(:\n    pass\n";
+        let tree = parse(src);
+        let (pos, message) = syntax_error(&tree, src.as_bytes()).unwrap();
+        assert_eq!(pos.line, 3);
+        assert!(message.starts_with("invalid syntax"), "{message}");
+        assert!(syntax_error(&parse("x = 1\n"), b"x = 1\n").is_none());
+    }
 }

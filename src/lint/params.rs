@@ -6,7 +6,8 @@ use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
 use crate::lint::literal::{explicit_id, id_of, literal, make_unique, text, Literal};
-use crate::lint::marks::{children, Binding, Pos, Scope, Spelled, Unresolved, Val};
+use crate::lint::marks::{Spelled, Unresolved, Val};
+use crate::lint::source::{children, Binding, Pos, Scope};
 
 /// One parameter set: its id and its own markers.
 #[derive(Debug, Clone, PartialEq)]
@@ -405,7 +406,8 @@ fn param_set(
 mod tests {
     use super::*;
     use crate::lint::marks::testing::parse;
-    use crate::lint::marks::{statements, Marks};
+    use crate::lint::marks::Marks;
+    use crate::lint::source::statements;
 
     fn read(src: &str) -> Marks {
         let tree = parse(src);

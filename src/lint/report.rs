@@ -180,7 +180,7 @@ pub fn sarif(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lint::marks::Pos;
+    use crate::lint::source::Pos;
 
     fn finding(code: &'static str, tests: &[&str]) -> Finding {
         Finding {
