@@ -13,6 +13,7 @@ use crate::lint::literal::{text, Literal};
 use crate::lint::marks::{is_mark_free_module, Marks, Unresolved};
 use crate::lint::source::{children, decorators, definition, statements, Binding, Scope};
 
+/// Whether a class is a `unittest.TestCase` (Maybe: a base is out of sight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestCase {
     Yes,
@@ -20,6 +21,8 @@ pub enum TestCase {
     Maybe,
 }
 
+/// A base class: one of this module, `unittest.TestCase`, one that carries
+/// no markers (`object`, the standard library's), or one out of sight.
 #[derive(Clone)]
 pub enum Base<'t> {
     Local(Node<'t>),

@@ -218,11 +218,6 @@ impl<'t> Scope<'t> {
             .map(|(_, b)| *b)
     }
 
-    /// Every binding of `name`, in order.
-    pub fn all(&self, name: &str) -> &[(usize, Binding<'t>)] {
-        self.names.get(name).map_or(&[], Vec::as_slice)
-    }
-
     /// A node's text on one line, cut at 60 characters (for messages).
     pub fn snippet(&self, node: Node<'_>) -> String {
         let t = text(node, self.src);
