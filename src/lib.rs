@@ -11,6 +11,7 @@ pub mod error;
 pub mod expr;
 pub mod framework;
 pub mod gpu;
+pub mod lint;
 pub mod marker;
 pub mod matcher;
 pub mod pipeline;
@@ -24,6 +25,7 @@ pub mod validation_report;
 mod py_convert;
 mod py_engine;
 mod py_gpu;
+mod py_lint;
 mod py_pipeline;
 
 use pyo3::prelude::*;
@@ -39,6 +41,9 @@ mod _core {
     use crate::py_gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware};
     #[pymodule_export]
     use crate::py_pipeline::{Pipelines, Selection};
+
+    #[pymodule_export]
+    use crate::py_lint::{lint, LintReport};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

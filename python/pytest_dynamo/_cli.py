@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lint": ("pytest_dynamo._lint_cli", "check test markers without importing the tests"),
+}
 
 USAGE = "usage: pytest-dynamo COMMAND [ARGS...]   (pytest-dynamo COMMAND --help)"
 

@@ -205,3 +205,50 @@ class Selection:
     @property
     def selected(self) -> int:
         """How many of the tests handed in are kept."""
+
+_LintFinding = tuple[str, int, int, str, str, str, str, list[str]]
+
+def lint(
+    paths: Sequence[str],
+    *,
+    invocation_dir: str,
+    rootdir: str | None = None,
+    config_file: str | None = None,
+    dynamo_config: str | None = None,
+    strict_unresolved: bool = False,
+) -> LintReport:
+    """Lint the markers of the tests under `paths` without importing them.
+    Raises `ConfigError` for a bad configuration or a path that does not exist."""
+
+@final
+class LintReport:
+    """What `lint` found: findings grouped by place, and counts."""
+
+    @property
+    def errors(self) -> int:
+        """Findings of error severity (the command fails when there is any)."""
+    @property
+    def warnings(self) -> int:
+        """Findings of warning severity."""
+    @property
+    def files(self) -> int:
+        """Test files linted."""
+    @property
+    def tests(self) -> int:
+        """Tests found."""
+    @property
+    def unresolved(self) -> int:
+        """Tests whose markers are not all known statically."""
+    @property
+    def rootdir(self) -> str:
+        """The pytest rootdir the node ids are relative to."""
+    def nodeids(self) -> list[str]:
+        """The node id of every test found, file by file."""
+    def text(self) -> str:
+        """`path:line:col: CODE message (fix: ...)` lines and a summary."""
+    def json(self) -> str:
+        """The findings as JSON."""
+    def sarif(self) -> str:
+        """The findings as SARIF 2.1.0."""
+    def findings(self) -> list[_LintFinding]:
+        """`(path, line, column, code, severity, message, fix, [nodeid])` per finding."""

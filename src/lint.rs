@@ -1,0 +1,562 @@
+//! The static marker lint: the tests of a project found and their markers
+//! resolved from source, in parallel, with nothing imported, then checked by
+//! the very rules collection applies (`validate::resolve` and
+//! `validate::check`, on the taxonomy `Engine::load` builds). What the source
+//! cannot tell is reported as unresolved and left to collection.
+
+pub mod classes;
+pub mod collect;
+pub mod conftest;
+pub mod discover;
+pub mod grammar;
+pub mod literal;
+pub mod marks;
+pub mod params;
+pub mod pytest_config;
+pub mod report;
+pub mod source;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use tree_sitter::{Parser, Tree};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::lint::collect::{Rules, StaticTest};
+use crate::lint::marks::Unresolved;
+use crate::lint::source::Pos;
+use crate::taxonomy::{Resolved, Taxonomy};
+use crate::validate::{self, code, Problem};
+
+/// Markers the source cannot tell (left to collection-time validation).
+pub const UNRESOLVED: &str = "DYN900";
+/// A file that does not parse.
+pub const SYNTAX: &str = "DYN901";
+
+const UNRESOLVED_FIX: &str =
+    "spell the markers out where the test is defined (@pytest.mark.NAME), \
+     or leave this test to collection-time validation";
+const SYNTAX_FIX: &str = "fix the syntax error: pytest cannot import this file either";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// What to lint, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub invocation_dir: PathBuf,
+    pub paths: Vec<PathBuf>,
+    pub rootdir: Option<PathBuf>,
+    pub inifile: Option<PathBuf>,
+    /// `--dynamo-config`: wins over the ini option `dynamo_config`.
+    pub dynamo_config: Option<PathBuf>,
+    /// Unresolved markers are errors, not warnings.
+    pub strict_unresolved: bool,
+}
+
+/// One finding at one place, shared by every test it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file, relative to the invocation directory when under it.
+    pub path: String,
+    pub pos: Pos,
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub fix: String,
+    /// Node ids of the tests concerned, in collection order.
+    pub tests: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub rootdir: String,
+    pub findings: Vec<Finding>,
+    pub files: usize,
+    pub tests: usize,
+    /// Tests whose markers are not all known statically.
+    pub unresolved: usize,
+    /// Node id of every test found, file by file.
+    pub nodeids: Vec<String>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+}
+
+/// A problem that marks added later could still fix (too few markers of a
+/// category), as opposed to one no added marker removes (a typo, too many,
+/// a contradiction).
+pub fn is_shortfall(p: &Problem) -> bool {
+    matches!(
+        p.code,
+        code::LIFECYCLE | code::HARDWARE | code::TYPE | code::CATEGORY_COUNT
+    ) && (p.message.starts_with("no ") || p.message.ends_with(" needed"))
+}
+
+/// Whether adding this marker to a test can change no rule's outcome.
+pub fn is_inert<S: std::hash::BuildHasher>(
+    taxonomy: &Taxonomy,
+    registered: &HashSet<String, S>,
+    name: &str,
+) -> bool {
+    matches!(taxonomy.resolve(name), Resolved::Unknown)
+        && (registered.contains(name) || taxonomy.suggest(name).is_none())
+}
+
+fn shown(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+enum Parsed {
+    Tree(Vec<u8>, Tree),
+    Failed(Pos, String),
+}
+
+fn parse(parser: &mut Parser, path: &Path) -> Parsed {
+    let src = match std::fs::read(path) {
+        Ok(s) => s,
+        Err(e) => {
+            return Parsed::Failed(
+                Pos { line: 1, col: 1 },
+                format!("cannot read the file: {e}"),
+            )
+        }
+    };
+    match parser.parse(&src, None) {
+        Some(tree) => match grammar::syntax_error(&tree, &src) {
+            Some((pos, message)) => Parsed::Failed(pos, message),
+            None => Parsed::Tree(src, tree),
+        },
+        None => Parsed::Failed(
+            Pos { line: 1, col: 1 },
+            "the file could not be parsed".into(),
+        ),
+    }
+}
+
+/// A finding before it is grouped: one problem of one test.
+type Key = (String, Pos, &'static str, Severity, String, String);
+
+struct Checker<'a> {
+    taxonomy: &'a Taxonomy,
+    registered: &'a HashSet<String>,
+    strict_unresolved: bool,
+    invocation_dir: &'a Path,
+}
+
+impl Checker<'_> {
+    fn check(&self, path: &str, test: &StaticTest, out: &mut Vec<(Key, String)>) {
+        let r = validate::resolve(
+            self.taxonomy,
+            test.marks.iter().map(|m| m.name.as_str()),
+            self.registered,
+        );
+        let mut problems = validate::check(self.taxonomy, &r);
+        if !test.unresolved.is_empty() {
+            // Markers the source cannot see may still fill a category.
+            problems.retain(|p| !is_shortfall(p));
+        }
+        let spelled = |name: &str| {
+            test.marks
+                .iter()
+                .find(|m| m.name == name)
+                .map_or(test.pos, |m| m.pos)
+        };
+        let at = test.param_pos.unwrap_or(test.pos);
+        for p in problems {
+            let pos = if p.code == code::UNKNOWN {
+                r.typos
+                    .keys()
+                    .find(|name| p.message == format!("unknown marker '{name}'"))
+                    .map_or(at, |name| spelled(name))
+            } else {
+                at
+            };
+            out.push((
+                (
+                    path.to_string(),
+                    pos,
+                    p.code,
+                    Severity::Error,
+                    p.message,
+                    p.fix,
+                ),
+                test.nodeid.clone(),
+            ));
+        }
+        for (alias, canonical) in &r.aliases {
+            out.push((
+                (
+                    path.to_string(),
+                    spelled(alias),
+                    code::ALIAS,
+                    Severity::Warning,
+                    format!("marker '{alias}' is a deprecated alias of '{canonical}'"),
+                    format!("rename it to @pytest.mark.{canonical}"),
+                ),
+                test.nodeid.clone(),
+            ));
+        }
+        let severity = if self.strict_unresolved {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let mut seen = HashSet::new();
+        for u in &test.unresolved {
+            if !seen.insert(u) {
+                continue;
+            }
+            let file = u
+                .file
+                .as_deref()
+                .map_or_else(|| path.to_string(), |f| shown(f, self.invocation_dir));
+            out.push((
+                (
+                    file,
+                    u.pos,
+                    UNRESOLVED,
+                    severity,
+                    format!("{}; left to collection-time validation", u.reason),
+                    UNRESOLVED_FIX.to_string(),
+                ),
+                test.nodeid.clone(),
+            ));
+        }
+    }
+}
+
+/// What one test file gave: its tests' node ids, how many are unresolved,
+/// and its findings before grouping.
+#[derive(Default)]
+struct FileResult {
+    nodeids: Vec<String>,
+    unresolved: usize,
+    findings: Vec<(Key, String)>,
+}
+
+/// What a conftest does to the tests below it.
+struct Conftest {
+    dir: PathBuf,
+    effects: Vec<Unresolved>,
+    /// A conftest that does not parse fails the whole collection.
+    syntax_error: Option<(Pos, String)>,
+}
+
+fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Conftest> {
+    paths
+        .par_iter()
+        .map_init(grammar::parser, |parser, path| {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            match parse(parser, path) {
+                Parsed::Tree(src, tree) => Conftest {
+                    dir,
+                    effects: conftest::effects(path, &src, &tree, inert),
+                    syntax_error: None,
+                },
+                Parsed::Failed(pos, message) => Conftest {
+                    dir,
+                    effects: Vec::new(),
+                    syntax_error: Some((pos, message)),
+                },
+            }
+        })
+        .collect()
+}
+
+impl Checker<'_> {
+    fn file(
+        &self,
+        parser: &mut Parser,
+        path: &Path,
+        rootdir: &Path,
+        rules: &Rules,
+        conftests: &[Conftest],
+    ) -> FileResult {
+        let display = shown(path, self.invocation_dir);
+        let mut out = FileResult::default();
+        let (src, tree) = match parse(parser, path) {
+            Parsed::Tree(src, tree) => (src, tree),
+            Parsed::Failed(pos, message) => {
+                let key = (
+                    display,
+                    pos,
+                    SYNTAX,
+                    Severity::Error,
+                    message,
+                    SYNTAX_FIX.to_string(),
+                );
+                out.findings.push((key, String::new()));
+                return out;
+            }
+        };
+        let mut tests = collect::collect(&src, &tree, &shown(path, rootdir), rules);
+        let inherited: Vec<&Unresolved> = conftests
+            .iter()
+            .filter(|c| path.starts_with(&c.dir))
+            .flat_map(|c| &c.effects)
+            .collect();
+        for test in &mut tests {
+            test.unresolved
+                .extend(inherited.iter().map(|u| (*u).clone()));
+            out.unresolved += usize::from(!test.unresolved.is_empty());
+            self.check(&display, test, &mut out.findings);
+        }
+        out.nodeids = tests.into_iter().map(|t| t.nodeid).collect();
+        out
+    }
+}
+
+/// Lint the tests the request names.
+pub fn run(request: &Request) -> Result<Report> {
+    let cwd = request.invocation_dir.as_path();
+    let config = pytest_config::determine(
+        cwd,
+        &request.paths,
+        request.inifile.as_deref(),
+        request.rootdir.as_deref(),
+    )?;
+    let explicit = request
+        .dynamo_config
+        .clone()
+        .or_else(|| config.dynamo_config().map(PathBuf::from));
+    let engine = Engine::load(&config.rootdir, explicit.as_deref())?;
+    let registered: HashSet<String> = config.registered_markers().into_iter().collect();
+    let files = discover::discover(cwd, &request.paths, &config)?;
+    let rules = Rules {
+        python_classes: config.python_classes(),
+        python_functions: config.python_functions(),
+        collect_imported_tests: config.collect_imported_tests(),
+    };
+    let inert = |name: &str| is_inert(&engine.taxonomy, &registered, name);
+    let conftests = conftests(&files.conftests, &inert);
+    let checker = Checker {
+        taxonomy: &engine.taxonomy,
+        registered: &registered,
+        strict_unresolved: request.strict_unresolved,
+        invocation_dir: cwd,
+    };
+    let per_file: Vec<FileResult> = files
+        .tests
+        .par_iter()
+        .map_init(grammar::parser, |parser, path| {
+            checker.file(parser, path, &config.rootdir, &rules, &conftests)
+        })
+        .collect();
+    let mut nodeids = Vec::new();
+    let mut unresolved = 0;
+    let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for (c, path) in conftests.iter().zip(&files.conftests) {
+        if let Some((pos, message)) = &c.syntax_error {
+            let key = (
+                shown(path, cwd),
+                *pos,
+                SYNTAX,
+                Severity::Error,
+                message.clone(),
+                SYNTAX_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
+    }
+    for result in per_file {
+        nodeids.extend(result.nodeids);
+        unresolved += result.unresolved;
+        for (key, nodeid) in result.findings {
+            let entry = grouped.entry(key).or_default();
+            if !nodeid.is_empty() {
+                entry.push(nodeid);
+            }
+        }
+    }
+    let findings = grouped
+        .into_iter()
+        .map(
+            |((path, pos, code, severity, message, fix), tests)| Finding {
+                path,
+                pos,
+                code,
+                severity,
+                message,
+                fix,
+                tests,
+            },
+        )
+        .collect();
+    Ok(Report {
+        rootdir: config.rootdir.to_string_lossy().into_owned(),
+        findings,
+        files: files.tests.len(),
+        tests: nodeids.len(),
+        unresolved,
+        nodeids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::resolve;
+
+    #[test]
+    fn shortfalls_are_told_from_certain_problems() {
+        let t = Taxonomy::builtin();
+        let registered: HashSet<String> = HashSet::new();
+        let problems =
+            |marks: &[&str]| validate::check(&t, &resolve(&t, marks.iter().copied(), &registered));
+        for p in problems(&[]) {
+            assert!(is_shortfall(&p), "{p:?}");
+        }
+        for p in problems(&["nightly", "unit", "gpu_1", "gpu_2"])
+            .into_iter()
+            .chain(problems(&["nightly", "unit", "gpu_0", "h100"]))
+            .chain(problems(&["premerge", "gpu_0", "unit"]))
+        {
+            assert!(!is_shortfall(&p), "{p:?}");
+        }
+        let mut t2 = t.clone();
+        t2.category_mut("framework").unwrap().min = 2;
+        let p = validate::check(
+            &t2,
+            &resolve(
+                &t2,
+                ["nightly", "unit", "gpu_0", "vllm"].into_iter(),
+                &registered,
+            ),
+        );
+        assert_eq!(p.len(), 1);
+        assert!(is_shortfall(&p[0]), "{p:?}");
+    }
+
+    fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("dynamo-lint-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        root
+    }
+
+    fn lint(root: &Path, strict: bool) -> Report {
+        run(&Request {
+            invocation_dir: root.to_path_buf(),
+            strict_unresolved: strict,
+            ..Request::default()
+        })
+        .unwrap()
+    }
+
+    /// `(test, code, line, col, severity)` of every finding.
+    fn seen(report: &Report) -> Vec<(String, &'static str, u32, u32, Severity)> {
+        let mut out = Vec::new();
+        for f in &report.findings {
+            let tests = if f.tests.is_empty() {
+                vec![String::new()]
+            } else {
+                f.tests.clone()
+            };
+            for t in tests {
+                let short = t.rsplit("::").next().unwrap_or("").to_string();
+                out.push((short, f.code, f.pos.line, f.pos.col, f.severity));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn every_rule_is_found_where_it_is_written() {
+        let root = project(
+            "rules",
+            &[
+                (
+                    "pyproject.toml",
+                    "[tool.pytest-dynamo.aliases]\nold_nightly = \"nightly\"\n[tool.pytest-dynamo.taxonomy.component]\nmax = 1\n",
+                ),
+                (
+                    "tests/test_rules.py",
+                    "import pytest\n\
+                     @pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_lifecycle(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.unit\ndef test_hardware(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\ndef test_type(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\n@pytest.mark.h100\ndef test_contradiction(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu1\n@pytest.mark.unit\ndef test_typo(): pass\n\
+                     @pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\n@pytest.mark.router\n@pytest.mark.api\ndef test_count(): pass\n\
+                     @pytest.mark.old_nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_alias(): pass\n",
+                ),
+                ("tests/test_syntax.py", "def test_x(:\n    pass\n"),
+                (
+                    "tests/hooked/conftest.py",
+                    "import pytest\ndef pytest_itemcollected(item):\n    item.add_marker(pytest.mark.unit)\n",
+                ),
+                (
+                    "tests/hooked/test_hooked.py",
+                    "import pytest\n@pytest.mark.nightly\n@pytest.mark.gpu_0\ndef test_hooked(): pass\n",
+                ),
+            ],
+        );
+        let report = lint(&root, false);
+        let e = Severity::Error;
+        let w = Severity::Warning;
+        assert_eq!(
+            seen(&report),
+            [
+                (String::new(), SYNTAX, 1, 12, e),
+                ("test_alias".into(), code::ALIAS, 26, 14, w),
+                ("test_contradiction".into(), code::CONTRADICTION, 15, 5, e),
+                ("test_count".into(), code::CATEGORY_COUNT, 25, 5, e),
+                ("test_hardware".into(), code::HARDWARE, 7, 5, e),
+                ("test_hooked".into(), UNRESOLVED, 3, 5, w),
+                ("test_lifecycle".into(), code::LIFECYCLE, 4, 5, e),
+                ("test_type".into(), code::TYPE, 10, 5, e),
+                ("test_typo".into(), code::UNKNOWN, 17, 14, e),
+            ]
+        );
+        let hook = report
+            .findings
+            .iter()
+            .find(|f| f.code == UNRESOLVED)
+            .unwrap();
+        assert_eq!(hook.path, "tests/hooked/conftest.py");
+        assert_eq!((report.files, report.tests, report.unresolved), (3, 8, 1));
+        assert_eq!(report.count(Severity::Error), 7);
+        let strict = lint(&root, true);
+        assert_eq!(strict.count(Severity::Error), 8);
+    }
+
+    #[test]
+    fn inert_markers_change_no_rule() {
+        let t = Taxonomy::builtin();
+        let registered: HashSet<String> = ["skip".to_string()].into();
+        assert!(is_inert(&t, &registered, "skip"));
+        assert!(is_inert(&t, &registered, "asyncio"));
+        assert!(!is_inert(&t, &registered, "unit"));
+        assert!(!is_inert(&t, &registered, "premerge"));
+    }
+}

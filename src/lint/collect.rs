@@ -1,0 +1,573 @@
+//! The tests of one module, found the way pytest collects them, without
+//! importing it: test functions, test classes (nested too) with the methods
+//! they inherit from classes in the same file, `unittest.TestCase` classes,
+//! and one test per parameter set. Each test gets the markers pytest would
+//! give it: its own, its classes' (and their bases'), the module's
+//! `pytestmark`, and its parameter set's.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use tree_sitter::{Node, Tree};
+
+use crate::lint::classes::{Base, TestCase};
+use crate::lint::discover::fnmatch;
+use crate::lint::grammar::fields;
+use crate::lint::literal::text;
+use crate::lint::marks::{is_mark_free_module, Marks, Spelled, Unresolved};
+use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
+
+/// One test as the lint sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticTest {
+    pub nodeid: String,
+    /// The test function's name.
+    pub pos: Pos,
+    pub marks: Vec<Spelled>,
+    /// Why its markers may not all be known; empty when they are.
+    pub unresolved: Vec<Unresolved>,
+    /// Where its parameter set is written, when parameter sets carry markers.
+    pub param_pos: Option<Pos>,
+}
+
+/// pytest's names for tests: `python_classes`, `python_functions`.
+pub struct Rules {
+    pub python_classes: Vec<String>,
+    pub python_functions: Vec<String>,
+    pub collect_imported_tests: bool,
+}
+
+/// pytest's `_matches_prefix_or_glob_option`.
+fn name_matches(name: &str, options: &[String]) -> bool {
+    options
+        .iter()
+        .any(|o| name.starts_with(o.as_str()) || (o.contains(['*', '?', '[']) && fnmatch(name, o)))
+}
+
+/// `pytestmark` as a body leaves it: assigned, added to, appended to.
+pub(super) fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
+    let src = scope.src;
+    let mut marks = Marks::default();
+    for stmt in body {
+        if stmt.kind() != "expression_statement" {
+            continue;
+        }
+        for expr in children(*stmt) {
+            let left = expr.child_by_field_id(fields().left.get());
+            let is_target = left.is_some_and(|l| text(l, src) == "pytestmark");
+            match expr.kind() {
+                "assignment" if is_target => {
+                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
+                        marks = scope.mark_list(right, 0);
+                    }
+                }
+                "augmented_assignment" if is_target => {
+                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
+                        marks.extend(scope.mark_list(right, 0));
+                    }
+                }
+                "call" => {
+                    let Some(function) = expr.child_by_field_id(fields().function.get()) else {
+                        continue;
+                    };
+                    let t = text(function, src);
+                    if t == "pytestmark.append" || t == "pytestmark.extend" {
+                        for arg in expr
+                            .child_by_field_id(fields().arguments.get())
+                            .map(children)
+                            .unwrap_or_default()
+                        {
+                            marks.extend(scope.mark_list(arg, 0));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    marks
+}
+
+/// `pytest_generate_tests` that may parametrize with markers.
+pub fn generate_tests<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Option<Unresolved> {
+    body.iter().map(|s| definition(*s)).find_map(|def| {
+        let name = def.child_by_field_id(fields().name.get())?;
+        (def.kind() == "function_definition"
+            && text(name, scope.src) == "pytest_generate_tests"
+            && scope.parametrizes_with_marks(def))
+        .then(|| {
+            Unresolved::at(
+                name,
+                "pytest_generate_tests may parametrize with markers of its own",
+            )
+        })
+    })
+}
+
+/// A function or class definition with its decorators' markers.
+pub(super) struct Def<'t> {
+    pub(super) name: &'t str,
+    pub(super) node: Node<'t>,
+    pub(super) marks: Marks,
+    pub(super) fixture: bool,
+}
+
+pub(super) fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
+    let mut out: Vec<Def<'t>> = Vec::new();
+    for stmt in body {
+        let def = definition(*stmt);
+        if def.kind() != kind {
+            continue;
+        }
+        let Some(name) = def.child_by_field_id(fields().name.get()) else {
+            continue;
+        };
+        let mut marks = Marks::default();
+        let mut fixture = false;
+        // pytest stores the innermost decorator's marker first.
+        for dec in decorators(*stmt).into_iter().rev() {
+            let (m, f) = scope.decorator(dec);
+            marks.extend(m);
+            fixture |= f;
+        }
+        let name = text(name, scope.src);
+        let item = Def {
+            name,
+            node: def,
+            marks,
+            fixture,
+        };
+        // A later definition replaces an earlier one of the same name.
+        match out.iter_mut().find(|d| d.name == name) {
+            Some(existing) => *existing = item,
+            None => out.push(item),
+        }
+    }
+    out
+}
+
+pub(super) struct Collector<'a, 't> {
+    pub(super) scope: &'a Scope<'t>,
+    rules: &'a Rules,
+    file: &'a str,
+    module_marks: Marks,
+    tests: Vec<StaticTest>,
+    /// Class bodies and bases, read once per class (node id).
+    pub(super) bodies: RefCell<HashMap<usize, Rc<Vec<Node<'t>>>>>,
+    pub(super) bases: RefCell<HashMap<usize, Rc<Vec<Base<'t>>>>>,
+}
+
+impl<'t> Collector<'_, 't> {
+    /// Add the tests of one function under `chain` (its classes' markers,
+    /// innermost first; the module's come last).
+    fn function(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks], unittest: bool) {
+        let mut all = def.marks.clone();
+        for marks in chain {
+            all.extend((*marks).clone());
+        }
+        all.extend(self.module_marks.clone());
+        let pos = def
+            .node
+            .child_by_field_id(fields().name.get())
+            .map_or_else(|| Pos::of(def.node), Pos::of);
+        let base = format!("{prefix}::{}", def.name);
+        if unittest || all.params.is_empty() {
+            self.tests.push(StaticTest {
+                nodeid: base,
+                pos,
+                marks: all.marks,
+                unresolved: all.unresolved,
+                param_pos: None,
+            });
+            return;
+        }
+        let mut combos = vec![(
+            Vec::<String>::new(),
+            all.marks.clone(),
+            all.unresolved.clone(),
+            None,
+        )];
+        for p in &all.params {
+            match &p.sets {
+                Some(sets) => {
+                    let own = p.has_own_marks();
+                    let mut next = Vec::with_capacity(combos.len() * sets.len());
+                    for (ids, marks, unresolved, at) in &combos {
+                        for set in sets {
+                            let mut ids = ids.clone();
+                            ids.push(set.id.clone());
+                            let mut marks = marks.clone();
+                            marks.extend(set.marks.iter().cloned());
+                            let mut unresolved = unresolved.clone();
+                            unresolved.extend(set.unresolved.iter().cloned());
+                            let at = at.or(own.then_some(set.pos));
+                            next.push((ids, marks, unresolved, at));
+                        }
+                    }
+                    combos = next;
+                }
+                None => {
+                    for (ids, _, unresolved, _) in &mut combos {
+                        ids.push("*".into());
+                        unresolved.extend(p.unknown.iter().cloned());
+                    }
+                }
+            }
+        }
+        for (ids, marks, unresolved, at) in combos {
+            self.tests.push(StaticTest {
+                nodeid: format!("{base}[{}]", ids.join("-")),
+                pos,
+                marks,
+                unresolved,
+                param_pos: at,
+            });
+        }
+    }
+
+    fn class(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks]) {
+        let class = def.node;
+        let nodeid = format!("{prefix}::{}", def.name);
+        let kind = self.unittest(class, &mut HashSet::new());
+        let test_attr = self.class_attr(class, "__test__");
+        if test_attr == Some(false) {
+            return;
+        }
+        let named = name_matches(def.name, &self.rules.python_classes) || test_attr == Some(true);
+        let marks = self.class_marks(class, &mut HashSet::new());
+        let mut inner_chain: Vec<&Marks> = vec![];
+        match kind {
+            TestCase::Yes => {
+                let methods = self.methods(class, &mut HashSet::new());
+                let mut tests: Vec<&Def<'t>> = methods
+                    .iter()
+                    .filter(|m| m.name.starts_with("test"))
+                    .collect();
+                if tests.is_empty() {
+                    tests = methods.iter().filter(|m| m.name == "runTest").collect();
+                }
+                tests.sort_by_key(|m| m.name);
+                inner_chain.push(&marks);
+                inner_chain.extend_from_slice(chain);
+                for m in tests {
+                    self.function(&nodeid, m, &inner_chain, true);
+                }
+                return;
+            }
+            TestCase::Maybe if !named => {
+                let has_tests = self
+                    .methods(class, &mut HashSet::new())
+                    .iter()
+                    .any(|m| m.name.starts_with("test"));
+                if has_tests {
+                    let why = marks
+                        .unresolved
+                        .first()
+                        .map_or_else(String::new, |u| u.reason.clone());
+                    self.tests.push(StaticTest {
+                        nodeid,
+                        pos: class
+                            .child_by_field_id(fields().name.get())
+                            .map_or_else(|| Pos::of(class), Pos::of),
+                        marks: Vec::new(),
+                        unresolved: vec![Unresolved {
+                            reason: format!("may be a unittest.TestCase ({why})"),
+                            ..Unresolved::at(class, "")
+                        }],
+                        param_pos: None,
+                    });
+                }
+                return;
+            }
+            _ => {}
+        }
+        if !named || self.defines(class, &["__init__", "__new__"]) {
+            return;
+        }
+        let methods = self.methods(class, &mut HashSet::new());
+        let nested = defs(self.scope, &self.body(class), "class_definition");
+        inner_chain.push(&marks);
+        inner_chain.extend_from_slice(chain);
+        for m in &methods {
+            if name_matches(m.name, &self.rules.python_functions) && !m.fixture {
+                self.function(&nodeid, m, &inner_chain, false);
+            }
+        }
+        for n in &nested {
+            self.class(&nodeid, n, &inner_chain);
+        }
+    }
+}
+
+/// Every test of a parsed module. `file` is its path relative to the rootdir.
+pub fn collect(src: &[u8], tree: &Tree, file: &str, rules: &Rules) -> Vec<StaticTest> {
+    let root = tree.root_node();
+    let scope = Scope::new(src, root);
+    let body = statements(root);
+    let mut module_marks = pytestmark(&scope, &body);
+    if let Some(u) = generate_tests(&scope, &body) {
+        module_marks.unresolved.push(u);
+    }
+    let mut c = Collector {
+        scope: &scope,
+        rules,
+        file,
+        module_marks,
+        tests: Vec::new(),
+        bodies: RefCell::default(),
+        bases: RefCell::default(),
+    };
+    for def in defs(&scope, &body, "function_definition") {
+        if name_matches(def.name, &rules.python_functions) && !def.fixture {
+            c.function(file, &def, &[], false);
+        }
+    }
+    for def in defs(&scope, &body, "class_definition") {
+        c.class(file, &def, &[]);
+    }
+    if rules.collect_imported_tests {
+        c.imported(&body);
+    }
+    c.tests
+}
+
+impl Collector<'_, '_> {
+    /// Test functions and classes imported from other modules are collected
+    /// here too; their markers are out of sight.
+    fn imported(&mut self, body: &[Node<'_>]) {
+        let src = self.scope.src;
+        for stmt in body {
+            if stmt.kind() != "import_from_statement" {
+                continue;
+            }
+            let module = stmt
+                .child_by_field_id(fields().module_name.get())
+                .map_or("", |m| text(m, src));
+            if module == "pytest" || is_mark_free_module(module) {
+                continue;
+            }
+            let mut cursor = stmt.walk();
+            for name in stmt.children_by_field_id(fields().name, &mut cursor) {
+                let bound = match name.kind() {
+                    "aliased_import" => name.child_by_field_id(fields().alias.get()),
+                    _ => Some(name),
+                };
+                let Some(bound) = bound else { continue };
+                let bound = text(bound, src);
+                if name_matches(bound, &self.rules.python_functions)
+                    || name_matches(bound, &self.rules.python_classes)
+                {
+                    self.tests.push(StaticTest {
+                        nodeid: format!("{}::{bound}", self.file),
+                        pos: Pos::of(name),
+                        marks: Vec::new(),
+                        unresolved: vec![Unresolved::at(
+                            name,
+                            format!("`{bound}` is imported from {module} and collected here too: its markers cannot be seen"),
+                        )],
+                        param_pos: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::marks::testing::parse;
+
+    fn rules() -> Rules {
+        Rules {
+            python_classes: vec!["Test".into()],
+            python_functions: vec!["test".into()],
+            collect_imported_tests: true,
+        }
+    }
+
+    /// `nodeid -> sorted marker names`, plus whether unresolved.
+    fn tests_of(src: &str) -> Vec<(String, Vec<String>, bool)> {
+        let tree = parse(src);
+        collect(src.as_bytes(), &tree, "t.py", &rules())
+            .into_iter()
+            .map(|t| {
+                let mut names: Vec<String> = t.marks.into_iter().map(|m| m.name).collect();
+                names.sort();
+                names.dedup();
+                (t.nodeid, names, !t.unresolved.is_empty())
+            })
+            .collect()
+    }
+
+    fn marks(src: &str, nodeid: &str) -> Vec<String> {
+        tests_of(src)
+            .into_iter()
+            .find(|t| t.0 == nodeid)
+            .unwrap_or_else(|| panic!("{nodeid} not in {:?}", tests_of(src)))
+            .1
+    }
+
+    #[test]
+    fn function_decorators_and_module_pytestmark() {
+        let src = "import pytest\npytestmark = pytest.mark.nightly\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\ndef helper(): pass\n";
+        assert_eq!(
+            tests_of(src),
+            [(
+                "t.py::test_a".to_string(),
+                vec!["gpu_0".to_string(), "nightly".into(), "unit".into()],
+                false
+            )]
+        );
+        let src = "import pytest\npytestmark = [pytest.mark.nightly]\npytestmark += [pytest.mark.unit]\npytestmark.append(pytest.mark.gpu_1)\ndef test_a(): pass\n";
+        assert_eq!(marks(src, "t.py::test_a"), ["gpu_1", "nightly", "unit"]);
+    }
+
+    #[test]
+    fn class_markers_reach_methods_nested_classes_and_subclasses() {
+        let src = r"
+import pytest
+
+@pytest.mark.nightly
+class TestBase:
+    pytestmark = [pytest.mark.unit]
+
+    @pytest.mark.gpu_0
+    def test_base(self): pass
+
+    class TestInner:
+        @pytest.mark.gpu_1
+        def test_inner(self): pass
+
+@pytest.mark.e2e
+class TestChild(TestBase):
+    def test_child(self): pass
+
+class Helper:
+    def test_not_collected(self): pass
+
+class TestWithInit:
+    def __init__(self): pass
+    def test_x(self): pass
+";
+        assert_eq!(
+            marks(src, "t.py::TestBase::test_base"),
+            ["gpu_0", "nightly", "unit"]
+        );
+        assert_eq!(
+            marks(src, "t.py::TestBase::TestInner::test_inner"),
+            ["gpu_1", "nightly", "unit"]
+        );
+        assert_eq!(
+            marks(src, "t.py::TestChild::test_child"),
+            ["e2e", "nightly", "unit"]
+        );
+        // Inherited methods are collected in the subclass with its markers too.
+        assert_eq!(
+            marks(src, "t.py::TestChild::test_base"),
+            ["e2e", "gpu_0", "nightly", "unit"]
+        );
+        let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
+        assert!(
+            !ids.iter()
+                .any(|i| i.contains("Helper") || i.contains("TestWithInit")),
+            "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn unittest_classes_are_collected_whatever_their_name() {
+        let src = r"
+import unittest
+from unittest import TestCase
+import pytest
+
+@pytest.mark.nightly
+class Checks(unittest.TestCase):
+    @pytest.mark.unit
+    def test_b(self): pass
+    def test_a(self): pass
+    def helper(self): pass
+
+class More(TestCase):
+    def runTest(self): pass
+
+class Derived(Checks):
+    pass
+";
+        let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
+        assert_eq!(
+            ids,
+            [
+                "t.py::Checks::test_a",
+                "t.py::Checks::test_b",
+                "t.py::More::runTest",
+                "t.py::Derived::test_a",
+                "t.py::Derived::test_b"
+            ]
+        );
+        assert_eq!(marks(src, "t.py::Checks::test_b"), ["nightly", "unit"]);
+        assert_eq!(marks(src, "t.py::Derived::test_a"), ["nightly"]);
+    }
+
+    #[test]
+    fn parameter_sets_become_tests_with_their_own_markers() {
+        let src = r#"
+import pytest as pt
+from pytest import param
+
+@pt.mark.parametrize("b", [1, 2])
+@pt.mark.parametrize("a", [param("x", marks=pt.mark.slow), "y"])
+def test_p(a, b): pass
+"#;
+        let t = tests_of(src);
+        let ids: Vec<&str> = t.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "t.py::test_p[x-1]",
+                "t.py::test_p[x-2]",
+                "t.py::test_p[y-1]",
+                "t.py::test_p[y-2]"
+            ]
+        );
+        assert_eq!(t[0].1, ["parametrize", "slow"]);
+        assert_eq!(t[2].1, ["parametrize"]);
+    }
+
+    #[test]
+    fn unresolvable_markers_mark_the_test_unresolved() {
+        for src in [
+            "import pytest\n@getattr(pytest.mark, NAME)\ndef test_a(): pass\n",
+            "from helpers import gpu\n@gpu\ndef test_a(): pass\n",
+            "import pytest\ndef marks():\n    return [pytest.mark.x]\npytestmark = marks()\ndef test_a(): pass\n",
+            "import pytest\n@pytest.mark.parametrize('x', [pytest.param(1, marks=choose())])\ndef test_a(x): pass\n",
+            "from base import Base\nclass TestA(Base):\n    def test_a(self): pass\n",
+            "import pytest\ndef pytest_generate_tests(metafunc):\n    metafunc.parametrize('x', [pytest.param(1, marks=pytest.mark.slow)])\ndef test_a(x): pass\n",
+        ] {
+            let t = tests_of(src);
+            assert_eq!(t.len(), 1, "{src}");
+            assert!(t[0].2, "{src}");
+        }
+        // Imported tests are collected here too, unseen.
+        let t = tests_of("from other_tests import test_shared, TestShared\n");
+        assert_eq!(t.len(), 2);
+        assert!(t.iter().all(|t| t.2));
+    }
+
+    #[test]
+    fn fixtures_helpers_and_disabled_classes_are_no_tests() {
+        let src = r"
+import pytest
+@pytest.fixture
+def test_data(): return 1
+class TestOff:
+    __test__ = False
+    def test_x(self): pass
+def test_real(test_data): pass
+";
+        let ids: Vec<String> = tests_of(src).into_iter().map(|t| t.0).collect();
+        assert_eq!(ids, ["t.py::test_real"]);
+    }
+}

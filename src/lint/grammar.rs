@@ -1,0 +1,125 @@
+//! The Python grammar (tree-sitter-python): a parser, and the grammar's
+//! field ids.
+
+use std::num::NonZeroU16;
+use std::sync::LazyLock;
+
+use tree_sitter::{Parser, Tree};
+
+use crate::lint::literal::text;
+use crate::lint::source::Pos;
+
+/// A parser for Python source.
+pub fn parser() -> Parser {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .expect("the bundled Python grammar matches tree-sitter");
+    parser
+}
+
+/// Field ids of the Python grammar, looked up once: `child_by_field_name`
+/// searches the grammar's field names on every call, which shows at 50k tests.
+pub struct Fields {
+    pub alias: NonZeroU16,
+    pub argument: NonZeroU16,
+    pub arguments: NonZeroU16,
+    pub attribute: NonZeroU16,
+    pub body: NonZeroU16,
+    pub definition: NonZeroU16,
+    pub function: NonZeroU16,
+    pub left: NonZeroU16,
+    pub module_name: NonZeroU16,
+    pub name: NonZeroU16,
+    pub object: NonZeroU16,
+    pub operator: NonZeroU16,
+    pub right: NonZeroU16,
+    pub superclasses: NonZeroU16,
+    pub value: NonZeroU16,
+}
+
+static FIELDS: LazyLock<Fields> = LazyLock::new(|| {
+    let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+    let id = |name: &str| {
+        language
+            .field_id_for_name(name)
+            .expect("a field of the Python grammar")
+    };
+    Fields {
+        alias: id("alias"),
+        argument: id("argument"),
+        arguments: id("arguments"),
+        attribute: id("attribute"),
+        body: id("body"),
+        definition: id("definition"),
+        function: id("function"),
+        left: id("left"),
+        module_name: id("module_name"),
+        name: id("name"),
+        object: id("object"),
+        operator: id("operator"),
+        right: id("right"),
+        superclasses: id("superclasses"),
+        value: id("value"),
+    }
+});
+
+/// The grammar's field ids.
+pub fn fields() -> &'static Fields {
+    &FIELDS
+}
+
+/// The first syntax error of a tree: where, and what.
+pub fn syntax_error(tree: &Tree, src: &[u8]) -> Option<(Pos, String)> {
+    let root = tree.root_node();
+    if !root.has_error() {
+        return None;
+    }
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.is_missing() {
+            return Some((
+                Pos::of(node),
+                format!("invalid syntax: missing `{}`", node.kind()),
+            ));
+        }
+        if node.is_error() {
+            let snippet: String = text(node, src)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(40)
+                .collect();
+            return Some((Pos::of(node), format!("invalid syntax near `{snippet}`")));
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Some((Pos::of(root), "invalid syntax".into()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::marks::testing::parse;
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let src = "import pytest\n\ndef test_a(:\n    pass\n";
+        let tree = parse(src);
+        let (pos, message) = syntax_error(&tree, src.as_bytes()).unwrap();
+        assert_eq!(pos.line, 3);
+        assert!(message.starts_with("invalid syntax"), "{message}");
+        assert!(syntax_error(&parse("x = 1\n"), b"x = 1\n").is_none());
+    }
+}

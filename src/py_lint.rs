@@ -1,0 +1,131 @@
+//! The Python face of the static lint: one call that lints a whole project
+//! (the GIL released while it parses in parallel) and its report.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+use crate::lint::{report, Request, Severity};
+use crate::lint::{run, Report};
+
+/// `(path, line, column, code, severity, message, fix, [nodeid])`.
+type PyLintFinding = (
+    String,
+    u32,
+    u32,
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+);
+
+/// What `lint` found: findings grouped by place, and counts.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct LintReport {
+    inner: Report,
+}
+
+/// Lint the markers of the tests under `paths` without importing them.
+/// Raises `ConfigError` for a bad configuration or a path that does not exist.
+#[pyfunction]
+#[pyo3(signature = (paths, *, invocation_dir, rootdir=None, config_file=None, dynamo_config=None, strict_unresolved=false))]
+pub fn lint(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    invocation_dir: PathBuf,
+    rootdir: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+    dynamo_config: Option<PathBuf>,
+    strict_unresolved: bool,
+) -> PyResult<LintReport> {
+    let request = Request {
+        invocation_dir,
+        paths,
+        rootdir,
+        inifile: config_file,
+        dynamo_config,
+        strict_unresolved,
+    };
+    let inner = py.detach(|| run(&request))?;
+    Ok(LintReport { inner })
+}
+
+#[pymethods]
+impl LintReport {
+    /// Findings of error severity (the command fails when there is any).
+    #[getter]
+    fn errors(&self) -> usize {
+        self.inner.count(Severity::Error)
+    }
+
+    /// Findings of warning severity.
+    #[getter]
+    fn warnings(&self) -> usize {
+        self.inner.count(Severity::Warning)
+    }
+
+    /// Test files linted.
+    #[getter]
+    fn files(&self) -> usize {
+        self.inner.files
+    }
+
+    /// Tests found.
+    #[getter]
+    fn tests(&self) -> usize {
+        self.inner.tests
+    }
+
+    /// Tests whose markers are not all known statically.
+    #[getter]
+    fn unresolved(&self) -> usize {
+        self.inner.unresolved
+    }
+
+    /// The pytest rootdir the node ids are relative to.
+    #[getter]
+    fn rootdir(&self) -> String {
+        self.inner.rootdir.clone()
+    }
+
+    /// The node id of every test found, file by file.
+    fn nodeids(&self) -> Vec<String> {
+        self.inner.nodeids.clone()
+    }
+
+    /// `path:line:col: CODE message (fix: ...)` lines and a summary.
+    fn text(&self) -> String {
+        report::text(&self.inner)
+    }
+
+    /// The findings as JSON.
+    fn json(&self) -> String {
+        report::json(&self.inner)
+    }
+
+    /// The findings as SARIF 2.1.0.
+    fn sarif(&self) -> String {
+        report::sarif(&self.inner)
+    }
+
+    /// `(path, line, column, code, severity, message, fix, [nodeid])` per finding.
+    fn findings(&self) -> Vec<PyLintFinding> {
+        self.inner
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.path.clone(),
+                    f.pos.line,
+                    f.pos.col,
+                    f.code.to_string(),
+                    f.severity.as_str().to_string(),
+                    f.message.clone(),
+                    f.fix.clone(),
+                    f.tests.clone(),
+                )
+            })
+            .collect()
+    }
+}
