@@ -4,11 +4,19 @@
 
 pub mod config;
 pub mod customize;
+pub mod durations;
 pub mod engine;
 pub mod error;
+pub mod flakiness;
+pub mod history;
+pub mod history_read;
 pub mod marker;
+pub mod quarantine_advice;
+pub mod report;
+pub mod stats;
 pub mod suggest;
 pub mod taxonomy;
+pub mod timestamp;
 pub mod validate;
 pub mod validation_report;
 

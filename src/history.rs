@@ -1,0 +1,480 @@
+//! The history of runs read from records files: runs in order of their
+//! start, the tests they ran and one row per test result. Names are interned
+//! so a million rows stay small and every statistic works on indices.
+//!
+//! A run is known by its `run_id`. Test lines of a run without its
+//! `run_start` (an interrupted or partly copied file) still count: the run is
+//! placed by its earliest test's `finished_at`, with no commit or GPU model.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::history_read::{self, Chunk, Parsed};
+
+/// At most this many corrupt lines are quoted; all are counted.
+const PROBLEMS_SHOWN: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+    XFailed,
+    XPassed,
+    /// Failed, then passed on a retry.
+    Flaky,
+    /// Failed while quarantined: the run did not fail for it.
+    QuarantinedFailed,
+    /// An outcome a newer writer knows: kept out of every statistic.
+    Other,
+}
+
+impl Outcome {
+    pub fn parse(text: &str) -> Outcome {
+        match text {
+            "passed" => Outcome::Passed,
+            "failed" => Outcome::Failed,
+            "error" => Outcome::Error,
+            "skipped" => Outcome::Skipped,
+            "xfailed" => Outcome::XFailed,
+            "xpassed" => Outcome::XPassed,
+            "flaky" => Outcome::Flaky,
+            "quarantined-failed" => Outcome::QuarantinedFailed,
+            _ => Outcome::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+            Outcome::XFailed => "xfailed",
+            Outcome::XPassed => "xpassed",
+            Outcome::Flaky => "flaky",
+            Outcome::QuarantinedFailed => "quarantined-failed",
+            Outcome::Other => "other",
+        }
+    }
+
+    /// The test ended passing (a flaky test passed on its retry).
+    pub fn passed(self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::XPassed | Outcome::Flaky)
+    }
+
+    /// The test ended failing (quarantine changes who cares, not the result).
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed | Outcome::Error | Outcome::QuarantinedFailed
+        )
+    }
+
+    /// Passed or failed: a result that says something about the test.
+    pub fn is_sample(self) -> bool {
+        self.passed() || self.failed()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub higher_is_better: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    pub exit_status: i64,
+    pub wall_s: f64,
+    pub finished_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub run_id: String,
+    /// `run_start`'s time, or the earliest test's `finished_at` without one.
+    pub started_at: f64,
+    pub has_start: bool,
+    pub pipeline: Option<String>,
+    pub stage: Option<String>,
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    /// The first GPU's name, or "cpu" (None without a `run_start`).
+    pub gpu_model: Option<String>,
+    pub host: Option<String>,
+    pub end: Option<RunEnd>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Index into `History::runs` (which are in start order).
+    pub run: u32,
+    pub test: u32,
+    pub outcome: Outcome,
+    pub duration_s: f64,
+    /// Index into `History::names`; 0 is "no stage".
+    pub stage: u32,
+    /// Index into `History::names`; 0 is "no owner".
+    pub owner: u32,
+    pub gating: bool,
+    pub gpu_peak_mib: Option<f64>,
+    pub metrics: Vec<Metric>,
+}
+
+/// What the inputs held, for the report's header.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Inputs {
+    pub files: usize,
+    pub lines: usize,
+    pub records: usize,
+    pub corrupt: usize,
+    pub unknown: usize,
+    /// The first corrupt lines as `file:line: why`, and gzip problems.
+    pub problems: Vec<String>,
+    pub runs_without_start: usize,
+    pub runs_without_end: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub runs: Vec<Run>,
+    /// Node ids by test index.
+    pub tests: Vec<String>,
+    /// Interned stage and owner names; index 0 is the empty name (none).
+    pub names: Vec<String>,
+    /// Rows ordered by run, then by where they were read.
+    pub rows: Vec<Row>,
+    pub inputs: Inputs,
+}
+
+impl History {
+    /// Read records files and folders (gzip included) in parallel.
+    pub fn load(paths: &[PathBuf]) -> Result<History> {
+        let files = history_read::expand(paths)?;
+        let sources = files
+            .par_iter()
+            .map(|p| history_read::read(p))
+            .collect::<Result<Vec<_>>>()?;
+        let chunks = history_read::parse_all(&sources);
+        Ok(assemble(&sources, chunks))
+    }
+
+    /// Parse records from text already in memory (one JSON record a line).
+    pub fn from_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> History {
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line.trim_end_matches('\n'));
+            text.push('\n');
+        }
+        let source = history_read::Source {
+            path: "<records>".into(),
+            bytes: text.into_bytes(),
+            problem: None,
+        };
+        let sources = [source];
+        let chunks = history_read::parse_all(&sources);
+        assemble(&sources, chunks)
+    }
+
+    pub fn name(&self, index: u32) -> Option<&str> {
+        (index != 0).then(|| self.names[index as usize].as_str())
+    }
+
+    /// Indices of the runs of `pipeline` (all runs for None), in order.
+    pub fn select(&self, pipeline: Option<&str>) -> Vec<usize> {
+        (0..self.runs.len())
+            .filter(|&i| pipeline.is_none_or(|p| self.runs[i].pipeline.as_deref() == Some(p)))
+            .collect()
+    }
+
+    /// Row indices per run, in the order of `runs`.
+    pub fn rows_by_run(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out = vec![0..0; self.runs.len()];
+        let mut start = 0;
+        while start < self.rows.len() {
+            let run = self.rows[start].run;
+            let end = start + self.rows[start..].partition_point(|r| r.run == run);
+            out[run as usize] = start..end;
+            start = end;
+        }
+        out
+    }
+}
+
+/// Names to indices: each distinct name is copied once, lookups borrow.
+#[derive(Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn with_empty() -> Self {
+        let mut i = Interner::default();
+        i.get("");
+        i
+    }
+
+    fn get(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).expect("fewer than 4 billion names");
+        self.index.insert(name.to_string(), i);
+        self.names.push(name.to_string());
+        i
+    }
+}
+
+fn owned(c: Option<&std::borrow::Cow<'_, str>>) -> Option<String> {
+    c.map(|c| c.to_string())
+}
+
+/// A run being built: what its lines said so far.
+struct Building {
+    run: Run,
+    earliest_test: f64,
+}
+
+fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History {
+    let mut inputs = Inputs {
+        files: sources.len(),
+        ..Inputs::default()
+    };
+    for s in sources {
+        if let Some(p) = &s.problem {
+            inputs.problems.push(p.clone());
+        }
+    }
+    let mut runs: Vec<Building> = Vec::new();
+    let mut run_index: HashMap<String, u32> = HashMap::new();
+    let mut tests = Interner::default();
+    let mut names = Interner::with_empty();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut line_base = vec![0usize; sources.len()];
+
+    let mut run_of = |id: &str, runs: &mut Vec<Building>| -> u32 {
+        if let Some(&i) = run_index.get(id) {
+            return i;
+        }
+        let i = u32::try_from(runs.len()).expect("fewer than 4 billion runs");
+        run_index.insert(id.to_string(), i);
+        runs.push(Building {
+            run: Run {
+                run_id: id.to_string(),
+                started_at: f64::INFINITY,
+                has_start: false,
+                pipeline: None,
+                stage: None,
+                commit: None,
+                branch: None,
+                gpu_model: None,
+                host: None,
+                end: None,
+            },
+            earliest_test: f64::INFINITY,
+        });
+        i
+    };
+
+    // Only the interning below is sequential; parsing already ran in parallel.
+    for chunk in chunks {
+        let base = line_base[chunk.source];
+        line_base[chunk.source] += chunk.lines;
+        inputs.lines += chunk.lines;
+        inputs.unknown += chunk.unknown;
+        inputs.records += chunk.parsed.len() + chunk.unknown;
+        inputs.corrupt += chunk.corrupt.len();
+        for (line, why) in chunk.corrupt {
+            if inputs.problems.len() < PROBLEMS_SHOWN {
+                inputs.problems.push(format!(
+                    "{}:{}: {why}",
+                    sources[chunk.source].path,
+                    base + line
+                ));
+            }
+        }
+        rows.reserve(chunk.parsed.len());
+        for parsed in chunk.parsed {
+            match parsed {
+                Parsed::Start(s) => {
+                    let i = run_of(&s.run_id, &mut runs) as usize;
+                    let run = &mut runs[i].run;
+                    run.has_start = true;
+                    run.started_at = s.started_at;
+                    run.pipeline = owned(s.pipeline.as_ref());
+                    run.stage = owned(s.stage.as_ref());
+                    run.commit = owned(s.commit.as_ref());
+                    run.branch = owned(s.branch.as_ref());
+                    run.host = owned(s.host.as_ref());
+                    run.gpu_model = Some(owned(s.gpu_model.as_ref()).unwrap_or_else(|| "cpu".into()));
+                }
+                Parsed::End(e) => {
+                    let i = run_of(&e.run_id, &mut runs) as usize;
+                    runs[i].run.end = Some(RunEnd {
+                        exit_status: e.exit_status,
+                        wall_s: e.wall_s,
+                        finished_at: e.finished_at,
+                    });
+                }
+                Parsed::Test(t) => {
+                    let run = run_of(&t.run_id, &mut runs);
+                    if let Some(f) = t.finished_at {
+                        let b = &mut runs[run as usize];
+                        b.earliest_test = b.earliest_test.min(f);
+                    }
+                    let test = tests.get(&t.nodeid);
+                    let stage = t.stage.as_deref().map_or(0, |s| names.get(s));
+                    let owner = t.owner.as_deref().map_or(0, |s| names.get(s));
+                    rows.push(Row {
+                        run,
+                        test,
+                        outcome: Outcome::parse(&t.outcome),
+                        duration_s: t.duration_s,
+                        stage,
+                        owner,
+                        gating: t.gating,
+                        gpu_peak_mib: t.gpu_peak_mib,
+                        metrics: t
+                            .metrics
+                            .into_iter()
+                            .map(|m| Metric {
+                                name: m.name.into_owned(),
+                                value: m.value,
+                                unit: m.unit.map(std::borrow::Cow::into_owned).unwrap_or_default(),
+                                higher_is_better: m.higher_is_better,
+                            })
+                            .collect(),
+                    });
+                }
+            }
+        }
+    }
+
+    // Order runs by start; a run without run_start by its earliest test.
+    for b in &mut runs {
+        if !b.run.has_start {
+            b.run.started_at = if b.earliest_test.is_finite() {
+                b.earliest_test
+            } else {
+                b.run.end.as_ref().and_then(|e| e.finished_at).unwrap_or(0.0)
+            };
+        }
+    }
+    let mut order: Vec<u32> = (0..u32::try_from(runs.len()).expect("run count")).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&runs[a as usize].run, &runs[b as usize].run);
+        a.started_at
+            .total_cmp(&b.started_at)
+            .then_with(|| a.run_id.cmp(&b.run_id))
+    });
+    let mut rank = vec![0u32; runs.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = u32::try_from(r).expect("run count");
+    }
+    for row in &mut rows {
+        row.run = rank[row.run as usize];
+    }
+    // Stable: rows of one run keep the order they were read in.
+    rows.par_sort_by_key(|r| r.run);
+    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
+    let runs: Vec<Run> = order
+        .iter()
+        .map(|&i| slots[i as usize].take().expect("each run once"))
+        .collect();
+    inputs.runs_without_start = runs.iter().filter(|r| !r.has_start).count();
+    inputs.runs_without_end = runs.iter().filter(|r| r.end.is_none()).count();
+    History {
+        runs,
+        tests: tests.names,
+        names: names.names,
+        rows,
+        inputs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(run: &str, at: &str, commit: &str) -> String {
+        format!(
+            r#"{{"record":"run_start","schema":1,"run_id":"{run}","pipeline":"nightly","stage":null,"framework":null,"gpus":{{"visible":1,"physical":1,"devices":[{{"index":0,"name":"NVIDIA H100","uuid":"GPU-1","memory_total_mib":80000,"memory_free_mib":80000,"mig":false}}]}},"git":{{"commit":"{commit}","branch":"main"}},"host":"h","plugin_version":"0.1.0","started_at":"{at}"}}"#
+        )
+    }
+
+    fn test(run: &str, nodeid: &str, outcome: &str, at: &str) -> String {
+        format!(
+            r#"{{"record":"test","schema":1,"run_id":"{run}","nodeid":"{nodeid}","test_id":"x","outcome":"{outcome}","attempts":[],"duration_s":2.0,"markers":{{}},"reason":null,"gpus_used":null,"gpu_peak_mib":null,"worker":null,"flow_id":"f","stage":"e2e","gating":true,"owner":"alec","metrics":[],"finished_at":"{at}"}}"#
+        )
+    }
+
+    #[test]
+    fn runs_are_ordered_by_start_and_rows_follow() {
+        let lines = [
+            start("b", "2026-03-02T00:00:00Z", "c2"),
+            test("b", "t.py::a", "failed", "2026-03-02T00:01:00Z"),
+            start("a", "2026-03-01T00:00:00Z", "c1"),
+            test("a", "t.py::a", "passed", "2026-03-01T00:01:00Z"),
+            r#"{"record":"run_end","schema":1,"run_id":"a","exit_status":0,"counts":{"passed":1},"wall_s":60.0,"finished_at":"2026-03-01T00:01:00Z"}"#.to_string(),
+        ];
+        let h = History::from_lines(lines.iter().map(String::as_str));
+        assert_eq!(h.runs.len(), 2);
+        assert_eq!(h.runs[0].run_id, "a");
+        assert_eq!(h.runs[0].commit.as_deref(), Some("c1"));
+        assert_eq!(h.runs[0].gpu_model.as_deref(), Some("NVIDIA H100"));
+        assert_eq!(h.runs[0].end.as_ref().unwrap().wall_s, 60.0);
+        assert!(h.runs[1].end.is_none());
+        assert_eq!(h.rows[0].run, 0);
+        assert_eq!(h.rows[0].outcome, Outcome::Passed);
+        assert_eq!(h.rows[1].outcome, Outcome::Failed);
+        assert_eq!(h.tests, vec!["t.py::a".to_string()]);
+        assert_eq!(h.name(h.rows[0].stage), Some("e2e"));
+        assert_eq!(h.name(h.rows[0].owner), Some("alec"));
+        assert_eq!(h.inputs.runs_without_end, 1);
+        assert_eq!(h.rows_by_run(), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn a_run_without_run_start_is_placed_by_its_tests() {
+        let lines = [
+            start("late", "2026-03-05T00:00:00Z", "c"),
+            test("orphan", "t.py::a", "passed", "2026-03-03T10:00:00Z"),
+            test("orphan", "t.py::b", "passed", "2026-03-03T09:00:00Z"),
+        ];
+        let h = History::from_lines(lines.iter().map(String::as_str));
+        assert_eq!(h.runs[0].run_id, "orphan");
+        assert!(!h.runs[0].has_start);
+        assert_eq!(h.runs[0].gpu_model, None);
+        assert_eq!(crate::timestamp::minute(h.runs[0].started_at), "2026-03-03 09:00");
+        assert_eq!(h.inputs.runs_without_start, 1);
+    }
+
+    #[test]
+    fn corrupt_lines_are_counted_with_their_place() {
+        let good = test("r", "t.py::a", "passed", "2026-03-01T00:00:00Z");
+        let lines = [good.as_str(), "{\"record\":\"test\",\"run_", "", "garbage", good.as_str()];
+        let h = History::from_lines(lines);
+        assert_eq!(h.inputs.corrupt, 2);
+        assert_eq!(h.inputs.lines, 5);
+        assert_eq!(h.rows.len(), 2);
+        assert!(h.inputs.problems[0].starts_with("<records>:2: "), "{:?}", h.inputs.problems);
+        assert!(h.inputs.problems[1].starts_with("<records>:4: "));
+    }
+
+    #[test]
+    fn escaped_node_ids_intern_to_one_test() {
+        let a = test("r1", "t.py::a[\\u00e9]", "passed", "2026-03-01T00:00:00Z");
+        let b = test("r2", "t.py::a[é]", "passed", "2026-03-02T00:00:00Z");
+        let h = History::from_lines([a.as_str(), b.as_str()]);
+        assert_eq!(h.tests.len(), 1);
+        assert_eq!(h.tests[0], "t.py::a[é]");
+    }
+}
