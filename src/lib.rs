@@ -2,6 +2,7 @@
 //! and (in later modules) pipelines, the GPU probe and records. The Python
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
+pub mod charts;
 pub mod config;
 pub mod customize;
 pub mod durations;
@@ -13,6 +14,9 @@ pub mod history_read;
 pub mod marker;
 pub mod quarantine_advice;
 pub mod report;
+pub mod report_html;
+pub mod report_markdown;
+pub mod report_text;
 pub mod stats;
 pub mod suggest;
 pub mod taxonomy;
