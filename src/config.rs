@@ -25,6 +25,8 @@ pub struct Config {
     pub taxonomy: BTreeMap<String, CategoryConfig>,
     /// Old marker name -> canonical name; using the old one warns.
     pub aliases: BTreeMap<String, String>,
+    /// `[tool.pytest-dynamo.gates]`: quality-gate thresholds and the history window.
+    pub gates: crate::gate_config::GatesConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -4,14 +4,19 @@
 
 pub mod charts;
 pub mod config;
+pub mod coverage;
 pub mod customize;
 pub mod durations;
 pub mod engine;
 pub mod error;
 pub mod flakiness;
+pub mod gate_config;
+pub mod gates;
 pub mod history;
 pub mod history_read;
 pub mod marker;
+pub mod prometheus;
+pub mod pushgateway;
 pub mod quarantine_advice;
 pub mod report;
 pub mod report_html;
