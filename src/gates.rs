@@ -124,7 +124,14 @@ fn judged_run(inputs: &Inputs<'_>) -> Result<Option<(Vec<usize>, usize)>> {
     let Some(h) = inputs.history else { return Ok(None) };
     let selected = h.select(inputs.pipeline.as_deref());
     if selected.is_empty() {
-        return Ok(None);
+        return Err(Error::config(
+            "--pipeline",
+            format!(
+                "no runs of pipeline {} in the records",
+                inputs.pipeline.as_deref().unwrap_or("(any)")
+            ),
+            "check the pipeline name against run_start's `pipeline`, or leave --pipeline out",
+        ));
     }
     let at = match &inputs.run_id {
         None => selected.len() - 1,
@@ -177,7 +184,7 @@ fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Optio
         f.assessed, config.min_runs
     );
     let baseline = format!(
-        "the last {} of {}{}",
+        "window (window = {}): {}{}",
         config.window,
         span(h, &window),
         pipeline.map(|p| format!(" of pipeline {p}")).unwrap_or_default()

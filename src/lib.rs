@@ -29,6 +29,7 @@ pub mod timestamp;
 pub mod validate;
 pub mod validation_report;
 
+mod py_analytics;
 mod py_convert;
 mod py_engine;
 
@@ -41,6 +42,12 @@ mod _core {
 
     #[pymodule_export]
     use crate::py_engine::{Batch, Engine, Validation};
+
+    #[pymodule_export]
+    use crate::py_analytics::{
+        check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
+        Report,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

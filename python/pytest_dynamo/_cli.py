@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "report": ("pytest_dynamo._report_cli", "flaky, broken and slower tests over many runs' records"),
+    "gate": ("pytest_dynamo._gate_cli", "quality gates: flaky rate, performance, coverage"),
+}
 
 USAGE = "usage: pytest-dynamo COMMAND [ARGS...]   (pytest-dynamo COMMAND --help)"
 
