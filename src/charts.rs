@@ -28,14 +28,22 @@ fn svg(draw: impl FnOnce(&Draw<'_>) -> Result<(), String>, height: u32) -> Strin
             .and_then(|()| draw(&root))
             .and_then(|()| root.present().map_err(|e| e.to_string()));
         if let Err(e) = drawn {
-            return format!("<p class=\"error\">chart not drawn: {}</p>", crate::report_html::escape(&e));
+            return format!(
+                "<p class=\"error\">chart not drawn: {}</p>",
+                crate::report_html::escape(&e)
+            );
         }
     }
     out
 }
 
 /// One line per series over run numbers 1..=runs; y from 0.
-pub fn lines(caption: &str, y_label: &str, runs: usize, series: &[(String, Vec<(usize, f64)>)]) -> String {
+pub fn lines(
+    caption: &str,
+    y_label: &str,
+    runs: usize,
+    series: &[(String, Vec<(usize, f64)>)],
+) -> String {
     let y_max = series
         .iter()
         .flat_map(|(_, pts)| pts.iter().map(|p| p.1))
@@ -67,7 +75,9 @@ pub fn lines(caption: &str, y_label: &str, runs: usize, series: &[(String, Vec<(
                     .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                     .map_err(|e| e.to_string())?
                     .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
             }
             if series.len() > 1 || series.iter().any(|s| !s.0.is_empty()) {
                 chart
@@ -125,7 +135,10 @@ pub fn bars(caption: &str, rows: &[(String, f64, f64)]) -> String {
                 let y = (rows.len() - 1 - i) as f64;
                 chart
                     .draw_series([
-                        Rectangle::new([(0.0, y + 0.15), (*p95, y + 0.85)], PALETTE[1].mix(0.5).filled()),
+                        Rectangle::new(
+                            [(0.0, y + 0.15), (*p95, y + 0.85)],
+                            PALETTE[1].mix(0.5).filled(),
+                        ),
                         Rectangle::new([(0.0, y + 0.3), (*p50, y + 0.7)], PALETTE[0].filled()),
                     ])
                     .map_err(|e| e.to_string())?;
@@ -140,12 +153,21 @@ fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
-    let tail: String = s.chars().rev().take(max - 1).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(max - 1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("…{tail}")
 }
 
 /// Series per name from `(name, run number, value)` points.
-pub fn series(points: impl Iterator<Item = (String, usize, f64)>) -> Vec<(String, Vec<(usize, f64)>)> {
+pub fn series(
+    points: impl Iterator<Item = (String, usize, f64)>,
+) -> Vec<(String, Vec<(usize, f64)>)> {
     let mut by: BTreeMap<String, Vec<(usize, f64)>> = BTreeMap::new();
     for (name, x, y) in points {
         by.entry(name).or_default().push((x, y));
@@ -168,7 +190,10 @@ mod tests {
             "flake rate",
             "%",
             3,
-            &[("e2e".into(), vec![(1, 1.0), (2, 3.0), (3, 2.0)]), ("unit".into(), vec![(1, 0.5)])],
+            &[
+                ("e2e".into(), vec![(1, 1.0), (2, 3.0), (3, 2.0)]),
+                ("unit".into(), vec![(1, 0.5)]),
+            ],
         );
         assert!(s.starts_with("<svg"), "{}", &s[..40]);
         assert!(s.contains("flake rate"));
@@ -178,7 +203,13 @@ mod tests {
 
     #[test]
     fn a_bar_chart_labels_each_bar() {
-        let s = bars("slowest", &[("t.py::slow".into(), 2.0, 3.0), ("t.py::quick".into(), 1.0, 1.5)]);
+        let s = bars(
+            "slowest",
+            &[
+                ("t.py::slow".into(), 2.0, 3.0),
+                ("t.py::quick".into(), 1.0, 1.5),
+            ],
+        );
         assert!(s.contains("t.py::slow") && s.contains("t.py::quick"));
         assert!(s.matches("<rect").count() >= 4);
         let empty = lines("nothing", "%", 0, &[]);

@@ -121,7 +121,9 @@ fn lcov(path: &str, text: &str) -> Result<BTreeMap<String, (u64, u64)>> {
             continue;
         }
         if line == "end_of_record" {
-            let name = file.take().ok_or_else(|| bad(n, line, "end_of_record without SF"))?;
+            let name = file
+                .take()
+                .ok_or_else(|| bad(n, line, "end_of_record without SF"))?;
             let e = out.entry(language(&name)).or_default();
             e.0 += lh.unwrap_or(da_hit);
             e.1 += lf.unwrap_or(da_found);
@@ -132,14 +134,20 @@ fn lcov(path: &str, text: &str) -> Result<BTreeMap<String, (u64, u64)>> {
         let Some((key, value)) = line.split_once(':') else {
             return Err(bad(n, line, "no `KEY:` prefix"));
         };
-        let number = |v: &str| v.trim().parse::<u64>().map_err(|_| bad(n, line, "not a count"));
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| bad(n, line, "not a count"))
+        };
         match key {
             "SF" => file = Some(value.to_string()),
             "DA" => {
                 let mut parts = value.split(',');
                 let _line_no = number(parts.next().unwrap_or(""))?;
                 // Counts may be negative or huge in some writers' output; only zero matters.
-                let count = parts.next().ok_or_else(|| bad(n, line, "DA without a count"))?;
+                let count = parts
+                    .next()
+                    .ok_or_else(|| bad(n, line, "DA without a count"))?;
                 da_found += 1;
                 if count.trim().trim_start_matches('-') != "0" {
                     da_hit += 1;
@@ -161,6 +169,7 @@ fn lcov(path: &str, text: &str) -> Result<BTreeMap<String, (u64, u64)>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
 
@@ -190,9 +199,18 @@ mod tests {
     #[test]
     fn broken_files_are_errors_with_their_place() {
         let mut c = Coverage::default();
-        let err = c.add_text("c.json", r#"{"totals":{}}"#).unwrap_err().to_string();
-        assert!(err.starts_with("c.json: not a coverage.py JSON report"), "{err}");
-        let err = c.add_text("l.info", "SF:a.rs\nDA:x,1\n").unwrap_err().to_string();
+        let err = c
+            .add_text("c.json", r#"{"totals":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.json: not a coverage.py JSON report"),
+            "{err}"
+        );
+        let err = c
+            .add_text("l.info", "SF:a.rs\nDA:x,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("l.info:2: not an LCOV line"), "{err}");
         let err = c.add_text("l.info", "hello\n").unwrap_err().to_string();
         assert!(err.contains("no `KEY:` prefix"), "{err}");

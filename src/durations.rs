@@ -47,7 +47,12 @@ pub struct Timing {
 }
 
 impl Timing {
-    fn new(name: String, test: Option<u32>, current: Percentiles, previous: Option<Percentiles>) -> Self {
+    fn new(
+        name: String,
+        test: Option<u32>,
+        current: Percentiles,
+        previous: Option<Percentiles>,
+    ) -> Self {
         let change_percent = previous
             .as_ref()
             .and_then(|p| stats::change_percent(p.p50, current.p50));
@@ -103,8 +108,11 @@ pub fn per_stage(history: &History, window: &[usize], previous: &[usize]) -> Vec
     let mut before = stage_totals(history, previous);
     now.into_iter()
         .map(|(stage, totals)| {
-            let prev = before.remove(&stage).and_then(|t| Percentiles::of(t.into_values().collect()));
-            let current = Percentiles::of(totals.into_values().collect()).expect("a stage has a run");
+            let prev = before
+                .remove(&stage)
+                .and_then(|t| Percentiles::of(t.into_values().collect()));
+            let current =
+                Percentiles::of(totals.into_values().collect()).expect("a stage has a run");
             Timing::new(stage, None, current, prev)
         })
         .collect()
@@ -136,7 +144,9 @@ pub fn slowdowns(tests: &[Timing], min_samples: usize, top: usize) -> Vec<Timing
         .iter()
         .filter(|t| {
             t.current.samples >= min_samples
-                && t.previous.as_ref().is_some_and(|p| p.samples >= min_samples)
+                && t.previous
+                    .as_ref()
+                    .is_some_and(|p| p.samples >= min_samples)
                 && t.change_s.is_some_and(|d| d > 0.0)
         })
         .cloned()
@@ -152,6 +162,7 @@ pub fn slowdowns(tests: &[Timing], min_samples: usize, top: usize) -> Vec<Timing
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
 
@@ -163,7 +174,11 @@ mod tests {
                 day + 1
             ));
             for (nodeid, outcome, duration, stage) in *results {
-                let stage = if stage.is_empty() { "null".to_string() } else { format!("\"{stage}\"") };
+                let stage = if stage.is_empty() {
+                    "null".to_string()
+                } else {
+                    format!("\"{stage}\"")
+                };
                 lines.push(format!(
                     r#"{{"record":"test","run_id":"r{day}","nodeid":"{nodeid}","outcome":"{outcome}","duration_s":{duration},"stage":{stage}}}"#
                 ));
@@ -189,19 +204,30 @@ mod tests {
         assert_eq!(a.change_percent, Some(100.0));
         assert_eq!(a.change_s, Some(2.0));
         let b = t.iter().find(|t| t.name == "b").unwrap();
-        assert_eq!(b.previous.as_ref().unwrap().samples, 1, "the skip is no sample");
+        assert_eq!(
+            b.previous.as_ref().unwrap().samples,
+            1,
+            "the skip is no sample"
+        );
         assert_eq!(b.change_percent, Some(0.0));
         assert_eq!(t[0].name, "a", "slowest p95 first");
         let slow = slowdowns(&t, 1, 10);
         assert_eq!(slow.len(), 1);
         assert_eq!(slow[0].name, "a");
-        assert!(slowdowns(&t, 3, 10).is_empty(), "too few samples to call it");
+        assert!(
+            slowdowns(&t, 3, 10).is_empty(),
+            "too few samples to call it"
+        );
     }
 
     #[test]
     fn stage_time_is_the_sum_per_run() {
         let h = history(&[
-            &[("a", "passed", 1.0, "e2e"), ("b", "passed", 2.0, "e2e"), ("c", "passed", 10.0, "")],
+            &[
+                ("a", "passed", 1.0, "e2e"),
+                ("b", "passed", 2.0, "e2e"),
+                ("c", "passed", 10.0, ""),
+            ],
             &[("a", "passed", 2.0, "e2e"), ("b", "passed", 2.0, "e2e")],
             &[("a", "passed", 3.0, "e2e"), ("b", "passed", 4.0, "e2e")],
         ]);
@@ -210,8 +236,14 @@ mod tests {
         assert_eq!(e2e.current.p50, 5.5);
         assert_eq!(e2e.previous.as_ref().unwrap().p50, 3.0);
         assert!((e2e.change_percent.unwrap() - 83.333_333_333).abs() < 1e-6);
-        assert!(s.iter().all(|s| s.name != "none"), "stage none only ran before the window");
+        assert!(
+            s.iter().all(|s| s.name != "none"),
+            "stage none only ran before the window"
+        );
         let s = per_stage(&h, &[0], &[]);
-        assert_eq!(s.iter().find(|s| s.name == "none").unwrap().current.p50, 10.0);
+        assert_eq!(
+            s.iter().find(|s| s.name == "none").unwrap().current.p50,
+            10.0
+        );
     }
 }

@@ -116,7 +116,10 @@ pub fn assess(history: &History, window: &[usize], min_runs: usize) -> Flakiness
         .filter(|t| t.verdict != Verdict::Insufficient)
         .count();
     let flaky = tests.iter().filter(|t| t.verdict == Verdict::Flaky).count();
-    let broken = tests.iter().filter(|t| t.verdict == Verdict::Broken).count();
+    let broken = tests
+        .iter()
+        .filter(|t| t.verdict == Verdict::Broken)
+        .count();
     Flakiness {
         min_runs,
         insufficient: tests.len() - assessed,
@@ -185,8 +188,8 @@ fn judge(
         .rev()
         .take_while(|&&i| history.rows[i].outcome.failed())
         .count();
-    let failing_since = (failing_streak > 0)
-        .then(|| history.rows[rows[rows.len() - failing_streak]].run as usize);
+    let failing_since =
+        (failing_streak > 0).then(|| history.rows[rows[rows.len() - failing_streak]].run as usize);
     let verdict = if rows.len() < min_runs {
         Verdict::Insufficient
     } else if retried > 0 || !mixed.is_empty() {
@@ -285,11 +288,15 @@ pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 pub mod tests {
     use super::*;
 
-    /// A history from `(run id, commit, [(nodeid, outcome)])`, one run a day.
-    pub fn history(runs: &[(&str, &str, &[(&str, &str)])]) -> History {
+    /// `(run id, commit, [(nodeid, outcome)])`.
+    pub type HandRun<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+    /// A history of hand-made runs, one run a day.
+    pub fn history(runs: &[HandRun<'_>]) -> History {
         let mut lines = Vec::new();
         for (day, (run, commit, results)) in runs.iter().enumerate() {
             lines.push(format!(
@@ -313,12 +320,29 @@ pub mod tests {
     }
 
     #[test]
+    #[allow(clippy::many_single_char_names)]
     fn same_commit_pass_and_fail_is_flaky_a_consistent_failure_is_broken() {
         let h = history(&[
-            ("r1", "c1", &[("a", "passed"), ("b", "passed"), ("c", "passed")]),
-            ("r2", "c1", &[("a", "failed"), ("b", "passed"), ("c", "passed")]),
-            ("r3", "c2", &[("a", "passed"), ("b", "failed"), ("c", "passed")]),
-            ("r4", "c3", &[("a", "passed"), ("b", "failed"), ("c", "flaky")]),
+            (
+                "r1",
+                "c1",
+                &[("a", "passed"), ("b", "passed"), ("c", "passed")],
+            ),
+            (
+                "r2",
+                "c1",
+                &[("a", "failed"), ("b", "passed"), ("c", "passed")],
+            ),
+            (
+                "r3",
+                "c2",
+                &[("a", "passed"), ("b", "failed"), ("c", "passed")],
+            ),
+            (
+                "r4",
+                "c3",
+                &[("a", "passed"), ("b", "failed"), ("c", "flaky")],
+            ),
         ]);
         let all: Vec<usize> = (0..4).collect();
         let f = assess(&h, &all, 3);

@@ -88,7 +88,10 @@ impl GatesConfig {
             ("coverage_drop", self.coverage_drop),
         ] {
             if !value.is_finite() || value < 0.0 {
-                return fail(key, &format!("must be a percentage of 0 or more, not {value}"));
+                return fail(
+                    key,
+                    &format!("must be a percentage of 0 or more, not {value}"),
+                );
             }
         }
         for (lang, floor) in &self.coverage_floors.0 {
@@ -118,13 +121,19 @@ impl<'de> Deserialize<'de> for CoverageFloors {
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<CoverageFloors, E> {
                 if v == "spec" {
                     Ok(CoverageFloors(
-                        SPEC_FLOORS.iter().map(|(l, p)| ((*l).to_string(), *p)).collect(),
+                        SPEC_FLOORS
+                            .iter()
+                            .map(|(l, p)| ((*l).to_string(), *p))
+                            .collect(),
                     ))
                 } else {
                     Err(E::invalid_value(de::Unexpected::Str(v), &self))
                 }
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<CoverageFloors, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<CoverageFloors, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some((k, v)) = m.next_entry::<String, f64>()? {
                     out.insert(k, v);
@@ -137,6 +146,7 @@ impl<'de> Deserialize<'de> for CoverageFloors {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use crate::config::from_pyproject;
 
@@ -145,7 +155,10 @@ mod tests {
     #[test]
     fn defaults_are_the_specs() {
         let g = GatesConfig::default();
-        assert_eq!((g.flaky_rate, g.performance_regression, g.coverage_drop), (5.0, 5.0, 2.0));
+        assert_eq!(
+            (g.flaky_rate, g.performance_regression, g.coverage_drop),
+            (5.0, 5.0, 2.0)
+        );
         assert!(g.coverage_floors.0.is_empty());
         assert!(g.check("x").is_ok());
     }
@@ -162,18 +175,36 @@ mod tests {
         assert_eq!(c.gates.coverage_floors.0["rust"], 90.0);
         let err = from_pyproject("p", "[tool.pytest-dynamo.gates]\nflaky_rat = 1\n").unwrap_err();
         assert!(err.to_string().contains("flaky_rat"), "{err}");
-        let err = from_pyproject("p", "[tool.pytest-dynamo.gates]\ncoverage_floors = \"strict\"\n").unwrap_err();
+        let err = from_pyproject(
+            "p",
+            "[tool.pytest-dynamo.gates]\ncoverage_floors = \"strict\"\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("\"spec\""), "{err}");
     }
 
     #[test]
     fn ranges_are_checked() {
-        let g = GatesConfig { window: 0, ..GatesConfig::default() };
-        assert!(g.check("p").unwrap_err().to_string().contains("window must be at least 1"));
-        let g = GatesConfig { flaky_rate: -1.0, ..GatesConfig::default() };
+        let g = GatesConfig {
+            window: 0,
+            ..GatesConfig::default()
+        };
+        assert!(g
+            .check("p")
+            .unwrap_err()
+            .to_string()
+            .contains("window must be at least 1"));
+        let g = GatesConfig {
+            flaky_rate: -1.0,
+            ..GatesConfig::default()
+        };
         assert!(g.check("p").unwrap_err().to_string().contains("flaky_rate"));
         let mut g = GatesConfig::default();
         g.coverage_floors.0.insert("go".into(), 120.0);
-        assert!(g.check("p").unwrap_err().to_string().contains("coverage_floors.go"));
+        assert!(g
+            .check("p")
+            .unwrap_err()
+            .to_string()
+            .contains("coverage_floors.go"));
     }
 }

@@ -95,8 +95,14 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
     let mut gates = Vec::new();
     if wanted("flaky") {
         gates.push(match (inputs.history, &judged) {
-            (Some(h), Some((selected, at))) => flaky_gate(config, h, &selected[..=*at], inputs.pipeline.as_deref()),
-            _ => skipped("flaky", "no records given", format!("flaky_rate = {}%", config.flaky_rate)),
+            (Some(h), Some((selected, at))) => {
+                flaky_gate(config, h, &selected[..=*at], inputs.pipeline.as_deref())
+            }
+            _ => skipped(
+                "flaky",
+                "no records given",
+                format!("flaky_rate = {}%", config.flaky_rate),
+            ),
         });
     }
     if wanted("performance") {
@@ -105,23 +111,36 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             _ => skipped(
                 "performance",
                 "no records given",
-                format!("performance_regression = {}%", config.performance_regression),
+                format!(
+                    "performance_regression = {}%",
+                    config.performance_regression
+                ),
             ),
         });
     }
     if wanted("coverage") {
-        gates.push(coverage_gate(config, inputs.coverage.as_ref(), inputs.coverage_baseline.as_ref()));
+        gates.push(coverage_gate(
+            config,
+            inputs.coverage.as_ref(),
+            inputs.coverage_baseline.as_ref(),
+        ));
     }
     Ok(GateReport {
         passed: gates.iter().all(|g| g.status != Status::Fail),
-        run_id: judged.map(|(s, at)| inputs.history.expect("judged implies history").runs[s[at]].run_id.clone()),
+        run_id: judged.map(|(s, at)| {
+            inputs.history.expect("judged implies history").runs[s[at]]
+                .run_id
+                .clone()
+        }),
         gates,
     })
 }
 
 /// The selected runs and the position of the judged one among them.
 fn judged_run(inputs: &Inputs<'_>) -> Result<Option<(Vec<usize>, usize)>> {
-    let Some(h) = inputs.history else { return Ok(None) };
+    let Some(h) = inputs.history else {
+        return Ok(None);
+    };
     let selected = h.select(inputs.pipeline.as_deref());
     if selected.is_empty() {
         return Err(Error::config(
@@ -141,7 +160,14 @@ fn judged_run(inputs: &Inputs<'_>) -> Result<Option<(Vec<usize>, usize)>> {
             .ok_or_else(|| {
                 Error::config(
                     "--run",
-                    format!("run {id} is not in the records{}", inputs.pipeline.as_ref().map(|p| format!(" of pipeline {p}")).unwrap_or_default()),
+                    format!(
+                        "run {id} is not in the records{}",
+                        inputs
+                            .pipeline
+                            .as_ref()
+                            .map(|p| format!(" of pipeline {p}"))
+                            .unwrap_or_default()
+                    ),
                     "name a run_id from the records, or leave --run out to judge the latest run",
                 )
             })?,
@@ -187,7 +213,9 @@ fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Optio
         "window (window = {}): {}{}",
         config.window,
         span(h, &window),
-        pipeline.map(|p| format!(" of pipeline {p}")).unwrap_or_default()
+        pipeline
+            .map(|p| format!(" of pipeline {p}"))
+            .unwrap_or_default()
     );
     if f.assessed == 0 {
         return Gate {
@@ -204,7 +232,11 @@ fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Optio
             checks: Vec::new(),
         };
     }
-    let status = if f.flaky_rate > config.flaky_rate { Status::Fail } else { Status::Pass };
+    let status = if f.flaky_rate > config.flaky_rate {
+        Status::Fail
+    } else {
+        Status::Pass
+    };
     let checks = f
         .tests
         .iter()
@@ -242,11 +274,16 @@ fn gpu(h: &History, run: usize) -> &str {
     h.runs[run].gpu_model.as_deref().unwrap_or("unknown GPU")
 }
 
+// Gather, baseline, judge, summarise: one pass, kept together.
+#[allow(clippy::too_many_lines)]
 fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: usize) -> Gate {
     let run = selected[at];
     let model = gpu(h, run).to_string();
     let ranges = h.rows_by_run();
-    let threshold = format!("performance_regression = {}%", config.performance_regression);
+    let threshold = format!(
+        "performance_regression = {}%",
+        config.performance_regression
+    );
     // (test, metric) -> (value, unit, higher_is_better) in the judged run.
     let mut current: BTreeMap<(String, String), (f64, String, bool)> = BTreeMap::new();
     for row in &h.rows[ranges[run].clone()] {
@@ -302,8 +339,17 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
     let mut checks = Vec::new();
     for ((test, name), (value, unit, higher)) in &current {
         let subject = format!("{test} {name}");
-        let shown = |v: f64| if unit.is_empty() { format!("{v:.4}") } else { format!("{v:.4} {unit}") };
-        let mut values = past.get(&(test.as_str(), name.as_str())).cloned().unwrap_or_default();
+        let shown = |v: f64| {
+            if unit.is_empty() {
+                format!("{v:.4}")
+            } else {
+                format!("{v:.4} {unit}")
+            }
+        };
+        let mut values = past
+            .get(&(test.as_str(), name.as_str()))
+            .cloned()
+            .unwrap_or_default();
         let n = values.len();
         if n < config.performance_min_baseline {
             checks.push(Check {
@@ -316,12 +362,19 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
             continue;
         }
         let median = stats::median(&mut values).expect("values are not empty");
-        let direction = if *higher { "higher is better" } else { "lower is better" };
+        let direction = if *higher {
+            "higher is better"
+        } else {
+            "lower is better"
+        };
         let Some(change) = stats::change_percent(median, *value) else {
             checks.push(Check {
                 subject,
                 value: shown(*value),
-                baseline: format!("median {} of {n} runs: zero, no relative change", shown(median)),
+                baseline: format!(
+                    "median {} of {n} runs: zero, no relative change",
+                    shown(median)
+                ),
                 change: "-".into(),
                 status: Status::Skipped,
             });
@@ -333,11 +386,18 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
             value: shown(*value),
             baseline: format!("median {} of {n} runs", shown(median)),
             change: format!("{change:+.1}% ({direction})"),
-            status: if regression > config.performance_regression { Status::Fail } else { Status::Pass },
+            status: if regression > config.performance_regression {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
         });
     }
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let judged = checks.iter().filter(|c| c.status != Status::Skipped).count();
+    let judged = checks
+        .iter()
+        .filter(|c| c.status != Status::Skipped)
+        .count();
     let status = if failed > 0 {
         Status::Fail
     } else if judged == 0 {
@@ -370,7 +430,11 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
     }
 }
 
-fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<&Coverage>) -> Gate {
+fn coverage_gate(
+    config: &GatesConfig,
+    current: Option<&Coverage>,
+    base: Option<&Coverage>,
+) -> Gate {
     let floors = &config.coverage_floors.0;
     let mut threshold = format!("coverage_drop = {} percentage points", config.coverage_drop);
     if !floors.is_empty() {
@@ -378,7 +442,11 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
         let _ = write!(threshold, "; coverage_floors: {}", f.join(", "));
     }
     let Some(current) = current else {
-        return skipped("coverage", "no coverage report given (--coverage, or coverage_report in the configuration)", threshold);
+        return skipped(
+            "coverage",
+            "no coverage report given (--coverage, or coverage_report in the configuration)",
+            threshold,
+        );
     };
     let compared = format!("line coverage per language in {}", current.files.join(", "));
     let baseline = match base {
@@ -387,7 +455,9 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
     };
     let mut checks = Vec::new();
     for lang in current.languages.keys() {
-        let Some(now) = current.percent(lang) else { continue };
+        let Some(now) = current.percent(lang) else {
+            continue;
+        };
         if let Some(before) = base.and_then(|b| b.percent(lang)) {
             let drop = before - now;
             checks.push(Check {
@@ -395,7 +465,11 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
                 value: format!("{now:.2}%"),
                 baseline: format!("{before:.2}%"),
                 change: format!("{:+.2} points", now - before),
-                status: if drop > config.coverage_drop { Status::Fail } else { Status::Pass },
+                status: if drop > config.coverage_drop {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                },
             });
         }
         if let Some(&floor) = floors.get(lang) {
@@ -404,7 +478,11 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
                 value: format!("{now:.2}%"),
                 baseline: format!("floor {floor}%"),
                 change: format!("{:+.2} points", now - floor),
-                status: if now < floor { Status::Fail } else { Status::Pass },
+                status: if now < floor {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                },
             });
         }
     }
@@ -420,7 +498,10 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
         }
     }
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let judged = checks.iter().filter(|c| c.status != Status::Skipped).count();
+    let judged = checks
+        .iter()
+        .filter(|c| c.status != Status::Skipped)
+        .count();
     let status = if failed > 0 {
         Status::Fail
     } else if judged == 0 {
@@ -431,7 +512,10 @@ fn coverage_gate(config: &GatesConfig, current: Option<&Coverage>, base: Option<
     let summary = match status {
         Status::Fail => format!("{failed} of {judged} coverage check(s) failed"),
         Status::Pass => format!("{judged} coverage check(s) passed"),
-        Status::Skipped => "not judged: no language in both the report and the baseline, and no floor that applies".into(),
+        Status::Skipped => {
+            "not judged: no language in both the report and the baseline, and no floor that applies"
+                .into()
+        }
     };
     Gate {
         name: "coverage".into(),
@@ -463,7 +547,12 @@ pub fn render_text(r: &GateReport) -> String {
             );
         }
     }
-    let failed: Vec<&str> = r.gates.iter().filter(|g| g.status == Status::Fail).map(|g| g.name.as_str()).collect();
+    let failed: Vec<&str> = r
+        .gates
+        .iter()
+        .filter(|g| g.status == Status::Fail)
+        .map(|g| g.name.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "pytest-dynamo gate: {}",
@@ -492,7 +581,11 @@ pub fn render_markdown(r: &GateReport) -> String {
         );
     }
     for g in r.gates.iter().filter(|g| !g.checks.is_empty()) {
-        let _ = writeln!(out, "\n### {}\n\n| | check | value | baseline | change |\n|---|---|--:|--:|--:|", g.name);
+        let _ = writeln!(
+            out,
+            "\n### {}\n\n| | check | value | baseline | change |\n|---|---|--:|--:|--:|",
+            g.name
+        );
         for c in &g.checks {
             let _ = writeln!(
                 out,
@@ -509,6 +602,7 @@ pub fn render_markdown(r: &GateReport) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
     use crate::flakiness::tests::history;
@@ -529,29 +623,55 @@ mod tests {
     }
 
     fn run(h: &History, config: &GatesConfig) -> GateReport {
-        let inputs = Inputs { history: Some(h), ..Inputs::default() };
+        let inputs = Inputs {
+            history: Some(h),
+            ..Inputs::default()
+        };
         evaluate(config, &inputs, &["performance".into()]).unwrap()
     }
 
     #[test]
     fn a_metric_is_judged_against_the_median_on_the_same_gpu() {
         // Baseline on H100: 40, 41, 42 -> median 41; the A100 run is ignored.
-        let h = perf_history(&[("H100", 40.0), ("A100", 99.0), ("H100", 42.0), ("H100", 41.0), ("H100", 43.0)]);
+        let h = perf_history(&[
+            ("H100", 40.0),
+            ("A100", 99.0),
+            ("H100", 42.0),
+            ("H100", 41.0),
+            ("H100", 43.0),
+        ]);
         let r = run(&h, &GatesConfig::default());
         let g = &r.gates[0];
         assert_eq!(g.status, Status::Pass, "{g:?}");
         assert!(g.compared.contains("on H100"));
-        let ttft = g.checks.iter().find(|c| c.subject.ends_with("ttft_ms")).unwrap();
+        let ttft = g
+            .checks
+            .iter()
+            .find(|c| c.subject.ends_with("ttft_ms"))
+            .unwrap();
         assert_eq!(ttft.baseline, "median 41.0000 ms of 3 runs");
         assert!(ttft.change.starts_with("+4.9%"), "{}", ttft.change);
-        let h = perf_history(&[("H100", 40.0), ("H100", 42.0), ("H100", 41.0), ("H100", 43.1)]);
+        let h = perf_history(&[
+            ("H100", 40.0),
+            ("H100", 42.0),
+            ("H100", 41.0),
+            ("H100", 43.1),
+        ]);
         let r = run(&h, &GatesConfig::default());
         assert_eq!(r.gates[0].status, Status::Fail);
         assert!(!r.passed);
-        let failed: Vec<&str> = r.gates[0].checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.subject.as_str()).collect();
+        let failed: Vec<&str> = r.gates[0]
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.subject.as_str())
+            .collect();
         // Throughput fell by the same ratio: 1000/43.1 vs 1000/41 is -4.9%: passes.
         assert_eq!(failed, vec!["b.py::ttft ttft_ms"]);
-        let loose = GatesConfig { performance_regression: 10.0, ..GatesConfig::default() };
+        let loose = GatesConfig {
+            performance_regression: 10.0,
+            ..GatesConfig::default()
+        };
         assert!(run(&h, &loose).passed);
     }
 
@@ -561,7 +681,10 @@ mod tests {
         let r = run(&h, &GatesConfig::default());
         assert_eq!(r.gates[0].status, Status::Skipped);
         assert!(r.passed);
-        let one = GatesConfig { performance_min_baseline: 1, ..GatesConfig::default() };
+        let one = GatesConfig {
+            performance_min_baseline: 1,
+            ..GatesConfig::default()
+        };
         assert_eq!(run(&h, &one).gates[0].status, Status::Fail);
     }
 
@@ -572,18 +695,41 @@ mod tests {
             ("r2", "c1", &[("a", "failed"), ("b", "passed")]),
             ("r3", "c2", &[("a", "passed"), ("b", "passed")]),
         ]);
-        let config = GatesConfig { min_runs: 3, ..GatesConfig::default() };
-        let inputs = Inputs { history: Some(&h), ..Inputs::default() };
+        let config = GatesConfig {
+            min_runs: 3,
+            ..GatesConfig::default()
+        };
+        let inputs = Inputs {
+            history: Some(&h),
+            ..Inputs::default()
+        };
         let r = evaluate(&config, &inputs, &["flaky".into()]).unwrap();
         assert_eq!(r.gates[0].status, Status::Fail);
-        assert!(r.gates[0].summary.starts_with("suite flaky rate 50.0% (1 of 2 tests) > 5%"), "{}", r.gates[0].summary);
-        let lenient = GatesConfig { flaky_rate: 50.0, ..config.clone() };
+        assert!(
+            r.gates[0]
+                .summary
+                .starts_with("suite flaky rate 50.0% (1 of 2 tests) > 5%"),
+            "{}",
+            r.gates[0].summary
+        );
+        let lenient = GatesConfig {
+            flaky_rate: 50.0,
+            ..config.clone()
+        };
         assert!(evaluate(&lenient, &inputs, &[]).unwrap().passed);
         // Judging the second run: its window has two results per test, too few.
-        let inputs = Inputs { history: Some(&h), run_id: Some("r2".into()), ..Inputs::default() };
+        let inputs = Inputs {
+            history: Some(&h),
+            run_id: Some("r2".into()),
+            ..Inputs::default()
+        };
         let r = evaluate(&config, &inputs, &["flaky".into()]).unwrap();
         assert_eq!(r.gates[0].status, Status::Skipped);
-        let inputs = Inputs { history: Some(&h), run_id: Some("nope".into()), ..Inputs::default() };
+        let inputs = Inputs {
+            history: Some(&h),
+            run_id: Some("nope".into()),
+            ..Inputs::default()
+        };
         assert!(evaluate(&config, &inputs, &[]).is_err());
         assert!(evaluate(&config, &Inputs::default(), &["speed".into()]).is_err());
     }
@@ -591,22 +737,41 @@ mod tests {
     #[test]
     fn coverage_drop_and_floors() {
         let mut now = Coverage::default();
-        now.add_text("now.info", "SF:a.rs\nLF:100\nLH:79\nend_of_record\n").unwrap();
+        now.add_text("now.info", "SF:a.rs\nLF:100\nLH:79\nend_of_record\n")
+            .unwrap();
         let mut base = Coverage::default();
-        base.add_text("base.info", "SF:a.rs\nLF:100\nLH:81\nend_of_record\n").unwrap();
-        let inputs = Inputs { coverage: Some(now.clone()), coverage_baseline: Some(base.clone()), ..Inputs::default() };
+        base.add_text("base.info", "SF:a.rs\nLF:100\nLH:81\nend_of_record\n")
+            .unwrap();
+        let inputs = Inputs {
+            coverage: Some(now.clone()),
+            coverage_baseline: Some(base.clone()),
+            ..Inputs::default()
+        };
         let config = GatesConfig::default();
         let r = evaluate(&config, &inputs, &["coverage".into()]).unwrap();
-        assert_eq!(r.gates[0].status, Status::Pass, "a 2-point drop is not above 2");
+        assert_eq!(
+            r.gates[0].status,
+            Status::Pass,
+            "a 2-point drop is not above 2"
+        );
         let mut base2 = Coverage::default();
-        base2.add_text("base.info", "SF:a.rs\nLF:1000\nLH:811\nend_of_record\n").unwrap();
-        let inputs = Inputs { coverage: Some(now.clone()), coverage_baseline: Some(base2), ..Inputs::default() };
+        base2
+            .add_text("base.info", "SF:a.rs\nLF:1000\nLH:811\nend_of_record\n")
+            .unwrap();
+        let inputs = Inputs {
+            coverage: Some(now.clone()),
+            coverage_baseline: Some(base2),
+            ..Inputs::default()
+        };
         let r = evaluate(&config, &inputs, &["coverage".into()]).unwrap();
         assert_eq!(r.gates[0].status, Status::Fail);
         assert_eq!(r.gates[0].checks[0].change, "-2.10 points");
         let mut floors = GatesConfig::default();
         floors.coverage_floors.0.insert("rust".into(), 80.0);
-        let inputs = Inputs { coverage: Some(now), ..Inputs::default() };
+        let inputs = Inputs {
+            coverage: Some(now),
+            ..Inputs::default()
+        };
         let r = evaluate(&floors, &inputs, &["coverage".into()]).unwrap();
         assert_eq!(r.gates[0].status, Status::Fail);
         assert!(r.gates[0].baseline.contains("floors only"));

@@ -234,7 +234,7 @@ impl Interner {
 }
 
 fn owned(c: Option<&std::borrow::Cow<'_, str>>) -> Option<String> {
-    c.map(|c| c.to_string())
+    c.map(ToString::to_string)
 }
 
 /// A run being built: what its lines said so far.
@@ -243,6 +243,8 @@ struct Building {
     earliest_test: f64,
 }
 
+// One sequential pass over the parsed chunks, then the ordering of runs.
+#[allow(clippy::too_many_lines)]
 fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History {
     let mut inputs = Inputs {
         files: sources.len(),
@@ -314,7 +316,8 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
                     run.commit = owned(s.commit.as_ref());
                     run.branch = owned(s.branch.as_ref());
                     run.host = owned(s.host.as_ref());
-                    run.gpu_model = Some(owned(s.gpu_model.as_ref()).unwrap_or_else(|| "cpu".into()));
+                    run.gpu_model =
+                        Some(owned(s.gpu_model.as_ref()).unwrap_or_else(|| "cpu".into()));
                 }
                 Parsed::End(e) => {
                     let i = run_of(&e.run_id, &mut runs) as usize;
@@ -364,7 +367,11 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
             b.run.started_at = if b.earliest_test.is_finite() {
                 b.earliest_test
             } else {
-                b.run.end.as_ref().and_then(|e| e.finished_at).unwrap_or(0.0)
+                b.run
+                    .end
+                    .as_ref()
+                    .and_then(|e| e.finished_at)
+                    .unwrap_or(0.0)
             };
         }
     }
@@ -401,6 +408,7 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
 
@@ -453,19 +461,32 @@ mod tests {
         assert_eq!(h.runs[0].run_id, "orphan");
         assert!(!h.runs[0].has_start);
         assert_eq!(h.runs[0].gpu_model, None);
-        assert_eq!(crate::timestamp::minute(h.runs[0].started_at), "2026-03-03 09:00");
+        assert_eq!(
+            crate::timestamp::minute(h.runs[0].started_at),
+            "2026-03-03 09:00"
+        );
         assert_eq!(h.inputs.runs_without_start, 1);
     }
 
     #[test]
     fn corrupt_lines_are_counted_with_their_place() {
         let good = test("r", "t.py::a", "passed", "2026-03-01T00:00:00Z");
-        let lines = [good.as_str(), "{\"record\":\"test\",\"run_", "", "garbage", good.as_str()];
+        let lines = [
+            good.as_str(),
+            "{\"record\":\"test\",\"run_",
+            "",
+            "garbage",
+            good.as_str(),
+        ];
         let h = History::from_lines(lines);
         assert_eq!(h.inputs.corrupt, 2);
         assert_eq!(h.inputs.lines, 5);
         assert_eq!(h.rows.len(), 2);
-        assert!(h.inputs.problems[0].starts_with("<records>:2: "), "{:?}", h.inputs.problems);
+        assert!(
+            h.inputs.problems[0].starts_with("<records>:2: "),
+            "{:?}",
+            h.inputs.problems
+        );
         assert!(h.inputs.problems[1].starts_with("<records>:4: "));
     }
 

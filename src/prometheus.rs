@@ -1,5 +1,5 @@
 //! A run's metrics in the Prometheus text format, encoded with the
-//! `prometheus-client` crate: for node_exporter's textfile collector and for
+//! `prometheus-client` crate: for `node_exporter`'s textfile collector and for
 //! a Pushgateway (spec: "All test jobs log duration, pass/fail, resource
 //! usage (Prometheus)"). Every value describes the last run, so every metric
 //! is a gauge or a histogram: a counter would claim to accumulate. The
@@ -55,31 +55,58 @@ pub struct Encoded {
 
 /// Encode one run: its test records (JSON lines), its run-end record, and
 /// the pipeline it ran (from the run's context).
-pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>, now: f64) -> Encoded {
-    let pipeline = pipeline.filter(|p| !p.is_empty()).unwrap_or(NONE).to_string();
+// Registration of each documented metric, then one pass over the records.
+#[allow(clippy::too_many_lines)]
+pub fn encode(
+    records: &[String],
+    run_end: Option<&str>,
+    pipeline: Option<&str>,
+    now: f64,
+) -> Encoded {
+    let pipeline = pipeline
+        .filter(|p| !p.is_empty())
+        .unwrap_or(NONE)
+        .to_string();
     let mut registry = Registry::default();
     let tests = Family::<OutcomeLabels, Gauge>::default();
-    let durations = Family::<StageLabels, Histogram>::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+    let durations =
+        Family::<StageLabels, Histogram>::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
     let flaky = Family::<RunLabels, Gauge>::default();
     let quarantined = Family::<RunLabels, Gauge>::default();
     let wall = Family::<RunLabels, FloatGauge>::default();
     let exit = Family::<RunLabels, Gauge>::default();
     let gpu_peak = Family::<RunLabels, FloatGauge>::default();
     let finished = Family::<RunLabels, FloatGauge>::default();
-    registry.register("dynamo_tests", "Tests of the last run by outcome, pipeline and stage", tests.clone());
+    registry.register(
+        "dynamo_tests",
+        "Tests of the last run by outcome, pipeline and stage",
+        tests.clone(),
+    );
     registry.register(
         "dynamo_test_duration_seconds",
         "Test durations of the last run (setup, call and teardown of every attempt)",
         durations.clone(),
     );
-    registry.register("dynamo_flaky_tests", "Tests of the last run that passed only on a retry", flaky.clone());
+    registry.register(
+        "dynamo_flaky_tests",
+        "Tests of the last run that passed only on a retry",
+        flaky.clone(),
+    );
     registry.register(
         "dynamo_quarantined_failures",
         "Quarantined tests that failed in the last run (their failure did not fail the run)",
         quarantined.clone(),
     );
-    registry.register("dynamo_run_wall_seconds", "Wall time of the last run", wall.clone());
-    registry.register("dynamo_run_exit_status", "pytest exit status of the last run (0 passed)", exit.clone());
+    registry.register(
+        "dynamo_run_wall_seconds",
+        "Wall time of the last run",
+        wall.clone(),
+    );
+    registry.register(
+        "dynamo_run_exit_status",
+        "pytest exit status of the last run (0 passed)",
+        exit.clone(),
+    );
     registry.register(
         "dynamo_run_gpu_peak_memory_bytes",
         "Highest GPU memory any test of the last run used",
@@ -91,9 +118,14 @@ pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>,
         finished.clone(),
     );
 
-    let run = RunLabels { pipeline: pipeline.clone() };
+    let run = RunLabels {
+        pipeline: pipeline.clone(),
+    };
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut encoded = Encoded { pipeline: pipeline.clone(), ..Encoded::default() };
+    let mut encoded = Encoded {
+        pipeline: pipeline.clone(),
+        ..Encoded::default()
+    };
     let mut peak: Option<f64> = None;
     let (mut n_flaky, mut n_quarantined) = (0, 0);
     for line in records {
@@ -103,9 +135,14 @@ pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>,
         };
         encoded.tests += 1;
         let stage = t.stage.as_deref().unwrap_or(NONE).to_string();
-        *counts.entry((stage.clone(), t.outcome.to_string())).or_default() += 1;
+        *counts
+            .entry((stage.clone(), t.outcome.to_string()))
+            .or_default() += 1;
         durations
-            .get_or_create(&StageLabels { pipeline: pipeline.clone(), stage })
+            .get_or_create(&StageLabels {
+                pipeline: pipeline.clone(),
+                stage,
+            })
             .observe(t.duration_s);
         match t.outcome.as_ref() {
             "flaky" => n_flaky += 1,
@@ -118,7 +155,11 @@ pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>,
     }
     for ((stage, outcome), n) in counts {
         tests
-            .get_or_create(&OutcomeLabels { pipeline: pipeline.clone(), stage, outcome })
+            .get_or_create(&OutcomeLabels {
+                pipeline: pipeline.clone(),
+                stage,
+                outcome,
+            })
             .set(n);
     }
     flaky.get_or_create(&run).set(n_flaky);
@@ -127,7 +168,8 @@ pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>,
         gpu_peak.get_or_create(&run).set(p * 1024.0 * 1024.0);
     }
     let mut end_time = now;
-    if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| history_read::parse_line(l.as_bytes())) {
+    if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| history_read::parse_line(l.as_bytes()))
+    {
         wall.get_or_create(&run).set(e.wall_s);
         exit.get_or_create(&run).set(e.exit_status);
         end_time = e.finished_at.unwrap_or(now);
@@ -139,6 +181,7 @@ pub fn encode(records: &[String], run_end: Option<&str>, pipeline: Option<&str>,
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
 
@@ -179,14 +222,28 @@ mod tests {
         ] {
             assert!(t.contains(line), "missing {line}\n{t}");
         }
-        assert!(!t.contains("# EOF"), "a textfile is Prometheus text, not OpenMetrics");
+        assert!(
+            !t.contains("# EOF"),
+            "a textfile is Prometheus text, not OpenMetrics"
+        );
     }
 
     #[test]
     fn a_run_without_pipeline_or_run_end() {
-        let e = encode(&[record("a", "passed", 0.2, "unit", "null")], None, None, 5.0);
-        assert!(e.text.contains(r#"dynamo_flaky_tests{pipeline="none"} 0"#), "{}", e.text);
+        let e = encode(
+            &[record("a", "passed", 0.2, "unit", "null")],
+            None,
+            None,
+            5.0,
+        );
+        assert!(
+            e.text.contains(r#"dynamo_flaky_tests{pipeline="none"} 0"#),
+            "{}",
+            e.text
+        );
         assert!(!e.text.contains("dynamo_run_wall_seconds{"));
-        assert!(e.text.contains(r#"dynamo_run_finished_timestamp_seconds{pipeline="none"} 5.0"#));
+        assert!(e
+            .text
+            .contains(r#"dynamo_run_finished_timestamp_seconds{pipeline="none"} 5.0"#));
     }
 }

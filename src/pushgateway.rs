@@ -21,11 +21,19 @@ pub fn check_url(url: &str) -> Result<()> {
         ));
     }
     let Some(rest) = url.strip_prefix("http://") else {
-        return Err(Error::config("--dynamo-pushgateway", format!("{url} is not an http:// URL"), fix));
+        return Err(Error::config(
+            "--dynamo-pushgateway",
+            format!("{url} is not an http:// URL"),
+            fix,
+        ));
     };
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(Error::config("--dynamo-pushgateway", format!("{url} has no host"), fix));
+        return Err(Error::config(
+            "--dynamo-pushgateway",
+            format!("{url} has no host"),
+            fix,
+        ));
     }
     Ok(())
 }
@@ -42,7 +50,11 @@ pub fn group_url(base: &str, pipeline: &str) -> String {
 /// `name/value`, or `name@base64/<base64url>` when the value holds a
 /// character a path segment cannot carry (the Pushgateway's own encoding).
 fn label_segment(name: &str, value: &str) -> String {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return format!("{name}/{value}");
     }
     format!("{name}@base64/{}", base64url(value.as_bytes()))
@@ -52,7 +64,10 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -77,7 +92,10 @@ pub fn push(base: &str, pipeline: &str, text: &str, timeout: Duration) -> Result
         .http_status_as_error(false)
         .build()
         .into();
-    let failed = |why: String| Error::Io { path: url.clone(), message: why };
+    let failed = |why: String| Error::Io {
+        path: url.clone(),
+        message: why,
+    };
     let mut response = agent
         .put(&url)
         .header("Content-Type", "text/plain; version=0.0.4")
@@ -86,7 +104,10 @@ pub fn push(base: &str, pipeline: &str, text: &str, timeout: Duration) -> Result
     let status = response.status();
     if !status.is_success() {
         let body = response.body_mut().read_to_string().unwrap_or_default();
-        return Err(failed(format!("Pushgateway answered {status}: {}", body.trim())));
+        return Err(failed(format!(
+            "Pushgateway answered {status}: {}",
+            body.trim()
+        )));
     }
     Ok(url)
 }
@@ -112,16 +133,39 @@ mod tests {
     #[test]
     fn only_http_urls_with_a_host() {
         assert!(check_url("http://127.0.0.1:9091").is_ok());
-        assert!(check_url("https://gw").unwrap_err().to_string().contains("only plain http"));
-        assert!(check_url("gw:9091").unwrap_err().to_string().contains("not an http:// URL"));
-        assert!(check_url("http:///x").unwrap_err().to_string().contains("no host"));
+        assert!(check_url("https://gw")
+            .unwrap_err()
+            .to_string()
+            .contains("only plain http"));
+        assert!(check_url("gw:9091")
+            .unwrap_err()
+            .to_string()
+            .contains("not an http:// URL"));
+        assert!(check_url("http:///x")
+            .unwrap_err()
+            .to_string()
+            .contains("no host"));
     }
 
     #[test]
     fn a_closed_port_is_an_error_naming_the_url() {
         // Bind then drop: the port is free and nothing listens on it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = push(&format!("http://127.0.0.1:{port}"), "pr", "x 1\n", Duration::from_secs(2)).unwrap_err();
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}/metrics/job/pytest-dynamo")), "{err}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = push(
+            &format!("http://127.0.0.1:{port}"),
+            "pr",
+            "x 1\n",
+            Duration::from_secs(2),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("127.0.0.1:{port}/metrics/job/pytest-dynamo")),
+            "{err}"
+        );
     }
 }

@@ -47,14 +47,18 @@ impl History {
     #[staticmethod]
     fn load(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<History> {
         let inner = py.detach(|| history::History::load(&paths))?;
-        Ok(History { inner: Arc::new(inner) })
+        Ok(History {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Records given as JSON strings, one record each (a run's own records).
     #[staticmethod]
     fn from_records(py: Python<'_>, records: Vec<String>) -> History {
         let inner = py.detach(|| history::History::from_lines(records.iter().map(String::as_str)));
-        History { inner: Arc::new(inner) }
+        History {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Runs read.
@@ -98,7 +102,13 @@ impl History {
         now: Option<f64>,
     ) -> PyResult<Report> {
         let gates = &engine.inner.config.gates;
-        gates.check(engine.inner.source.as_deref().unwrap_or("built-in defaults"))?;
+        gates.check(
+            engine
+                .inner
+                .source
+                .as_deref()
+                .unwrap_or("built-in defaults"),
+        )?;
         let settings = Settings {
             window: window.unwrap_or(gates.window).max(1),
             min_runs: min_runs.unwrap_or(gates.min_runs).max(1),
@@ -110,7 +120,8 @@ impl History {
         let quarantine = quarantine
             .map(|p| {
                 let shown = p.display().to_string();
-                let text = std::fs::read_to_string(&p).map_err(|e| crate::error::Error::io(&shown, &e))?;
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| crate::error::Error::io(&shown, &e))?;
                 QuarantineFile::parse(&shown, &text)
             })
             .transpose()?;
@@ -180,7 +191,10 @@ impl GateOutcome {
             .iter()
             .map(|g| {
                 let status = serde_json::to_value(g.status).expect("status serializes");
-                (g.name.clone(), status.as_str().unwrap_or_default().to_string())
+                (
+                    g.name.clone(),
+                    status.as_str().unwrap_or_default().to_string(),
+                )
             })
             .collect()
     }
@@ -217,7 +231,13 @@ pub fn run_gates(
     only: Vec<String>,
 ) -> PyResult<GateOutcome> {
     let config = &engine.inner.config.gates;
-    config.check(engine.inner.source.as_deref().unwrap_or("built-in defaults"))?;
+    config.check(
+        engine
+            .inner
+            .source
+            .as_deref()
+            .unwrap_or("built-in defaults"),
+    )?;
     let rootdir = rootdir.unwrap_or_default();
     let configured = |given: Vec<PathBuf>, from_config: &[String]| -> Vec<PathBuf> {
         if given.is_empty() {
@@ -230,7 +250,11 @@ pub fn run_gates(
     let coverage_baseline = configured(coverage_baseline, &config.coverage_baseline);
     let history = history.map(|h| Arc::clone(&h.inner));
     let inner = py.detach(|| -> crate::error::Result<GateReport> {
-        let load = |paths: &[PathBuf]| (!paths.is_empty()).then(|| Coverage::load(paths)).transpose();
+        let load = |paths: &[PathBuf]| {
+            (!paths.is_empty())
+                .then(|| Coverage::load(paths))
+                .transpose()
+        };
         let inputs = gates::Inputs {
             history: history.as_deref(),
             pipeline,
@@ -252,7 +276,14 @@ pub fn prometheus_text(
     run_end: Option<String>,
     pipeline: Option<String>,
 ) -> (String, usize, usize) {
-    let e = py.detach(|| prometheus::encode(&records, run_end.as_deref(), pipeline.as_deref(), timestamp::now()));
+    let e = py.detach(|| {
+        prometheus::encode(
+            &records,
+            run_end.as_deref(),
+            pipeline.as_deref(),
+            timestamp::now(),
+        )
+    });
     (e.text, e.tests, e.corrupt)
 }
 
@@ -266,7 +297,13 @@ pub fn check_pushgateway_url(url: &str) -> PyResult<()> {
 /// pushed to. Raises `ConfigError` naming the URL when the push fails.
 #[pyfunction]
 #[pyo3(signature = (url, pipeline, text, timeout_s=10.0))]
-pub fn push_metrics(py: Python<'_>, url: &str, pipeline: &str, text: &str, timeout_s: f64) -> PyResult<String> {
+pub fn push_metrics(
+    py: Python<'_>,
+    url: &str,
+    pipeline: &str,
+    text: &str,
+    timeout_s: f64,
+) -> PyResult<String> {
     let timeout = Duration::from_secs_f64(timeout_s.max(0.1));
     Ok(py.detach(|| pushgateway::push(url, pipeline, text, timeout))?)
 }

@@ -49,17 +49,21 @@ impl QuarantineFile {
         let mut tests = Vec::new();
         if let Some(list) = doc.get("quarantine") {
             let list = list.as_array().ok_or_else(|| {
-                Error::config(path, "`quarantine` is not an array of tables", "write each entry as a [[quarantine]] table")
+                Error::config(
+                    path,
+                    "`quarantine` is not an array of tables",
+                    "write each entry as a [[quarantine]] table",
+                )
             })?;
             for (i, entry) in list.iter().enumerate() {
-                let test = entry.get("test").and_then(toml::Value::as_str).ok_or_else(|| {
+                let name = entry.get("test").and_then(toml::Value::as_str).ok_or_else(|| {
                     Error::config(
                         path,
                         format!("quarantine entry {} has no `test` string", i + 1),
                         "give every [[quarantine]] table a `test` key: a node id, test id or glob pattern",
                     )
                 })?;
-                tests.push(test.to_string());
+                tests.push(name.to_string());
             }
         }
         let spans = table_spans(text);
@@ -129,7 +133,13 @@ fn table_spans(text: &str) -> Vec<(usize, usize)> {
         .enumerate()
         .filter(|(_, l)| l.trim_start().starts_with('['))
         .map(|(i, l)| {
-            let compact: String = l.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+            let compact: String = l
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             (i, compact == "[[quarantine]]")
         })
         .collect();
@@ -271,7 +281,10 @@ mod tests {
             expires: "2026-02-01".into(),
         };
         let out = f.updated(&[0], &[add]);
-        assert!(out.starts_with("# quarantined tests\n\n[[quarantine]] # whole module\n"), "{out}");
+        assert!(
+            out.starts_with("# quarantined tests\n\n[[quarantine]] # whole module\n"),
+            "{out}"
+        );
         assert!(!out.contains("test_x"));
         assert!(out.ends_with("expires = \"2026-02-01\"\n"), "{out}");
         let again = QuarantineFile::parse("q.toml", &out).unwrap();
@@ -284,8 +297,15 @@ mod tests {
         let err = QuarantineFile::parse("q.toml", "[[quarantine]]\nreason = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("no `test`"), "{err}");
         let err = QuarantineFile::parse("q.toml", "[[quarantine]\n").unwrap_err();
-        assert!(err.to_string().starts_with("q.toml: invalid quarantine file"), "{err}");
-        assert!(QuarantineFile::parse("q.toml", "").unwrap().entries.is_empty());
+        assert!(
+            err.to_string()
+                .starts_with("q.toml: invalid quarantine file"),
+            "{err}"
+        );
+        assert!(QuarantineFile::parse("q.toml", "")
+            .unwrap()
+            .entries
+            .is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! JSON, Markdown and HTML outputs all render this structure.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use serde::Serialize;
 
@@ -198,6 +199,8 @@ pub fn latest_summary(history: &History, run: usize) -> RunSummary {
 
 /// Build the report. `now` is the epoch time the report is made at (it
 /// dates suggested quarantines).
+// Assembles the sections; each statistic lives in its own module.
+#[allow(clippy::too_many_lines)]
 pub fn build(
     history: &History,
     settings: &Settings,
@@ -208,7 +211,11 @@ pub fn build(
     let (window, previous) = windows(&selected, settings.window);
     let flakes = flakiness::assess(history, &window, settings.min_runs);
     let entries = quarantine.map_or(&[][..], |q| q.entries.as_slice());
-    let is_quarantined = |nodeid: &str| entries.iter().any(|e| quarantine_advice::matches(&e.test, nodeid));
+    let is_quarantined = |nodeid: &str| {
+        entries
+            .iter()
+            .any(|e| quarantine_advice::matches(&e.test, nodeid))
+    };
 
     let owner_of = |row: usize| history.name(history.rows[row].owner).map(str::to_string);
     let stage_of = |row: usize| history.name(history.rows[row].stage).map(str::to_string);
@@ -249,8 +256,16 @@ pub fn build(
             Verdict::Passing | Verdict::Insufficient => {}
         }
     }
-    flaky.sort_by(|a, b| b.flake_rate.total_cmp(&a.flake_rate).then_with(|| a.nodeid.cmp(&b.nodeid)));
-    broken.sort_by(|a, b| b.failing_runs.cmp(&a.failing_runs).then_with(|| a.nodeid.cmp(&b.nodeid)));
+    flaky.sort_by(|a, b| {
+        b.flake_rate
+            .total_cmp(&a.flake_rate)
+            .then_with(|| a.nodeid.cmp(&b.nodeid))
+    });
+    broken.sort_by(|a, b| {
+        b.failing_runs
+            .cmp(&a.failing_runs)
+            .then_with(|| a.nodeid.cmp(&b.nodeid))
+    });
 
     let tests = durations::per_test(history, &window, &previous);
     let slowdowns = durations::slowdowns(&tests, settings.min_runs, settings.top);
@@ -259,7 +274,9 @@ pub fn build(
     let trend = durations::stage_totals(history, &selected)
         .into_iter()
         .flat_map(|(stage, per_run)| {
-            per_run.into_iter().map(move |(run, total)| (stage.clone(), run, total))
+            per_run
+                .into_iter()
+                .map(move |(run, total)| (stage.clone(), run, total))
         })
         .map(|(stage, run, total_s)| StagePoint {
             run_id: run_id(run),
@@ -271,7 +288,14 @@ pub fn build(
         .collect();
 
     let quarantine_section = advise(history, settings, quarantine, &selected, &flaky, now);
-    let owners = by_owner(&flaky, &broken, &slowdowns, history, &flakes, &quarantine_section);
+    let owners = by_owner(
+        &flaky,
+        &broken,
+        &slowdowns,
+        history,
+        &flakes,
+        &quarantine_section,
+    );
 
     Report {
         schema: 1,
@@ -282,7 +306,9 @@ pub fn build(
             total: selected.len(),
             window: window.len(),
             previous_window: previous.len(),
-            first: selected.first().map(|&r| timestamp::minute(history.runs[r].started_at)),
+            first: selected
+                .first()
+                .map(|&r| timestamp::minute(history.runs[r].started_at)),
             latest: selected.last().map(|&r| latest_summary(history, r)),
         },
         flakiness: FlakinessSection {
@@ -368,10 +394,14 @@ pub fn flaky_reason(t: &FlakyTest, window: usize) -> String {
         t.flake_rate, t.runs, window
     );
     if !t.mixed_commits.is_empty() {
-        why.push_str(&format!("; passed and failed on commit {}", short(&t.mixed_commits[0])));
+        let _ = write!(
+            why,
+            "; passed and failed on commit {}",
+            short(&t.mixed_commits[0])
+        );
     }
     if t.retried > 0 {
-        why.push_str(&format!("; passed on retry {} time(s)", t.retried));
+        let _ = write!(why, "; passed on retry {} time(s)", t.retried);
     }
     why
 }
@@ -382,34 +412,54 @@ pub fn short(commit: &str) -> &str {
 }
 
 /// The change as a diff of the quarantine file: `+` lines to add, `-` lines to remove.
-fn render_change(quarantine: Option<&QuarantineFile>, add: &[Entry], release: &[Release]) -> String {
+fn render_change(
+    quarantine: Option<&QuarantineFile>,
+    add: &[Entry],
+    release: &[Release],
+) -> String {
     let mut out = String::new();
     if add.is_empty() && release.is_empty() {
         return out;
     }
     let name = quarantine.map_or("quarantine file", |q| q.path.as_str());
-    out.push_str(&format!("--- {name}\n+++ {name} (suggested)\n"));
+    let _ = writeln!(out, "--- {name}\n+++ {name} (suggested)");
     if let Some(q) = quarantine {
         for r in release {
-            let Some(entry) = q.entries.iter().find(|e| e.test == r.test) else { continue };
-            out.push_str(&format!("# release: {}\n", r.reason));
+            let Some(entry) = q.entries.iter().find(|e| e.test == r.test) else {
+                continue;
+            };
+            let _ = writeln!(out, "# release: {}", r.reason);
             match entry.lines {
                 Some((a, b)) => {
                     for line in q.text.lines().skip(a).take(b - a) {
-                        out.push_str(&format!("-{line}\n"));
+                        let _ = writeln!(out, "-{line}");
                     }
                 }
-                None => out.push_str(&format!("-test = {:?}\n", entry.test)),
+                None => {
+                    let _ = writeln!(out, "-test = {:?}", entry.test);
+                }
             }
         }
     }
     for e in add {
         out.push_str("# quarantine: newly flaky\n");
         for line in quarantine_advice::render_entry(e).lines() {
-            out.push_str(&format!("+{line}\n"));
+            let _ = writeln!(out, "+{line}");
         }
     }
     out
+}
+
+/// The owner's entry, made on first use.
+fn slot<'o>(owners: &'o mut BTreeMap<String, Owner>, name: Option<&str>) -> &'o mut Owner {
+    let name = name.unwrap_or(NO_OWNER).to_string();
+    owners.entry(name.clone()).or_insert_with(|| Owner {
+        owner: name,
+        flaky: Vec::new(),
+        broken: Vec::new(),
+        slowdowns: Vec::new(),
+        quarantine: Vec::new(),
+    })
 }
 
 fn by_owner(
@@ -421,16 +471,6 @@ fn by_owner(
     quarantine: &QuarantineSection,
 ) -> Vec<Owner> {
     let mut owners: BTreeMap<String, Owner> = BTreeMap::new();
-    fn slot<'o>(owners: &'o mut BTreeMap<String, Owner>, name: Option<&str>) -> &'o mut Owner {
-        let name = name.unwrap_or(NO_OWNER).to_string();
-        owners.entry(name.clone()).or_insert_with(|| Owner {
-            owner: name,
-            flaky: Vec::new(),
-            broken: Vec::new(),
-            slowdowns: Vec::new(),
-            quarantine: Vec::new(),
-        })
-    }
     for t in flaky {
         slot(&mut owners, t.owner.as_deref()).flaky.push(t.clone());
     }
@@ -455,6 +495,7 @@ fn by_owner(
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
     use crate::flakiness::tests::history;
@@ -471,10 +512,42 @@ mod tests {
     #[test]
     fn flaky_tests_are_suggested_for_quarantine_and_steady_ones_released() {
         let h = history(&[
-            ("r1", "c1", &[("t::flaky", "passed"), ("t::held", "failed"), ("t::ok", "passed")]),
-            ("r2", "c1", &[("t::flaky", "failed"), ("t::held", "passed"), ("t::ok", "passed")]),
-            ("r3", "c2", &[("t::flaky", "passed"), ("t::held", "passed"), ("t::ok", "passed")]),
-            ("r4", "c3", &[("t::flaky", "passed"), ("t::held", "passed"), ("t::ok", "passed")]),
+            (
+                "r1",
+                "c1",
+                &[
+                    ("t::flaky", "passed"),
+                    ("t::held", "failed"),
+                    ("t::ok", "passed"),
+                ],
+            ),
+            (
+                "r2",
+                "c1",
+                &[
+                    ("t::flaky", "failed"),
+                    ("t::held", "passed"),
+                    ("t::ok", "passed"),
+                ],
+            ),
+            (
+                "r3",
+                "c2",
+                &[
+                    ("t::flaky", "passed"),
+                    ("t::held", "passed"),
+                    ("t::ok", "passed"),
+                ],
+            ),
+            (
+                "r4",
+                "c3",
+                &[
+                    ("t::flaky", "passed"),
+                    ("t::held", "passed"),
+                    ("t::ok", "passed"),
+                ],
+            ),
         ]);
         let q = QuarantineFile::parse(
             "q.toml",
@@ -490,20 +563,38 @@ mod tests {
         let now = timestamp::parse("2026-01-10T00:00:00Z").unwrap();
         let r = build(&h, &settings, Some(&q), now);
         assert_eq!(r.flakiness.flaky_count, 2, "held is flaky too (c1)");
-        assert!(r.flakiness.flaky.iter().any(|t| t.nodeid == "t::held" && t.quarantined));
+        assert!(r
+            .flakiness
+            .flaky
+            .iter()
+            .any(|t| t.nodeid == "t::held" && t.quarantined));
         assert_eq!(r.quarantine.add.len(), 1);
         let add = &r.quarantine.add[0];
         assert_eq!(add.test, "t::flaky");
         assert_eq!(add.expires, "2026-02-09");
-        assert!(add.reason.contains("passed and failed on commit c1"), "{}", add.reason);
+        assert!(
+            add.reason.contains("passed and failed on commit c1"),
+            "{}",
+            add.reason
+        );
         assert_eq!(r.quarantine.release.len(), 1);
         assert_eq!(r.quarantine.release[0].test, "t::he*");
-        assert!(r.quarantine.change.contains("-test = \"t::he*\""), "{}", r.quarantine.change);
+        assert!(
+            r.quarantine.change.contains("-test = \"t::he*\""),
+            "{}",
+            r.quarantine.change
+        );
         assert!(r.quarantine.change.contains("+test = \"t::flaky\""));
         let updated = q.updated(&r.quarantine.release_indices, &r.quarantine.add);
         assert!(!updated.contains("t::he*") && updated.contains("t::flaky"));
-        let strict = Settings { release_after: 4, ..settings };
-        assert!(build(&h, &strict, Some(&q), now).quarantine.release.is_empty());
+        let strict = Settings {
+            release_after: 4,
+            ..settings
+        };
+        assert!(build(&h, &strict, Some(&q), now)
+            .quarantine
+            .release
+            .is_empty());
         assert_eq!(r.runs.latest.as_ref().unwrap().counts["passed"], 3);
         assert_eq!(r.owners.len(), 1);
         assert_eq!(r.owners[0].owner, NO_OWNER);

@@ -37,13 +37,23 @@ pre{background:#f6f8fa;padding:.8em;overflow:auto}code{font-size:.95em}";
 fn table(out: &mut String, header: &[(&str, bool)], rows: &[Vec<String>]) {
     out.push_str("<table><tr>");
     for (h, n) in header {
-        let _ = write!(out, "<th{}>{}</th>", if *n { " class=\"n\"" } else { "" }, escape(h));
+        let _ = write!(
+            out,
+            "<th{}>{}</th>",
+            if *n { " class=\"n\"" } else { "" },
+            escape(h)
+        );
     }
     out.push_str("</tr>\n");
     for row in rows {
         out.push_str("<tr>");
         for (cell, (_, n)) in row.iter().zip(header) {
-            let _ = write!(out, "<td{}>{}</td>", if *n { " class=\"n\"" } else { "" }, cell);
+            let _ = write!(
+                out,
+                "<td{}>{}</td>",
+                if *n { " class=\"n\"" } else { "" },
+                cell
+            );
         }
         out.push_str("</tr>\n");
     }
@@ -65,9 +75,17 @@ fn timing_rows(rows: &[Timing]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const TIMING_HEADER: [(&str, bool); 6] =
-    [("name", false), ("n", true), ("p50", true), ("p95", true), ("prev p50", true), ("change", true)];
+const TIMING_HEADER: [(&str, bool); 6] = [
+    ("name", false),
+    ("n", true),
+    ("p50", true),
+    ("p95", true),
+    ("prev p50", true),
+    ("change", true),
+];
 
+// One section after another, each a few lines of markup.
+#[allow(clippy::too_many_lines)]
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let title = format!(
@@ -118,24 +136,42 @@ pub fn render(r: &Report) -> String {
         .collect();
     let runs = r.flake_trend.len();
     out.push_str("<h2>Flake rate over time</h2>\n");
-    let flake: Vec<(usize, f64)> = r.flake_trend.iter().enumerate().map(|(i, p)| (i + 1, p.rate)).collect();
-    out.push_str(&charts::lines("flaky results per run (%)", "flaky %", runs, &[(String::new(), flake)]));
+    let flake: Vec<(usize, f64)> = r
+        .flake_trend
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i + 1, p.rate))
+        .collect();
+    out.push_str(&charts::lines(
+        "flaky results per run (%)",
+        "flaky %",
+        runs,
+        &[(String::new(), flake)],
+    ));
 
     out.push_str("\n<h2>Duration trends</h2>\n");
-    let series = charts::series(
-        r.durations
-            .trend
-            .iter()
-            .filter_map(|p| order.get(p.run_id.as_str()).map(|&x| (p.stage.clone(), x, p.total_s))),
-    );
-    out.push_str(&charts::lines("time per run by stage (s)", "seconds", runs, &series));
+    let series = charts::series(r.durations.trend.iter().filter_map(|p| {
+        order
+            .get(p.run_id.as_str())
+            .map(|&x| (p.stage.clone(), x, p.total_s))
+    }));
+    out.push_str(&charts::lines(
+        "time per run by stage (s)",
+        "seconds",
+        runs,
+        &series,
+    ));
     let d = &r.durations;
     if !d.stages.is_empty() {
         table(&mut out, &TIMING_HEADER, &timing_rows(&d.stages));
     }
 
     out.push_str("\n<h2>Slowest tests</h2>\n");
-    let bars: Vec<(String, f64, f64)> = d.slowest.iter().map(|t| (t.name.clone(), t.current.p50, t.current.p95)).collect();
+    let bars: Vec<(String, f64, f64)> = d
+        .slowest
+        .iter()
+        .map(|t| (t.name.clone(), t.current.p50, t.current.p95))
+        .collect();
     out.push_str(&charts::bars("p50 (dark) and p95 (light), seconds", &bars));
     table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowest));
     if !d.slowdowns.is_empty() {
@@ -158,13 +194,27 @@ pub fn render(r: &Report) -> String {
                     x.failed.to_string(),
                     x.retried.to_string(),
                     format!("{:.1}", x.flake_rate),
-                    escape(&x.mixed_commits.iter().map(|c| short(c)).collect::<Vec<_>>().join(", ")),
+                    escape(
+                        &x.mixed_commits
+                            .iter()
+                            .map(|c| short(c))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
                 ]
             })
             .collect();
         table(
             &mut out,
-            &[("test", false), ("owner", false), ("results", true), ("failed", true), ("retried", true), ("flaky %", true), ("pass+fail on commit", false)],
+            &[
+                ("test", false),
+                ("owner", false),
+                ("results", true),
+                ("failed", true),
+                ("retried", true),
+                ("flaky %", true),
+                ("pass+fail on commit", false),
+            ],
             &rows,
         );
     }
@@ -187,12 +237,22 @@ pub fn render(r: &Report) -> String {
             .collect();
         table(
             &mut out,
-            &[("test", false), ("owner", false), ("failing runs", true), ("since run", false), ("since commit", false)],
+            &[
+                ("test", false),
+                ("owner", false),
+                ("failing runs", true),
+                ("since run", false),
+                ("since commit", false),
+            ],
             &rows,
         );
     }
     if !r.quarantine.change.is_empty() {
-        let _ = write!(out, "<h2>Quarantine changes</h2>\n<pre>{}</pre>\n", escape(&r.quarantine.change));
+        let _ = write!(
+            out,
+            "<h2>Quarantine changes</h2>\n<pre>{}</pre>\n",
+            escape(&r.quarantine.change)
+        );
     }
     out.push_str("</body></html>\n");
     out
@@ -204,6 +264,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -18,7 +18,10 @@ fn code(s: &str) -> String {
 }
 
 fn timings(out: &mut String, title: &str, rows: &[Timing]) {
-    let _ = writeln!(out, "| {title} | n | p50 | p95 | prev p50 | change |\n|---|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "| {title} | n | p50 | p95 | prev p50 | change |\n|---|--:|--:|--:|--:|--:|"
+    );
     for t in rows {
         let _ = writeln!(
             out,
@@ -62,7 +65,11 @@ pub fn summary(r: &Report) -> String {
             l.started_at,
             l.commit.as_deref().map_or("unknown", short),
             l.gpu_model.as_deref().unwrap_or("GPU unknown"),
-            if counts.is_empty() { "no tests".into() } else { counts.join(", ") }
+            if counts.is_empty() {
+                "no tests".into()
+            } else {
+                counts.join(", ")
+            }
         );
     }
     if r.inputs.corrupt > 0 {
@@ -115,7 +122,11 @@ pub fn summary(r: &Report) -> String {
         timings(&mut out, "slowest tests", &d.slowest);
     }
     if !r.quarantine.change.is_empty() {
-        let _ = writeln!(out, "### Quarantine changes\n\n```diff\n{}```\n", r.quarantine.change);
+        let _ = writeln!(
+            out,
+            "### Quarantine changes\n\n```diff\n{}```\n",
+            r.quarantine.change
+        );
     }
     out
 }
@@ -125,7 +136,11 @@ fn evidence(mixed: &[String], retried: usize, quarantined: bool) -> String {
     if !mixed.is_empty() {
         e.push(format!(
             "passed and failed on {}",
-            mixed.iter().map(|c| format!("`{}`", short(c))).collect::<Vec<_>>().join(", ")
+            mixed
+                .iter()
+                .map(|c| format!("`{}`", short(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if retried > 0 {
@@ -144,10 +159,20 @@ pub fn slug(owner: &str) -> String {
     }
     let s: String = owner
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let s = s.trim_matches('-').to_string();
-    if s.is_empty() { "owner".into() } else { s }
+    if s.is_empty() {
+        "owner".into()
+    } else {
+        s
+    }
 }
 
 /// `(owner, file-name slug, body)` for each owner with something to act on.
@@ -189,7 +214,11 @@ fn ticket(r: &Report, o: &Owner) -> String {
          A test is flaky when it passed and failed on the same commit or passed only on a retry; \
          broken when it fails in every run since its last pass.\n",
         r.runs.window,
-        r.settings.pipeline.as_deref().map(|p| format!(" of pipeline `{p}`")).unwrap_or_default(),
+        r.settings
+            .pipeline
+            .as_deref()
+            .map(|p| format!(" of pipeline `{p}`"))
+            .unwrap_or_default(),
         r.generated_at
     );
     if !o.broken.is_empty() {
@@ -218,7 +247,10 @@ fn ticket(r: &Report, o: &Owner) -> String {
                 x.runs,
                 x.failed,
                 evidence(&x.mixed_commits, x.retried, x.quarantined),
-                x.last_failure.as_deref().map(|f| format!("; last failure in run `{f}`")).unwrap_or_default()
+                x.last_failure
+                    .as_deref()
+                    .map(|f| format!("; last failure in run `{f}`"))
+                    .unwrap_or_default()
             );
         }
         out.push('\n');

@@ -92,6 +92,8 @@ fn timing_table(title: &str, timings: &[Timing]) -> Table {
     t
 }
 
+// One section after another, each a few lines of formatting.
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)]
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
@@ -123,9 +125,14 @@ pub fn render(r: &Report) -> String {
             l.started_at,
             l.commit.as_deref().map_or("unknown", short),
             l.gpu_model.as_deref().unwrap_or("GPU unknown"),
-            l.exit_status.map_or("unknown (no run_end)".into(), |e| e.to_string()),
+            l.exit_status
+                .map_or("unknown (no run_end)".into(), |e| e.to_string()),
             l.wall_s.map_or("unknown".into(), seconds),
-            if counts.is_empty() { "no tests".into() } else { counts.join(", ") }
+            if counts.is_empty() {
+                "no tests".into()
+            } else {
+                counts.join(", ")
+            }
         );
     }
 
@@ -142,7 +149,15 @@ pub fn render(r: &Report) -> String {
     );
     if !f.flaky.is_empty() {
         let mut t = Table::new(
-            &["flaky test", "results", "failed", "retried", "flaky%", "owner", "evidence"],
+            &[
+                "flaky test",
+                "results",
+                "failed",
+                "retried",
+                "flaky%",
+                "owner",
+                "evidence",
+            ],
             &[false, true, true, true, true, false, false],
         );
         for x in &f.flaky {
@@ -150,7 +165,11 @@ pub fn render(r: &Report) -> String {
             if !x.mixed_commits.is_empty() {
                 evidence.push(format!(
                     "pass+fail on {}",
-                    x.mixed_commits.iter().map(|c| short(c)).collect::<Vec<_>>().join(", ")
+                    x.mixed_commits
+                        .iter()
+                        .map(|c| short(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             if x.retried > 0 {
@@ -173,7 +192,13 @@ pub fn render(r: &Report) -> String {
     }
     if !r.flakiness.broken.is_empty() {
         let mut t = Table::new(
-            &["broken test", "failing runs", "since run", "since commit", "owner"],
+            &[
+                "broken test",
+                "failing runs",
+                "since run",
+                "since commit",
+                "owner",
+            ],
             &[false, true, false, false, false],
         );
         for x in &r.flakiness.broken {
@@ -181,7 +206,10 @@ pub fn render(r: &Report) -> String {
                 x.nodeid.clone(),
                 x.failing_runs.to_string(),
                 x.failing_since_run.clone(),
-                x.failing_since_commit.as_deref().map_or("-", short).to_string(),
+                x.failing_since_commit
+                    .as_deref()
+                    .map_or("-", short)
+                    .to_string(),
                 x.owner.clone().unwrap_or_else(|| "-".into()),
             ]);
         }
@@ -189,7 +217,10 @@ pub fn render(r: &Report) -> String {
     }
 
     let d = &r.durations;
-    let _ = writeln!(out, "\nDurations (p50 and p95 in the window; change of p50 against the previous window)");
+    let _ = writeln!(
+        out,
+        "\nDurations (p50 and p95 in the window; change of p50 against the previous window)"
+    );
     if d.stages.is_empty() {
         let _ = writeln!(out, "  no test results in the window");
     } else {
@@ -198,7 +229,11 @@ pub fn render(r: &Report) -> String {
         out.push_str(&timing_table("slowest tests (by p95)", &d.slowest).render("  "));
         out.push('\n');
         if d.slowdowns.is_empty() {
-            let _ = writeln!(out, "  no test got slower (with at least {} results in both windows)", r.settings.min_runs);
+            let _ = writeln!(
+                out,
+                "  no test got slower (with at least {} results in both windows)",
+                r.settings.min_runs
+            );
         } else {
             out.push_str(&timing_table("biggest slow-downs", &d.slowdowns).render("  "));
         }
@@ -210,7 +245,11 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "  no change suggested{}",
-            if q.file.is_none() { " (no quarantine file given: releases not checked)" } else { "" }
+            if q.file.is_none() {
+                " (no quarantine file given: releases not checked)"
+            } else {
+                ""
+            }
         );
     } else {
         let _ = writeln!(
@@ -263,6 +302,9 @@ mod tests {
         let mut t = Table::new(&["name", "n"], &[false, true]);
         t.row(vec!["a".into(), "10".into()]);
         t.row(vec!["long name".into(), "2".into()]);
-        assert_eq!(t.render(""), "name        n\na          10\nlong name   2\n");
+        assert_eq!(
+            t.render(""),
+            "name        n\na          10\nlong name   2\n"
+        );
     }
 }

@@ -44,6 +44,7 @@ pub fn percent(part: usize, whole: usize) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
 

@@ -50,16 +50,20 @@ class Builder:
         rid = run_id or f"{self.count:032x}"
         began = START + timedelta(hours=self.count)
         if start:
-            devices = [] if gpu is None else [
-                {
-                    "index": 0,
-                    "name": gpu,
-                    "uuid": "GPU-0",
-                    "memory_total_mib": 81559,
-                    "memory_free_mib": 80000,
-                    "mig": False,
-                }
-            ]
+            devices = (
+                []
+                if gpu is None
+                else [
+                    {
+                        "index": 0,
+                        "name": gpu,
+                        "uuid": "GPU-0",
+                        "memory_total_mib": 81559,
+                        "memory_free_mib": 80000,
+                        "mig": False,
+                    }
+                ]
+            )
             self.add(
                 {
                     "record": "run_start",
@@ -124,7 +128,9 @@ class Builder:
         return path
 
 
-def make_test_record(run_id: str, nodeid: str, outcome: str, duration: float, finished: datetime) -> dict[str, Any]:
+def make_test_record(
+    run_id: str, nodeid: str, outcome: str, duration: float, finished: datetime
+) -> dict[str, Any]:
     attempts = [{"outcome": outcome, "setup_s": 0.0, "call_s": duration, "teardown_s": 0.0}]
     if outcome == "flaky":
         attempts = [{"outcome": "failed", "setup_s": 0.0, "call_s": duration, "teardown_s": 0.0}, *attempts]
@@ -163,7 +169,7 @@ def nodeids(records: Iterable[str]) -> list[str]:
 #: this branch yet) by filling the stash keys it fills, in the schema it
 #: writes. Once the records feature is installed and fills them itself,
 #: ``setdefault`` leaves its values alone.
-RECORDS_CONFTEST = '''
+RECORDS_CONFTEST = """
 import json
 import time
 from datetime import datetime, timezone
@@ -218,4 +224,4 @@ class StandInRecords:
 
 def pytest_configure(config):
     config.pluginmanager.register(StandInRecords(), "stand-in-records")
-'''
+"""

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from history_builder import RECORDS_CONFTEST, Builder, metric
-
 from pytest_dynamo import _cli
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
@@ -86,7 +85,11 @@ def test_too_few_results_skip_the_flaky_gate(tmp_path: Path, capsys: pytest.Capt
 def perf_history(tmp_path: Path, latest: float, *, latest_gpu: str = "NVIDIA H100 80GB HBM3") -> Path:
     """Baseline TTFT on H100: 40, 41, 42 (median 41); a faster A100 run in between."""
     b = Builder()
-    for gpu, ttft in [("NVIDIA H100 80GB HBM3", 40.0), ("NVIDIA A100", 30.0), ("NVIDIA H100 80GB HBM3", 42.0)]:
+    for gpu, ttft in [
+        ("NVIDIA H100 80GB HBM3", 40.0),
+        ("NVIDIA A100", 30.0),
+        ("NVIDIA H100 80GB HBM3", 42.0),
+    ]:
         b.run({"t/bench.py::test_ttft": ("passed", 5.0, {"metrics": [metric("ttft_ms", ttft)]})}, gpu=gpu)
     b.run({"t/bench.py::test_ttft": ("passed", 5.0, {"metrics": [metric("ttft_ms", 41.0)]})}, gpu=None)
     b.run({"t/bench.py::test_ttft": ("passed", 5.0, {"metrics": [metric("ttft_ms", 41.0)]})})
@@ -106,7 +109,9 @@ def perf_history(tmp_path: Path, latest: float, *, latest_gpu: str = "NVIDIA H10
 def test_the_performance_gate_compares_with_the_median_on_the_same_gpu(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, data = gate_json(capsys, perf_history(tmp_path, 43.0), "--only", "performance", "--rootdir", tmp_path)
+    code, data = gate_json(
+        capsys, perf_history(tmp_path, 43.0), "--only", "performance", "--rootdir", tmp_path
+    )
     g = by_name(data)["performance"]
     assert (code, g["status"]) == (0, "pass")
     assert g["compared"].endswith("on NVIDIA H100 80GB HBM3")
@@ -115,13 +120,17 @@ def test_the_performance_gate_compares_with_the_median_on_the_same_gpu(
     assert ttft["baseline"] == "median 41.0000 ms of 3 runs", "the A100 and the CPU-only run are not baseline"
     assert ttft["change"] == "+4.9% (lower is better)"
     assert toks["status"] == "skipped" and "too few" in toks["baseline"]
-    code, data = gate_json(capsys, perf_history(tmp_path, 43.1), "--only", "performance", "--rootdir", tmp_path)
+    code, data = gate_json(
+        capsys, perf_history(tmp_path, 43.1), "--only", "performance", "--rootdir", tmp_path
+    )
     g = by_name(data)["performance"]
     assert (code, g["status"]) == (1, "fail")
     assert g["summary"] == "1 of 1 metric(s) regressed more than 5%"
 
 
-def test_a_gpu_model_without_history_has_no_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_gpu_model_without_history_has_no_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = perf_history(tmp_path, 99.0, latest_gpu="NVIDIA B200")
     code, data = gate_json(capsys, path, "--only", "performance", "--rootdir", tmp_path)
     g = by_name(data)["performance"]
@@ -140,7 +149,9 @@ def test_judging_an_earlier_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 2 and "run nope is not in the records" in err
 
 
-COVERAGE_PY = '{"meta": {"version": "7.6.1"}, "files": {}, "totals": {"covered_lines": %d, "num_statements": 1000}}'
+COVERAGE_PY = (
+    '{"meta": {"version": "7.6.1"}, "files": {}, "totals": {"covered_lines": %d, "num_statements": 1000}}'
+)
 LCOV = "TN:\nSF:src/lib.rs\nDA:1,1\nLF:1000\nLH:%d\nend_of_record\n"
 
 
@@ -163,14 +174,19 @@ def test_the_coverage_gate_against_a_baseline(tmp_path: Path, capsys: pytest.Cap
     assert checks["python line coverage"]["status"] == "pass"
     assert checks["python line coverage"]["change"] == "-1.00 points"
     assert checks["rust line coverage"]["status"] == "fail"
-    assert (checks["rust line coverage"]["value"], checks["rust line coverage"]["baseline"]) == ("79.00%", "81.10%")
+    assert (checks["rust line coverage"]["value"], checks["rust line coverage"]["baseline"]) == (
+        "79.00%",
+        "81.10%",
+    )
     assert "now.json" in g["compared"] and "base.info" in g["baseline"]
     assert by_name(data)["flaky"]["status"] == "skipped", "no records given"
     code, _, _ = gate(capsys, "--coverage", now_py, "--coverage-baseline", base_py, "--rootdir", tmp_path)
     assert code == 0
 
 
-def test_the_specs_coverage_floors_and_configured_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_specs_coverage_floors_and_configured_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_coverage(tmp_path, "now", 860, 790)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.pytest-dynamo.gates]\ncoverage_floors = "spec"\ncoverage_report = ["now.json", "now.info"]\n'
@@ -213,7 +229,12 @@ def test_markdown_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ],
 )
 def test_bad_input_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, setup: str, args: list[str], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setup: str,
+    args: list[str],
+    message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty.jsonl").write_text("garbage\n")
@@ -269,7 +290,8 @@ def test_bad_metrics(dynamo_metric, bad, error):
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(
         [
-            'METRICS test_dynamo_metric_records_on_the_test.py::test_bench [[]{"name": "ttft_ms", "value": 41.2, '
+            "METRICS test_dynamo_metric_records_on_the_test.py::test_bench "
+            '[[]{"name": "ttft_ms", "value": 41.2, '
             '"unit": "ms", "higher_is_better": false}, {"name": "tok_s", "value": 900.0, "unit": "tok/s", '
             '"higher_is_better": true}[]]'
         ]

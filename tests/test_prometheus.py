@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from history_builder import RECORDS_CONFTEST
-
 from pytest_dynamo import _core, _prometheus
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
@@ -104,14 +103,19 @@ def test_a_bad_pushgateway_url_is_a_usage_error(pytester: pytest.Pytester, url: 
     result.stderr.fnmatch_lines([f"*{message}*"])
 
 
-def test_an_unreachable_pushgateway_is_reported_not_fatal(pytester: pytest.Pytester, valid_marks: str) -> None:
+def test_an_unreachable_pushgateway_is_reported_not_fatal(
+    pytester: pytest.Pytester, valid_marks: str
+) -> None:
     suite(pytester, valid_marks)
     port = free_port()
     result = pytester.runpytest(f"--dynamo-pushgateway=http://127.0.0.1:{port}")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
-        [f"pytest-dynamo: Prometheus export: http://127.0.0.1:{port}/metrics/job/pytest-dynamo/pipeline/none: *"]
+        [
+            f"pytest-dynamo: Prometheus export: "
+            f"http://127.0.0.1:{port}/metrics/job/pytest-dynamo/pipeline/none: *"
+        ]
     )
 
 
@@ -128,7 +132,9 @@ def test_without_records_there_is_nothing_to_export(pytester: pytest.Pytester, t
 
 
 def test_the_encoder_skips_unreadable_records() -> None:
-    text, tests, corrupt = _core.prometheus_text(['{"record":"test","run_id":"r","nodeid":"a","outcome":"passed"}', "{"])
+    text, tests, corrupt = _core.prometheus_text(
+        ['{"record":"test","run_id":"r","nodeid":"a","outcome":"passed"}', "{"]
+    )
     assert (tests, corrupt) == (1, 1)
     assert 'dynamo_tests{pipeline="none",stage="none",outcome="passed"} 1' in text
 
@@ -148,7 +154,10 @@ def pushgateway_binary() -> str:
         found = shutil.which(name)
         if found:
             return found
-    why = "prometheus-pushgateway is not installed (apt-get install prometheus-pushgateway; .ci/run installs it)"
+    why = (
+        "prometheus-pushgateway is not installed "
+        "(apt-get install prometheus-pushgateway; .ci/run installs it)"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the Pushgateway round trip: {why}")
     pytest.skip(why)
@@ -185,7 +194,9 @@ def pushgateway(tmp_path: Path) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    pytest.fail(f"the Pushgateway did not start:\n{(tmp_path / 'pushgateway.log').read_text()}")
+                    pytest.fail(
+                        f"the Pushgateway did not start:\n{(tmp_path / 'pushgateway.log').read_text()}"
+                    )
                 time.sleep(0.1)
         yield base
     finally:
@@ -204,7 +215,9 @@ def test_a_run_pushed_to_a_pushgateway_reads_back(
     suite(pytester, valid_marks)
     result = pytester.runpytest(f"--dynamo-pushgateway={pushgateway}")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
-    result.stdout.fnmatch_lines([f"pytest-dynamo: pushed metrics of 4 tests to {pushgateway}/metrics/job/pytest-dynamo/pipeline/none"])
+    result.stdout.fnmatch_lines(
+        [f"pytest-dynamo: pushed metrics of 4 tests to {pushgateway}/metrics/job/pytest-dynamo/pipeline/none"]
+    )
     text = get(f"{pushgateway}/metrics")
     group = {"job": "pytest-dynamo", "pipeline": "none"}
     assert sample(text, "dynamo_tests", outcome="passed", **group) == 2
@@ -218,4 +231,4 @@ def test_a_run_pushed_to_a_pushgateway_reads_back(
     pytester.runpytest(f"--dynamo-pushgateway={pushgateway}").assert_outcomes(passed=1)
     text = get(f"{pushgateway}/metrics")
     assert sample(text, "dynamo_tests", outcome="passed", **group) == 1
-    assert "outcome=\"failed\"" not in text
+    assert 'outcome="failed"' not in text

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from history_builder import Builder, repeat
-
 from pytest_dynamo import _cli, _core
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
@@ -83,7 +82,9 @@ def test_the_window_and_the_minimum_sample_size(tmp_path: Path, capsys: pytest.C
     assert (data["flakiness"]["assessed"], data["flakiness"]["insufficient"]) == (0, 4)
 
 
-def test_the_window_comes_from_the_gates_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_window_comes_from_the_gates_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = flaky_and_broken(tmp_path)
     (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nwindow = 2\nmin_runs = 2\n")
     data = report_json(capsys, path, "--rootdir", tmp_path)
@@ -134,7 +135,10 @@ def test_the_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, out, _ = report(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "pytest-dynamo report: 4 runs (all pipelines); window: last 2 runs, previous window: 2 runs"
+    assert (
+        lines[0]
+        == "pytest-dynamo report: 4 runs (all pipelines); window: last 2 runs, previous window: 2 runs"
+    )
     assert "  biggest slow-downs  n    p50    p95  prev p50   change" in lines
     assert "  t/e2e.py::slow      2  9.00s  9.90s     3.00s  +200.0%" in lines
     assert "  e2e                   2  9.00s  9.90s     3.00s  +200.0%" in lines
@@ -160,7 +164,9 @@ def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.
     assert code == 0
     assert out == summary.read_text()
     assert out.startswith("## pytest-dynamo report\n")
-    assert "| `t/kv.py::test_evict[a\\|b]` | Ryan Oslon | 4 | 1 | 0 | 25.0 | passed and failed on `c0` |" in out
+    assert (
+        "| `t/kv.py::test_evict[a\\|b]` | Ryan Oslon | 4 | 1 | 0 | 25.0 | passed and failed on `c0` |" in out
+    )
     assert "### Broken tests" in out and "`t/router.py::test_route` | alec | 2 |" in out
     assert "```diff\n--- quarantine file\n" in out
     assert sorted(p.name for p in tickets.iterdir()) == ["alec.md", "ryan-oslon.md"]
@@ -172,7 +178,9 @@ def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.
     assert "## Broken" in alec and "failing for 2 run(s)" in alec
 
 
-def test_the_html_report_is_one_self_contained_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_html_report_is_one_self_contained_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     html = tmp_path / "report.html"
     code, _, _ = report(capsys, durations_history(tmp_path), "--html", html, "--format", "json")
     assert code == 0
@@ -238,16 +246,22 @@ def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     assert [(r["test"], r["matched"]) for r in q["release"]] == [("t/b.py::held_*", 2)]
     assert '-test = "t/b.py::held_*"' in q["change"] and '+test = "t/a.py::newly_flaky"' in q["change"]
     updated = out_file.read_text()
-    assert updated.startswith("# Tests out of the gate until fixed.\n\n[[quarantine]]\ntest = \"t/c.py::still_bad\"")
+    assert updated.startswith(
+        '# Tests out of the gate until fixed.\n\n[[quarantine]]\ntest = "t/c.py::still_bad"'
+    )
     entries = tomllib.loads(updated)["quarantine"]
     assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky"]
     assert set(entries[1]) == {"test", "reason", "owner", "ticket", "expires"}
     # Six passes are needed now: nothing to release.
-    data = report_json(capsys, quarantine_history(tmp_path), *args[:4], "--release-after", "6", "--min-runs", "3")
+    data = report_json(
+        capsys, quarantine_history(tmp_path), *args[:4], "--release-after", "6", "--min-runs", "3"
+    )
     assert data["quarantine"]["release"] == []
 
 
-def test_a_broken_quarantine_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_quarantine_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     qfile = tmp_path / "quarantine.toml"
     qfile.write_text('[[quarantine]]\nreason = "no test key"\n')
     code, _, err = report(capsys, quarantine_history(tmp_path), "--quarantine", qfile)
@@ -265,7 +279,9 @@ def test_corrupt_and_truncated_lines_are_counted_never_fatal(
     (folder / "nested").mkdir(parents=True)
     # A file cut mid-line, garbage, a wrong type, an empty line, and a binary blob.
     (folder / "a.jsonl").write_text(
-        "\n".join([good[0], "not json at all", good[1], "", '{"record":"test","run_id":"x","nodeid":1}', *good[2:]])
+        "\n".join(
+            [good[0], "not json at all", good[1], "", '{"record":"test","run_id":"x","nodeid":1}', *good[2:]]
+        )
         + '\n{"record":"test","run_id":"'
     )
     (folder / "nested" / "b.jsonl.gz").write_bytes(gzip.compress(b"\x00\xff\xfe garbage\n"))
@@ -283,7 +299,9 @@ def test_corrupt_and_truncated_lines_are_counted_never_fatal(
     assert data["inputs"]["corrupt"] == 4
 
 
-def test_a_truncated_gzip_file_keeps_what_came_before(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_gzip_file_keeps_what_came_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     b = Builder()
     repeat(b, 200, {f"t/a.py::x{i}": "passed" for i in range(20)})
     whole = gzip.compress("".join(line + "\n" for line in b.lines).encode())

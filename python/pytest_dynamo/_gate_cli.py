@@ -45,12 +45,15 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         type=Path,
         metavar="FILE",
-        help="The baseline's coverage, e.g. of the target branch (repeatable; default: gates.coverage_baseline).",
+        help="The baseline's coverage, e.g. of the target branch "
+        "(repeatable; default: gates.coverage_baseline).",
     )
     p.add_argument("--only", type=gate_list, default=[], help="Comma-separated gates to run (default: all).")
     p.add_argument("--format", choices=FORMATS, default="text", help="Output format (default text).")
     p.add_argument("-o", "--output", type=Path, help="Write the verdicts there instead of standard output.")
-    p.add_argument("--markdown", type=Path, metavar="FILE", help="Also write the verdicts as Markdown to FILE.")
+    p.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="Also write the verdicts as Markdown to FILE."
+    )
     add_config_options(p)
     return p
 

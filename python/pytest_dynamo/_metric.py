@@ -26,7 +26,9 @@ class MetricRecorder:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"dynamo_metric: the metric name must be a non-empty string, not {name!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"dynamo_metric({name!r}): the value must be a number, not {type(value).__name__}")
+            raise TypeError(
+                f"dynamo_metric({name!r}): the value must be a number, not {type(value).__name__}"
+            )
         if not math.isfinite(value):
             raise ValueError(f"dynamo_metric({name!r}): the value must be finite, not {value!r}")
         if not isinstance(unit, str):

@@ -76,17 +76,25 @@ def positive(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-dynamo report",
-        description="Report flaky, broken and slower tests over the records of many runs "
-        "(docs/reports.md).",
+        description="Report flaky, broken and slower tests over the records of many runs (docs/reports.md).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
-    p.add_argument("--format", choices=FORMATS, default="text", help="Format written to --output (default text).")
+    p.add_argument(
+        "--format", choices=FORMATS, default="text", help="Format written to --output (default text)."
+    )
     p.add_argument("-o", "--output", type=Path, help="Write the report there instead of standard output.")
     p.add_argument("--json", type=Path, metavar="FILE", help="Also write the JSON report to FILE.")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="Also write the Markdown summary to FILE.")
     p.add_argument("--html", type=Path, metavar="FILE", help="Also write the HTML report to FILE.")
-    p.add_argument("--tickets", type=Path, metavar="DIR", help="Write one Markdown ticket body per owner into DIR.")
-    p.add_argument("--quarantine", type=Path, metavar="FILE", help="The quarantine file: releases are checked against it.")
+    p.add_argument(
+        "--tickets", type=Path, metavar="DIR", help="Write one Markdown ticket body per owner into DIR."
+    )
+    p.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="FILE",
+        help="The quarantine file: releases are checked against it.",
+    )
     p.add_argument(
         "--quarantine-out",
         type=Path,
@@ -94,13 +102,17 @@ def parser() -> argparse.ArgumentParser:
         help="Write the quarantine file with the suggested changes applied (may be --quarantine itself).",
     )
     p.add_argument("--window", type=positive, help="Runs in the window (default: gates.window, 20).")
-    p.add_argument("--min-runs", type=positive, help="Results a test needs to be judged (default: gates.min_runs, 5).")
+    p.add_argument(
+        "--min-runs", type=positive, help="Results a test needs to be judged (default: gates.min_runs, 5)."
+    )
     p.add_argument(
         "--release-after",
         type=positive,
         help="Passes in a row before a quarantined test is released (default: gates.release_after, 10).",
     )
-    p.add_argument("--top", type=positive, default=10, help="Length of the slowest and slow-down lists (default 10).")
+    p.add_argument(
+        "--top", type=positive, default=10, help="Length of the slowest and slow-down lists (default 10)."
+    )
     add_config_options(p)
     return p
 
