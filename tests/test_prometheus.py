@@ -9,7 +9,9 @@ did, so these tests hold before and after the records feature is installed.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -232,3 +234,17 @@ def test_a_run_pushed_to_a_pushgateway_reads_back(
     text = get(f"{pushgateway}/metrics")
     assert sample(text, "dynamo_tests", outcome="passed", **group) == 1
     assert 'outcome="failed"' not in text
+
+
+def test_the_grafana_dashboard_uses_the_documented_names() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {re.sub(r"_(bucket|sum|count)$", "", n) for e in exprs for n in re.findall(r"\bdynamo_[a-z_]+", e)}
+    documented = set(re.findall(r"^\| `(dynamo_[a-z_]+)` \|", (docs / "prometheus.md").read_text(), re.M))
+    run_end = '{"record":"run_end","run_id":"r","exit_status":0,"wall_s":1.0}'
+    record = '{"record":"test","run_id":"r","nodeid":"a","outcome":"passed","gpu_peak_mib":1.0}'
+    text, _, _ = _core.prometheus_text([record], run_end)
+    emitted = set(re.findall(r"^# TYPE (dynamo_[a-z_]+) ", text, re.M))
+    assert used, exprs
+    assert used <= documented == emitted
