@@ -175,7 +175,7 @@ impl History {
         }
         let source = history_read::Source {
             path: "<records>".into(),
-            bytes: text.into_bytes(),
+            bytes: history_read::Bytes::Owned(text.into_bytes()),
             problem: None,
         };
         let sources = [source];
@@ -208,10 +208,50 @@ impl History {
     }
 }
 
+/// `FxHash` (rustc's): a fast hash for short keys; the keys are node ids from
+/// files the user gave, not input an attacker picks.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
 /// Names to indices: each distinct name is copied once, lookups borrow.
 #[derive(Default)]
 struct Interner {
-    index: HashMap<String, u32>,
+    index: FxMap<String, u32>,
     names: Vec<String>,
 }
 
@@ -219,6 +259,19 @@ impl Interner {
     fn with_empty() -> Self {
         let mut i = Interner::default();
         i.get("");
+        i
+    }
+
+    /// `name`'s index, remembering it in `last`: records of a run come
+    /// together, so its run id, stage and owner repeat line after line.
+    fn cached(&mut self, last: &mut Option<(String, u32)>, name: &str) -> u32 {
+        if let Some((seen, i)) = last {
+            if seen == name {
+                return *i;
+            }
+        }
+        let i = self.get(name);
+        *last = Some((name.to_string(), i));
         i
     }
 
@@ -256,7 +309,9 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
         }
     }
     let mut runs: Vec<Building> = Vec::new();
-    let mut run_index: HashMap<String, u32> = HashMap::new();
+    let mut run_index: FxMap<String, u32> = FxMap::default();
+    let mut last_run: Option<(String, u32)> = None;
+    let (mut last_stage, mut last_owner) = (None, None);
     let mut tests = Interner::default();
     let mut names = Interner::with_empty();
     let mut rows: Vec<Row> = Vec::new();
@@ -328,14 +383,27 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
                     });
                 }
                 Parsed::Test(t) => {
-                    let run = run_of(&t.run_id, &mut runs);
+                    let run = match &last_run {
+                        Some((id, i)) if *id == t.run_id => *i,
+                        _ => {
+                            let i = run_of(&t.run_id, &mut runs);
+                            last_run = Some((t.run_id.to_string(), i));
+                            i
+                        }
+                    };
                     if let Some(f) = t.finished_at {
                         let b = &mut runs[run as usize];
                         b.earliest_test = b.earliest_test.min(f);
                     }
                     let test = tests.get(&t.nodeid);
-                    let stage = t.stage.as_deref().map_or(0, |s| names.get(s));
-                    let owner = t.owner.as_deref().map_or(0, |s| names.get(s));
+                    let stage = t
+                        .stage
+                        .as_deref()
+                        .map_or(0, |s| names.cached(&mut last_stage, s));
+                    let owner = t
+                        .owner
+                        .as_deref()
+                        .map_or(0, |s| names.cached(&mut last_owner, s));
                     rows.push(Row {
                         run,
                         test,

@@ -22,7 +22,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// One file's bytes, decompressed.
 pub struct Source {
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// Set when a gzip stream ended early: the lines before it are still read.
     pub problem: Option<String>,
 }
@@ -199,7 +199,7 @@ fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<()> {
 /// Read one file, gunzipping it when it starts with the gzip magic bytes.
 pub fn read(path: &Path) -> Result<Source> {
     let shown = path.display().to_string();
-    let raw = std::fs::read(path).map_err(|e| Error::io(&shown, &e))?;
+    let raw = read_bytes(path).map_err(|e| Error::io(&shown, &e))?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(Source {
             path: shown,
@@ -208,7 +208,7 @@ pub fn read(path: &Path) -> Result<Source> {
         });
     }
     let mut bytes = Vec::with_capacity(raw.len() * 8);
-    let mut decoder = flate2::read::MultiGzDecoder::new(raw.as_slice());
+    let mut decoder = flate2::read::MultiGzDecoder::new(&raw[..]);
     let problem = decoder.read_to_end(&mut bytes).err().map(|e| {
         format!(
             "{shown}: gzip stream is truncated or corrupt after {} bytes ({e}); \
@@ -218,9 +218,43 @@ pub fn read(path: &Path) -> Result<Source> {
     });
     Ok(Source {
         path: shown,
-        bytes,
+        bytes: Bytes::Owned(bytes),
         problem,
     })
+}
+
+/// A file's bytes: owned, or mapped from the page cache.
+pub enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Files above this size are mapped rather than read.
+const MAP_ABOVE: u64 = 8 << 20;
+
+fn read_bytes(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > MAP_ABOVE {
+        // SAFETY: records files are only ever appended to, and an append
+        // past the mapped length is not seen. A file truncated by another
+        // process while it is read is the one case this does not survive.
+        if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+            return Ok(Bytes::Mapped(map));
+        }
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+    Ok(Bytes::Owned(bytes))
 }
 
 /// Cut `bytes` into slices of whole lines of about `CHUNK_BYTES` each.
@@ -262,6 +296,10 @@ pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
         chunk.lines += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Some(t) = crate::record_scan::test_line(line) {
+            chunk.parsed.push(Parsed::Test(t));
             continue;
         }
         match parse_line(line) {

@@ -18,6 +18,7 @@ pub mod marker;
 pub mod prometheus;
 pub mod pushgateway;
 pub mod quarantine_advice;
+pub mod record_scan;
 pub mod report;
 pub mod report_html;
 pub mod report_markdown;
