@@ -249,29 +249,48 @@ pub struct TrendPoint {
 pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
     let commits = commit_ids(history);
     let ranges = history.rows_by_run();
-    // (test, commit) -> (passed, failed) over all of `runs`.
-    let mut seen: HashMap<(u32, u32), (bool, bool)> = HashMap::new();
+    // Runs grouped by commit: within a group, one flag byte per test says
+    // whether it passed (1) and failed (2) on that commit. Linear in rows,
+    // no map of (test, commit) pairs.
+    let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
     for &run in runs {
-        let Some(c) = commits[run] else { continue };
-        for row in &history.rows[ranges[run].clone()] {
-            let e = seen.entry((row.test, c)).or_default();
-            e.0 |= row.outcome.passed();
-            e.1 |= row.outcome.failed();
+        if let Some(c) = commits[run] {
+            groups.entry(c).or_default().push(run);
+        }
+    }
+    let mut flaky = vec![0usize; history.runs.len()];
+    for &run in runs {
+        flaky[run] = history.rows[ranges[run].clone()]
+            .iter()
+            .filter(|r| r.outcome == Outcome::Flaky)
+            .count();
+    }
+    let mut flags = vec![0u8; history.tests.len()];
+    for group in groups.values() {
+        let rows = || {
+            group
+                .iter()
+                .flat_map(|&run| &history.rows[ranges[run].clone()])
+        };
+        for r in rows() {
+            flags[r.test as usize] |=
+                u8::from(r.outcome.passed()) | u8::from(r.outcome.failed()) << 1;
+        }
+        for &run in group {
+            flaky[run] += history.rows[ranges[run].clone()]
+                .iter()
+                .filter(|r| r.outcome.failed() && flags[r.test as usize] == 3)
+                .count();
+        }
+        for r in rows() {
+            flags[r.test as usize] = 0;
         }
     }
     runs.iter()
         .map(|&run| {
-            let rows = &history.rows[ranges[run].clone()];
-            let sampled = rows.iter().filter(|r| r.outcome.is_sample()).count();
-            let flaky = rows
+            let sampled = history.rows[ranges[run].clone()]
                 .iter()
-                .filter(|r| {
-                    r.outcome == Outcome::Flaky
-                        || (r.outcome.failed()
-                            && commits[run]
-                                .and_then(|c| seen.get(&(r.test, c)))
-                                .is_some_and(|e| e.0 && e.1))
-                })
+                .filter(|r| r.outcome.is_sample())
                 .count();
             let r = &history.runs[run];
             TrendPoint {
@@ -279,8 +298,8 @@ pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
                 started_at: crate::timestamp::minute(r.started_at),
                 commit: r.commit.clone(),
                 tests: sampled,
-                flaky,
-                rate: stats::percent(flaky, sampled),
+                flaky: flaky[run],
+                rate: stats::percent(flaky[run], sampled),
                 epoch: r.started_at,
             }
         })

@@ -136,10 +136,12 @@ pub struct EndLine<'a> {
     pub finished_at: Option<f64>,
 }
 
+/// Run starts and ends are rare and large: boxed, so the vector of
+/// parsed lines is as narrow as a test line.
 pub enum Parsed<'a> {
-    Start(StartLine<'a>),
+    Start(Box<StartLine<'a>>),
     Test(TestLine<'a>),
-    End(EndLine<'a>),
+    End(Box<EndLine<'a>>),
 }
 
 /// What one chunk of one file held.
@@ -290,9 +292,17 @@ pub fn parse_all(sources: &[Source]) -> Vec<Chunk<'_>> {
 pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
     let mut chunk = Chunk {
         source,
+        // Test records are a few hundred bytes: one allocation per chunk.
+        parsed: Vec::with_capacity(bytes.len() / 200 + 1),
         ..Chunk::default()
     };
-    for line in bytes.split(|&b| b == b'\n') {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (line, next) = match crate::record_scan::find_byte(rest, b'\n') {
+            Some(n) => (&rest[..n], &rest[n + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
         chunk.lines += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -307,10 +317,6 @@ pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
             Ok(None) => chunk.unknown += 1,
             Err(why) => chunk.corrupt.push((chunk.lines, why)),
         }
-    }
-    if bytes.ends_with(b"\n") {
-        // split() yields an empty tail after the last newline: not a line.
-        chunk.lines -= 1;
     }
     chunk
 }
@@ -328,7 +334,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
         .run_id
         .ok_or_else(|| format!("{} record without `run_id`", raw.record))?;
     let parsed = match raw.record.as_ref() {
-        "run_start" => Parsed::Start(StartLine {
+        "run_start" => Parsed::Start(Box::new(StartLine {
             started_at: text_time("started_at", raw.started_at.as_ref())?,
             run_id,
             pipeline: raw.pipeline,
@@ -340,7 +346,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             commit: raw.git.as_ref().and_then(|g| g.commit.clone()),
             branch: raw.git.and_then(|g| g.branch),
             host: raw.host,
-        }),
+        })),
         "test" => Parsed::Test(TestLine {
             finished_at: raw
                 .finished_at
@@ -357,7 +363,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             gpu_peak_mib: raw.gpu_peak_mib,
             metrics: raw.metrics.unwrap_or_default(),
         }),
-        "run_end" => Parsed::End(EndLine {
+        "run_end" => Parsed::End(Box::new(EndLine {
             finished_at: raw
                 .finished_at
                 .as_ref()
@@ -368,7 +374,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
                 .exit_status
                 .ok_or("run_end record without `exit_status`")?,
             wall_s: raw.wall_s.unwrap_or(0.0),
-        }),
+        })),
         _ => return Ok(None),
     };
     Ok(Some(parsed))

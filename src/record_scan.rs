@@ -11,6 +11,53 @@ use std::borrow::Cow;
 use crate::history_read::TestLine;
 
 const MAX_DEPTH: usize = 64;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bytes of `w` that are zero, flagged by their high bit; the lowest flag is exact.
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+#[inline]
+fn word(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// The first `needle` in `hay`, eight bytes at a time.
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    let pattern = ONES * u64::from(needle);
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        let hit = zero_bytes(word(hay, i) ^ pattern);
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i..].iter().position(|&c| c == needle).map(|p| i + p)
+}
+
+/// The first byte of a JSON string that is not plain: a quote, a backslash
+/// or a control character.
+fn find_special(hay: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        let w = word(hay, i);
+        let hit = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
 
 struct Cursor<'a> {
     b: &'a [u8],
@@ -33,27 +80,34 @@ impl<'a> Cursor<'a> {
         (self.peek()? == c).then(|| self.at += 1)
     }
 
-    /// A string without escapes, borrowed (the cursor is on its opening quote).
-    fn plain_string(&mut self) -> Option<&'a str> {
+    /// A string without escapes, as bytes (the cursor is on its opening quote).
+    fn plain_bytes(&mut self) -> Option<&'a [u8]> {
         if self.peek()? != b'"' {
             return None;
         }
         let start = self.at + 1;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let len = find_special(&self.b[start..])?;
         if self.b[start + len] != b'"' {
             return None;
         }
         self.at = start + len + 1;
-        // The whole line was checked to be UTF-8 and quotes are ASCII.
-        std::str::from_utf8(&self.b[start..start + len]).ok()
+        Some(&self.b[start..start + len])
+    }
+
+    /// A string without escapes, borrowed.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let bytes = self.plain_bytes()?;
+        // SAFETY: `test_line` checked the whole line is UTF-8 before any
+        // cursor exists, and the slice starts and ends next to an ASCII
+        // quote, so it is whole characters.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     }
 
     fn skip_string(&mut self) -> Option<()> {
         self.at += 1;
         loop {
-            let c = *self.b.get(self.at)?;
+            self.at += find_special(&self.b[self.at..])?;
+            let c = self.b[self.at];
             self.at += 1;
             match c {
                 b'"' => return Some(()),
@@ -217,7 +271,9 @@ impl Seen {
 // One match arm per kept field.
 #[allow(clippy::too_many_lines)]
 pub fn test_line(line: &[u8]) -> Option<TestLine<'_>> {
-    std::str::from_utf8(line).ok()?;
+    if !line.is_ascii() {
+        std::str::from_utf8(line).ok()?;
+    }
     let mut c = Cursor { b: line, at: 0 };
     c.eat(b'{')?;
     let mut seen = Seen::default();
@@ -230,43 +286,43 @@ pub fn test_line(line: &[u8]) -> Option<TestLine<'_>> {
     }
     loop {
         c.ws();
-        let key = c.plain_string()?;
+        let key = c.plain_bytes()?;
         c.eat(b':')?;
         c.ws();
         match key {
-            "record" => {
+            b"record" => {
                 seen.first(0)?;
                 record = Some(c.plain_string()?);
             }
-            "run_id" => {
+            b"run_id" => {
                 seen.first(1)?;
                 run_id = Some(c.plain_string()?);
             }
-            "nodeid" => {
+            b"nodeid" => {
                 seen.first(2)?;
                 nodeid = Some(c.plain_string()?);
             }
-            "outcome" => {
+            b"outcome" => {
                 seen.first(3)?;
                 outcome = Some(c.plain_string()?);
             }
-            "stage" => {
+            b"stage" => {
                 seen.first(4)?;
                 stage = c.opt_string()?;
             }
-            "owner" => {
+            b"owner" => {
                 seen.first(5)?;
                 owner = c.opt_string()?;
             }
-            "finished_at" => {
+            b"finished_at" => {
                 seen.first(6)?;
                 finished = c.opt_string()?;
             }
-            "duration_s" => {
+            b"duration_s" => {
                 seen.first(7)?;
                 duration = if c.null() { None } else { Some(c.f64()?) };
             }
-            "gating" => {
+            b"gating" => {
                 seen.first(8)?;
                 gating = if c.null() {
                     None
@@ -277,11 +333,11 @@ pub fn test_line(line: &[u8]) -> Option<TestLine<'_>> {
                     Some(false)
                 };
             }
-            "gpu_peak_mib" => {
+            b"gpu_peak_mib" => {
                 seen.first(9)?;
                 peak = if c.null() { None } else { Some(c.f64()?) };
             }
-            "metrics" => {
+            b"metrics" => {
                 seen.first(10)?;
                 // Only the empty list here; metrics go through serde.
                 if !c.null() {
@@ -290,9 +346,8 @@ pub fn test_line(line: &[u8]) -> Option<TestLine<'_>> {
                 }
             }
             // Kept by serde for other record kinds: only a test's values are safe to skip.
-            "pipeline" | "gpus" | "git" | "host" | "started_at" | "exit_status" | "wall_s" => {
-                return None
-            }
+            b"pipeline" | b"gpus" | b"git" | b"host" | b"started_at" | b"exit_status"
+            | b"wall_s" => return None,
             _ => c.skip_value(0)?,
         }
         c.ws();
@@ -379,6 +434,27 @@ mod tests {
         assert!(test_line(b"{}").is_none());
         assert!(test_line(b"[]").is_none());
         assert!(test_line(&[b'{', 0xff, b'}']).is_none());
+    }
+
+    #[test]
+    fn finds_bytes_eight_at_a_time() {
+        let text = b"0123456789abcdef\"tail\\";
+        for n in 0..text.len() {
+            let hay = &text[n..];
+            assert_eq!(
+                find_byte(hay, b'"'),
+                hay.iter().position(|&c| c == b'"'),
+                "{n}"
+            );
+            assert_eq!(
+                find_special(hay),
+                hay.iter().position(|&c| c == b'"' || c == b'\\'),
+                "{n}"
+            );
+        }
+        assert_eq!(find_special(b"abcdefgh\x01"), Some(8));
+        assert_eq!(find_special(b"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x"), None);
+        assert_eq!(find_byte(b"abc", b'\n'), None);
     }
 
     #[test]
