@@ -137,9 +137,14 @@ pub fn stage_totals(history: &History, runs: &[usize]) -> BTreeMap<String, BTree
     out
 }
 
-/// Tests whose p50 grew the most in seconds, with at least `min_samples`
-/// results in both windows; at most `top`.
-pub fn slowdowns(tests: &[Timing], min_samples: usize, top: usize) -> Vec<Timing> {
+/// Tests whose p50 grew the most in seconds, by at least `min_percent`,
+/// with at least `min_samples` results in both windows; at most `top`.
+pub fn slowdowns(
+    tests: &[Timing],
+    min_samples: usize,
+    min_percent: f64,
+    top: usize,
+) -> Vec<Timing> {
     let mut out: Vec<Timing> = tests
         .iter()
         .filter(|t| {
@@ -148,6 +153,7 @@ pub fn slowdowns(tests: &[Timing], min_samples: usize, top: usize) -> Vec<Timing
                     .as_ref()
                     .is_some_and(|p| p.samples >= min_samples)
                 && t.change_s.is_some_and(|d| d > 0.0)
+                && t.change_percent.is_some_and(|p| p >= min_percent)
         })
         .cloned()
         .collect();
@@ -211,12 +217,16 @@ mod tests {
         );
         assert_eq!(b.change_percent, Some(0.0));
         assert_eq!(t[0].name, "a", "slowest p95 first");
-        let slow = slowdowns(&t, 1, 10);
+        let slow = slowdowns(&t, 1, 5.0, 10);
         assert_eq!(slow.len(), 1);
         assert_eq!(slow[0].name, "a");
         assert!(
-            slowdowns(&t, 3, 10).is_empty(),
+            slowdowns(&t, 3, 5.0, 10).is_empty(),
             "too few samples to call it"
+        );
+        assert!(
+            slowdowns(&t, 1, 200.1, 10).is_empty(),
+            "below the threshold"
         );
     }
 

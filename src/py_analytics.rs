@@ -114,6 +114,7 @@ impl History {
             min_runs: min_runs.unwrap_or(gates.min_runs).max(1),
             release_after: release_after.unwrap_or(gates.release_after).max(1),
             top,
+            slowdown_percent: gates.performance_regression,
             quarantine_days: gates.quarantine_days,
             pipeline,
         };

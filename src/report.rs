@@ -25,6 +25,8 @@ pub struct Settings {
     pub release_after: usize,
     /// Length of the lists of slowest tests and slow-downs.
     pub top: usize,
+    /// A slow-down is listed when p50 grew by at least this much, in percent.
+    pub slowdown_percent: f64,
     /// Days a suggested quarantine lasts before it must be renewed.
     pub quarantine_days: u32,
     /// Only runs of this pipeline (all runs when None).
@@ -38,6 +40,7 @@ impl Default for Settings {
             min_runs: 5,
             release_after: 10,
             top: 10,
+            slowdown_percent: 5.0,
             quarantine_days: 30,
             pipeline: None,
         }
@@ -268,7 +271,12 @@ pub fn build(
     });
 
     let tests = durations::per_test(history, &window, &previous);
-    let slowdowns = durations::slowdowns(&tests, settings.min_runs, settings.top);
+    let slowdowns = durations::slowdowns(
+        &tests,
+        settings.min_runs,
+        settings.slowdown_percent,
+        settings.top,
+    );
     let slowest: Vec<Timing> = tests.iter().take(settings.top).cloned().collect();
     let stages = durations::per_stage(history, &window, &previous);
     let trend = durations::stage_totals(history, &selected)
