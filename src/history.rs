@@ -262,19 +262,6 @@ impl Interner {
         i
     }
 
-    /// `name`'s index, remembering it in `last`: records of a run come
-    /// together, so its run id, stage and owner repeat line after line.
-    fn cached(&mut self, last: &mut Option<(String, u32)>, name: &str) -> u32 {
-        if let Some((seen, i)) = last {
-            if seen == name {
-                return *i;
-            }
-        }
-        let i = self.get(name);
-        *last = Some((name.to_string(), i));
-        i
-    }
-
     fn get(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.index.get(name) {
             return i;
@@ -296,7 +283,115 @@ struct Building {
     earliest_test: f64,
 }
 
-// One sequential pass over the parsed chunks, then the ordering of runs.
+/// A chunk's test lines as rows, made in parallel: run, stage and owner
+/// are indices into the chunk's own lists, the test is left to the merge.
+struct Prepared<'c> {
+    rows: Vec<Row>,
+    /// Per row: the node id and its hash (computed here, in parallel).
+    nodeids: Vec<(&'c str, u64)>,
+    /// Run ids of the chunk's test lines, with their earliest `finished_at`.
+    runs: Vec<(&'c str, f64)>,
+    /// Stage and owner names; index 0 is "none", so names\[i - 1\] is index i.
+    names: Vec<&'c str>,
+}
+
+/// Fx-hash a node id once, in the parallel phase.
+fn hash_name(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<Fx>::default().hash_one(name)
+}
+
+fn prepare<'c>(chunk: &'c Chunk<'_>) -> Prepared<'c> {
+    let mut p = Prepared {
+        rows: Vec::with_capacity(chunk.parsed.len()),
+        nodeids: Vec::with_capacity(chunk.parsed.len()),
+        runs: Vec::new(),
+        names: Vec::new(),
+    };
+    let mut name_index: FxMap<&'c str, u32> = FxMap::default();
+    let mut name_of = |name: Option<&'c str>, names: &mut Vec<&'c str>| -> u32 {
+        let Some(name) = name else { return 0 };
+        *name_index.entry(name).or_insert_with(|| {
+            names.push(name);
+            u32::try_from(names.len()).expect("name count")
+        })
+    };
+    for parsed in &chunk.parsed {
+        let Parsed::Test(t) = parsed else { continue };
+        // A chunk holds the lines of one run or two: look from the latest.
+        let run = if let Some(i) = p.runs.iter().rposition(|r| r.0 == t.run_id.as_ref()) {
+            i
+        } else {
+            p.runs.push((t.run_id.as_ref(), f64::INFINITY));
+            p.runs.len() - 1
+        };
+        if let Some(f) = t.finished_at {
+            p.runs[run].1 = p.runs[run].1.min(f);
+        }
+        let stage = name_of(t.stage.as_deref(), &mut p.names);
+        let owner = name_of(t.owner.as_deref(), &mut p.names);
+        p.nodeids.push((t.nodeid.as_ref(), hash_name(&t.nodeid)));
+        p.rows.push(Row {
+            run: u32::try_from(run).expect("run count"),
+            test: u32::MAX,
+            outcome: Outcome::parse(&t.outcome),
+            duration_s: t.duration_s,
+            stage,
+            owner,
+            gating: t.gating,
+            gpu_peak_mib: t.gpu_peak_mib,
+            metrics: t
+                .metrics
+                .iter()
+                .map(|m| Metric {
+                    name: m.name.to_string(),
+                    value: m.value,
+                    unit: m.unit.as_deref().unwrap_or_default().to_string(),
+                    higher_is_better: m.higher_is_better,
+                })
+                .collect(),
+        });
+    }
+    p
+}
+
+/// Node ids to test indices by a hash computed beforehand: the sequential
+/// merge only probes and compares.
+#[derive(Default)]
+struct TestIndex {
+    /// hash -> the latest test with it; `next` chains tests that share a hash.
+    heads: FxMap<u64, u32>,
+    next: Vec<u32>,
+    names: Vec<String>,
+}
+
+impl TestIndex {
+    fn get(&mut self, name: &str, hash: u64) -> u32 {
+        let head = self.heads.get(&hash).copied().unwrap_or(u32::MAX);
+        let mut at = head;
+        while at != u32::MAX {
+            if self.names[at as usize] == name {
+                return at;
+            }
+            at = self.next[at as usize];
+        }
+        let i = u32::try_from(self.names.len()).expect("fewer than 4 billion tests");
+        self.names.push(name.to_string());
+        self.next.push(head);
+        self.heads.insert(hash, i);
+        i
+    }
+}
+
+/// Chunk-local indices to history-wide ones.
+struct Mapping {
+    runs: Vec<u32>,
+    names: Vec<u32>,
+    tests: Vec<u32>,
+}
+
+// Parallel: rows per chunk. Sequential: run records, corrupt lines, and one
+// index lookup per row. Parallel again: rows rewritten and ordered by run.
 #[allow(clippy::too_many_lines)]
 fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History {
     let mut inputs = Inputs {
@@ -308,13 +403,11 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
             inputs.problems.push(p.clone());
         }
     }
+    let prepared: Vec<Prepared<'_>> = chunks.par_iter().map(prepare).collect();
     let mut runs: Vec<Building> = Vec::new();
     let mut run_index: FxMap<String, u32> = FxMap::default();
-    let mut last_run: Option<(String, u32)> = None;
-    let (mut last_stage, mut last_owner) = (None, None);
-    let mut tests = Interner::default();
+    let mut tests = TestIndex::default();
     let mut names = Interner::with_empty();
-    let mut rows: Vec<Row> = Vec::new();
     let mut line_base = vec![0usize; sources.len()];
 
     let mut run_of = |id: &str, runs: &mut Vec<Building>| -> u32 {
@@ -341,15 +434,15 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
         i
     };
 
-    // Only the interning below is sequential; parsing already ran in parallel.
-    for chunk in chunks {
+    let mut mappings = Vec::with_capacity(chunks.len());
+    for (chunk, prep) in chunks.iter().zip(&prepared) {
         let base = line_base[chunk.source];
         line_base[chunk.source] += chunk.lines;
         inputs.lines += chunk.lines;
         inputs.unknown += chunk.unknown;
         inputs.records += chunk.parsed.len() + chunk.unknown;
         inputs.corrupt += chunk.corrupt.len();
-        for (line, why) in chunk.corrupt {
+        for (line, why) in &chunk.corrupt {
             if inputs.problems.len() < PROBLEMS_SHOWN {
                 inputs.problems.push(format!(
                     "{}:{}: {why}",
@@ -358,8 +451,7 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
                 ));
             }
         }
-        rows.reserve(chunk.parsed.len());
-        for parsed in chunk.parsed {
+        for parsed in &chunk.parsed {
             match parsed {
                 Parsed::Start(s) => {
                     let i = run_of(&s.run_id, &mut runs) as usize;
@@ -382,51 +474,32 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
                         finished_at: e.finished_at,
                     });
                 }
-                Parsed::Test(t) => {
-                    let run = match &last_run {
-                        Some((id, i)) if *id == t.run_id => *i,
-                        _ => {
-                            let i = run_of(&t.run_id, &mut runs);
-                            last_run = Some((t.run_id.to_string(), i));
-                            i
-                        }
-                    };
-                    if let Some(f) = t.finished_at {
-                        let b = &mut runs[run as usize];
-                        b.earliest_test = b.earliest_test.min(f);
-                    }
-                    let test = tests.get(&t.nodeid);
-                    let stage = t
-                        .stage
-                        .as_deref()
-                        .map_or(0, |s| names.cached(&mut last_stage, s));
-                    let owner = t
-                        .owner
-                        .as_deref()
-                        .map_or(0, |s| names.cached(&mut last_owner, s));
-                    rows.push(Row {
-                        run,
-                        test,
-                        outcome: Outcome::parse(&t.outcome),
-                        duration_s: t.duration_s,
-                        stage,
-                        owner,
-                        gating: t.gating,
-                        gpu_peak_mib: t.gpu_peak_mib,
-                        metrics: t
-                            .metrics
-                            .into_iter()
-                            .map(|m| Metric {
-                                name: m.name.into_owned(),
-                                value: m.value,
-                                unit: m.unit.map(std::borrow::Cow::into_owned).unwrap_or_default(),
-                                higher_is_better: m.higher_is_better,
-                            })
-                            .collect(),
-                    });
-                }
+                Parsed::Test(_) => {}
             }
         }
+        let run_map: Vec<u32> = prep
+            .runs
+            .iter()
+            .map(|&(id, earliest)| {
+                let i = run_of(id, &mut runs);
+                let b = &mut runs[i as usize];
+                b.earliest_test = b.earliest_test.min(earliest);
+                i
+            })
+            .collect();
+        let name_map: Vec<u32> = std::iter::once(0)
+            .chain(prep.names.iter().map(|n| names.get(n)))
+            .collect();
+        let test_map: Vec<u32> = prep
+            .nodeids
+            .iter()
+            .map(|&(name, hash)| tests.get(name, hash))
+            .collect();
+        mappings.push(Mapping {
+            runs: run_map,
+            names: name_map,
+            tests: test_map,
+        });
     }
 
     // Order runs by start; a run without run_start by its earliest test.
@@ -454,9 +527,24 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = u32::try_from(r).expect("run count");
     }
-    for row in &mut rows {
-        row.run = rank[row.run as usize];
-    }
+    let mut rows: Vec<Row> = prepared
+        .into_par_iter()
+        .zip(mappings)
+        .flat_map_iter(|(prep, map)| {
+            let rank = &rank;
+            let Mapping { runs, names, tests } = map;
+            prep.rows
+                .into_iter()
+                .zip(tests)
+                .map(move |(mut row, test)| {
+                    row.test = test;
+                    row.run = rank[runs[row.run as usize] as usize];
+                    row.stage = names[row.stage as usize];
+                    row.owner = names[row.owner as usize];
+                    row
+                })
+        })
+        .collect();
     // Stable: rows of one run keep the order they were read in.
     rows.par_sort_by_key(|r| r.run);
     let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
