@@ -352,6 +352,14 @@ def test_bad_arguments_exit_2_with_the_problem(tmp_path: Path, capsys: pytest.Ca
     assert "0 must be at least 1" in capsys.readouterr().err
 
 
+def test_an_empty_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not records\n")
+    code, out, err = report(capsys, tmp_path)
+    assert code == 0
+    assert out.startswith("pytest-dynamo report: 0 runs")
+    assert "no records in" in err and "*.jsonl.gz" in err
+
+
 def test_the_python_api_reads_records_in_memory(tmp_path: Path) -> None:
     b = Builder()
     repeat(b, 5, {"t/a.py::x": "passed"})

@@ -156,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
             write(args.tickets / f"{slug}.md", body)
     if args.quarantine_out is not None:
         write(args.quarantine_out, report.quarantine_file())
+    if history.records == 0 and history.corrupt == 0:
+        print(
+            f"pytest-dynamo report: no records in {', '.join(args.paths)} "
+            "(folders are searched for *.jsonl, *.jsonl.gz, *.ndjson, *.ndjson.gz)",
+            file=sys.stderr,
+        )
     if history.corrupt:
         print(
             f"pytest-dynamo report: skipped {history.corrupt} corrupt or truncated record line(s); "
