@@ -31,6 +31,8 @@ pub struct Config {
     pub pipelines: BTreeMap<String, crate::pipeline::PipelineConfig>,
     /// Framework selection: `[tool.pytest-dynamo.frameworks]`.
     pub frameworks: crate::framework::FrameworksConfig,
+    /// `[tool.pytest-dynamo.gates]`: quality-gate thresholds and the history window.
+    pub gates: crate::gate_config::GatesConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -3,25 +3,44 @@
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
 pub mod changes;
+pub mod charts;
 pub mod config;
+pub mod coverage;
 pub mod customize;
+pub mod duration_trends;
 pub mod durations;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod flakiness;
 pub mod framework;
+pub mod gate_config;
+pub mod gates;
 pub mod gpu;
+pub mod history;
+pub mod history_read;
 pub mod lint;
 pub mod marker;
 pub mod matcher;
 pub mod pipeline;
 pub mod plan;
+pub mod prometheus;
+pub mod pushgateway;
+pub mod quarantine_advice;
+pub mod record_scan;
+pub mod report;
+pub mod report_html;
+pub mod report_markdown;
+pub mod report_text;
 pub mod selection;
+pub mod stats;
 pub mod suggest;
 pub mod taxonomy;
+pub mod timestamp;
 pub mod validate;
 pub mod validation_report;
 
+mod py_analytics;
 mod py_convert;
 mod py_engine;
 mod py_gpu;
@@ -44,6 +63,12 @@ mod _core {
 
     #[pymodule_export]
     use crate::py_lint::{lint, LintReport};
+
+    #[pymodule_export]
+    use crate::py_analytics::{
+        check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
+        Report,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "lint": ("pytest_dynamo._lint_cli", "check test markers without importing the tests"),
+    "report": ("pytest_dynamo._report_cli", "flaky, broken and slower tests over many runs' records"),
+    "gate": ("pytest_dynamo._gate_cli", "quality gates: flaky rate, performance, coverage"),
 }
 
 USAGE = "usage: pytest-dynamo COMMAND [ARGS...]   (pytest-dynamo COMMAND --help)"

@@ -7,7 +7,7 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_dynamo import _collect, _gpu, _options, _selection, _state
+from pytest_dynamo import _analytics, _collect, _gpu, _options, _selection, _state
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -18,6 +18,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
     _gpu.add_options(parser)
     _selection.add_options(parser)
+    _analytics.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -31,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Gating(), GATING)
     _gpu.register(config)
     config.pluginmanager.register(_selection.SelectionPlugin(config), _selection.SELECTION)
+    _analytics.register(config)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 

@@ -1,0 +1,171 @@
+"""``pytest-dynamo report``: flakiness, durations, quarantine advice and
+owners over the records of many runs, as text, JSON, Markdown or HTML.
+Parsing and every statistic run in Rust; this module reads arguments and
+writes files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_dynamo import _core
+
+FORMATS = ("text", "json", "markdown", "html")
+
+
+class UsageError(Exception):
+    """A bad argument or input: printed without a traceback, exit status 2."""
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rootdir",
+        type=Path,
+        default=None,
+        help="Folder whose pyproject.toml holds [tool.pytest-dynamo] (default: the current folder).",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="TOML file with the pytest-dynamo configuration, as --dynamo-config "
+        "(default: $DYNAMO_CONFIG, then the rootdir's pyproject.toml).",
+    )
+    parser.add_argument("--pipeline", default=None, help="Only runs of this pipeline.")
+
+
+def load_engine(args: argparse.Namespace) -> tuple[_core.Engine, Path]:
+    """The configuration found the way the plugin finds it."""
+    rootdir: Path = args.rootdir or Path.cwd()
+    if not rootdir.is_dir():
+        raise UsageError(f"--rootdir {rootdir} is not a folder")
+    config_file = args.config or os.environ.get("DYNAMO_CONFIG") or None
+    try:
+        return _core.Engine.load(str(rootdir), config_file), rootdir
+    except _core.ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def load_history(paths: Sequence[str]) -> _core.History:
+    try:
+        return _core.History.load(list(paths))
+    except _core.ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err}") from None
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pytest-dynamo report",
+        description="Report flaky, broken and slower tests over the records of many runs (docs/reports.md).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
+    p.add_argument(
+        "--format", choices=FORMATS, default="text", help="Format written to --output (default text)."
+    )
+    p.add_argument("-o", "--output", type=Path, help="Write the report there instead of standard output.")
+    p.add_argument("--json", type=Path, metavar="FILE", help="Also write the JSON report to FILE.")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="Also write the Markdown summary to FILE.")
+    p.add_argument("--html", type=Path, metavar="FILE", help="Also write the HTML report to FILE.")
+    p.add_argument(
+        "--tickets", type=Path, metavar="DIR", help="Write one Markdown ticket body per owner into DIR."
+    )
+    p.add_argument(
+        "--quarantine",
+        type=Path,
+        metavar="FILE",
+        help="The quarantine file: releases are checked against it.",
+    )
+    p.add_argument(
+        "--quarantine-out",
+        type=Path,
+        metavar="FILE",
+        help="Write the quarantine file with the suggested changes applied (may be --quarantine itself).",
+    )
+    p.add_argument("--window", type=positive, help="Runs in the window (default: gates.window, 20).")
+    p.add_argument(
+        "--min-runs", type=positive, help="Results a test needs to be judged (default: gates.min_runs, 5)."
+    )
+    p.add_argument(
+        "--release-after",
+        type=positive,
+        help="Passes in a row before a quarantined test is released (default: gates.release_after, 10).",
+    )
+    p.add_argument(
+        "--top", type=positive, default=10, help="Length of the slowest and slow-down lists (default 10)."
+    )
+    add_config_options(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as err:
+        print(f"pytest-dynamo report: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    engine, _ = load_engine(args)
+    if args.quarantine is not None and not args.quarantine.is_file():
+        raise UsageError(f"--quarantine {args.quarantine}: no such file")
+    history = load_history(args.paths)
+    try:
+        report = history.report(
+            engine,
+            window=args.window,
+            min_runs=args.min_runs,
+            release_after=args.release_after,
+            top=args.top,
+            pipeline=args.pipeline,
+            quarantine=None if args.quarantine is None else str(args.quarantine),
+        )
+    except _core.ConfigError as err:
+        raise UsageError(str(err)) from None
+    render = {"text": report.text, "json": report.json, "markdown": report.markdown, "html": report.html}
+    if args.output is None:
+        sys.stdout.write(render[args.format]())
+    else:
+        write(args.output, render[args.format]())
+    for path, fmt in ((args.json, "json"), (args.markdown, "markdown"), (args.html, "html")):
+        if path is not None:
+            write(path, render[fmt]())
+    if args.tickets is not None:
+        for _, slug, body in report.tickets():
+            write(args.tickets / f"{slug}.md", body)
+    if args.quarantine_out is not None:
+        write(args.quarantine_out, report.quarantine_file())
+    if history.records == 0 and history.corrupt == 0:
+        print(
+            f"pytest-dynamo report: no records in {', '.join(args.paths)} "
+            "(folders are searched for *.jsonl, *.jsonl.gz, *.ndjson, *.ndjson.gz)",
+            file=sys.stderr,
+        )
+    if history.corrupt:
+        print(
+            f"pytest-dynamo report: skipped {history.corrupt} corrupt or truncated record line(s); "
+            "the report lists the first ones",
+            file=sys.stderr,
+        )
+    return 0

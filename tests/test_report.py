@@ -1,0 +1,386 @@
+"""``pytest-dynamo report``: statistics on hand-made histories with known
+answers, every output format, quarantine advice, and corrupt inputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from history_builder import Builder, repeat
+from pytest_dynamo import _cli, _core
+
+pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
+
+
+def report(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = _cli.main(["report", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def report_json(capsys: pytest.CaptureFixture[str], *args: str | Path) -> dict[str, Any]:
+    code, out, err = report(capsys, *args, "--format", "json")
+    assert code == 0, err
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+def flaky_and_broken(tmp_path: Path) -> Path:
+    """Six runs on three commits (two runs each).
+
+    - ``flaky_commit`` passes and fails on commit c1: flaky, 1 of 6 results flaky.
+    - ``flaky_retry`` passes on a retry once: flaky.
+    - ``broken`` passes on c0, fails on every run of c1 and c2: broken since run 3.
+    - ``stable`` always passes; ``skips`` is always skipped (no results).
+    """
+    b = Builder()
+    for i in range(6):
+        b.run(
+            {
+                "t/a.py::flaky_commit": "failed" if i == 3 else "passed",
+                "t/a.py::flaky_retry": "flaky" if i == 4 else "passed",
+                "t/a.py::broken": "failed" if i >= 2 else "passed",
+                "t/a.py::stable": "passed",
+                "t/a.py::skips": "skipped",
+            },
+            commit=f"c{i // 2}",
+            owner="alec",
+        )
+    return b.write(tmp_path / "runs.jsonl")
+
+
+def test_flaky_is_told_apart_from_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = report_json(capsys, flaky_and_broken(tmp_path), "--min-runs", "5")
+    f = data["flakiness"]
+    assert (f["assessed"], f["flaky_count"], f["broken_count"], f["insufficient"]) == (4, 2, 1, 0)
+    assert f["flaky_rate"] == 50.0
+    by_id = {t["nodeid"]: t for t in f["flaky"]}
+    commit = by_id["t/a.py::flaky_commit"]
+    assert (commit["runs"], commit["failed"], commit["mixed_commits"]) == (6, 1, ["c1"])
+    assert commit["flake_rate"] == pytest.approx(100 / 6)
+    assert commit["last_failure"] == f"{4:032x}"
+    assert by_id["t/a.py::flaky_retry"]["retried"] == 1
+    (broken,) = f["broken"]
+    assert broken["nodeid"] == "t/a.py::broken"
+    assert (broken["failing_runs"], broken["failing_since_run"]) == (4, f"{3:032x}")
+    assert broken["failing_since_commit"] == "c1"
+
+
+def test_the_window_and_the_minimum_sample_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = flaky_and_broken(tmp_path)
+    # The last two runs (commit c2): only the retry is left as flaky evidence.
+    data = report_json(capsys, path, "--window", "2", "--min-runs", "2")
+    assert data["runs"]["window"] == 2
+    assert [t["nodeid"] for t in data["flakiness"]["flaky"]] == ["t/a.py::flaky_retry"]
+    assert [t["nodeid"] for t in data["flakiness"]["broken"]] == ["t/a.py::broken"]
+    data = report_json(capsys, path, "--window", "2", "--min-runs", "3")
+    assert (data["flakiness"]["assessed"], data["flakiness"]["insufficient"]) == (0, 4)
+
+
+def test_the_window_comes_from_the_gates_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = flaky_and_broken(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nwindow = 2\nmin_runs = 2\n")
+    data = report_json(capsys, path, "--rootdir", tmp_path)
+    assert (data["settings"]["window"], data["settings"]["min_runs"]) == (2, 2)
+    assert data["runs"]["previous_window"] == 2
+
+
+def test_the_flake_rate_over_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = report_json(capsys, flaky_and_broken(tmp_path))
+    trend = [(p["tests"], p["flaky"]) for p in data["flake_trend"]]
+    # Run 3 (c1): broken fails on its first run of c1 but passed on c0 only, so
+    # its failures are not flaky; flaky_commit fails on c1 where it also passed.
+    assert trend == [(4, 0), (4, 0), (4, 0), (4, 1), (4, 1), (4, 0)]
+    assert data["flake_trend"][3]["rate"] == 25.0
+
+
+def durations_history(tmp_path: Path) -> Path:
+    """Four runs: the previous window (runs 1-2) and the window (runs 3-4)."""
+    b = Builder()
+    for slow, quick in [(2.0, 1.0), (4.0, 1.0), (8.0, 1.0), (10.0, 1.0)]:
+        b.run(
+            {
+                "t/e2e.py::slow": ("passed", slow, {"stage": "e2e", "owner": "ryan"}),
+                "t/unit.py::quick": ("passed", quick, {"stage": "unit", "owner": "ishan"}),
+            }
+        )
+    return b.write(tmp_path / "durations.jsonl")
+
+
+def test_durations_per_test_and_stage_against_the_previous_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = report_json(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
+    d = data["durations"]
+    slow = next(t for t in d["tests"] if t["name"] == "t/e2e.py::slow")
+    assert slow["current"] == {"samples": 2, "p50": 9.0, "p95": pytest.approx(9.9)}
+    assert slow["previous"] == {"samples": 2, "p50": 3.0, "p95": pytest.approx(3.9)}
+    assert (slow["change_percent"], slow["change_s"]) == (200.0, 6.0)
+    stages = {s["name"]: s for s in d["stages"]}
+    assert stages["e2e"]["current"]["p50"] == 9.0
+    assert stages["unit"]["change_percent"] == 0.0
+    assert [s["name"] for s in d["slowdowns"]] == ["t/e2e.py::slow"]
+    assert [s["name"] for s in d["slowest"]] == ["t/e2e.py::slow", "t/unit.py::quick"]
+    assert len(d["trend"]) == 8, "one point per stage and run"
+
+
+def test_the_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = report(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert (
+        lines[0]
+        == "pytest-dynamo report: 4 runs (all pipelines); window: last 2 runs, previous window: 2 runs"
+    )
+    assert "  biggest slow-downs  n    p50    p95  prev p50   change" in lines
+    assert "  t/e2e.py::slow      2  9.00s  9.90s     3.00s  +200.0%" in lines
+    assert "  e2e                   2  9.00s  9.90s     3.00s  +200.0%" in lines
+    assert any(line.startswith("  ryan ") for line in lines), out
+
+
+def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Builder()
+    for i in range(4):
+        b.run(
+            {
+                "t/kv.py::test_evict[a|b]": ("failed" if i == 1 else "passed", 1.0, {"owner": "Ryan Oslon"}),
+                "t/router.py::test_route": ("failed" if i >= 2 else "passed", 1.0, {"owner": "alec"}),
+            },
+            commit=f"c{i // 2}",
+        )
+    path = b.write(tmp_path / "h.jsonl")
+    summary = tmp_path / "summary.md"
+    tickets = tmp_path / "tickets"
+    code, out, _ = report(
+        capsys, path, "--min-runs", "2", "--format", "markdown", "--markdown", summary, "--tickets", tickets
+    )
+    assert code == 0
+    assert out == summary.read_text()
+    assert out.startswith("## pytest-dynamo report\n")
+    assert (
+        "| `t/kv.py::test_evict[a\\|b]` | Ryan Oslon | 4 | 1 | 0 | 25.0 | passed and failed on `c0` |" in out
+    )
+    assert "### Broken tests" in out and "`t/router.py::test_route` | alec | 2 |" in out
+    assert "```diff\n--- quarantine file\n" in out
+    assert sorted(p.name for p in tickets.iterdir()) == ["alec.md", "ryan-oslon.md"]
+    ryan = (tickets / "ryan-oslon.md").read_text()
+    assert ryan.startswith("# [CI] Ryan Oslon: 1 flaky test(s)\n")
+    assert "- [ ] `t/kv.py::test_evict[a\\|b]`: 25.0% of 4 results flaky (1 failed)" in ryan
+    assert '[[quarantine]]\ntest = "t/kv.py::test_evict[a|b]"\n' in ryan
+    alec = (tickets / "alec.md").read_text()
+    assert "## Broken" in alec and "failing for 2 run(s)" in alec
+
+
+def test_the_html_report_is_one_self_contained_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    html = tmp_path / "report.html"
+    code, _, _ = report(capsys, durations_history(tmp_path), "--html", html, "--format", "json")
+    assert code == 0
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<svg") == 3, "flake rate, duration trends, slowest tests"
+    for caption in ("flaky results per run (%)", "time per run by stage (s)", "p50 (dark) and p95 (light)"):
+        assert caption in page
+    assert "t/e2e.py::slow" in page
+    for fetches in ("<script", "<link", "src=", "<img", "url("):
+        assert fetches not in page
+
+
+def quarantine_history(tmp_path: Path) -> Path:
+    b = Builder()
+    for i in range(6):
+        b.run(
+            {
+                "t/a.py::newly_flaky": ("failed" if i == 1 else "passed", 1.0, {"owner": "alec"}),
+                "t/b.py::held_1": "passed",
+                "t/b.py::held_2": "failed" if i == 0 else "passed",
+                "t/c.py::still_bad": "quarantined-failed" if i in (0, 5) else "passed",
+            },
+            commit=f"c{i // 2}",
+        )
+    return b.write(tmp_path / "q.jsonl")
+
+
+QUARANTINE = """\
+# Tests out of the gate until fixed.
+
+[[quarantine]]
+test = "t/b.py::held_*"
+reason = "port clash"
+owner = "ishan"
+ticket = "DYN-12"
+expires = "2026-06-01"
+
+[[quarantine]]
+test = "t/c.py::still_bad"
+reason = "race in teardown"
+owner = "ryan"
+ticket = "DYN-13"
+expires = "2026-06-01"
+"""
+
+
+def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    qfile = tmp_path / "quarantine.toml"
+    qfile.write_text(QUARANTINE)
+    out_file = tmp_path / "quarantine.new.toml"
+    args = ["--quarantine", qfile, "--quarantine-out", out_file, "--release-after", "5", "--min-runs", "3"]
+    data = report_json(capsys, quarantine_history(tmp_path), *args)
+    q = data["quarantine"]
+    assert [e["test"] for e in q["add"]] == ["t/a.py::newly_flaky"]
+    added = q["add"][0]
+    assert added["owner"] == "alec" and added["ticket"] == ""
+    assert "passed and failed on commit c0" in added["reason"]
+    # held_2 failed in run 1 only: 5 passes since, like held_1; still_bad failed in the last run.
+    assert [(r["test"], r["matched"]) for r in q["release"]] == [("t/b.py::held_*", 2)]
+    assert '-test = "t/b.py::held_*"' in q["change"] and '+test = "t/a.py::newly_flaky"' in q["change"]
+    updated = out_file.read_text()
+    assert updated.startswith(
+        '# Tests out of the gate until fixed.\n\n[[quarantine]]\ntest = "t/c.py::still_bad"'
+    )
+    entries = tomllib.loads(updated)["quarantine"]
+    assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky"]
+    assert set(entries[1]) == {"test", "reason", "owner", "ticket", "expires"}
+    # Six passes are needed now: nothing to release.
+    data = report_json(
+        capsys, quarantine_history(tmp_path), *args[:4], "--release-after", "6", "--min-runs", "3"
+    )
+    assert data["quarantine"]["release"] == []
+
+
+def test_a_broken_quarantine_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qfile = tmp_path / "quarantine.toml"
+    qfile.write_text('[[quarantine]]\nreason = "no test key"\n')
+    code, _, err = report(capsys, quarantine_history(tmp_path), "--quarantine", qfile)
+    assert code == 2
+    assert "quarantine entry 1 has no `test` string" in err
+
+
+def test_corrupt_and_truncated_lines_are_counted_never_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = Builder()
+    repeat(b, 3, {"t/a.py::x": "passed"})
+    good = b.lines
+    folder = tmp_path / "records"
+    (folder / "nested").mkdir(parents=True)
+    # A file cut mid-line, garbage, a wrong type, an empty line, and a binary blob.
+    (folder / "a.jsonl").write_text(
+        "\n".join(
+            [good[0], "not json at all", good[1], "", '{"record":"test","run_id":"x","nodeid":1}', *good[2:]]
+        )
+        + '\n{"record":"test","run_id":"'
+    )
+    (folder / "nested" / "b.jsonl.gz").write_bytes(gzip.compress(b"\x00\xff\xfe garbage\n"))
+    (folder / "ignored.txt").write_text("not a records file name, not read\n")
+    code, out, err = report(capsys, folder)
+    assert code == 0
+    assert "inputs: 2 files, " in out
+    assert "4 corrupt lines skipped" in out
+    assert "a.jsonl:2: expected ident" in out
+    assert "a.jsonl:5: invalid type: integer `1`" in out
+    assert "b.jsonl.gz:1: " in out
+    assert "skipped 4 corrupt or truncated record line(s)" in err
+    data = report_json(capsys, folder)
+    assert data["runs"]["total"] == 3
+    assert data["inputs"]["corrupt"] == 4
+
+
+def test_a_truncated_gzip_file_keeps_what_came_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = Builder()
+    repeat(b, 200, {f"t/a.py::x{i}": "passed" for i in range(20)})
+    whole = gzip.compress("".join(line + "\n" for line in b.lines).encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    data = report_json(capsys, path)
+    problems = data["inputs"]["problems"]
+    assert "gzip stream is truncated or corrupt" in problems[0]
+    assert 0 < data["runs"]["total"] < 200
+
+
+def test_interrupted_runs_and_newer_writers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Builder()
+    b.run({"t/a.py::x": "passed"}, end=False)
+    b.run({"t/a.py::x": "failed"}, start=False)
+    b.add({"record": "annotation", "schema": 2, "run_id": "x", "text": "from a newer writer"})
+    b.run({"t/a.py::x": ("passed", 1.0, {"schema": 2, "new_field": {"nested": [1]}})})
+    data = report_json(capsys, b.write(tmp_path / "h.jsonl"), "--min-runs", "1")
+    i = data["inputs"]
+    assert (i["corrupt"], i["unknown"], i["runs_without_start"], i["runs_without_end"]) == (0, 1, 1, 1)
+    assert data["runs"]["total"] == 3
+    assert data["runs"]["latest"]["counts"] == {"passed": 1}
+
+
+def test_many_files_and_the_pipeline_filter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    nightly, pr = Builder(), Builder()
+    repeat(nightly, 3, {"t/a.py::x": "passed"}, pipeline="nightly")
+    pr.count = 10  # distinct run ids and later start times
+    repeat(pr, 2, {"t/a.py::x": "failed"}, pipeline="pr")
+    first = nightly.write(tmp_path / "nightly.jsonl")
+    second = pr.write(tmp_path / "pr.jsonl.gz", compress=True)
+    assert report_json(capsys, first, second)["runs"]["total"] == 5
+    data = report_json(capsys, first, second, "--pipeline", "pr", "--min-runs", "2")
+    assert data["runs"]["total"] == 2
+    assert data["flakiness"]["broken_count"] == 1
+
+
+def test_bad_arguments_exit_2_with_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = report(capsys, tmp_path / "missing.jsonl")
+    assert code == 2
+    assert "missing.jsonl: no such records file or folder" in err
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nwindoww = 3\n")
+    code, _, err = report(capsys, flaky_and_broken(tmp_path), "--rootdir", tmp_path)
+    assert code == 2
+    assert "windoww" in err and "fix:" in err
+    with pytest.raises(SystemExit):
+        _cli.main(["report", "--window", "0", str(tmp_path)])
+    assert "0 must be at least 1" in capsys.readouterr().err
+
+
+def test_an_empty_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not records\n")
+    code, out, err = report(capsys, tmp_path)
+    assert code == 0
+    assert out.startswith("pytest-dynamo report: 0 runs")
+    assert "no records in" in err and "*.jsonl.gz" in err
+
+
+def test_the_python_api_reads_records_in_memory(tmp_path: Path) -> None:
+    b = Builder()
+    repeat(b, 5, {"t/a.py::x": "passed"})
+    history = _core.History.from_records(b.lines)
+    assert (history.runs, history.records, history.corrupt) == (5, 15, 0)
+    engine = _core.Engine.load(str(tmp_path))
+    assert history.report(engine).flaky_rate == 0.0
+
+
+def test_python_dash_m_dispatches_the_report(tmp_path: Path) -> None:
+    path = flaky_and_broken(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_dynamo", "report", str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["runs"]["total"] == 6
+    listing = subprocess.run(
+        [sys.executable, "-m", "pytest_dynamo", "--help"], capture_output=True, text=True, check=False
+    )
+    assert "report" in listing.stdout and "gate" in listing.stdout
