@@ -15,7 +15,6 @@ import pytest
 
 from pytest_dynamo import _options, _state
 from pytest_dynamo._core import Audit, GpuRules, Hardware
-from pytest_dynamo._setting import choice
 
 AUDIT = "dynamo-gpu-audit"
 MODES = ("off", "warn", "strict")
@@ -70,7 +69,7 @@ def add_options(parser: pytest.Parser) -> None:
 class AuditPlugin:
     def __init__(self, config: pytest.Config, rules: GpuRules, nvml_lib: str | None) -> None:
         self.config = config
-        self.mode = choice(config, "dynamo_audit", MODES, "DYNAMO_AUDIT")
+        self.mode = _options.get_choice(config, "dynamo_audit", MODES, "DYNAMO_AUDIT")
         self.interval = _interval("dynamo_audit_interval", _options.get(config, "dynamo_audit_interval"))
         self.audit: Audit | None = None
         if self.mode != "off":

@@ -13,7 +13,6 @@ import pytest
 
 from pytest_dynamo import _audit, _options, _state
 from pytest_dynamo._core import Batch, ConfigError, GpuRules, describe_gpus, probe_gpus
-from pytest_dynamo._setting import choice, setting
 
 GPU = "dynamo-gpu"
 ON_MISSING = ("skip", "deselect", "fail")
@@ -70,7 +69,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
-    value, where = setting(config, "dynamo_gpus", "DYNAMO_GPUS")
+    value, where = _options.setting(config, "dynamo_gpus", "DYNAMO_GPUS")
     if not value.strip():
         return None, ""
     if not _is_count(value):
@@ -82,7 +81,7 @@ def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
 
 def nvml_lib(config: pytest.Config) -> str | None:
     """The NVML library named by the user; a path that does not exist is an error."""
-    value, where = setting(config, "dynamo_nvml_lib", "DYNAMO_NVML_LIB")
+    value, where = _options.setting(config, "dynamo_nvml_lib", "DYNAMO_NVML_LIB")
     if not value:
         return None
     if "/" not in value:
@@ -116,7 +115,7 @@ class GpuPlugin:
             f"{self.rules.vram_marker}(gib): needs a GPU with at least this much memory, in GiB "
             "(skipped where no visible GPU has it)",
         )
-        self.on_missing = choice(
+        self.on_missing = _options.get_choice(
             config, "dynamo_on_missing_hardware", ON_MISSING, "DYNAMO_ON_MISSING_HARDWARE"
         )
         lib = nvml_lib(config)

@@ -65,18 +65,27 @@ def add_options(parser: pytest.Parser) -> pytest.OptionGroup:
     return group
 
 
-def get(config: pytest.Config, name: str, env: str | None = None) -> str:
-    """A setting by precedence: ``--dynamo-x`` flag, environment, ini ``dynamo_x``."""
+def setting(config: pytest.Config, name: str, env: str | None = None) -> tuple[str, str]:
+    """A setting by precedence (``--dynamo-x`` flag, environment, ini ``dynamo_x``)
+    and where it came from (``--dynamo-gpus=1``, ``DYNAMO_GPUS=1``,
+    ``dynamo_gpus = 1``), so messages can name the source."""
     value = config.getoption(name, default=None)
     if value not in (None, ""):
-        return str(value)
+        return str(value), f"--{name.replace('_', '-')}={value}"
     if env and os.environ.get(env):
-        return os.environ[env]
-    return str(config.getini(name) or "")
+        return os.environ[env], f"{env}={os.environ[env]}"
+    value = str(config.getini(name) or "")
+    return value, f"{name} = {value}"
 
 
-def get_choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
-    value = get(config, name).strip()
-    if value not in choices:
-        raise pytest.UsageError(f"ini option {name} = {value!r} is not one of {', '.join(choices)}")
-    return value
+def get(config: pytest.Config, name: str, env: str | None = None) -> str:
+    """A setting's value by precedence: flag, environment, ini."""
+    return setting(config, name, env)[0]
+
+
+def get_choice(config: pytest.Config, name: str, choices: tuple[str, ...], env: str | None = None) -> str:
+    """A setting that must be one of ``choices``; anything else is a usage error naming its source."""
+    value, where = setting(config, name, env)
+    if value.strip() not in choices:
+        raise pytest.UsageError(f"pytest-dynamo: {where}: not one of {', '.join(choices)}")
+    return value.strip()
