@@ -25,6 +25,10 @@ pub struct Config {
     pub taxonomy: BTreeMap<String, CategoryConfig>,
     /// Old marker name -> canonical name; using the old one warns.
     pub aliases: BTreeMap<String, String>,
+    /// The quarantine file and whether an expired entry fails the run.
+    pub quarantine: crate::quarantine::QuarantineConfig,
+    /// Owners of tests by marker or path (the strategy's PIC table).
+    pub owners: crate::owners::OwnersConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -14,7 +14,7 @@ pyo3::create_exception!(
     pytest_dynamo,
     ConfigError,
     PyException,
-    "A configuration value, file or flag of pytest-dynamo is wrong.\n\n    The message names it and the fix."
+    "A configuration value, file or flag of pytest-dynamo is wrong.\n\nThe message names it and the fix."
 );
 
 impl From<Error> for PyErr {
