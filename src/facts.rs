@@ -160,10 +160,13 @@ pub fn facts(
         stage: stage.map(String::from),
         gating: exempt.is_none(),
         exempt,
-        owner: rules
-            .owners
-            .owner_of(&item.nodeid, resolution)
-            .map(String::from),
+        // A quarantined test's owner is the one who owns its fix.
+        owner: entry.map(|e| e.owner.clone()).or_else(|| {
+            rules
+                .owners
+                .owner_of(&item.nodeid, resolution)
+                .map(String::from)
+        }),
         quarantine: entry.map(|e| QuarantineRef::of(e, rules.today)),
     };
     (facts, reruns, problem)
@@ -294,6 +297,7 @@ mod tests {
         let q: Facts = serde_json::from_str(&out.tests[1].0).unwrap();
         assert!(!q.gating);
         assert!(q.quarantine.as_ref().unwrap().expired);
+        assert_eq!(q.owner.as_deref(), Some("o"));
         assert_eq!(out.tests[1].1, Some(2));
         assert_eq!(
             out.quarantined,

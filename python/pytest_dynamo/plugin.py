@@ -7,7 +7,7 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_dynamo import _collect, _options, _state
+from pytest_dynamo import _collect, _options, _records, _state
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -16,6 +16,7 @@ VALIDATION = "dynamo-validation"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
+    _records.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -27,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{alias}: deprecated alias of {canonical}")
     config.pluginmanager.register(ValidationPlugin(config), VALIDATION)
     config.pluginmanager.register(Gating(), GATING)
+    _records.register(config)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 
