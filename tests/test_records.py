@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -33,7 +32,9 @@ def by_nodeid(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["nodeid"]: r for r in records if r["record"] == "test"}
 
 
-OUTCOMES = HEADER + """
+OUTCOMES = (
+    HEADER
+    + """
 import os
 
 @pytest.fixture
@@ -67,6 +68,7 @@ def test_markers(record_property):
         "dynamo_metric", {"name": "ttft", "value": 0.25, "unit": "s", "higher_is_better": False}
     )
 """
+)
 
 
 @pytest.fixture
@@ -263,8 +265,7 @@ def test_junit_xml_carries_markers_and_attempts(pytester: pytest.Pytester) -> No
 
     cases = ElementTree.parse(pytester.path / "j.xml").getroot().iter("testcase")
     props = {
-        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
-        for case in cases
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in cases
     }
     assert set(props) == {"test_plain", "test_flaky"}  # one testcase per test, retries included
     plain = props["test_plain"]
@@ -311,14 +312,14 @@ def test_a_corrupt_durations_file_stops_the_run_before_any_test(pytester: pytest
     result.stderr.fnmatch_lines(["*.test_durations: not a durations file*", "*fix: delete the file*"])
 
 
-@pytest.mark.parametrize(
-    ("option", "value"), [("--dynamo-reruns", "-1"), ("--dynamo-slowest", "many")]
-)
+@pytest.mark.parametrize(("option", "value"), [("--dynamo-reruns", "-1"), ("--dynamo-slowest", "many")])
 def test_bad_counts_are_usage_errors(pytester: pytest.Pytester, option: str, value: str) -> None:
     pytester.makepyfile(HEADER + "def test_a(): pass\n")
     result = pytester.runpytest(f"{option}={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{option.lstrip('-').replace('-', '_')} = '{value}' is not a whole number*"])
+    result.stderr.fnmatch_lines(
+        [f"*{option.lstrip('-').replace('-', '_')} = '{value}' is not a whole number*"]
+    )
 
 
 def test_the_summary_lists_the_slowest_tests_with_their_stage(pytester: pytest.Pytester) -> None:
@@ -401,7 +402,15 @@ def test_concurrent_runs_append_without_losing_or_duplicating(tmp_path: Path) ->
         _suite(tmp_path / f"suite{n}", tests)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--dynamo-records={records}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    f"--dynamo-records={records}",
+                ],
                 cwd=tmp_path / f"suite{n}",
                 stdout=subprocess.DEVNULL,
             )
@@ -449,8 +458,7 @@ def test_a_killed_run_leaves_only_whole_lines(tmp_path: Path) -> None:
 
 def test_an_interrupted_run_ends_its_records(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        test_i=HEADER
-        + "def test_a(): pass\ndef test_b(): raise KeyboardInterrupt\ndef test_c(): pass\n"
+        test_i=HEADER + "def test_a(): pass\ndef test_b(): raise KeyboardInterrupt\ndef test_c(): pass\n"
     )
     result = pytester.runpytest_subprocess("--dynamo-records=r.jsonl")
     assert result.ret == pytest.ExitCode.INTERRUPTED

@@ -33,9 +33,7 @@ class TestFacts:
 
     __test__ = False  # not a test class, despite the name
 
-    def __init__(
-        self, config: pytest.Config, policy: RunPolicy, default_reruns: int, retries: bool
-    ) -> None:
+    def __init__(self, config: pytest.Config, policy: RunPolicy, default_reruns: int, retries: bool) -> None:
         self.config = config
         self.policy = policy
         self.default_reruns = default_reruns
@@ -51,7 +49,8 @@ class TestFacts:
         batch = _state.batch(self.config)
         if batch is None or not session.items:
             return
-        context = self.config.stash.get(_state.RUN_CONTEXT, None) or {}
+        stash = self.config.stash
+        context = stash[_state.RUN_CONTEXT] if _state.RUN_CONTEXT in stash else {}
         stages = {str(k): str(v) for k, v in (context.get("stages") or {}).items() if v is not None}
         run_gating = self.gating
         nodeids = [item.nodeid for item in session.items]
@@ -66,9 +65,7 @@ class TestFacts:
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
         self.facts = {nodeid: facts for nodeid, (facts, _) in zip(nodeids, tests)}
-        self.reruns = {
-            nodeid: reruns for nodeid, (_, reruns) in zip(nodeids, tests) if reruns is not None
-        }
+        self.reruns = {nodeid: reruns for nodeid, (_, reruns) in zip(nodeids, tests) if reruns is not None}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(

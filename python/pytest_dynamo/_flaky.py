@@ -34,9 +34,7 @@ def other_retrier(config: pytest.Config) -> str | None:
     return next((name for name in OTHER_RETRIERS if config.pluginmanager.hasplugin(name)), None)
 
 
-def _phase(
-    item: pytest.Item, when: str, **kwargs: Any
-) -> tuple[pytest.CallInfo[None], pytest.TestReport]:
+def _phase(item: pytest.Item, when: str, **kwargs: Any) -> tuple[pytest.CallInfo[None], pytest.TestReport]:
     """One phase through pytest's public hooks, as pytest's own runner does it."""
     ihook = item.ihook
     hooks: dict[str, Callable[..., None]] = {
@@ -82,14 +80,14 @@ def _fresh_request(item: pytest.Item) -> None:
     if hasattr(item, "_request"):
         item._initrequest()  # type: ignore[attr-defined]
     if isinstance(item, pytest.Function) and getattr(item, "_instance", None) is not None:
-        del item._instance  # type: ignore[attr-defined]
-        item._obj = None  # type: ignore[attr-defined]
+        del item._instance
+        item._obj = None
 
 
 def _release(item: pytest.Item) -> None:
     """Drop the fixture values, as pytest does after an item's protocol."""
     if hasattr(item, "_request"):
-        item._request = False  # type: ignore[attr-defined]
+        item._request = False
         item.funcargs = None  # type: ignore[attr-defined]
 
 

@@ -27,7 +27,7 @@ def line(component: str, flow_id: str, state: str, message: str) -> str:
 def dynamo_flow_id(request: pytest.FixtureRequest) -> str:
     """The running test's flow id (also in ``$DYNAMO_FLOW_ID`` while it runs):
     pass it to the services a test starts so their logs carry it too."""
-    node = request.node
-    if FLOW_ID not in node.stash:
-        node.stash[FLOW_ID] = new_flow_id()
-    return node.stash[FLOW_ID]
+    stash: pytest.Stash = request.node.stash
+    if FLOW_ID not in stash:
+        stash[FLOW_ID] = new_flow_id()
+    return stash[FLOW_ID]

@@ -58,9 +58,7 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="Fail the run when a test passed only on a retry.",
     )
-    parser.addini(
-        "dynamo_fail_on_flaky", "Fail the run when a test passed only on a retry.", type="bool"
-    )
+    parser.addini("dynamo_fail_on_flaky", "Fail the run when a test passed only on a retry.", type="bool")
     group.addoption(
         "--dynamo-slowest",
         dest="dynamo_slowest",
@@ -195,8 +193,9 @@ class RecordsPlugin:
         self.expired = self.policy.expired(self.recorder.run_id)
 
     def _start(self) -> None:
-        context: dict[str, Any] = self.config.stash.get(_state.RUN_CONTEXT, None) or {}
-        inventory = self.config.stash.get(_state.INVENTORY, None)
+        stash = self.config.stash
+        context = stash[_state.RUN_CONTEXT] if _state.RUN_CONTEXT in stash else {}
+        inventory = stash[_state.INVENTORY] if _state.INVENTORY in stash else None
         self.recorder.start(
             str(self.config.rootpath),
             socket.gethostname(),
@@ -233,9 +232,7 @@ class RecordsPlugin:
     def _strip(self, report: pytest.TestReport) -> None:
         report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
 
-    def _finish(
-        self, nodeid: str, last: pytest.TestReport, reports: list[pytest.TestReport]
-    ) -> None:
+    def _finish(self, nodeid: str, last: pytest.TestReport, reports: list[pytest.TestReport]) -> None:
         if not self.recorder.started:
             self._start()
         properties = last.user_properties or next(
@@ -245,6 +242,7 @@ class RecordsPlugin:
         gpus_used: int | None = None
         gpu_peak: float | None = None
         metrics: list[tuple[str, float, str, bool]] = []
+        value: Any
         for name, value in properties:
             if name == _facts.FACTS:
                 facts = str(value)

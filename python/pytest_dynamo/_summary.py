@@ -45,9 +45,9 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
                 if records.policy.strict
                 else "renew or remove them in " + str(records.policy.quarantine_file)
             )
+            expired = _plural(len(records.expired), "expired quarantine entry", "expired quarantine entries")
             tr.write_line(
-                f"pytest-dynamo: {_plural(len(records.expired), 'expired quarantine entry', 'expired quarantine entries')}"
-                f"; {verdict}",
+                f"pytest-dynamo: {expired}; {verdict}",
                 red=records.policy.strict,
                 yellow=not records.policy.strict,
             )
@@ -66,8 +66,6 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
     error = recorder.write_error()
     if error is not None:
         message, lost = error
-        tr.write_line(
-            f"pytest-dynamo: {_plural(lost, 'record')} could not be written: {message}", red=True
-        )
+        tr.write_line(f"pytest-dynamo: {_plural(lost, 'record')} could not be written: {message}", red=True)
     if records.durations_note is not None:
         tr.write_line(f"pytest-dynamo: {records.durations_note}")
