@@ -102,6 +102,9 @@ impl QuarantineRef {
 /// One test's facts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
+    /// The test's flow id (a UUID), made with the facts.
+    #[serde(default)]
+    pub flow_id: Option<String>,
     pub markers: Markers,
     pub stage: Option<String>,
     pub gating: bool,
@@ -114,8 +117,8 @@ pub struct Facts {
 /// The facts of the whole batch, in the order asked for.
 #[derive(Debug, Default)]
 pub struct BatchFacts {
-    /// `(facts as JSON, retries)` per asked-for test.
-    pub tests: Vec<(String, Option<u32>)>,
+    /// `(facts as JSON, retries, flow id)` per asked-for test.
+    pub tests: Vec<(String, Option<u32>, String)>,
     /// Tests the quarantine exempts from gating: `(nodeid, why)`.
     pub quarantined: Vec<(String, String)>,
     /// Markers that cannot be understood: `(nodeid, message)`.
@@ -133,6 +136,25 @@ pub struct Rules<'a> {
     /// False when pytest-rerunfailures retries instead (its marker options
     /// are then its own business).
     pub retries: bool,
+}
+
+/// A random (version 4) UUID from a keyed hash of `n`: `keys` holds the
+/// random keys the standard library draws from the OS, so ids are
+/// unpredictable and distinct without a random-number crate.
+pub fn flow_id(keys: &std::collections::hash_map::RandomState, n: u64) -> String {
+    use std::hash::BuildHasher;
+    let hi = keys.hash_one((n, 0x666c_6f77_u32));
+    let lo = keys.hash_one((n, 0x6964_7373_u32));
+    let hi = (hi & !0xf000) | 0x4000; // version 4
+    let lo = (lo & !(0xc0 << 56)) | (0x80 << 56); // RFC 4122 variant
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
 }
 
 /// One test's facts. `exempt`: a reason it does not gate already (a pipeline's).
@@ -156,6 +178,7 @@ pub fn facts(
         (None, Ok(()))
     };
     let facts = Facts {
+        flow_id: None,
         markers: Markers::of(rules.taxonomy, resolution),
         stage: stage.map(String::from),
         gating: exempt.is_none(),
@@ -188,29 +211,27 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
         .map(|(i, item)| (item.nodeid.as_str(), i))
         .collect();
     let empty = Resolution::default();
+    let keys = std::collections::hash_map::RandomState::new();
     let per_test: Vec<_> = nodeids
         .par_iter()
-        .map(|nodeid| {
+        .enumerate()
+        .map(|(n, nodeid)| {
             let stage = stages.get(nodeid).map(String::as_str);
             let exempt = exempt.get(nodeid).map(String::as_str);
-            let (facts, reruns, problem) = match index.get(nodeid.as_str()) {
+            let (mut facts, reruns, problem) = match index.get(nodeid.as_str()) {
                 Some(&i) => facts(rules, &items[i], &resolved[i], stage, exempt),
                 // Not in the batch (an item a plugin made after collection):
                 // what the node id alone tells.
-                None => facts(
-                    rules,
-                    &Item::new(nodeid.clone(), &[]),
-                    &empty,
-                    stage,
-                    exempt,
-                ),
+                None => facts(rules, &Item::new(nodeid.clone(), &[]), &empty, stage, exempt),
             };
+            let flow = flow_id(&keys, n as u64);
+            facts.flow_id = Some(flow.clone());
             let json = serde_json::to_string(&facts).expect("facts serialize");
-            (nodeid, json, reruns, facts, problem)
+            (nodeid, json, reruns, flow, facts, problem)
         })
         .collect();
     let mut out = BatchFacts::default();
-    for (nodeid, json, reruns, facts, problem) in per_test {
+    for (nodeid, json, reruns, flow, facts, problem) in per_test {
         if let Some(q) = &facts.quarantine {
             out.quarantined.push((
                 nodeid.clone(),
@@ -220,7 +241,7 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
         if let Err(message) = problem {
             out.problems.push((nodeid.clone(), message));
         }
-        out.tests.push((json, reruns));
+        out.tests.push((json, reruns, flow));
     }
     out
 }
@@ -229,6 +250,21 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
 mod tests {
     use super::*;
     use crate::owners::OwnersConfig;
+
+    #[test]
+    fn flow_ids_are_version_4_uuids() {
+        let keys = std::collections::hash_map::RandomState::new();
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|n| flow_id(&keys, n)).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(100) {
+            let parts: Vec<&str> = id.split('-').collect();
+            assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+            assert!(parts[2].starts_with('4'), "{id}");
+            assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{id}");
+        }
+        let other = std::collections::hash_map::RandomState::new();
+        assert_ne!(flow_id(&keys, 0), flow_id(&other, 0));
+    }
     use std::collections::HashSet;
 
     fn setup() -> (Taxonomy, Owners, Quarantine) {
@@ -294,6 +330,8 @@ mod tests {
         assert_eq!(plain.stage.as_deref(), Some("unit"));
         assert!(plain.gating);
         assert_eq!(out.tests[0].1, None);
+        assert_eq!(plain.flow_id.as_deref(), Some(out.tests[0].2.as_str()));
+        assert_ne!(out.tests[0].2, out.tests[1].2);
         let q: Facts = serde_json::from_str(&out.tests[1].0).unwrap();
         assert!(!q.gating);
         assert!(q.quarantine.as_ref().unwrap().expired);

@@ -26,6 +26,7 @@ pub mod validation_report;
 mod py_convert;
 mod py_engine;
 mod py_records;
+mod py_report;
 
 use pyo3::prelude::*;
 

@@ -15,18 +15,12 @@ use crate::git;
 use crate::owners::Owners;
 use crate::py_engine::{Batch, Engine};
 use crate::quarantine::Quarantine;
-use crate::record::{Attempt, AttemptOutcome, Metric, Phase, Report, ReportOutcome};
-use crate::recorder::{self, RunContext, TestInput};
+use crate::py_report;
+use crate::recorder::{self, RunContext};
 
-/// `(when, outcome, duration, wasxfail, reason)`.
-type PyReport = (String, String, f64, bool, Option<String>);
-/// `(outcome, setup_s, call_s, teardown_s, reason)`.
-type PyAttempt = (String, f64, f64, f64, Option<String>);
-/// `(name, value, unit, higher_is_better)`.
-type PyMetric = (String, f64, String, bool);
-/// `(facts JSON, retries)` per test, quarantine exemptions, marker problems.
+/// `(facts JSON, retries, flow id)` per test, quarantine exemptions, marker problems.
 type PyFacts = (
-    Vec<(String, Option<u32>)>,
+    Vec<(String, Option<u32>, String)>,
     Vec<(String, String)>,
     Vec<(String, String)>,
 );
@@ -100,7 +94,7 @@ impl RunPolicy {
 #[pymethods]
 impl Batch {
     /// The facts of the tests `nodeids` names, for their records, at once:
-    /// `([(facts JSON, retries)], [(nodeid, quarantine exemption)],
+    /// `([(facts JSON, retries, flow id)], [(nodeid, quarantine exemption)],
     /// [(nodeid, problem)])`. `stages` maps node ids to their stage,
     /// `exempt` to why they already do not gate; `retries` is False when
     /// pytest-rerunfailures retries instead.
@@ -143,34 +137,6 @@ impl Batch {
 #[pyclass(module = "pytest_dynamo._core")]
 pub struct Recorder {
     inner: recorder::Recorder,
-}
-
-fn report(raw: PyReport) -> Report {
-    let (when, outcome, duration, xfail, reason) = raw;
-    Report {
-        when: Phase::parse(&when),
-        outcome: ReportOutcome::parse(&outcome),
-        duration,
-        xfail,
-        reason,
-    }
-}
-
-fn attempt(raw: PyAttempt) -> PyResult<Attempt> {
-    let (outcome, setup_s, call_s, teardown_s, reason) = raw;
-    let outcome = AttemptOutcome::parse(&outcome).ok_or_else(|| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "attempt outcome {outcome:?} is not passed, failed, error or skipped"
-        ))
-    })?;
-    Ok(Attempt {
-        outcome,
-        setup_s,
-        call_s,
-        teardown_s,
-        xfail: false,
-        reason,
-    })
 }
 
 /// `JUnit` properties of a finished test: its outcome, every attempt, its
@@ -269,49 +235,21 @@ impl Recorder {
         Ok(self.inner.start(&context))
     }
 
-    /// Make (and write) a finished test's line from its reports
-    /// `(when, outcome, duration, wasxfail, reason)`, after `previous` attempts
-    /// `(outcome, setup_s, call_s, teardown_s, reason)`. Returns
-    /// `(line, outcome, owner, junit properties)`; the properties only when
-    /// `junit` is true.
-    #[pyo3(signature = (nodeid, reports, previous, facts, flow_id, worker, gpus_used, gpu_peak_mib, metrics, junit=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn test(
-        &mut self,
-        nodeid: &str,
-        reports: Vec<PyReport>,
-        previous: Vec<PyAttempt>,
-        facts: Option<&str>,
-        flow_id: Option<&str>,
-        worker: Option<&str>,
-        gpus_used: Option<i64>,
-        gpu_peak_mib: Option<f64>,
-        metrics: Vec<PyMetric>,
-        junit: bool,
-    ) -> PyResult<PyFinished> {
-        let input = TestInput {
-            nodeid,
-            reports: reports.into_iter().map(report).collect(),
-            previous: previous
-                .into_iter()
-                .map(attempt)
-                .collect::<PyResult<Vec<_>>>()?,
-            facts,
-            flow_id,
-            worker,
-            gpus_used,
-            gpu_peak_mib,
-            metrics: metrics
-                .into_iter()
-                .map(|(name, value, unit, higher_is_better)| Metric {
-                    name,
-                    value,
-                    unit,
-                    higher_is_better,
-                })
-                .collect(),
-        };
-        let (line, finished) = self.inner.test(&input);
+    /// Make (and write) the line of a finished test from its pytest reports
+    /// (the last one ends it). Returns `(line, outcome, owner, junit
+    /// properties)`; the properties only when `junit` is true.
+    #[pyo3(signature = (reports, junit=false))]
+    fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>, junit: bool) -> PyResult<PyFinished> {
+        let read = py_report::read(&reports)?;
+        let (line, finished) = self.inner.test(&read.input());
+        for dropped in &read.dropped {
+            log::warn!(
+                target: "pytest_dynamo.records",
+                "records - {} - property dropped {}: {dropped} is not what the records read",
+                finished.flow_id,
+                read.nodeid
+            );
+        }
         let outcome = finished.outcome.as_str().to_string();
         let owner = finished.owner.clone();
         let props = if junit {

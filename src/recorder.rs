@@ -80,6 +80,7 @@ pub struct TestInput<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
     pub nodeid: String,
+    pub flow_id: String,
     pub outcome: Outcome,
     pub attempts: usize,
     pub duration_s: f64,
@@ -189,6 +190,7 @@ impl Recorder {
         let test_id = test_id(input.nodeid);
         let flow_id = input
             .flow_id
+            .or(facts.flow_id.as_deref())
             .map_or_else(|| test_id[..32].to_string(), String::from);
         let finished_at = clock::now_rfc3339();
         let line = serde_json::to_string(&TestRecord {
@@ -219,6 +221,7 @@ impl Recorder {
         self.counts[index] += 1;
         self.tests.push(Finished {
             nodeid: input.nodeid.to_string(),
+            flow_id,
             outcome,
             attempts: attempts.len(),
             duration_s,

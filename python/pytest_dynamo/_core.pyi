@@ -49,9 +49,9 @@ class Batch:
         exempt: Mapping[str, str],
         default_reruns: int,
         retries: bool,
-    ) -> tuple[list[tuple[str, int | None]], list[tuple[str, str]], list[tuple[str, str]]]:
+    ) -> tuple[list[tuple[str, int | None, str]], list[tuple[str, str]], list[tuple[str, str]]]:
         """The facts of the tests `nodeids` names, for their records, at once:
-        `([(facts JSON, retries)], [(nodeid, quarantine exemption)],
+        `([(facts JSON, retries, flow id)], [(nodeid, quarantine exemption)],
         [(nodeid, problem)])`. `stages` maps node ids to their stage,
         `exempt` to why they already do not gate; `retries` is False when
         pytest-rerunfailures retries instead."""
@@ -79,10 +79,6 @@ class Validation:
         """Deprecated aliases in use: `(alias, canonical, tests)`."""
 
 # Records, retries, quarantine and ownership (docs/records.md, docs/flakiness.md).
-
-_Report = tuple[str, str, float, bool, str | None]
-_Attempt = tuple[str, float, float, float, str | None]
-_Metric = tuple[str, float, str, bool]
 
 def new_run_id() -> str:
     """A new run id: 32 hex digits."""
@@ -136,24 +132,12 @@ class Recorder:
         gpus: str | None = None,
     ) -> str:
         """Make (and write) the run-start line. `gpus` is the GPU inventory as JSON."""
-    def test(
-        self,
-        nodeid: str,
-        reports: Sequence[_Report],
-        previous: Sequence[_Attempt],
-        facts: str | None,
-        flow_id: str | None,
-        worker: str | None,
-        gpus_used: int | None,
-        gpu_peak_mib: float | None,
-        metrics: Sequence[_Metric],
-        junit: bool = False,
+    def finish(
+        self, reports: Sequence[Any], junit: bool = False
     ) -> tuple[str, str, str | None, list[tuple[str, str]]]:
-        """Make (and write) a finished test's line from its reports
-        `(when, outcome, duration, wasxfail, reason)`, after `previous` attempts
-        `(outcome, setup_s, call_s, teardown_s, reason)`. Returns
-        `(line, outcome, owner, junit properties)`; the properties only when
-        `junit` is true."""
+        """Make (and write) the line of a finished test from its pytest reports
+        (the last one ends it). Returns `(line, outcome, owner, junit
+        properties)`; the properties only when `junit` is true."""
     def end(self, exit_status: int) -> str:
         """Make (and write) the run-end line."""
     def count(self, outcome: str) -> int:

@@ -3,12 +3,12 @@ process, or each xdist worker): worked out once for the whole collection by
 the core, then attached to each test's reports so the process that writes
 records (the xdist controller collects nothing) knows them too.
 
-Each test also gets its flow id here, in ``$DYNAMO_FLOW_ID`` while it runs."""
+Each test also gets its flow id here, in ``$DYNAMO_FLOW_ID`` from its start
+to the next test's."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
 
 import pytest
 
@@ -39,9 +39,12 @@ class TestFacts:
         self.default_reruns = default_reruns
         self.retries = retries
         self.gating = gating(config)
-        self.facts: dict[str, str] = {}
+        #: nodeid -> (facts as JSON, flow id)
+        self.tests: dict[str, tuple[str, str]] = {}
         #: nodeid -> how many times to retry it, for tests marked flaky.
         self.reruns: dict[str, int] = {}
+        #: $DYNAMO_FLOW_ID before the first test ("" when unset).
+        self.environ: str | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After every pytest_collection_modifyitems: validation, pipeline
@@ -49,8 +52,7 @@ class TestFacts:
         batch = _state.batch(self.config)
         if batch is None or not session.items:
             return
-        stash = self.config.stash
-        context = stash[_state.RUN_CONTEXT] if _state.RUN_CONTEXT in stash else {}
+        context = self.config.stash.get(_state.RUN_CONTEXT, {})
         stages = {str(k): str(v) for k, v in (context.get("stages") or {}).items() if v is not None}
         run_gating = self.gating
         nodeids = [item.nodeid for item in session.items]
@@ -64,30 +66,38 @@ class TestFacts:
             )
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
-        self.facts = {nodeid: facts for nodeid, (facts, _) in zip(nodeids, tests)}
-        self.reruns = {nodeid: reruns for nodeid, (_, reruns) in zip(nodeids, tests) if reruns is not None}
+        self.tests = {nodeid: (facts, flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)}
+        self.reruns = {nodeid: reruns for nodeid, (_, reruns, _) in zip(nodeids, tests) if reruns is not None}
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, object, object]:
-        flow_id = _flow.new_flow_id()
-        item.stash[_flow.FLOW_ID] = flow_id
-        # user_properties travel with every report, through xdist too.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        # A plain hook, not a wrapper: it runs once per test, before whichever
+        # protocol runs the test (pytest's, our retries', rerunfailures').
+        nodeid = item.nodeid
+        known = self.tests.get(nodeid)
+        # user_properties travel with every report, through xdist too; the
+        # facts carry the flow id.
         properties = item.user_properties
-        properties.append((FLOW_ID, flow_id))
-        facts = self.facts.get(item.nodeid)
-        if facts is not None:
+        if known is None:
+            flow_id = _flow.new_flow_id()
+            properties.append((FLOW_ID, flow_id))
+        else:
+            facts, flow_id = known
             properties.append((FACTS, facts))
-        exempt = self.gating.exempt.get(item.nodeid)
+        item.stash[_flow.FLOW_ID] = flow_id
+        exempt = self.gating.exempt.get(nodeid)
         if exempt is not None:
             properties.append((EXEMPT, exempt))
-        before = os.environ.get(_flow.ENV)
+        if self.environ is None:
+            self.environ = os.environ.get(_flow.ENV, "")
         os.environ[_flow.ENV] = flow_id
-        try:
-            return (yield)
-        finally:
-            if before is None:
-                os.environ.pop(_flow.ENV, None)
+
+    def pytest_sessionfinish(self) -> None:
+        # Between tests the variable keeps the last test's flow id; the
+        # session gives back what it found.
+        if self.environ is not None:
+            if self.environ:
+                os.environ[_flow.ENV] = self.environ
             else:
-                os.environ[_flow.ENV] = before
+                os.environ.pop(_flow.ENV, None)
+            self.environ = None

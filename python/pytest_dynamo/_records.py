@@ -12,7 +12,6 @@ import logging
 import socket
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,14 +23,11 @@ log = logging.getLogger("pytest_dynamo.records")
 
 RECORDS = "dynamo-records"
 FAILING = ("failed", "error", "quarantined-failed")
-#: ``report.user_properties`` other features set for the records.
-GPUS_USED = "dynamo_gpus_used"
-GPU_PEAK_MIB = "dynamo_gpu_peak_mib"
-METRIC = "dynamo_metric"
+#: ``report.user_properties`` other features set for the records (read by
+#: the core): ``dynamo_gpus_used`` (int), ``dynamo_gpu_peak_mib`` (float),
+#: ``dynamo_metric`` ({"name", "value", "unit", "higher_is_better"}).
 #: Our own properties, replaced by readable ones in JUnit XML.
 INTERNAL = (_facts.FACTS, _facts.FLOW_ID, _facts.EXEMPT)
-
-Report = tuple[str, str, float, bool, "str | None"]
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -126,33 +122,6 @@ def _new_run_id() -> str:
     return new_run_id()
 
 
-def _reason(report: pytest.TestReport) -> str | None:
-    wasxfail = getattr(report, "wasxfail", None)
-    if wasxfail is not None:
-        return str(wasxfail) or None
-    if report.passed:
-        return None
-    longrepr = report.longrepr
-    if longrepr is None:
-        return None
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        message = str(longrepr[2])
-        return message[len("Skipped: ") :] if message.startswith("Skipped: ") else message
-    crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    return str(longrepr)
-
-
-def _worker(report: pytest.TestReport) -> str | None:
-    """The xdist worker that ran the test (also for xdist's crash report)."""
-    worker = getattr(report, "worker_id", None)
-    if worker is None:
-        gateway = getattr(getattr(report, "node", None), "gateway", None)
-        worker = getattr(gateway, "id", None)
-    return None if worker is None else str(worker)
-
-
 def _rerun_in_attempt(reports: Sequence[pytest.TestReport]) -> bool:
     """Whether the attempt the last report ends was retried."""
     for report in reversed(reports):
@@ -187,32 +156,38 @@ class RecordsPlugin:
         self.gating: Gating = _facts.gating(config)
         self.expired: list[tuple[str, str, str, str, str]] = []
         self.durations_note: str | None = None
+        self.started = False
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
 
     def _start(self) -> None:
+        self.started = True
         stash = self.config.stash
-        context = stash[_state.RUN_CONTEXT] if _state.RUN_CONTEXT in stash else {}
-        inventory = stash[_state.INVENTORY] if _state.INVENTORY in stash else None
+        context = stash.get(_state.RUN_CONTEXT, {})
+        inventory = None
+        if _state.INVENTORY in stash:
+            inventory = json.dumps(stash[_state.INVENTORY], default=str)
         self.recorder.start(
             str(self.config.rootpath),
             socket.gethostname(),
             context.get("pipeline"),
             context.get("stage"),
             context.get("framework"),
-            None if inventory is None else json.dumps(inventory, default=str),
+            inventory,
         )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Runs for every report of every test: kept to the bare minimum.
         nodeid = report.nodeid
         pending = self.pending.get(nodeid)
         if pending is None:
             pending = self.pending[nodeid] = []
         pending.append(report)
-        if report.failed:
+        outcome: str = report.outcome
+        if outcome == "failed":
             # Under xdist the controller collected nothing: a worker's
             # exemption (pipeline, quarantine) reaches gating with the report.
             for name, value in report.user_properties:
@@ -221,79 +196,45 @@ class RecordsPlugin:
         when = report.when
         if when == "setup" or when == "call":
             return
-        if report.outcome == "rerun" or _rerun_in_attempt(pending):  # type: ignore[comparison-overlap]
+        if outcome == "rerun" or _rerun_in_attempt(pending):
             if when == "teardown" and self.junit:
                 self._strip(report)
             return
         # The last teardown of the test, or a report outside the phases (a
         # crashed xdist worker): the test is finished.
-        self._finish(nodeid, report, self.pending.pop(nodeid))
+        del self.pending[nodeid]
+        if not self.started:
+            self._start()
+        line, outcome, owner, junit = self.recorder.finish(pending, self.junit)
+        self.records.append(line)
+        if owner is not None and outcome in FAILING:
+            self.gating.owners[nodeid] = owner
+        if junit:
+            self._strip(report)
+            report.user_properties.extend(junit)
 
     def _strip(self, report: pytest.TestReport) -> None:
         report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
 
-    def _finish(self, nodeid: str, last: pytest.TestReport, reports: list[pytest.TestReport]) -> None:
-        if not self.recorder.started:
+    def _finish(self, reports: list[pytest.TestReport]) -> None:
+        """A test cut short: recorded from the reports it got."""
+        if not self.started:
             self._start()
-        properties = last.user_properties or next(
-            (r.user_properties for r in reports if r.user_properties), []
-        )
-        facts = flow_id = None
-        gpus_used: int | None = None
-        gpu_peak: float | None = None
-        metrics: list[tuple[str, float, str, bool]] = []
-        value: Any
-        for name, value in properties:
-            if name == _facts.FACTS:
-                facts = str(value)
-            elif name == _facts.FLOW_ID:
-                flow_id = str(value)
-            elif name == GPUS_USED:
-                gpus_used = int(value)
-            elif name == GPU_PEAK_MIB:
-                gpu_peak = float(value)
-            elif name == METRIC:
-                metric = _metric(value, flow_id or "-")
-                if metric is not None:
-                    metrics.append(metric)
-        earlier = getattr(last, _flaky.ATTEMPTS, None)
-        if earlier:
-            # Our own retries: the earlier attempts come summed up; the
-            # reports of the last attempt start at its setup.
-            setups = [i for i, r in enumerate(reports) if r.when == "setup"]
-            reports = reports[setups[-1] :] if setups else reports
-        rows: list[Report] = [
-            (r.when, r.outcome, r.duration, hasattr(r, "wasxfail"), _reason(r)) for r in reports
-        ]
-        line, outcome, owner, junit = self.recorder.test(
-            nodeid,
-            rows,
-            [tuple(a) for a in earlier or ()],
-            facts,
-            flow_id,
-            _worker(last),
-            gpus_used,
-            gpu_peak,
-            metrics,
-            self.junit,
-        )
+        line, outcome, owner, _ = self.recorder.finish(reports, False)
         self.records.append(line)
         if owner is not None and outcome in FAILING:
-            self.gating.owners[nodeid] = owner
-        if self.junit:
-            self._strip(last)
-            last.user_properties.extend(junit)
+            self.gating.owners[reports[-1].nodeid] = owner
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Tests cut short (an interrupted run): record those that got as far
         # as a result; a test with only a passed setup has none.
-        for nodeid, reports in list(self.pending.items()):
+        for reports in list(self.pending.values()):
             if any(r.when != "setup" or r.failed for r in reports):
-                self._finish(nodeid, reports[-1], reports)
+                self._finish(reports)
         self.pending.clear()
         if self.config.option.collectonly:
             return
-        if not self.recorder.started:
+        if not self.started:
             self._start()
         status = self.exit_status(session)
         self.config.stash[_state.RUN_END] = self.recorder.end(int(status))
@@ -333,17 +274,3 @@ class ExitPolicy:
         if session.exitstatus == pytest.ExitCode.OK and self.records.fails_run():
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return result
-
-
-def _metric(value: object, flow_id: str) -> tuple[str, float, str, bool] | None:
-    try:
-        assert isinstance(value, dict)
-        return (
-            str(value["name"]),
-            float(value["value"]),
-            str(value["unit"]),
-            bool(value["higher_is_better"]),
-        )
-    except (AssertionError, KeyError, TypeError, ValueError):
-        log.warning(_flow.line("records", flow_id, "metric dropped", f"not a metric: {value!r}"))
-        return None
