@@ -107,6 +107,8 @@ def main() -> int:
         ]
     )
     print(report)
+    for name, ts in times.items():
+        print(f"{name}: CPU {[round(c, 2) for _, c in ts]}, wall {[round(w, 2) for w, _ in ts]}")
     if args.write:
         write_section(report)
     return 0

@@ -75,18 +75,27 @@ fn civil_from_days(days: i64) -> Date {
 }
 
 /// A moment as RFC 3339 in UTC with milliseconds: `2026-03-01T12:00:00.250Z`.
+/// Written digit by digit: a record is made per test.
 pub fn rfc3339(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
     let date = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let rem = u32::try_from(secs.rem_euclid(86_400)).unwrap_or(0);
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + u8::try_from(value % 10).unwrap_or(0);
+            value /= 10;
+        }
+    };
+    put(0, 4, u32::try_from(date.year).unwrap_or(0));
+    put(5, 2, date.month);
+    put(8, 2, date.day);
+    put(11, 2, rem / 3600);
+    put(14, 2, rem % 3600 / 60);
+    put(17, 2, rem % 60);
+    put(20, 3, since.subsec_millis());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn now_rfc3339() -> String {

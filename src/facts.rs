@@ -54,16 +54,30 @@ impl<'de> Deserialize<'de> for Markers {
 
 impl Markers {
     pub fn of(taxonomy: &Taxonomy, resolution: &Resolution) -> Markers {
-        let mut out = Vec::new();
-        for category in &taxonomy.categories {
-            let names: Vec<String> = category
-                .markers
-                .iter()
-                .filter(|m| resolution.markers.contains_key(*m))
-                .cloned()
-                .collect();
-            if !names.is_empty() {
-                out.push((category.name.clone(), names));
+        // (category position, marker position, category, marker): sorted,
+        // that is taxonomy order.
+        let mut found: Vec<(usize, usize, &str, &str)> = resolution
+            .markers
+            .iter()
+            .filter_map(|(name, category)| {
+                let c = taxonomy
+                    .categories
+                    .iter()
+                    .position(|c| c.name == *category)?;
+                let m = taxonomy.categories[c]
+                    .markers
+                    .iter()
+                    .position(|m| m == name)
+                    .unwrap_or(usize::MAX);
+                Some((c, m, category.as_str(), name.as_str()))
+            })
+            .collect();
+        found.sort_unstable();
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for (_, _, category, name) in found {
+            match out.last_mut() {
+                Some((c, names)) if c == category => names.push(name.to_string()),
+                _ => out.push((category.to_string(), vec![name.to_string()])),
             }
         }
         Markers(out)
@@ -112,6 +126,42 @@ pub struct Facts {
     pub exempt: Option<String>,
     pub owner: Option<String>,
     pub quarantine: Option<QuarantineRef>,
+}
+
+/// Facts as the recorder reads them back, borrowing from the JSON text: the
+/// markers are kept as written, not parsed and written again.
+#[derive(Debug, Deserialize)]
+pub struct FactsRef<'a> {
+    #[serde(default, borrow)]
+    pub flow_id: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub markers: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    pub stage: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default = "gates")]
+    pub gating: bool,
+    #[serde(default, borrow)]
+    pub owner: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub quarantine: Option<QuarantineRef>,
+}
+
+fn gates() -> bool {
+    true
+}
+
+impl Default for FactsRef<'_> {
+    /// A test nobody described (a crashed worker's report): it gates.
+    fn default() -> Self {
+        FactsRef {
+            flow_id: None,
+            markers: None,
+            stage: None,
+            gating: true,
+            owner: None,
+            quarantine: None,
+        }
+    }
 }
 
 /// The facts of the whole batch, in the order asked for.
@@ -222,7 +272,13 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
                 Some(&i) => facts(rules, &items[i], &resolved[i], stage, exempt),
                 // Not in the batch (an item a plugin made after collection):
                 // what the node id alone tells.
-                None => facts(rules, &Item::new(nodeid.clone(), &[]), &empty, stage, exempt),
+                None => facts(
+                    rules,
+                    &Item::new(nodeid.clone(), &[]),
+                    &empty,
+                    stage,
+                    exempt,
+                ),
             };
             let flow = flow_id(&keys, n as u64);
             facts.flow_id = Some(flow.clone());
@@ -254,13 +310,20 @@ mod tests {
     #[test]
     fn flow_ids_are_version_4_uuids() {
         let keys = std::collections::hash_map::RandomState::new();
-        let ids: std::collections::HashSet<String> = (0..10_000).map(|n| flow_id(&keys, n)).collect();
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|n| flow_id(&keys, n)).collect();
         assert_eq!(ids.len(), 10_000);
         for id in ids.iter().take(100) {
             let parts: Vec<&str> = id.split('-').collect();
-            assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+            assert_eq!(
+                parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
             assert!(parts[2].starts_with('4'), "{id}");
-            assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'), "{id}");
+            assert!(
+                matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+                "{id}"
+            );
         }
         let other = std::collections::hash_map::RandomState::new();
         assert_ne!(flow_id(&keys, 0), flow_id(&other, 0));

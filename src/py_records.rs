@@ -14,8 +14,8 @@ use crate::facts;
 use crate::git;
 use crate::owners::Owners;
 use crate::py_engine::{Batch, Engine};
-use crate::quarantine::Quarantine;
 use crate::py_report;
+use crate::quarantine::Quarantine;
 use crate::recorder::{self, RunContext};
 
 /// `(facts JSON, retries, flow id)` per test, quarantine exemptions, marker problems.
@@ -24,8 +24,6 @@ type PyFacts = (
     Vec<(String, String)>,
     Vec<(String, String)>,
 );
-/// `(line, outcome, owner, junit properties)`.
-type PyFinished = (String, String, Option<String>, Vec<(String, String)>);
 /// `(test, ticket, owner, expires, reason)`.
 type PyEntry = (String, String, String, String, String);
 
@@ -236,10 +234,8 @@ impl Recorder {
     }
 
     /// Make (and write) the line of a finished test from its pytest reports
-    /// (the last one ends it). Returns `(line, outcome, owner, junit
-    /// properties)`; the properties only when `junit` is true.
-    #[pyo3(signature = (reports, junit=false))]
-    fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>, junit: bool) -> PyResult<PyFinished> {
+    /// (the last one ends it), and return it.
+    fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
         let read = py_report::read(&reports)?;
         let (line, finished) = self.inner.test(&read.input());
         for dropped in &read.dropped {
@@ -250,22 +246,35 @@ impl Recorder {
                 read.nodeid
             );
         }
-        let outcome = finished.outcome.as_str().to_string();
-        let owner = finished.owner.clone();
-        let props = if junit {
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            let empty = Vec::new();
-            junit_properties(
-                &outcome,
-                v["attempts"].as_array().unwrap_or(&empty),
-                &v["markers"],
-                owner.as_deref(),
-                v["flow_id"].as_str().unwrap_or(""),
-            )
-        } else {
-            Vec::new()
-        };
-        Ok((line, outcome, owner, props))
+        Ok(line)
+    }
+
+    /// `JUnit` properties of a test line: its outcome, every attempt, its
+    /// markers by category, its owner and flow id.
+    #[staticmethod]
+    fn junit_properties(line: &str) -> PyResult<Vec<(String, String)>> {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!("not a test record: {e}"))
+        })?;
+        let empty = Vec::new();
+        Ok(junit_properties(
+            v["outcome"].as_str().unwrap_or(""),
+            v["attempts"].as_array().unwrap_or(&empty),
+            &v["markers"],
+            v["owner"].as_str(),
+            v["flow_id"].as_str().unwrap_or(""),
+        ))
+    }
+
+    /// Failed tests (failed, error, quarantined-failed) with an owner:
+    /// `(nodeid, owner)`.
+    fn failure_owners(&self) -> Vec<(String, String)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter(|t| t.outcome.is_failure())
+            .filter_map(|t| Some((t.nodeid.clone(), t.owner.clone()?)))
+            .collect()
     }
 
     /// Make (and write) the run-end line.

@@ -51,7 +51,11 @@ fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
 
 /// Why a report is not a plain pass: the xfail reason, the skip reason, or
 /// the failure's message.
-fn reason(report: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>, passed: bool) -> PyResult<Option<String>> {
+fn reason(
+    report: &Bound<'_, PyAny>,
+    dict: &Bound<'_, PyDict>,
+    passed: bool,
+) -> PyResult<Option<String>> {
     let py = report.py();
     if let Some(wasxfail) = dict.get_item(intern!(py, "wasxfail"))? {
         return Ok(short_reason(&wasxfail.str()?.to_cow()?));
@@ -106,8 +110,30 @@ fn previous(value: &Bound<'_, PyAny>) -> PyResult<Vec<Attempt>> {
         .collect())
 }
 
+/// pytest's phase names are interned strings: compare by identity first.
+fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
+    let py = when.py();
+    for (name, phase) in [
+        (intern!(py, "setup"), Phase::Setup),
+        (intern!(py, "call"), Phase::Call),
+        (intern!(py, "teardown"), Phase::Teardown),
+    ] {
+        if when.is(name) {
+            return Ok(phase);
+        }
+    }
+    Ok(Phase::parse(&when.extract::<String>()?))
+}
+
+fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
+    if outcome.is(intern!(outcome.py(), "passed")) {
+        return Ok(ReportOutcome::Passed);
+    }
+    Ok(ReportOutcome::parse(&outcome.extract::<String>()?))
+}
+
 /// Read the reports of one test, the last one ending it.
-pub fn read(reports: &[Bound<'_, PyAny>]) -> PyResult<ReadTest> {
+pub fn read<'py>(reports: &[Bound<'py, PyAny>]) -> PyResult<ReadTest> {
     let Some(last) = reports.last() else {
         return Ok(ReadTest::default());
     };
@@ -132,17 +158,31 @@ pub fn read(reports: &[Bound<'_, PyAny>]) -> PyResult<ReadTest> {
             .unwrap_or(0);
     }
     for report in &reports[from..] {
+        // Report attributes live in the instance dict: a dict lookup costs
+        // less than attribute lookup through the class.
         let dict = instance_dict(report)?;
-        let when: String = report.getattr(intern!(py, "when"))?.extract()?;
-        let outcome: String = report.getattr(intern!(py, "outcome"))?.extract()?;
-        let duration: f64 = report.getattr(intern!(py, "duration"))?.extract()?;
+        let field = |name: &Bound<'py, pyo3::types::PyString>| -> PyResult<Bound<'py, PyAny>> {
+            match dict.get_item(name)? {
+                Some(v) => Ok(v),
+                None => report.getattr(name),
+            }
+        };
+        let when = field(intern!(py, "when"))?;
+        let outcome = field(intern!(py, "outcome"))?;
+        let duration: f64 = field(intern!(py, "duration"))?.extract()?;
+        let phase = phase(&when)?;
+        let outcome = report_outcome(&outcome)?;
         let xfail = dict.contains(intern!(py, "wasxfail"))?;
         test.reports.push(Report {
-            when: Phase::parse(&when),
-            outcome: ReportOutcome::parse(&outcome),
+            when: phase,
+            outcome,
             duration,
             xfail,
-            reason: reason(report, &dict, outcome == "passed")?,
+            reason: if outcome == ReportOutcome::Passed && !xfail {
+                None
+            } else {
+                reason(report, &dict, outcome == ReportOutcome::Passed)?
+            },
         });
     }
     test.worker = match last_dict.get_item(intern!(py, "worker_id"))? {

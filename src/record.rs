@@ -8,7 +8,7 @@ use std::fmt;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{Markers, QuarantineRef};
+use crate::facts::QuarantineRef;
 use crate::git::Git;
 
 pub const SCHEMA: u32 = 1;
@@ -334,7 +334,8 @@ pub struct TestRecord<'a> {
     pub attempts: &'a [Attempt],
     #[serde(serialize_with = "micro")]
     pub duration_s: f64,
-    pub markers: &'a Markers,
+    /// Marker names by category, as the facts wrote them.
+    pub markers: &'a serde_json::value::RawValue,
     pub reason: Option<&'a str>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,

@@ -9,7 +9,11 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::error::Result;
-use crate::facts::{Facts, QuarantineRef};
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use crate::facts::{FactsRef, QuarantineRef};
 use crate::git::Git;
 use crate::record::{
     self, Attempt, Counts, Metric, Outcome, Report, RunEnd, RunStart, TestRecord, SCHEMA,
@@ -175,13 +179,17 @@ impl Recorder {
 
     /// A finished test's line: written, counted, kept for the summary.
     pub fn test(&mut self, input: &TestInput<'_>) -> (String, &Finished) {
-        let facts: Facts = input
+        let facts: FactsRef<'_> = input
             .facts
             .and_then(|f| serde_json::from_str(f).ok())
-            .unwrap_or_else(|| Facts {
-                gating: true,
-                ..Facts::default()
-            });
+            .unwrap_or_default();
+        let no_markers;
+        let markers = if let Some(m) = facts.markers {
+            m
+        } else {
+            no_markers = RawValue::from_string("{}".into()).expect("valid JSON");
+            &*no_markers
+        };
         let mut attempts = input.previous.clone();
         attempts.extend(record::attempts(&input.reports));
         let (outcome, reason) = record::resolve(&attempts, facts.quarantine.is_some());
@@ -190,32 +198,37 @@ impl Recorder {
         let test_id = test_id(input.nodeid);
         let flow_id = input
             .flow_id
-            .or(facts.flow_id.as_deref())
+            .or(facts.flow_id)
             .map_or_else(|| test_id[..32].to_string(), String::from);
         let finished_at = clock::now_rfc3339();
-        let line = serde_json::to_string(&TestRecord {
-            record: "test",
-            schema: SCHEMA,
-            run_id: &self.run_id,
-            nodeid: input.nodeid,
-            test_id: &test_id,
-            outcome,
-            attempts: &attempts,
-            duration_s,
-            markers: &facts.markers,
-            reason: reason.as_deref(),
-            gpus_used: input.gpus_used,
-            gpu_peak_mib: input.gpu_peak_mib,
-            worker: input.worker,
-            flow_id: &flow_id,
-            stage: facts.stage.as_deref(),
-            gating: facts.gating,
-            owner: facts.owner.as_deref(),
-            metrics: &input.metrics,
-            quarantine: facts.quarantine.as_ref(),
-            finished_at: &finished_at,
-        })
+        let mut buffer = Vec::with_capacity(1024);
+        serde_json::to_writer(
+            &mut buffer,
+            &TestRecord {
+                record: "test",
+                schema: SCHEMA,
+                run_id: &self.run_id,
+                nodeid: input.nodeid,
+                test_id: &test_id,
+                outcome,
+                attempts: &attempts,
+                duration_s,
+                markers,
+                reason: reason.as_deref(),
+                gpus_used: input.gpus_used,
+                gpu_peak_mib: input.gpu_peak_mib,
+                worker: input.worker,
+                flow_id: &flow_id,
+                stage: facts.stage.as_deref(),
+                gating: facts.gating,
+                owner: facts.owner.as_deref(),
+                metrics: &input.metrics,
+                quarantine: facts.quarantine.as_ref(),
+                finished_at: &finished_at,
+            },
+        )
         .expect("a test record serializes");
+        let line = String::from_utf8(buffer).expect("serde_json writes UTF-8");
         self.write(&line);
         let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
         self.counts[index] += 1;
@@ -225,8 +238,8 @@ impl Recorder {
             outcome,
             attempts: attempts.len(),
             duration_s,
-            stage: facts.stage,
-            owner: facts.owner,
+            stage: facts.stage.map(Cow::into_owned),
+            owner: facts.owner.map(Cow::into_owned),
             gating: facts.gating,
             reason,
             quarantine: facts.quarantine,

@@ -177,3 +177,19 @@ def test_quarantine_holds_under_xdist(pytester: pytest.Pytester) -> None:
     records = read(pytester.path / "r.jsonl")
     assert records["test_q.py::test_known_bad"]["outcome"] == "quarantined-failed"
     result.stdout.fnmatch_lines(["FAILED test_q.py::test_known_bad: quarantined: DYN-1 (alec) (owner: alec)"])
+
+
+def test_fail_on_flaky_holds_when_gating_forgives_a_quarantined_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    setup(pytester, entry("test_q.py::test_known_bad"), entry("test_q.py::test_param[2]"))
+    pytester.makepyfile(
+        test_f=HEADER + "import itertools\nc = itertools.count()\n"
+        "@pytest.mark.flaky\ndef test_f(): assert next(c)\n"
+    )
+    args = ("-p", "no:rerunfailures", "--dynamo-records=r.jsonl")
+    assert pytester.runpytest(*args).ret == pytest.ExitCode.OK
+    result = pytester.runpytest(*args, "--dynamo-fail-on-flaky")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    ends = [json.loads(line) for line in (pytester.path / "r.jsonl").read_text().splitlines()]
+    assert [e["exit_status"] for e in ends if e["record"] == "run_end"] == [0, 1]

@@ -132,12 +132,16 @@ class Recorder:
         gpus: str | None = None,
     ) -> str:
         """Make (and write) the run-start line. `gpus` is the GPU inventory as JSON."""
-    def finish(
-        self, reports: Sequence[Any], junit: bool = False
-    ) -> tuple[str, str, str | None, list[tuple[str, str]]]:
+    def finish(self, reports: Sequence[Any]) -> str:
         """Make (and write) the line of a finished test from its pytest reports
-        (the last one ends it). Returns `(line, outcome, owner, junit
-        properties)`; the properties only when `junit` is true."""
+        (the last one ends it), and return it."""
+    @staticmethod
+    def junit_properties(line: str) -> list[tuple[str, str]]:
+        """`JUnit` properties of a test line: its outcome, every attempt, its
+        markers by category, its owner and flow id."""
+    def failure_owners(self) -> list[tuple[str, str]]:
+        """Failed tests (failed, error, quarantined-failed) with an owner:
+        `(nodeid, owner)`."""
     def end(self, exit_status: int) -> str:
         """Make (and write) the run-end line."""
     def count(self, outcome: str) -> int:

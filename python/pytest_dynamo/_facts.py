@@ -39,8 +39,8 @@ class TestFacts:
         self.default_reruns = default_reruns
         self.retries = retries
         self.gating = gating(config)
-        #: nodeid -> (facts as JSON, flow id)
-        self.tests: dict[str, tuple[str, str]] = {}
+        #: nodeid -> (("dynamo_facts", facts as JSON), flow id)
+        self.tests: dict[str, tuple[tuple[str, str], str]] = {}
         #: nodeid -> how many times to retry it, for tests marked flaky.
         self.reruns: dict[str, int] = {}
         #: $DYNAMO_FLOW_ID before the first test ("" when unset).
@@ -66,7 +66,10 @@ class TestFacts:
             )
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
-        self.tests = {nodeid: (facts, flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)}
+        # The property is made here, once: at test time it is only appended.
+        self.tests = {
+            nodeid: ((FACTS, facts), flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)
+        }
         self.reruns = {nodeid: reruns for nodeid, (_, reruns, _) in zip(nodeids, tests) if reruns is not None}
 
     @pytest.hookimpl(tryfirst=True)
@@ -83,7 +86,7 @@ class TestFacts:
             properties.append((FLOW_ID, flow_id))
         else:
             facts, flow_id = known
-            properties.append((FACTS, facts))
+            properties.append(facts)
         item.stash[_flow.FLOW_ID] = flow_id
         exempt = self.gating.exempt.get(nodeid)
         if exempt is not None:

@@ -7,9 +7,6 @@ core's; this module gathers what pytest reports."""
 
 from __future__ import annotations
 
-import json
-import logging
-import socket
 from collections.abc import Generator, Sequence
 from pathlib import Path
 
@@ -19,10 +16,7 @@ from pytest_dynamo import _facts, _flaky, _flow, _options, _state, _summary
 from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating
 
-log = logging.getLogger("pytest_dynamo.records")
-
 RECORDS = "dynamo-records"
-FAILING = ("failed", "error", "quarantined-failed")
 #: ``report.user_properties`` other features set for the records (read by
 #: the core): ``dynamo_gpus_used`` (int), ``dynamo_gpu_peak_mib`` (float),
 #: ``dynamo_metric`` ({"name", "value", "unit", "higher_is_better"}).
@@ -163,6 +157,9 @@ class RecordsPlugin:
         self.expired = self.policy.expired(self.recorder.run_id)
 
     def _start(self) -> None:
+        import json
+        import socket
+
         self.started = True
         stash = self.config.stash
         context = stash.get(_state.RUN_CONTEXT, {})
@@ -205,13 +202,11 @@ class RecordsPlugin:
         del self.pending[nodeid]
         if not self.started:
             self._start()
-        line, outcome, owner, junit = self.recorder.finish(pending, self.junit)
+        line = self.recorder.finish(pending)
         self.records.append(line)
-        if owner is not None and outcome in FAILING:
-            self.gating.owners[nodeid] = owner
-        if junit:
+        if self.junit:
             self._strip(report)
-            report.user_properties.extend(junit)
+            report.user_properties.extend(Recorder.junit_properties(line))
 
     def _strip(self, report: pytest.TestReport) -> None:
         report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
@@ -220,10 +215,7 @@ class RecordsPlugin:
         """A test cut short: recorded from the reports it got."""
         if not self.started:
             self._start()
-        line, outcome, owner, _ = self.recorder.finish(reports, False)
-        self.records.append(line)
-        if owner is not None and outcome in FAILING:
-            self.gating.owners[reports[-1].nodeid] = owner
+        self.records.append(self.recorder.finish(reports))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         # Tests cut short (an interrupted run): record those that got as far
@@ -232,6 +224,8 @@ class RecordsPlugin:
             if any(r.when != "setup" or r.failed for r in reports):
                 self._finish(reports)
         self.pending.clear()
+        # Gating's summary names the owner of every failure.
+        self.gating.owners.update(self.recorder.failure_owners())
         if self.config.option.collectonly:
             return
         if not self.started:
