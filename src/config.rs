@@ -33,6 +33,10 @@ pub struct Config {
     pub frameworks: crate::framework::FrameworksConfig,
     /// `[tool.pytest-dynamo.gates]`: quality-gate thresholds and the history window.
     pub gates: crate::gate_config::GatesConfig,
+    /// The quarantine file and whether an expired entry fails the run.
+    pub quarantine: crate::quarantine::QuarantineConfig,
+    /// Owners of tests by marker or path (the strategy's PIC table).
+    pub owners: crate::owners::OwnersConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -1,77 +1,172 @@
-//! Known test durations: pytest-split's `.test_durations` file, a JSON object
-//! of node id -> seconds. A file that is not that is an error, not an
-//! empty plan.
+//! The durations file, in pytest-split's `.test_durations` format (a JSON
+//! object of node id -> seconds, keys sorted, indented by four), so teams can
+//! shard by our data. A run merges its tests into it and replaces the file
+//! atomically: readers never see half a file.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
+
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-const FIX: &str = "regenerate it (pytest-split's --store-durations writes this format), or point \
---dynamo-durations / dynamo_durations at another file";
+const FIX: &str = "delete the file (the next run writes a fresh one) or fix its JSON: an object of test id -> seconds";
 
-/// Parse the text of a durations file; `shown` names it in errors.
-pub fn parse(shown: &str, text: &str) -> Result<HashMap<String, f64>> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        Error::config(
-            shown,
-            format!("not a durations file: invalid JSON ({e})"),
-            FIX,
-        )
-    })?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(Error::config(
-            shown,
-            "not a durations file: expected a JSON object of node id -> seconds",
-            FIX,
-        ));
+fn corrupt(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::config(
+        path.display().to_string(),
+        format!("not a durations file: {why}"),
+        FIX,
+    )
+}
+
+/// Read the file; a missing file is empty. pytest-split's older list of
+/// `[id, seconds]` pairs is read too.
+pub fn read(path: &Path) -> Result<BTreeMap<String, f64>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io(path.display().to_string(), &e)),
     };
-    let mut out = HashMap::with_capacity(map.len());
-    for (nodeid, seconds) in map {
-        match seconds.as_f64() {
-            Some(s) if s >= 0.0 && s.is_finite() => {
-                out.insert(nodeid, s);
-            }
-            _ => {
-                return Err(Error::config(
-                    shown,
-                    format!("the duration of '{nodeid}' is {seconds}, not a number of seconds"),
-                    FIX,
-                ))
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(path, format!("invalid JSON ({e})")))?;
+    let mut out = BTreeMap::new();
+    let mut put = |id: &serde_json::Value, secs: &serde_json::Value| -> Result<()> {
+        let (Some(id), Some(secs)) = (id.as_str(), secs.as_f64()) else {
+            return Err(corrupt(
+                path,
+                format!("the entry {id}: {secs} is not a test id and seconds"),
+            ));
+        };
+        out.insert(id.to_string(), secs);
+        Ok(())
+    };
+    match &value {
+        serde_json::Value::Object(map) => {
+            for (id, secs) in map {
+                put(&serde_json::Value::String(id.clone()), secs)?;
             }
         }
+        serde_json::Value::Array(pairs) => {
+            for pair in pairs {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([id, secs]) => put(id, secs)?,
+                    _ => {
+                        return Err(corrupt(
+                            path,
+                            format!("{pair} is not an [id, seconds] pair"),
+                        ))
+                    }
+                }
+            }
+        }
+        other => return Err(corrupt(path, format!("the top level is {}", kind(other)))),
     }
     Ok(out)
 }
 
-pub fn read(path: &Path) -> Result<HashMap<String, f64>> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&shown, &e))?;
-    parse(&shown, &text)
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Merge `durations` into the file (this run's value wins) and replace it
+/// atomically. Returns how many tests the file holds.
+pub fn merge(path: &Path, durations: impl IntoIterator<Item = (String, f64)>) -> Result<usize> {
+    let mut all = read(path)?;
+    all.extend(durations);
+    let mut text = Vec::with_capacity(all.len() * 80);
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut text, formatter);
+    all.serialize(&mut ser).map_err(|e| corrupt(path, e))?;
+    text.push(b'\n');
+    let io = |e: std::io::Error| Error::io(path.display().to_string(), &e);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "durations".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&text)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(all.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_pytest_split_file_is_read() {
-        let d = parse("d", r#"{"a.py::t": 1.5, "a.py::u[x]": 2}"#).unwrap();
-        assert!((d["a.py::t"] - 1.5).abs() < 1e-9);
-        assert!((d["a.py::u[x]"] - 2.0).abs() < 1e-9);
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("dynamo-durations-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]
-    fn anything_else_is_an_error_naming_the_file() {
-        for (text, expected) in [
-            ("{", "invalid JSON"),
-            ("[1]", "expected a JSON object"),
-            (r#"{"a": "1"}"#, "the duration of 'a' is \"1\""),
-            (r#"{"a": -1}"#, "the duration of 'a' is -1"),
-        ] {
-            let err = parse(".test_durations", text).unwrap_err().to_string();
-            assert!(err.starts_with(".test_durations: "), "{err}");
-            assert!(err.contains(expected), "{err}");
+    fn a_run_merges_into_the_file_in_pytest_split_format() {
+        let dir = scratch("merge");
+        let path = dir.join(".test_durations");
+        std::fs::write(&path, r#"{"t.py::b": 2.0, "t.py::a": 1.0}"#).unwrap();
+        let n = merge(
+            &path,
+            [("t.py::a".to_string(), 0.5), ("t.py::c".to_string(), 3.0)],
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "{\n    \"t.py::a\": 0.5,\n    \"t.py::b\": 2.0,\n    \"t.py::c\": 3.0\n}\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn the_old_list_format_and_a_missing_file_are_read() {
+        let dir = scratch("old");
+        let path = dir.join("d.json");
+        assert!(read(&path).unwrap().is_empty());
+        std::fs::write(&path, r#"[["t.py::a", 1.5]]"#).unwrap();
+        assert!((read(&path).unwrap()["t.py::a"] - 1.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_an_error_with_the_fix() {
+        let dir = scratch("corrupt");
+        let path = dir.join("d.json");
+        for text in ["{not json", "[1, 2]", "{\"a\": \"slow\"}", "42"] {
+            std::fs::write(&path, text).unwrap();
+            let err = read(&path).unwrap_err().to_string();
+            assert!(err.contains("not a durations file"), "{text}: {err}");
+            assert!(err.contains("fix: delete the file"), "{err}");
+            assert!(merge(&path, []).is_err());
         }
     }
 }

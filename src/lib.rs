@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod charts;
+pub mod clock;
 pub mod config;
 pub mod coverage;
 pub mod customize;
@@ -12,22 +13,31 @@ pub mod durations;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod facts;
 pub mod flakiness;
+pub mod flaky;
 pub mod framework;
 pub mod gate_config;
 pub mod gates;
+pub mod git;
+pub mod glob;
 pub mod gpu;
 pub mod history;
 pub mod history_read;
 pub mod lint;
 pub mod marker;
 pub mod matcher;
+pub mod owners;
 pub mod pipeline;
 pub mod plan;
 pub mod prometheus;
 pub mod pushgateway;
+pub mod quarantine;
 pub mod quarantine_advice;
+pub mod record;
 pub mod record_scan;
+pub mod recorder;
+pub mod records_file;
 pub mod report;
 pub mod report_html;
 pub mod report_markdown;
@@ -46,6 +56,8 @@ mod py_engine;
 mod py_gpu;
 mod py_lint;
 mod py_pipeline;
+mod py_records;
+mod py_report;
 
 use pyo3::prelude::*;
 
@@ -69,11 +81,15 @@ mod _core {
         check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
         Report,
     };
+    #[pymodule_export]
+    use crate::py_records::{new_run_id, test_id, Recorder, RunPolicy};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         // Rust log records reach Python's logging (caplog, --log-cli-level).
-        let _ = pyo3_log::try_init();
+        // Loggers are cached, levels are not: pytest changes levels per test
+        // (caplog.set_level, log_level), and a cached level would hide records.
+        let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add(
             "ConfigError",

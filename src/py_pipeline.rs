@@ -279,7 +279,7 @@ impl Batch {
         let taxonomy = &self.engine.taxonomy;
         let text = py.detach(|| {
             let known = match &durations {
-                Some(path) => durations::read(path)?,
+                Some(path) => durations::read(path)?.into_iter().collect(),
                 None => HashMap::new(),
             };
             let plan = plan::build(

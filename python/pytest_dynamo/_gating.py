@@ -15,6 +15,8 @@ class Gating:
     def __init__(self) -> None:
         self.exempt: dict[str, str] = {}
         self.failed: dict[str, bool] = {}
+        #: nodeid -> owner, filled by the records as failing tests finish.
+        self.owners: dict[str, str] = {}
 
     def add_exemption(self, nodeid: str, reason: str) -> None:
         self.exempt.setdefault(nodeid, reason)
@@ -34,23 +36,38 @@ class Gating:
     def gating_failures(self) -> list[str]:
         return [n for n, gating in self.failed.items() if gating]
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    def owner(self, nodeid: str) -> str:
+        return self.owners.get(nodeid, "unassigned")
+
+    def settle(self, session: pytest.Session, exitstatus: int) -> int:
+        """The exit status once non-gating failures are forgiven."""
         if (
             exitstatus == pytest.ExitCode.TESTS_FAILED
             and self.failed
             and not self.gating_failures()
             and session.testscollected
         ):
-            session.exitstatus = pytest.ExitCode.OK
+            return pytest.ExitCode.OK
+        return exitstatus
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        settled = self.settle(session, exitstatus)
+        if settled != exitstatus:
+            session.exitstatus = settled
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        gating = self.gating_failures()
+        if gating:
+            terminalreporter.write_sep("=", "gating failures", red=True)
+            for nodeid in gating:
+                terminalreporter.write_line(f"FAILED {nodeid} (owner: {self.owner(nodeid)})")
         follow_up = self.follow_up()
         if not follow_up:
             return
         terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
         for nodeid, reason in follow_up:
-            terminalreporter.write_line(f"FAILED {nodeid}: {reason}")
+            terminalreporter.write_line(f"FAILED {nodeid}: {reason} (owner: {self.owner(nodeid)})")
         if not self.gating_failures():
             terminalreporter.write_line(
                 f"pytest-dynamo: {len(follow_up)} non-gating failure(s); the run passes"

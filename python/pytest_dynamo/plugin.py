@@ -7,7 +7,7 @@ from collections.abc import Generator
 
 import pytest
 
-from pytest_dynamo import _analytics, _collect, _gpu, _options, _selection, _state
+from pytest_dynamo import _analytics, _collect, _gpu, _options, _records, _selection, _state
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -19,6 +19,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _gpu.add_options(parser)
     _selection.add_options(parser)
     _analytics.add_options(parser)
+    _records.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -33,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _gpu.register(config)
     config.pluginmanager.register(_selection.SelectionPlugin(config), _selection.SELECTION)
     _analytics.register(config)
+    _records.register(config)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 

@@ -1,0 +1,106 @@
+"""Per-test facts, in every process that collects and runs tests (the single
+process, or each xdist worker): worked out once for the whole collection by
+the core, then attached to each test's reports so the process that writes
+records (the xdist controller collects nothing) knows them too.
+
+Each test also gets its flow id here, in ``$DYNAMO_FLOW_ID`` from its start
+to the next test's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pytest_dynamo import _flow, _state
+from pytest_dynamo._core import RunPolicy
+from pytest_dynamo._gating import GATING, Gating
+
+#: ``report.user_properties`` names this feature reads on the controller.
+FACTS = "dynamo_facts"
+FLOW_ID = "dynamo_flow_id"
+EXEMPT = "dynamo_exempt"
+
+
+def gating(config: pytest.Config) -> Gating:
+    plugin = config.pluginmanager.get_plugin(GATING)
+    assert isinstance(plugin, Gating)
+    return plugin
+
+
+class TestFacts:
+    """Facts, retries and quarantine exemptions of the collected tests."""
+
+    __test__ = False  # not a test class, despite the name
+
+    def __init__(self, config: pytest.Config, policy: RunPolicy, default_reruns: int, retries: bool) -> None:
+        self.config = config
+        self.policy = policy
+        self.default_reruns = default_reruns
+        self.retries = retries
+        self.gating = gating(config)
+        #: nodeid -> (("dynamo_facts", facts as JSON), flow id)
+        self.tests: dict[str, tuple[tuple[str, str], str]] = {}
+        #: nodeid -> how many times to retry it, for tests marked flaky.
+        self.reruns: dict[str, int] = {}
+        #: $DYNAMO_FLOW_ID before the first test ("" when unset).
+        self.environ: str | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After every pytest_collection_modifyitems: validation, pipeline
+        # selection and its gating exemptions are all in place.
+        batch = _state.batch(self.config)
+        if batch is None or not session.items:
+            return
+        context = self.config.stash.get(_state.RUN_CONTEXT, {})
+        stages = {str(k): str(v) for k, v in (context.get("stages") or {}).items() if v is not None}
+        run_gating = self.gating
+        nodeids = [item.nodeid for item in session.items]
+        tests, quarantined, problems = batch.record_facts(
+            self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
+        )
+        if problems:
+            lines = "\n".join(f"  {nodeid}: {message}" for nodeid, message in problems)
+            raise pytest.UsageError(
+                f"pytest-dynamo: {len(problems)} test(s) carry a flaky marker it cannot use:\n{lines}"
+            )
+        for nodeid, why in quarantined:
+            run_gating.add_exemption(nodeid, why)
+        # The property is made here, once: at test time it is only appended.
+        self.tests = {
+            nodeid: ((FACTS, facts), flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)
+        }
+        self.reruns = {nodeid: reruns for nodeid, (_, reruns, _) in zip(nodeids, tests) if reruns is not None}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        # A plain hook, not a wrapper: it runs once per test, before whichever
+        # protocol runs the test (pytest's, our retries', rerunfailures').
+        nodeid = item.nodeid
+        known = self.tests.get(nodeid)
+        # user_properties travel with every report, through xdist too; the
+        # facts carry the flow id.
+        properties = item.user_properties
+        if known is None:
+            flow_id = _flow.new_flow_id()
+            properties.append((FLOW_ID, flow_id))
+        else:
+            facts, flow_id = known
+            properties.append(facts)
+        item.stash[_flow.FLOW_ID] = flow_id
+        exempt = self.gating.exempt.get(nodeid)
+        if exempt is not None:
+            properties.append((EXEMPT, exempt))
+        if self.environ is None:
+            self.environ = os.environ.get(_flow.ENV, "")
+        os.environ[_flow.ENV] = flow_id
+
+    def pytest_sessionfinish(self) -> None:
+        # Between tests the variable keeps the last test's flow id; the
+        # session gives back what it found.
+        if self.environ is not None:
+            if self.environ:
+                os.environ[_flow.ENV] = self.environ
+            else:
+                os.environ.pop(_flow.ENV, None)
+            self.environ = None

@@ -1,0 +1,173 @@
+"""Retries of tests marked ``flaky`` (spec: "Flakiness Management").
+
+A failed attempt is reported with the outcome ``rerun`` (as
+pytest-rerunfailures does, so the terminal shows ``R`` and the records read
+both the same way), only the test's function-scoped fixtures are torn down
+and set up again, and the last attempt is reported as usual. A test that
+failed and then passed ends ``flaky``. When pytest-rerunfailures (or the
+``flaky`` plugin) is active, it retries and this module stays out of the way.
+"""
+
+from __future__ import annotations
+
+import bdb
+import logging
+from typing import Any, Callable, cast
+
+import pytest
+
+from pytest_dynamo import _flow
+from pytest_dynamo._facts import TestFacts
+
+log = logging.getLogger("pytest_dynamo.flaky")
+
+#: Plugins that retry tests themselves.
+OTHER_RETRIERS = ("rerunfailures", "flaky")
+#: Set on the last teardown report: the earlier attempts, as
+#: ``(outcome, setup_s, call_s, teardown_s, reason)``.
+ATTEMPTS = "dynamo_attempts"
+
+Attempt = tuple[str, float, float, float, "str | None"]
+
+
+def other_retrier(config: pytest.Config) -> str | None:
+    return next((name for name in OTHER_RETRIERS if config.pluginmanager.hasplugin(name)), None)
+
+
+def _phase(item: pytest.Item, when: str, **kwargs: Any) -> tuple[pytest.CallInfo[None], pytest.TestReport]:
+    """One phase through pytest's public hooks, as pytest's own runner does it."""
+    ihook = item.ihook
+    hooks: dict[str, Callable[..., None]] = {
+        "setup": ihook.pytest_runtest_setup,
+        "call": ihook.pytest_runtest_call,
+        "teardown": ihook.pytest_runtest_teardown,
+    }
+    hook = hooks[when]
+    call = pytest.CallInfo.from_call(
+        lambda: hook(item=item, **kwargs),
+        when=when,  # type: ignore[arg-type]
+        reraise=(pytest.exit.Exception, KeyboardInterrupt),
+    )
+    report: pytest.TestReport = ihook.pytest_runtest_makereport(item=item, call=call)
+    return call, report
+
+
+def _log(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    item.ihook.pytest_runtest_logreport(report=report)
+    excinfo = call.excinfo
+    if (
+        excinfo is not None
+        and not hasattr(report, "wasxfail")
+        and not excinfo.errisinstance((pytest.skip.Exception, bdb.BdbQuit))
+    ):
+        item.ihook.pytest_exception_interact(node=item, call=call, report=report)
+
+
+def _reason(report: pytest.TestReport) -> str | None:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    return None if report.longrepr is None else str(report.longrepr)
+
+
+def _fresh_request(item: pytest.Item) -> None:
+    """Let the next attempt build its function fixtures and test instance anew.
+
+    pytest has no public way to run an item twice; this is what its own
+    ``runtestprotocol`` does before a re-run (and pytest-rerunfailures after a
+    failure): a new fixture request, and a new instance for a test method.
+    """
+    if hasattr(item, "_request"):
+        item._initrequest()  # type: ignore[attr-defined]
+    if isinstance(item, pytest.Function) and getattr(item, "_instance", None) is not None:
+        del item._instance
+        item._obj = None
+
+
+def _release(item: pytest.Item) -> None:
+    """Drop the fixture values, as pytest does after an item's protocol."""
+    if hasattr(item, "_request"):
+        item._request = False
+        item.funcargs = None  # type: ignore[attr-defined]
+
+
+def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: int) -> None:
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    flow_id = item.stash.get(_flow.FLOW_ID, "-")
+    earlier: list[Attempt] = []
+    try:
+        for attempt in range(reruns + 1):
+            if attempt:
+                _fresh_request(item)
+            may_retry = attempt < reruns and not item.session.shouldstop
+            setup_call, setup = _phase(item, "setup")
+            failed: pytest.TestReport | None = None
+            if setup.failed and may_retry:
+                setup.outcome = "rerun"  # type: ignore[assignment]
+                failed = setup
+            _log(item, setup_call, setup)
+            call_s = 0.0
+            if setup.passed:
+                call_call, call = _phase(item, "call")
+                call_s = call.duration
+                if call.failed and may_retry:
+                    call.outcome = "rerun"  # type: ignore[assignment]
+                    failed = call
+                _log(item, call_call, call)
+            if failed is not None:
+                # Keep the module, class and session above the test: only its
+                # function-scoped fixtures are torn down before the retry.
+                keep = cast(pytest.Item, item.parent)
+                teardown_call, teardown = _phase(item, "teardown", nextitem=keep)
+                if teardown.failed:
+                    teardown.outcome = "rerun"  # type: ignore[assignment]
+                    _log(item, teardown_call, teardown)
+                outcome = "error" if failed.when == "setup" else "failed"
+                earlier.append((outcome, setup.duration, call_s, teardown.duration, _reason(failed)))
+                log.warning(
+                    _flow.line(
+                        "flaky",
+                        flow_id,
+                        f"attempt {attempt + 1} of {reruns + 1} {outcome}",
+                        f"{item.nodeid}: retrying",
+                    )
+                )
+                continue
+            if item.session.shouldfail or item.session.shouldstop:
+                nextitem = None
+            teardown_call, teardown = _phase(item, "teardown", nextitem=nextitem)
+            if earlier:
+                setattr(teardown, ATTEMPTS, earlier)
+            _log(item, teardown_call, teardown)
+            break
+    finally:
+        _release(item)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+
+
+class Retries:
+    """Takes over the protocol of tests marked flaky (and only those)."""
+
+    def __init__(self, config: pytest.Config, facts: TestFacts) -> None:
+        self.config = config
+        self.facts = facts
+
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        reruns = self.facts.reruns.get(item.nodeid)
+        if not reruns:
+            return None
+        option = self.config.option
+        if getattr(option, "usepdb", False) or getattr(option, "setuponly", False):
+            return None  # a debugger session or a setup plan: run once, as asked
+        if getattr(option, "setupshow", False):
+            return None
+        run_with_retries(item, nextitem, reruns)
+        return True
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+            return "rerun", "R", ("RERUN", {"yellow": True})
+        return None

@@ -1,0 +1,270 @@
+"""Records of a run (spec: "Reporting"), kept by the process that sees every
+report (the single process, or the xdist controller): a JSON line per test as
+it finishes, in memory (``_state.TEST_RECORDS``) and in the records file when
+one is named; the run-start and run-end lines; the durations file; JUnit
+properties; and the end-of-run summary. Building and writing lines is the
+core's; this module gathers what pytest reports."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+import pytest
+
+from pytest_dynamo import _facts, _flaky, _flow, _options, _state, _summary
+from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
+from pytest_dynamo._gating import Gating
+
+RECORDS = "dynamo-records"
+#: ``report.user_properties`` other features set for the records (read by
+#: the core): ``dynamo_gpus_used`` (int), ``dynamo_gpu_peak_mib`` (float),
+#: ``dynamo_metric`` ({"name", "value", "unit", "higher_is_better"}).
+#: Our own properties, replaced by readable ones in JUnit XML.
+INTERNAL = (_facts.FACTS, _facts.FLOW_ID, _facts.EXEMPT)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dynamo")
+    group.addoption(
+        "--dynamo-records",
+        dest="dynamo_records",
+        metavar="PATH",
+        help="Append a JSON line per test (and per run start and end) to PATH; "
+        "schema in docs/records.md. Several runs may share the file.",
+    )
+    parser.addini("dynamo_records", "Records file (JSON Lines), relative to the rootdir.", default="")
+    group.addoption(
+        "--dynamo-reruns",
+        dest="dynamo_reruns",
+        metavar="N",
+        help="How many times a test marked flaky (without reruns=N) is retried (default 2).",
+    )
+    parser.addini("dynamo_reruns", "Retries of a test marked flaky without reruns=N.", default="2")
+    group.addoption(
+        "--dynamo-fail-on-flaky",
+        dest="dynamo_fail_on_flaky",
+        action="store_true",
+        default=None,
+        help="Fail the run when a test passed only on a retry.",
+    )
+    parser.addini("dynamo_fail_on_flaky", "Fail the run when a test passed only on a retry.", type="bool")
+    group.addoption(
+        "--dynamo-slowest",
+        dest="dynamo_slowest",
+        metavar="N",
+        help="How many of the slowest tests the summary lists (default 5; 0: none).",
+    )
+    parser.addini("dynamo_slowest", "How many of the slowest tests the summary lists.", default="5")
+
+
+def _count(config: pytest.Config, name: str) -> int:
+    text = _options.get(config, name).strip()
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(
+            f"pytest-dynamo: {name} = {text!r} is not a whole number of 0 or more "
+            f"(--{name.replace('_', '-')} N or the ini option {name})"
+        )
+    return value
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    if config.getoption(name, default=None):
+        return True
+    return bool(config.getini(name))
+
+
+def _path(config: pytest.Config, name: str) -> Path | None:
+    """A file from a flag (relative to where pytest was started) or the ini
+    option (relative to the rootdir)."""
+    flag = config.getoption(name, default=None)
+    if flag:
+        return config.invocation_params.dir / str(flag)
+    ini = str(config.getini(name) or "").strip()
+    return config.rootpath / ini if ini else None
+
+
+def register(config: pytest.Config) -> None:
+    """Register records, retries, quarantine and flow ids for this run."""
+    engine = _state.engine(config)
+    try:
+        policy = RunPolicy.load(engine, str(config.rootpath))
+    except ConfigError as err:
+        raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+    run_id: str = _state.shared(config, "run_id", _new_run_id)
+    retrier = _flaky.other_retrier(config)
+    facts = _facts.TestFacts(
+        config, policy, default_reruns=_count(config, "dynamo_reruns"), retries=retrier is None
+    )
+    config.pluginmanager.register(facts, "dynamo-facts")
+    if retrier is None:
+        config.pluginmanager.register(_flaky.Retries(config, facts), "dynamo-retries")
+    config.pluginmanager.register(_flow, "dynamo-flow")
+    if not _state.is_worker(config):
+        records = RecordsPlugin(config, policy, run_id)
+        config.pluginmanager.register(records, RECORDS)
+        config.pluginmanager.register(ExitPolicy(records), "dynamo-exit-policy")
+
+
+def _new_run_id() -> str:
+    from pytest_dynamo._core import new_run_id
+
+    return new_run_id()
+
+
+def _rerun_in_attempt(reports: Sequence[pytest.TestReport]) -> bool:
+    """Whether the attempt the last report ends was retried."""
+    for report in reversed(reports):
+        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
+            return True
+        if report.when == "setup":
+            return False
+    return False
+
+
+class RecordsPlugin:
+    def __init__(self, config: pytest.Config, policy: RunPolicy, run_id: str) -> None:
+        self.config = config
+        self.policy = policy
+        path = _path(config, "dynamo_records")
+        durations = _path(config, "dynamo_durations")
+        try:
+            self.recorder = Recorder(run_id, None if path is None else str(path))
+            # The durations file is updated by runs that write records; read it
+            # now so a corrupt one stops the run before any test, not after.
+            self.durations = durations if path is not None else None
+            if self.durations is not None:
+                Recorder.check_durations(str(self.durations))
+        except ConfigError as err:
+            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        self.fail_on_flaky = _flag(config, "dynamo_fail_on_flaky")
+        self.slowest = _count(config, "dynamo_slowest")
+        self.junit = bool(getattr(config.option, "xmlpath", None))
+        self.pending: dict[str, list[pytest.TestReport]] = {}
+        self.records: list[str] = []
+        config.stash[_state.TEST_RECORDS] = self.records
+        self.gating: Gating = _facts.gating(config)
+        self.expired: list[tuple[str, str, str, str, str]] = []
+        self.durations_note: str | None = None
+        self.started = False
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Logged here, where pytest's logging is set up: --log-cli-level shows it.
+        self.expired = self.policy.expired(self.recorder.run_id)
+
+    def _start(self) -> None:
+        import json
+        import socket
+
+        self.started = True
+        stash = self.config.stash
+        context = stash.get(_state.RUN_CONTEXT, {})
+        inventory = None
+        if _state.INVENTORY in stash:
+            inventory = json.dumps(stash[_state.INVENTORY], default=str)
+        self.recorder.start(
+            str(self.config.rootpath),
+            socket.gethostname(),
+            context.get("pipeline"),
+            context.get("stage"),
+            context.get("framework"),
+            inventory,
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Runs for every report of every test: kept to the bare minimum.
+        nodeid = report.nodeid
+        pending = self.pending.get(nodeid)
+        if pending is None:
+            pending = self.pending[nodeid] = []
+        pending.append(report)
+        outcome: str = report.outcome
+        if outcome == "failed":
+            # Under xdist the controller collected nothing: a worker's
+            # exemption (pipeline, quarantine) reaches gating with the report.
+            for name, value in report.user_properties:
+                if name == _facts.EXEMPT:
+                    self.gating.add_exemption(nodeid, str(value))
+        when = report.when
+        if when == "setup" or when == "call":
+            return
+        if outcome == "rerun" or _rerun_in_attempt(pending):
+            if when == "teardown" and self.junit:
+                self._strip(report)
+            return
+        # The last teardown of the test, or a report outside the phases (a
+        # crashed xdist worker): the test is finished.
+        del self.pending[nodeid]
+        if not self.started:
+            self._start()
+        line = self.recorder.finish(pending)
+        self.records.append(line)
+        if self.junit:
+            self._strip(report)
+            report.user_properties.extend(Recorder.junit_properties(line))
+
+    def _strip(self, report: pytest.TestReport) -> None:
+        report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
+
+    def _finish(self, reports: list[pytest.TestReport]) -> None:
+        """A test cut short: recorded from the reports it got."""
+        if not self.started:
+            self._start()
+        self.records.append(self.recorder.finish(reports))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Tests cut short (an interrupted run): record those that got as far
+        # as a result; a test with only a passed setup has none.
+        for reports in list(self.pending.values()):
+            if any(r.when != "setup" or r.failed for r in reports):
+                self._finish(reports)
+        self.pending.clear()
+        # Gating's summary names the owner of every failure.
+        self.gating.owners.update(self.recorder.failure_owners())
+        if self.config.option.collectonly:
+            return
+        if not self.started:
+            self._start()
+        status = self.exit_status(session)
+        self.config.stash[_state.RUN_END] = self.recorder.end(int(status))
+        if self.durations is not None and self.records:
+            try:
+                held = self.recorder.merge_durations(str(self.durations))
+                self.durations_note = f"durations of {held} tests in {self.durations}"
+            except ConfigError as err:
+                self.durations_note = f"durations not written: {err}"
+
+    def exit_status(self, session: pytest.Session) -> int:
+        """The status the run ends with: gating's, then flaky and quarantine rules."""
+        status = int(self.gating.settle(session, session.exitstatus))
+        if status == pytest.ExitCode.OK and self.fails_run():
+            return int(pytest.ExitCode.TESTS_FAILED)
+        return status
+
+    def fails_run(self) -> bool:
+        flaky = self.fail_on_flaky and self.recorder.count("flaky") > 0
+        return flaky or (self.policy.strict and bool(self.expired))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        _summary.write(terminalreporter, self)
+
+
+class ExitPolicy:
+    """Applies the records' own rules (``--dynamo-fail-on-flaky``, strict
+    quarantine) after every ``pytest_sessionfinish``, gating's included."""
+
+    def __init__(self, records: RecordsPlugin) -> None:
+        self.records = records
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        result = yield
+        if session.exitstatus == pytest.ExitCode.OK and self.records.fails_run():
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return result

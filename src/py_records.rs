@@ -1,0 +1,372 @@
+//! The Python face of records, retries, quarantine and ownership: the run's
+//! rules (`RunPolicy`), the facts of a collected batch, and the `Recorder`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use crate::clock::Date;
+use crate::durations;
+use crate::error::Error;
+use crate::facts;
+use crate::git;
+use crate::owners::Owners;
+use crate::py_engine::{Batch, Engine};
+use crate::py_report;
+use crate::quarantine::Quarantine;
+use crate::recorder::{self, RunContext};
+
+/// `(facts JSON, retries, flow id)` per test, quarantine exemptions, marker problems.
+type PyFacts = (
+    Vec<(String, Option<u32>, String)>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+/// `(test, ticket, owner, expires, reason)`.
+type PyEntry = (String, String, String, String, String);
+
+/// The run's quarantine and owners, loaded and checked once.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct RunPolicy {
+    quarantine: Arc<Quarantine>,
+    owners: Arc<Owners>,
+}
+
+#[pymethods]
+impl RunPolicy {
+    /// Read the quarantine file and the owners table the configuration names.
+    /// Raises `ConfigError` naming the file or key and the fix.
+    #[staticmethod]
+    fn load(py: Python<'_>, engine: &Engine, rootdir: PathBuf) -> PyResult<Self> {
+        let engine = Arc::clone(&engine.inner);
+        let (quarantine, owners) = py.detach(|| {
+            let q = Quarantine::load(&rootdir, &engine.config.quarantine)?;
+            let o = Owners::new(&engine.config.owners, &engine.taxonomy)?;
+            Ok::<_, Error>((q, o))
+        })?;
+        Ok(RunPolicy {
+            quarantine: Arc::new(quarantine),
+            owners: Arc::new(owners),
+        })
+    }
+
+    /// The quarantine file read, or None.
+    #[getter]
+    fn quarantine_file(&self) -> Option<String> {
+        self.quarantine.source.clone()
+    }
+
+    /// Expired quarantine entries fail the run.
+    #[getter]
+    fn strict(&self) -> bool {
+        self.quarantine.strict
+    }
+
+    /// Quarantine entries past their expiry date (UTC), as
+    /// `(test, ticket, owner, expires, reason)`; each is logged as a warning
+    /// with the run id as its flow id.
+    fn expired(&self, run_id: &str) -> Vec<PyEntry> {
+        self.quarantine
+            .expired(Date::today())
+            .into_iter()
+            .map(|e| {
+                log::warn!(
+                    target: "pytest_dynamo.quarantine",
+                    "quarantine - {run_id} - expired {} on {}: {} ({}; owner {})",
+                    e.ticket, e.expires, e.test, e.reason, e.owner
+                );
+                (
+                    e.test.clone(),
+                    e.ticket.clone(),
+                    e.owner.clone(),
+                    e.expires.to_string(),
+                    e.reason.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl Batch {
+    /// The facts of the tests `nodeids` names, for their records, at once:
+    /// `([(facts JSON, retries, flow id)], [(nodeid, quarantine exemption)],
+    /// [(nodeid, problem)])`. `stages` maps node ids to their stage,
+    /// `exempt` to why they already do not gate; `retries` is False when
+    /// pytest-rerunfailures retries instead.
+    #[pyo3(signature = (policy, nodeids, stages, exempt, default_reruns, retries))]
+    #[allow(clippy::too_many_arguments)]
+    fn record_facts(
+        &self,
+        py: Python<'_>,
+        policy: &RunPolicy,
+        nodeids: Vec<String>,
+        stages: HashMap<String, String>,
+        exempt: HashMap<String, String>,
+        default_reruns: u32,
+        retries: bool,
+    ) -> PyFacts {
+        let out = py.detach(|| {
+            let rules = facts::Rules {
+                taxonomy: &self.engine.taxonomy,
+                owners: &policy.owners,
+                quarantine: &policy.quarantine,
+                today: Date::today(),
+                default_reruns,
+                retries,
+            };
+            facts::batch_facts(
+                &rules,
+                &self.items,
+                &self.resolved,
+                &nodeids,
+                &stages,
+                &exempt,
+            )
+        });
+        (out.tests, out.quarantined, out.problems)
+    }
+}
+
+/// One run's records: the run-start line, a line per finished test, the
+/// run-end line, appended to the records file when one is named.
+#[pyclass(module = "pytest_dynamo._core")]
+pub struct Recorder {
+    inner: recorder::Recorder,
+}
+
+/// `JUnit` properties of a finished test: its outcome, every attempt, its
+/// markers by category, its owner and flow id.
+fn junit_properties(
+    outcome: &str,
+    attempts: &[serde_json::Value],
+    markers: &serde_json::Value,
+    owner: Option<&str>,
+    flow_id: &str,
+) -> Vec<(String, String)> {
+    let mut props = vec![("dynamo_outcome".to_string(), outcome.to_string())];
+    for (i, a) in attempts.iter().enumerate() {
+        props.push((
+            format!("dynamo_attempt_{}", i + 1),
+            format!(
+                "{} (setup {}s, call {}s, teardown {}s)",
+                a["outcome"].as_str().unwrap_or("?"),
+                a["setup_s"],
+                a["call_s"],
+                a["teardown_s"]
+            ),
+        ));
+    }
+    if let Some(map) = markers.as_object() {
+        for (category, names) in map {
+            let names: Vec<&str> = names
+                .as_array()
+                .map(|n| n.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            props.push((format!("dynamo_markers_{category}"), names.join(",")));
+        }
+    }
+    if let Some(owner) = owner {
+        props.push(("dynamo_owner".into(), owner.into()));
+    }
+    props.push(("dynamo_flow_id".into(), flow_id.into()));
+    props
+}
+
+#[pymethods]
+impl Recorder {
+    /// Start a run's records; `path` names the records file (None: keep the
+    /// records in memory only). Raises `ConfigError` when it cannot be opened.
+    #[new]
+    #[pyo3(signature = (run_id, path=None))]
+    fn new(py: Python<'_>, run_id: String, path: Option<PathBuf>) -> PyResult<Self> {
+        let mut inner = py.detach(|| recorder::Recorder::new(path.as_deref()))?;
+        inner.run_id = run_id;
+        Ok(Recorder { inner })
+    }
+
+    /// The run id: 32 hex digits.
+    #[getter]
+    fn run_id(&self) -> String {
+        self.inner.run_id.clone()
+    }
+
+    /// The records file, or None.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        self.inner.path().map(|p| p.display().to_string())
+    }
+
+    /// Whether the run-start line was made.
+    #[getter]
+    fn started(&self) -> bool {
+        self.inner.has_started()
+    }
+
+    /// Make (and write) the run-start line. `gpus` is the GPU inventory as JSON.
+    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None))]
+    fn start(
+        &mut self,
+        rootdir: PathBuf,
+        host: String,
+        pipeline: Option<String>,
+        stage: Option<String>,
+        framework: Option<String>,
+        gpus: Option<String>,
+    ) -> PyResult<String> {
+        let gpus = gpus
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("gpus is not JSON: {e}"))
+            })?;
+        let context = RunContext {
+            pipeline,
+            stage,
+            framework,
+            gpus,
+            git: git::describe(&rootdir, |v| std::env::var(v).ok()),
+            host,
+        };
+        Ok(self.inner.start(&context))
+    }
+
+    /// Make (and write) the line of a finished test from its pytest reports
+    /// (the last one ends it), and return it.
+    fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
+        let read = py_report::read(&reports)?;
+        let (line, finished) = self.inner.test(&read.input());
+        for dropped in &read.dropped {
+            log::warn!(
+                target: "pytest_dynamo.records",
+                "records - {} - property dropped {}: {dropped} is not what the records read",
+                finished.flow_id,
+                read.nodeid
+            );
+        }
+        Ok(line)
+    }
+
+    /// `JUnit` properties of a test line: its outcome, every attempt, its
+    /// markers by category, its owner and flow id.
+    #[staticmethod]
+    fn junit_properties(line: &str) -> PyResult<Vec<(String, String)>> {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!("not a test record: {e}"))
+        })?;
+        let empty = Vec::new();
+        Ok(junit_properties(
+            v["outcome"].as_str().unwrap_or(""),
+            v["attempts"].as_array().unwrap_or(&empty),
+            &v["markers"],
+            v["owner"].as_str(),
+            v["flow_id"].as_str().unwrap_or(""),
+        ))
+    }
+
+    /// Failed tests (failed, error, quarantined-failed) with an owner:
+    /// `(nodeid, owner)`.
+    fn failure_owners(&self) -> Vec<(String, String)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter(|t| t.outcome.is_failure())
+            .filter_map(|t| Some((t.nodeid.clone(), t.owner.clone()?)))
+            .collect()
+    }
+
+    /// Make (and write) the run-end line.
+    fn end(&mut self, exit_status: i32) -> String {
+        self.inner.end(exit_status)
+    }
+
+    /// How many tests ended with `outcome`.
+    fn count(&self, outcome: &str) -> u64 {
+        crate::record::Outcome::ALL
+            .iter()
+            .find(|o| o.as_str() == outcome)
+            .map_or(0, |o| self.inner.count(*o))
+    }
+
+    /// Flaky tests: `(nodeid, attempts, owner, reason)`.
+    fn flaky(&self) -> Vec<(String, usize, Option<String>, Option<String>)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter(|t| t.outcome == crate::record::Outcome::Flaky)
+            .map(|t| {
+                (
+                    t.nodeid.clone(),
+                    t.attempts,
+                    t.owner.clone(),
+                    t.reason.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Quarantined tests that ran: `(nodeid, outcome, ticket, owner, expires)`.
+    fn quarantined(&self) -> Vec<(String, String, String, String, String)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter_map(|t| {
+                let q = t.quarantine.as_ref()?;
+                Some((
+                    t.nodeid.clone(),
+                    t.outcome.as_str().to_string(),
+                    q.ticket.clone(),
+                    q.owner.clone(),
+                    q.expires.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The `n` slowest tests: `(nodeid, seconds, stage)`, slowest first.
+    fn slowest(&self, n: usize) -> Vec<(String, f64, Option<String>)> {
+        self.inner
+            .slowest(n)
+            .into_iter()
+            .map(|t| (t.nodeid.clone(), t.duration_s, t.stage.clone()))
+            .collect()
+    }
+
+    /// The first failed write to the records file and how many lines were lost.
+    fn write_error(&self) -> Option<(String, usize)> {
+        self.inner.write_error().map(|(e, n)| (e.to_string(), n))
+    }
+
+    /// Merge this run's test durations into a pytest-split durations file
+    /// (replaced atomically). Returns how many tests the file holds.
+    fn merge_durations(&self, py: Python<'_>, path: PathBuf) -> PyResult<usize> {
+        let tests: Vec<(String, f64)> = self
+            .inner
+            .tests()
+            .iter()
+            .map(|t| (t.nodeid.clone(), crate::record::round_micro(t.duration_s)))
+            .collect();
+        Ok(py.detach(|| durations::merge(&path, tests))?)
+    }
+
+    /// Check that a durations file (if it exists) can be read and merged.
+    #[staticmethod]
+    fn check_durations(path: PathBuf) -> PyResult<()> {
+        durations::read(&path)?;
+        Ok(())
+    }
+}
+
+/// A new run id: 32 hex digits.
+#[pyfunction]
+pub fn new_run_id() -> String {
+    recorder::new_run_id()
+}
+
+/// The stable id of a test: the sha256 of its node id, in hex.
+#[pyfunction]
+pub fn test_id(nodeid: &str) -> String {
+    recorder::test_id(nodeid)
+}

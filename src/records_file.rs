@@ -1,0 +1,189 @@
+//! The records file: JSON Lines, append-only, shared by every pytest process
+//! that names it. Each line is one `write` under an exclusive lock on the
+//! file, so concurrent runs neither interleave nor lose lines, and a process
+//! killed at any moment leaves only whole lines behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+pub struct RecordsFile {
+    file: File,
+    path: PathBuf,
+    /// The end of the file was checked for a line a crashed writer of an
+    /// older version (or a full disk) left unfinished.
+    checked_end: bool,
+    buffer: Vec<u8>,
+}
+
+/// Holds the file's lock; releasing it on drop keeps every path unlocked.
+struct Locked<'a>(&'a File);
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(unix)]
+fn last_byte(file: &File, len: u64) -> std::io::Result<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, len - 1)?;
+    Ok(b[0])
+}
+
+#[cfg(windows)]
+fn last_byte(file: &File, len: u64) -> std::io::Result<u8> {
+    use std::os::windows::fs::FileExt;
+    let mut b = [0u8; 1];
+    file.seek_read(&mut b, len - 1)?;
+    Ok(b[0])
+}
+
+impl RecordsFile {
+    /// Open for appending, creating the file and its folder.
+    pub fn open(path: &Path) -> Result<RecordsFile> {
+        let shown = path.display().to_string();
+        let fail = |e: std::io::Error| {
+            Error::config(
+                &shown,
+                format!("cannot open the records file: {e}"),
+                "fix --dynamo-records / dynamo_records, or the folder's permissions",
+            )
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(fail)?;
+        Ok(RecordsFile {
+            file,
+            path: path.to_path_buf(),
+            checked_end: false,
+            buffer: Vec::with_capacity(1024),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one line (a newline is added) in one write, under the lock.
+    pub fn append(&mut self, line: &str) -> Result<()> {
+        let RecordsFile {
+            file,
+            path,
+            checked_end,
+            buffer,
+        } = self;
+        let io = |e: &std::io::Error| Error::io(path.display().to_string(), e);
+        buffer.clear();
+        buffer.extend_from_slice(line.as_bytes());
+        buffer.push(b'\n');
+        let file: &File = file;
+        file.lock().map_err(|e| io(&e))?;
+        let _unlock = Locked(file);
+        if !*checked_end {
+            // Start on a fresh line whatever was there before.
+            let len = file.metadata().map_err(|e| io(&e))?.len();
+            if len > 0 && last_byte(file, len).map_err(|e| io(&e))? != b'\n' {
+                buffer.insert(0, b'\n');
+            }
+            *checked_end = true;
+        }
+        // With O_APPEND every write lands at the end; `write_all` repeats
+        // only after a short write, still under the lock.
+        let mut out = file;
+        out.write_all(buffer).map_err(|e| io(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("dynamo-records-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn lines_are_appended_and_the_folder_is_made() {
+        let path = scratch("append").join("sub/records.jsonl");
+        let mut f = RecordsFile::open(&path).unwrap();
+        f.append("{\"a\":1}").unwrap();
+        f.append("{\"a\":2}").unwrap();
+        let mut again = RecordsFile::open(&path).unwrap();
+        again.append("{\"a\":3}").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_last_line_is_not_continued() {
+        let dir = scratch("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":").unwrap();
+        let mut f = RecordsFile::open(&path).unwrap();
+        f.append("{\"b\":2}").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"a\":\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn concurrent_writers_lose_and_duplicate_nothing() {
+        let dir = scratch("concurrent");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.jsonl");
+        let writers = 8;
+        let lines = 2_000;
+        std::thread::scope(|s| {
+            for w in 0..writers {
+                let path = path.clone();
+                s.spawn(move || {
+                    // Each writer opens its own handle, as separate processes do.
+                    let mut f = RecordsFile::open(&path).unwrap();
+                    let pad = "x".repeat(300 + w * 50);
+                    for i in 0..lines {
+                        f.append(&format!("{{\"w\":{w},\"i\":{i},\"pad\":\"{pad}\"}}"))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut seen = HashSet::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(seen.insert((v["w"].as_u64().unwrap(), v["i"].as_u64().unwrap())));
+        }
+        assert_eq!(seen.len(), writers * lines);
+    }
+
+    #[test]
+    fn an_unwritable_place_is_a_clear_error() {
+        let dir = scratch("blocked");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file_in_the_way = dir.join("file");
+        std::fs::write(&file_in_the_way, "").unwrap();
+        let err = RecordsFile::open(&file_in_the_way.join("r.jsonl"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("cannot open the records file"), "{err}");
+        assert!(err.contains("fix: "), "{err}");
+    }
+}
