@@ -291,3 +291,14 @@ def test_without_rerunfailures_the_plugin_retries(pytester: pytest.Pytester) -> 
     records = read(pytester.path / "r.jsonl")
     assert [a["outcome"] for a in records["test_marked"]["attempts"]] == ["failed", "failed", "passed"]
     assert records["test_plain"]["outcome"] == "failed"
+
+
+def test_retries_under_xdist_reach_the_controllers_records(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_seq=SEQUENCES)
+    result = pytester.runpytest_subprocess("-n", "2", *OURS)
+    result.assert_outcomes(passed=4, failed=3, xfailed=1)
+    records = read(pytester.path / "r.jsonl")
+    attempts = [a["outcome"] for a in records["test_setup_error_then_pass"]["attempts"]]
+    assert (records["test_setup_error_then_pass"]["outcome"], attempts) == ("flaky", ["error", "passed"])
+    assert len(records["test_always_fails"]["attempts"]) == 3
+    assert {r["worker"] for r in records.values()} <= {"gw0", "gw1"}
