@@ -110,12 +110,18 @@ def test_cpu():
 )
 
 
+AUDIT_PROPERTIES = ("dynamo_gpus_used", "dynamo_gpu_peak_mib")
+
+
 def props(result: pytest.RunResult) -> dict[str, dict[str, object]]:
-    """user_properties of each test's call report, by test name."""
+    """The audit's user_properties of each test's call report, by test name
+    (other features' properties, such as the records' facts, left out)."""
     out: dict[str, dict[str, object]] = {}
     for report in result.reprec.getreports("pytest_runtest_logreport"):  # type: ignore[attr-defined]
         if report.when == "call":
-            out[report.nodeid.split("::")[-1]] = dict(report.user_properties)
+            out[report.nodeid.split("::")[-1]] = {
+                name: value for name, value in report.user_properties if name in AUDIT_PROPERTIES
+            }
     return out
 
 

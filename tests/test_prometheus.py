@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from history_builder import RECORDS_CONFTEST
-from pytest_dynamo import _core, _prometheus
+from pytest_dynamo import _core, _prometheus, _state
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
 
@@ -124,6 +124,9 @@ def test_an_unreachable_pushgateway_is_reported_not_fatal(
 def test_without_records_there_is_nothing_to_export(pytester: pytest.Pytester, tmp_path: Path) -> None:
     # A configured run without a session: nothing filled the records keys.
     config = pytester.parseconfigure()
+    for key in (_state.TEST_RECORDS, _state.RUN_END):
+        if key in config.stash:
+            del config.stash[key]
     export = _prometheus.PrometheusExport(config, tmp_path / "x.prom", None)
     export.pytest_sessionfinish(session=None)  # type: ignore[arg-type]
     assert not (tmp_path / "x.prom").exists()

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
+# A machine that runs every test: the GPU feature would skip framework tests here.
+pytestmark = [
+    pytest.mark.pre_merge,
+    pytest.mark.gpu_0,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("full_machine"),
+]
 
 HEADER = "import pytest\npytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]\n"
 SUITE = (

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from pytest_dynamo._core import Recorder
 
-pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration, pytest.mark.usefixtures("full_machine")]
+# A machine that runs every test: the GPU feature would skip framework tests here.
+pytestmark = [
+    pytest.mark.pre_merge,
+    pytest.mark.gpu_0,
+    pytest.mark.integration,
+    pytest.mark.usefixtures("full_machine"),
+]
 
 HEADER = "import pytest\npytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]\n"
 NO_RETRIER = ("-p", "no:rerunfailures")
