@@ -53,6 +53,9 @@ pub fn new_run_id() -> String {
     hex(&digest.finalize()[..16])
 }
 
+/// Tests quicker than this are not "slow" (pytest's `--durations-min` default).
+pub const SLOWEST_FLOOR_S: f64 = 0.005;
+
 /// What a run-start line says about the run.
 #[derive(Debug, Default, Clone)]
 pub struct RunContext {
@@ -277,9 +280,14 @@ impl Recorder {
         self.write_error.as_ref().map(|(e, n)| (e.as_str(), *n))
     }
 
-    /// The `n` slowest tests, slowest first.
+    /// The `n` slowest tests, slowest first; tests quicker than
+    /// `SLOWEST_FLOOR_S` are left out, as pytest's `--durations` does.
     pub fn slowest(&self, n: usize) -> Vec<&Finished> {
-        let mut by_time: Vec<&Finished> = self.tests.iter().collect();
+        let mut by_time: Vec<&Finished> = self
+            .tests
+            .iter()
+            .filter(|t| t.duration_s >= SLOWEST_FLOOR_S)
+            .collect();
         by_time.sort_by(|a, b| b.duration_s.total_cmp(&a.duration_s));
         by_time.truncate(n);
         by_time
