@@ -24,10 +24,20 @@ def describe(items: Sequence[pytest.Item]) -> list[ItemTuple]:
     """
     out: list[ItemTuple] = []
     for item in items:
-        line = item.location[1]
-        marks: list[MarkTuple] = [(m.name, m.args, dict(m.kwargs)) for m in item.iter_markers()]
-        out.append((item.nodeid, 0 if line is None else line + 1, marks))
+        marks: list[MarkTuple] = [
+            (m.name, (), {}) if m.name in NAME_ONLY else (m.name, m.args, dict(m.kwargs))
+            for m in item.iter_markers()
+        ]
+        # Line 0: ``item.location`` costs more than the rest of collection's
+        # work for us together; it is looked up only where a line is shown.
+        out.append((item.nodeid, 0, marks))
     return out
+
+
+def line_of(item: pytest.Item) -> int:
+    """The 1-based line a test starts on (its first decorator), 0 when unknown."""
+    line = item.location[1]
+    return 0 if line is None else line + 1
 
 
 def registered_markers(config: pytest.Config) -> list[str]:

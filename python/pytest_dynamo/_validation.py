@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from pytest_dynamo import _options
+from pytest_dynamo import _collect, _options
 from pytest_dynamo._core import Batch, Validation
 from pytest_dynamo._warnings import MarkerAliasWarning
 
@@ -20,12 +20,15 @@ class ValidationPlugin:
         self.mode = _options.get_choice(config, "dynamo_validation", _options.VALIDATION_MODES)
         self.result: Validation | None = None
 
-    def check(self, batch: Batch, items: list[pytest.Item]) -> None:
+    def check(self, batch: Batch, items: list[pytest.Item], everything: list[pytest.Item]) -> None:
         if self.mode == "off":
             return
         result = batch.validate()
         self.result = result
-        for alias, canonical, tests, nodeid, line in result.aliases():
+        aliases = result.aliases()
+        by_nodeid = {item.nodeid: item for item in everything} if aliases else {}
+        for alias, canonical, tests, nodeid, _ in aliases:
+            first = by_nodeid.get(nodeid)
             # Pointed at the first test using the alias, not at this module.
             warnings.warn_explicit(
                 MarkerAliasWarning(
@@ -35,7 +38,7 @@ class ValidationPlugin:
                 ),
                 category=MarkerAliasWarning,
                 filename=str(self.config.rootpath / nodeid.split("::", 1)[0]),
-                lineno=line,
+                lineno=_collect.line_of(first) if first is not None else 0,
             )
         if self.mode == "strict" and result.count:
             # A failed collect report per file: pytest shows each under

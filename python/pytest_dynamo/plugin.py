@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(
     config.stash[_state.BATCH] = batch
     validation = config.pluginmanager.get_plugin(VALIDATION)
     assert isinstance(validation, ValidationPlugin)
-    validation.check(batch, items)
+    validation.check(batch, items, everything)
     # Then selection by pipeline, stage and framework (the pipelines feature),
     # then hardware skips or deselection (the GPU feature), in that order.
     _selection.select(config, items, everything)
