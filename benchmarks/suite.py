@@ -43,7 +43,11 @@ def module_text(index: int, tests: int) -> str:
 def generate(root: Path, tests: int, files: int) -> Path:
     """Write ``tests`` tests across ``files`` modules under ``root``; return it."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pytest.ini").write_text("[pytest]\n")
+    # Registered, as a project without the plugin registers them (the
+    # strategy's own example): unregistered marks would make pytest warn on
+    # every use and slow the plugin-off baseline down.
+    names = sorted({*LIFECYCLES, *HARDWARE, *TYPES, *filter(None, FRAMEWORKS)})
+    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(f"    {n}\n" for n in names))
     per_file, extra = divmod(tests, files)
     for i in range(files):
         count = per_file + (1 if i < extra else 0)
