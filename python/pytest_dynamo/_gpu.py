@@ -147,10 +147,16 @@ class GpuPlugin:
         if not reasons:
             return
         if self.on_missing == "skip":
+            # One skip mark per distinct reason: making a mark per test was
+            # most of this step's time on large suites.
+            marks: dict[str, pytest.MarkDecorator] = {}
             for item in items:
                 reason = reasons.get(item.nodeid)
                 if reason is not None:
-                    item.add_marker(pytest.mark.skip(reason=reason))
+                    mark = marks.get(reason)
+                    if mark is None:
+                        mark = marks[reason] = pytest.mark.skip(reason=reason)
+                    item.add_marker(mark)
         elif self.on_missing == "deselect":
             kept = [item for item in items if item.nodeid not in reasons]
             dropped = [item for item in items if item.nodeid in reasons]
