@@ -17,14 +17,19 @@ pub struct Engine {
     pub source: Option<String>,
 }
 
+/// How messages name the configuration when no file holds one.
+const BUILT_IN: &str = "built-in defaults";
+
 impl Engine {
+    /// Where the configuration came from, for messages.
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(BUILT_IN)
+    }
+
     pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Self> {
         let loaded = config::load(rootdir, explicit)?;
-        let shown = loaded
-            .source
-            .clone()
-            .unwrap_or_else(|| "built-in defaults".into());
-        let taxonomy = customize::taxonomy(&loaded.config, &shown)?;
+        let shown = loaded.source.as_deref().unwrap_or(BUILT_IN);
+        let taxonomy = customize::taxonomy(&loaded.config, shown)?;
         Ok(Engine {
             config: loaded.config,
             taxonomy,

@@ -25,6 +25,24 @@ pub enum Status {
     Skipped,
 }
 
+/// A gate's status from its checks: failed if any failed, skipped if none
+/// was judged; with the counts of failed and judged checks.
+fn verdict(checks: &[Check]) -> (Status, usize, usize) {
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let judged = checks
+        .iter()
+        .filter(|c| c.status != Status::Skipped)
+        .count();
+    let status = if failed > 0 {
+        Status::Fail
+    } else if judged == 0 {
+        Status::Skipped
+    } else {
+        Status::Pass
+    };
+    (status, failed, judged)
+}
+
 impl Status {
     fn word(self) -> &'static str {
         match self {
@@ -393,18 +411,7 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
             },
         });
     }
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let judged = checks
-        .iter()
-        .filter(|c| c.status != Status::Skipped)
-        .count();
-    let status = if failed > 0 {
-        Status::Fail
-    } else if judged == 0 {
-        Status::Skipped
-    } else {
-        Status::Pass
-    };
+    let (status, failed, judged) = verdict(&checks);
     let summary = match status {
         Status::Fail => format!(
             "{failed} of {judged} metric(s) regressed more than {}%",
@@ -497,18 +504,7 @@ fn coverage_gate(
             });
         }
     }
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let judged = checks
-        .iter()
-        .filter(|c| c.status != Status::Skipped)
-        .count();
-    let status = if failed > 0 {
-        Status::Fail
-    } else if judged == 0 {
-        Status::Skipped
-    } else {
-        Status::Pass
-    };
+    let (status, failed, judged) = verdict(&checks);
     let summary = match status {
         Status::Fail => format!("{failed} of {judged} coverage check(s) failed"),
         Status::Pass => format!("{judged} coverage check(s) passed"),

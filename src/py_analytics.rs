@@ -102,13 +102,7 @@ impl History {
         now: Option<f64>,
     ) -> PyResult<Report> {
         let gates = &engine.inner.config.gates;
-        gates.check(
-            engine
-                .inner
-                .source
-                .as_deref()
-                .unwrap_or("built-in defaults"),
-        )?;
+        gates.check(engine.inner.source_name())?;
         let settings = Settings {
             window: window.unwrap_or(gates.window).max(1),
             min_runs: min_runs.unwrap_or(gates.min_runs).max(1),
@@ -232,13 +226,7 @@ pub fn run_gates(
     only: Vec<String>,
 ) -> PyResult<GateOutcome> {
     let config = &engine.inner.config.gates;
-    config.check(
-        engine
-            .inner
-            .source
-            .as_deref()
-            .unwrap_or("built-in defaults"),
-    )?;
+    config.check(engine.inner.source_name())?;
     let rootdir = rootdir.unwrap_or_default();
     let configured = |given: Vec<PathBuf>, from_config: &[String]| -> Vec<PathBuf> {
         if given.is_empty() {

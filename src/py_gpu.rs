@@ -69,7 +69,7 @@ impl GpuRules {
 impl Engine {
     /// The GPU rules; raises `ConfigError` naming the key and the fix.
     fn gpu_rules(&self) -> PyResult<GpuRules> {
-        let source = self.inner.source.as_deref().unwrap_or("built-in defaults");
+        let source = self.inner.source_name();
         let rules = Rules::new(&self.inner.config.gpu, &self.inner.taxonomy, source)?;
         Ok(GpuRules {
             inner: Arc::new(rules),

@@ -58,13 +58,9 @@ impl Engine {
     /// `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`.
     fn pipelines(&self) -> PyResult<Pipelines> {
         let engine = Arc::clone(&self.inner);
-        let source = engine
-            .source
-            .clone()
-            .unwrap_or_else(|| "built-in defaults".into());
-        let inner =
-            pipeline::Pipelines::build(&engine.taxonomy, &engine.config.pipelines, &source)?;
-        let frameworks = Frameworks::build(&engine.taxonomy, &engine.config.frameworks, &source)?;
+        let source = engine.source_name();
+        let inner = pipeline::Pipelines::build(&engine.taxonomy, &engine.config.pipelines, source)?;
+        let frameworks = Frameworks::build(&engine.taxonomy, &engine.config.frameworks, source)?;
         Ok(Pipelines {
             engine,
             inner: Arc::new(inner),
