@@ -17,6 +17,7 @@ from pytest_dynamo import _options, _state
 from pytest_dynamo._core import Audit, GpuRules, Hardware
 
 AUDIT = "dynamo-gpu-audit"
+SAMPLING = "dynamo-gpu-audit-sampling"
 MODES = ("off", "warn", "strict")
 DEFAULT_INTERVAL = 0.1
 #: The key of a worker's records in ``workeroutput``.
@@ -77,29 +78,14 @@ class AuditPlugin:
             self.audit = Audit(rules, nvml_lib, self.interval, run_pid)
 
     def attach(self, hardware: Hardware) -> None:
-        if self.audit is not None:
-            self.audit.attach(hardware)
-
-    # Not tryfirst: skip marks (tryfirst) are applied before sampling starts,
-    # and the sampling covers fixture setup (a server started by a fixture).
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if self.audit is not None:
-            self.audit.start(item.nodeid)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        if self.audit is not None and call.when == "call":
-            figures = self.audit.stop(item.nodeid, call.excinfo is None)
-            if figures is not None:
-                used, peak_mib = figures
-                item.user_properties.append(("dynamo_gpus_used", used))
-                item.user_properties.append(("dynamo_gpu_peak_mib", round(peak_mib, 1)))
-        report = yield
-        if self.audit is not None and (call.when == "teardown" or not report.passed):
-            self.audit.cancel()
-        return report
+        if self.audit is None:
+            return
+        self.audit.attach(hardware)
+        # The per-test hooks are registered only where a gpu_N test runs: a
+        # CPU-only run (or machine) pays nothing per test for the audit.
+        manager = self.config.pluginmanager
+        if hardware.gpu_tests > 0 and not manager.has_plugin(SAMPLING):
+            manager.register(Sampling(self.audit), SAMPLING)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -137,3 +123,30 @@ class AuditPlugin:
     def pytest_unconfigure(self) -> None:
         if self.audit is not None:
             self.audit.close()
+
+
+class Sampling:
+    """The audit's per-test hooks: sample while each test runs."""
+
+    def __init__(self, audit: Audit) -> None:
+        self.audit = audit
+
+    # Not tryfirst: skip marks (tryfirst) are applied before sampling starts,
+    # and the sampling covers fixture setup (a server started by a fixture).
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.audit.start(item.nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        if call.when == "call":
+            figures = self.audit.stop(item.nodeid, call.excinfo is None)
+            if figures is not None:
+                used, peak_mib = figures
+                item.user_properties.append(("dynamo_gpus_used", used))
+                item.user_properties.append(("dynamo_gpu_peak_mib", round(peak_mib, 1)))
+        report = yield
+        if call.when == "teardown" or not report.passed:
+            self.audit.cancel()
+        return report

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from pytest_dynamo import _flow, _state
+from pytest_dynamo import _flaky, _flow, _state
 from pytest_dynamo._core import RunPolicy
 from pytest_dynamo._gating import GATING, Gating
 
@@ -71,6 +71,11 @@ class TestFacts:
             nodeid: ((FACTS, facts), flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)
         }
         self.reruns = {nodeid: reruns for nodeid, (_, reruns, _) in zip(nodeids, tests) if reruns is not None}
+        # Our retries take over the protocol of flaky tests only: registered
+        # where there are some, so other runs pay nothing per test for them.
+        manager = self.config.pluginmanager
+        if self.retries and self.reruns and not manager.has_plugin(_flaky.RETRIES):
+            manager.register(_flaky.Retries(self.config, self), _flaky.RETRIES)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

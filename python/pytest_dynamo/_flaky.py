@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import bdb
 import logging
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import pytest
 
 from pytest_dynamo import _flow
-from pytest_dynamo._facts import TestFacts
+
+if TYPE_CHECKING:
+    from pytest_dynamo._facts import TestFacts
+
+RETRIES = "dynamo-retries"
 
 log = logging.getLogger("pytest_dynamo.flaky")
 

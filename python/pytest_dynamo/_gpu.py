@@ -15,6 +15,7 @@ from pytest_dynamo import _audit, _options, _state
 from pytest_dynamo._core import Batch, ConfigError, GpuRules, describe_gpus, probe_gpus
 
 GPU = "dynamo-gpu"
+MISSING = "dynamo-gpu-missing-hardware"
 ON_MISSING = ("skip", "deselect", "fail")
 #: More than any machine has: a bigger count is a typo.
 MAX_GPUS = 4096
@@ -130,8 +131,6 @@ class GpuPlugin:
         config.stash[_state.INVENTORY] = self.inventory
         self.audit = _audit.AuditPlugin(config, self.rules, lib)
         config.pluginmanager.register(self.audit, _audit.AUDIT)
-        #: nodeid -> why, for dynamo_on_missing_hardware = fail.
-        self.failing: dict[str, str] = {}
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         return describe_gpus(json.dumps(self.inventory))
@@ -164,7 +163,18 @@ class GpuPlugin:
                 items[:] = kept
                 self.config.hook.pytest_deselected(items=dropped)
         else:
-            self.failing = {item.nodeid: reasons[item.nodeid] for item in items if item.nodeid in reasons}
+            failing = {item.nodeid: reasons[item.nodeid] for item in items if item.nodeid in reasons}
+            if failing:
+                self.config.pluginmanager.register(MissingHardware(failing), MISSING)
+
+
+class MissingHardware:
+    """``dynamo_on_missing_hardware = fail``: registered only when some test
+    must fail, so other runs pay nothing per test for it."""
+
+    def __init__(self, failing: dict[str, str]) -> None:
+        #: nodeid -> why this machine cannot run it.
+        self.failing = failing
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -101,8 +101,6 @@ def register(config: pytest.Config) -> None:
         config, policy, default_reruns=_count(config, "dynamo_reruns"), retries=retrier is None
     )
     config.pluginmanager.register(facts, "dynamo-facts")
-    if retrier is None:
-        config.pluginmanager.register(_flaky.Retries(config, facts), "dynamo-retries")
     config.pluginmanager.register(_flow, "dynamo-flow")
     if not _state.is_worker(config):
         records = RecordsPlugin(config, policy, run_id)

@@ -26,6 +26,7 @@ DOCS = "docs/pipelines.md"
 #: controller with each report (and into junit XML).
 STAGE_PROPERTY = "dynamo_stage"
 NON_GATING_PROPERTY = "dynamo_non_gating"
+CONTROLLER_REPORTS = "dynamo-selection-controller"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -245,18 +246,13 @@ class SelectionPlugin:
             lines.append(f"dynamo selection: {scope}{why}")
         return lines
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Under xdist the controller learns the stage and the exemptions
-        # from the reports (before Gating, which runs trylast, reads them).
-        for prop in report.user_properties:
-            if not isinstance(prop, (tuple, list)) or len(prop) != 2:
-                continue
-            name, value = prop
-            if name == STAGE_PROPERTY:
-                self.context["stages"].setdefault(report.nodeid, str(value))
-            elif name == NON_GATING_PROPERTY:
-                self._gating().add_exemption(report.nodeid, str(value))
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Only an xdist controller learns stages and exemptions from reports
+        # (it collects nothing); a process that collected knows them already.
+        if self.config.pluginmanager.has_plugin("dsession"):
+            self.config.pluginmanager.register(
+                ControllerReports(self.context["stages"], self._gating()), CONTROLLER_REPORTS
+            )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -333,3 +329,23 @@ def select(config: pytest.Config, items: list[pytest.Item], batched: Sequence[py
     plugin = config.pluginmanager.get_plugin(SELECTION)
     assert isinstance(plugin, SelectionPlugin)
     plugin.select(items, batched)
+
+
+class ControllerReports:
+    """On an xdist controller: the stage and the exemption of each test, read
+    from its reports (before Gating, which runs trylast, reads them)."""
+
+    def __init__(self, stages: dict[str, str], gating: Gating) -> None:
+        self.stages = stages
+        self.gating = gating
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for prop in report.user_properties:
+            if not isinstance(prop, (tuple, list)) or len(prop) != 2:
+                continue
+            name, value = prop
+            if name == STAGE_PROPERTY:
+                self.stages.setdefault(report.nodeid, str(value))
+            elif name == NON_GATING_PROPERTY:
+                self.gating.add_exemption(report.nodeid, str(value))
