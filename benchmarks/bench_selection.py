@@ -131,7 +131,7 @@ class Bench:
 
         def ingest() -> int:
             engine = _state.engine(config)
-            batch = engine.ingest(_collect.describe(items), _collect.registered_markers(config))
+            batch = engine.ingest_items(items, _collect.registered_markers(config))
             return len(batch)
 
         self.results["pytest_m"], kept_m = self._time(pytest_m)

@@ -51,6 +51,7 @@ pub mod validate;
 pub mod validation_report;
 
 mod py_analytics;
+mod py_collect;
 mod py_convert;
 mod py_engine;
 mod py_gpu;

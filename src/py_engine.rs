@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 use rayon::prelude::*;
 
 use crate::engine;
 use crate::marker::Item;
+use crate::py_collect;
 use crate::py_convert::{self, PyItem};
 use crate::validate::{self, Resolution};
 use crate::validation_report;
@@ -99,6 +101,25 @@ impl Engine {
             .into_iter()
             .map(py_convert::item)
             .collect::<PyResult<Vec<_>>>()?;
+        Ok(self.batch(py, items, registered))
+    }
+
+    /// Take every collected pytest item at once, reading each one's marks
+    /// from its nodes as `iter_markers` would. `registered` lists markers
+    /// registered outside the taxonomy.
+    fn ingest_items(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyList>,
+        registered: Vec<String>,
+    ) -> PyResult<Batch> {
+        let items = py_collect::read_items(items)?;
+        Ok(self.batch(py, items, registered))
+    }
+}
+
+impl Engine {
+    fn batch(&self, py: Python<'_>, items: Vec<Item>, registered: Vec<String>) -> Batch {
         let registered: HashSet<String> = registered.into_iter().collect();
         let engine = Arc::clone(&self.inner);
         let resolved = py.detach(|| {
@@ -113,11 +134,11 @@ impl Engine {
                 })
                 .collect::<Vec<_>>()
         });
-        Ok(Batch {
+        Batch {
             engine,
             items: Arc::new(items),
             resolved: Arc::new(resolved),
-        })
+        }
     }
 }
 

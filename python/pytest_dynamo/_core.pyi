@@ -3,6 +3,8 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, final
 
+import pytest
+
 __version__: str
 
 class ConfigError(Exception):
@@ -33,6 +35,10 @@ class Engine:
     def ingest(self, items: Sequence[_Item], registered: Sequence[str]) -> Batch:
         """Take every collected item at once: `(nodeid, line, [(name, args, kwargs)])`.
         `registered` lists markers registered outside the taxonomy."""
+    def ingest_items(self, items: list[pytest.Item], registered: Sequence[str]) -> Batch:
+        """Take every collected pytest item at once, reading each one's marks
+        from its nodes as `iter_markers` would. `registered` lists markers
+        registered outside the taxonomy."""
     def gpu_rules(self) -> GpuRules:
         """The GPU rules; raises `ConfigError` naming the key and the fix."""
     def pipelines(self) -> Pipelines:

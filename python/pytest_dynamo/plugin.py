@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(
     seen = {id(item) for item in collected}
     everything = collected + [item for item in items if id(item) not in seen]
     engine = _state.engine(config)
-    batch = engine.ingest(_collect.describe(everything), _collect.registered_markers(config))
+    batch = engine.ingest_items(everything, _collect.registered_markers(config))
     config.stash[_state.BATCH] = batch
     validation = config.pluginmanager.get_plugin(VALIDATION)
     assert isinstance(validation, ValidationPlugin)
