@@ -83,7 +83,7 @@ mod _core {
         Report,
     };
     #[pymodule_export]
-    use crate::py_records::{new_run_id, test_id, Recorder, RunPolicy};
+    use crate::py_records::{new_run_id, test_id, FactsTable, Recorder, RunPolicy};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -80,7 +80,8 @@ impl Engine {
 /// What the machine can run of one batch.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Hardware {
-    decisions: Vec<(String, String)>,
+    /// `(position in the batch, nodeid, reason)`.
+    decisions: Vec<(usize, String, String)>,
     requirements: Arc<HashMap<String, Requirement>>,
 }
 
@@ -88,7 +89,30 @@ pub struct Hardware {
 impl Hardware {
     /// `(nodeid, reason)` of every test this machine cannot run.
     fn decisions(&self) -> Vec<(String, String)> {
-        self.decisions.clone()
+        self.decisions
+            .iter()
+            .map(|(_, nodeid, reason)| (nodeid.clone(), reason.clone()))
+            .collect()
+    }
+
+    /// The same, flat: `(reasons, positions, which)`: the distinct reasons,
+    /// and for each test this machine cannot run its position in the batch
+    /// and its reason's index. Flat lists of numbers make no Python object
+    /// per test, which on a large suite costs garbage-collection time.
+    fn by_position(&self) -> (Vec<String>, Vec<usize>, Vec<usize>) {
+        let mut reasons: Vec<String> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut positions = Vec::with_capacity(self.decisions.len());
+        let mut which = Vec::with_capacity(self.decisions.len());
+        for (position, _, reason) in &self.decisions {
+            let n = *index.entry(reason.as_str()).or_insert_with(|| {
+                reasons.push(reason.clone());
+                reasons.len() - 1
+            });
+            positions.push(*position);
+            which.push(n);
+        }
+        (reasons, positions, which)
     }
 
     /// How many `gpu_N` tests (N >= 1) this machine runs: the audited ones.
@@ -132,11 +156,13 @@ impl Batch {
             let mut decisions = Vec::new();
             let mut requirements = HashMap::new();
             let mut errors = Vec::new();
-            for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
+            for (position, (item, resolved)) in
+                self.items.iter().zip(self.resolved.iter()).enumerate()
+            {
                 match requirement::of(item, resolved, &rules) {
                     Ok(req) => {
                         if let Some(reason) = hardware::decide(&req, &inv, &rules, &missing) {
-                            decisions.push((item.nodeid.clone(), reason));
+                            decisions.push((position, item.nodeid.clone(), reason));
                         } else if req.marked_gpus() >= 1 {
                             // Audited: a gpu_N test this machine runs.
                             requirements.insert(item.nodeid.clone(), req);

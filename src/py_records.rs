@@ -18,12 +18,35 @@ use crate::py_report;
 use crate::quarantine::Quarantine;
 use crate::recorder::{self, RunContext};
 
-/// `(facts JSON, retries, flow id)` per test, quarantine exemptions, marker problems.
+/// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
 type PyFacts = (
-    Vec<(String, Option<u32>, String)>,
+    FactsTable,
     Vec<(String, String)>,
     Vec<(String, String)>,
+    HashMap<String, u32>,
 );
+
+/// Each collected test's facts JSON and flow id, kept in the core and handed
+/// out one test at a time as it starts: a Python tuple per test made at
+/// collection would cost a large suite garbage-collection time.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct FactsTable {
+    tests: HashMap<String, (String, String)>,
+}
+
+#[pymethods]
+impl FactsTable {
+    /// `(facts JSON, flow id)` of a collected test; None for another node id.
+    fn get(&self, nodeid: &str) -> Option<(&str, &str)> {
+        self.tests
+            .get(nodeid)
+            .map(|(facts, flow)| (facts.as_str(), flow.as_str()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.tests.len()
+    }
+}
 /// `(test, ticket, owner, expires, reason)`.
 type PyEntry = (String, String, String, String, String);
 
@@ -92,8 +115,8 @@ impl RunPolicy {
 #[pymethods]
 impl Batch {
     /// The facts of the tests `nodeids` names, for their records, at once:
-    /// `([(facts JSON, retries, flow id)], [(nodeid, quarantine exemption)],
-    /// [(nodeid, problem)])`. `stages` maps node ids to their stage,
+    /// `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
+    /// {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
     /// `exempt` to why they already do not gate; `retries` is False when
     /// pytest-rerunfailures retries instead.
     #[pyo3(signature = (policy, nodeids, stages, exempt, default_reruns, retries))]
@@ -126,7 +149,15 @@ impl Batch {
                 &exempt,
             )
         });
-        (out.tests, out.quarantined, out.problems)
+        let mut reruns = HashMap::new();
+        let mut tests = HashMap::with_capacity(nodeids.len());
+        for (nodeid, (json, retries, flow)) in nodeids.into_iter().zip(out.tests) {
+            if let Some(n) = retries {
+                reruns.insert(nodeid.clone(), n);
+            }
+            tests.insert(nodeid, (json, flow));
+        }
+        (FactsTable { tests }, out.quarantined, out.problems, reruns)
     }
 }
 

@@ -90,10 +90,10 @@ class Batch:
         exempt: Mapping[str, str],
         default_reruns: int,
         retries: bool,
-    ) -> tuple[list[tuple[str, int | None, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    ) -> tuple[FactsTable, list[tuple[str, str]], list[tuple[str, str]], dict[str, int]]:
         """The facts of the tests `nodeids` names, for their records, at once:
-        `([(facts JSON, retries, flow id)], [(nodeid, quarantine exemption)],
-        [(nodeid, problem)])`. `stages` maps node ids to their stage,
+        `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
+        {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
         `exempt` to why they already do not gate; `retries` is False when
         pytest-rerunfailures retries instead."""
 
@@ -147,6 +147,10 @@ class Hardware:
 
     def decisions(self) -> list[tuple[str, str]]:
         """`(nodeid, reason)` of every test this machine cannot run."""
+    def by_position(self) -> tuple[list[str], list[int], list[int]]:
+        """The same, flat: `(reasons, positions, which)`: the distinct reasons,
+        and for each test this machine cannot run its position in the batch
+        and its reason's index."""
     @property
     def gpu_tests(self) -> int:
         """How many `gpu_N` tests (N >= 1) this machine runs: the audited ones."""
@@ -399,6 +403,15 @@ class RunPolicy:
         """Quarantine entries past their expiry date (UTC), as
         `(test, ticket, owner, expires, reason)`; each is logged as a warning
         with the run id as its flow id."""
+
+@final
+class FactsTable:
+    """Each collected test's facts JSON and flow id, kept in the core and
+    handed out one test at a time as it starts."""
+
+    def get(self, nodeid: str) -> tuple[str, str] | None:
+        """`(facts JSON, flow id)` of a collected test; None for another node id."""
+    def __len__(self) -> int: ...
 
 @final
 class Recorder:

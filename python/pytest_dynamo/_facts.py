@@ -13,7 +13,7 @@ import os
 import pytest
 
 from pytest_dynamo import _flaky, _flow, _state
-from pytest_dynamo._core import RunPolicy
+from pytest_dynamo._core import FactsTable, RunPolicy
 from pytest_dynamo._gating import GATING, Gating
 
 #: ``report.user_properties`` names this feature reads on the controller.
@@ -39,8 +39,8 @@ class TestFacts:
         self.default_reruns = default_reruns
         self.retries = retries
         self.gating = gating(config)
-        #: nodeid -> (("dynamo_facts", facts as JSON), flow id)
-        self.tests: dict[str, tuple[tuple[str, str], str]] = {}
+        #: The collected tests' facts JSON and flow ids, in the core.
+        self.table: FactsTable | None = None
         #: nodeid -> how many times to retry it, for tests marked flaky.
         self.reruns: dict[str, int] = {}
         #: $DYNAMO_FLOW_ID before the first test ("" when unset).
@@ -56,7 +56,7 @@ class TestFacts:
         stages = {str(k): str(v) for k, v in (context.get("stages") or {}).items() if v is not None}
         run_gating = self.gating
         nodeids = [item.nodeid for item in session.items]
-        tests, quarantined, problems = batch.record_facts(
+        table, quarantined, problems, self.reruns = batch.record_facts(
             self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
         )
         if problems:
@@ -66,11 +66,7 @@ class TestFacts:
             )
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
-        # The property is made here, once: at test time it is only appended.
-        self.tests = {
-            nodeid: ((FACTS, facts), flow_id) for nodeid, (facts, _, flow_id) in zip(nodeids, tests)
-        }
-        self.reruns = {nodeid: reruns for nodeid, (_, reruns, _) in zip(nodeids, tests) if reruns is not None}
+        self.table = table
         # Our retries take over the protocol of flaky tests only: registered
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager
@@ -82,7 +78,7 @@ class TestFacts:
         # A plain hook, not a wrapper: it runs once per test, before whichever
         # protocol runs the test (pytest's, our retries', rerunfailures').
         nodeid = item.nodeid
-        known = self.tests.get(nodeid)
+        known = None if self.table is None else self.table.get(nodeid)
         # user_properties travel with every report, through xdist too; the
         # facts carry the flow id.
         properties = item.user_properties
@@ -91,7 +87,7 @@ class TestFacts:
             properties.append((FLOW_ID, flow_id))
         else:
             facts, flow_id = known
-            properties.append(facts)
+            properties.append((FACTS, facts))
         item.stash[_flow.FLOW_ID] = flow_id
         exempt = self.gating.exempt.get(nodeid)
         if exempt is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import pytest
@@ -135,35 +136,34 @@ class GpuPlugin:
     def pytest_report_header(self, config: pytest.Config) -> str:
         return describe_gpus(json.dumps(self.inventory))
 
-    def decide(self, batch: Batch, items: list[pytest.Item]) -> None:
+    def decide(self, batch: Batch, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
+        """``batched``: the items in the batch's order; ``items``: those still selected."""
         missing = [p for p in batch.framework_packages(self.rules) if not installed(p)]
         try:
             hardware = batch.hardware(self.rules, json.dumps(self.inventory), missing)
         except ConfigError as err:
             raise pytest.UsageError(f"pytest-dynamo: {err}") from None
         self.audit.attach(hardware)
-        reasons = dict(hardware.decisions())
-        if not reasons:
+        reasons, positions, which = hardware.by_position()
+        if not positions:
             return
         if self.on_missing == "skip":
             # One skip mark per distinct reason: making a mark per test was
-            # most of this step's time on large suites.
-            marks: dict[str, pytest.MarkDecorator] = {}
-            for item in items:
-                reason = reasons.get(item.nodeid)
-                if reason is not None:
-                    mark = marks.get(reason)
-                    if mark is None:
-                        mark = marks[reason] = pytest.mark.skip(reason=reason)
-                    item.add_marker(mark)
-        elif self.on_missing == "deselect":
-            kept = [item for item in items if item.nodeid not in reasons]
-            dropped = [item for item in items if item.nodeid in reasons]
-            if dropped:
+            # most of this step's time on large suites. A test that another
+            # plugin deselected gets its mark too; it never runs.
+            marks = [pytest.mark.skip(reason=reason) for reason in reasons]
+            for position, n in zip(positions, which):
+                batched[position].add_marker(marks[n])
+            return
+        cannot = {id(batched[position]): reasons[n] for position, n in zip(positions, which)}
+        if self.on_missing == "deselect":
+            kept = [item for item in items if id(item) not in cannot]
+            if len(kept) < len(items):
+                dropped = [item for item in items if id(item) in cannot]
                 items[:] = kept
                 self.config.hook.pytest_deselected(items=dropped)
         else:
-            failing = {item.nodeid: reasons[item.nodeid] for item in items if item.nodeid in reasons}
+            failing = {item.nodeid: cannot[id(item)] for item in items if id(item) in cannot}
             if failing:
                 self.config.pluginmanager.register(MissingHardware(failing), MISSING)
 
@@ -191,8 +191,11 @@ def register(config: pytest.Config) -> None:
     config.pluginmanager.register(GpuPlugin(config), GPU)
 
 
-def apply(config: pytest.Config, batch: Batch, items: list[pytest.Item]) -> None:
-    """Skip, deselect or fail the tests this machine cannot run."""
+def apply(
+    config: pytest.Config, batch: Batch, items: list[pytest.Item], batched: Sequence[pytest.Item]
+) -> None:
+    """Skip, deselect or fail the tests this machine cannot run; ``batched``
+    are the items in the batch's order."""
     plugin = config.pluginmanager.get_plugin(GPU)
     if isinstance(plugin, GpuPlugin):
-        plugin.decide(batch, items)
+        plugin.decide(batch, items, batched)

@@ -61,7 +61,7 @@ def pytest_collection_modifyitems(
     # Then selection by pipeline, stage and framework (the pipelines feature),
     # then hardware skips or deselection (the GPU feature), in that order.
     _selection.select(config, items, everything)
-    _gpu.apply(config, batch, items)
+    _gpu.apply(config, batch, items, everything)
 
 
 def gating(config: pytest.Config) -> Gating:
