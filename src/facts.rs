@@ -254,7 +254,6 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
     stages: &HashMap<String, String, S>,
     exempt: &HashMap<String, String, S>,
 ) -> BatchFacts {
-    use rayon::prelude::*;
     let index: HashMap<&str, usize> = items
         .iter()
         .enumerate()
@@ -263,7 +262,7 @@ pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
     let empty = Resolution::default();
     let keys = std::collections::hash_map::RandomState::new();
     let per_test: Vec<_> = nodeids
-        .par_iter()
+        .iter()
         .enumerate()
         .map(|(n, nodeid)| {
             let stage = stages.get(nodeid).map(String::as_str);

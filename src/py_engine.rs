@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use rayon::prelude::*;
 
 use crate::engine;
 use crate::marker::Item;
@@ -124,7 +123,7 @@ impl Engine {
         let engine = Arc::clone(&self.inner);
         let resolved = py.detach(|| {
             items
-                .par_iter()
+                .iter()
                 .map(|i| {
                     validate::resolve(
                         &engine.taxonomy,

@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rayon::prelude::*;
-
 use crate::marker::Item;
 use crate::taxonomy::{Resolved, Taxonomy, GPU_MODEL, HARDWARE, LIFECYCLE, TYPE};
 
@@ -217,14 +215,14 @@ fn too_many(
     }
 }
 
-/// Check a whole batch of collected tests at once, in parallel.
+/// Check a whole batch of collected tests at once.
 pub fn validate<S: std::hash::BuildHasher + Sync>(
     taxonomy: &Taxonomy,
     items: &[Item],
     registered: &HashSet<String, S>,
 ) -> Validation {
     let resolved: Vec<Resolution> = items
-        .par_iter()
+        .iter()
         .map(|item| {
             resolve(
                 taxonomy,
@@ -243,8 +241,8 @@ pub fn validate_resolved(
     resolved: &[Resolution],
 ) -> Validation {
     let findings: Vec<Finding> = items
-        .par_iter()
-        .zip(resolved.par_iter())
+        .iter()
+        .zip(resolved.iter())
         .filter_map(|(item, r)| {
             let problems = check(taxonomy, r);
             (!problems.is_empty()).then(|| Finding {

@@ -24,9 +24,10 @@ class Gating:
     def is_gating(self, nodeid: str) -> bool:
         return nodeid not in self.exempt
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed and not getattr(report, "wasxfail", None):
+    def note(self, report: pytest.TestReport) -> None:
+        """Take a failed report, after every exemption it brings is in place.
+        The records' report hook calls it: one hook per report, not two."""
+        if not getattr(report, "wasxfail", None):
             self.failed[report.nodeid] = self.is_gating(report.nodeid)
 
     def follow_up(self) -> list[tuple[str, str]]:
@@ -72,3 +73,16 @@ class Gating:
             terminalreporter.write_line(
                 f"pytest-dynamo: {len(follow_up)} non-gating failure(s); the run passes"
             )
+
+
+class GatingReports:
+    """Feeds failed reports to gating where no records plugin does (an xdist
+    worker)."""
+
+    def __init__(self, gating: Gating) -> None:
+        self.gating = gating
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.gating.note(report)

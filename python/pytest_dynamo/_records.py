@@ -14,7 +14,7 @@ import pytest
 
 from pytest_dynamo import _facts, _flaky, _flow, _options, _state, _summary
 from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
-from pytest_dynamo._gating import Gating
+from pytest_dynamo._gating import Gating, GatingReports
 
 RECORDS = "dynamo-records"
 #: ``report.user_properties`` other features set for the records (read by
@@ -102,7 +102,9 @@ def register(config: pytest.Config) -> None:
     )
     config.pluginmanager.register(facts, "dynamo-facts")
     config.pluginmanager.register(_flow, "dynamo-flow")
-    if not _state.is_worker(config):
+    if _state.is_worker(config):
+        config.pluginmanager.register(GatingReports(_facts.gating(config)), "dynamo-gating-reports")
+    else:
         records = RecordsPlugin(config, policy, run_id)
         config.pluginmanager.register(records, RECORDS)
         config.pluginmanager.register(ExitPolicy(records), "dynamo-exit-policy")
@@ -188,6 +190,7 @@ class RecordsPlugin:
             for name, value in report.user_properties:
                 if name == _facts.EXEMPT:
                     self.gating.add_exemption(nodeid, str(value))
+            self.gating.note(report)
         when = report.when
         if when == "setup" or when == "call":
             return
