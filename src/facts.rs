@@ -1,10 +1,9 @@
 //! What collection knows about each test that its record carries: markers by
-//! category, stage, gating, owner, quarantine, retries. Worked out once for
-//! the whole batch in the process that collected, and handed to the process
-//! that writes records (the xdist controller collects nothing) as one small
-//! JSON text per test.
+//! category, stage, gating, owner, quarantine, retries. Made in the process
+//! that collected (`facts_table`), and handed to the process that writes
+//! records (the xdist controller collects nothing) as one small JSON text
+//! per test.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
@@ -164,17 +163,6 @@ impl Default for FactsRef<'_> {
     }
 }
 
-/// The facts of the whole batch, in the order asked for.
-#[derive(Debug, Default)]
-pub struct BatchFacts {
-    /// `(facts as JSON, retries, flow id)` per asked-for test.
-    pub tests: Vec<(String, Option<u32>, String)>,
-    /// Tests the quarantine exempts from gating: `(nodeid, why)`.
-    pub quarantined: Vec<(String, String)>,
-    /// Markers that cannot be understood: `(nodeid, message)`.
-    pub problems: Vec<(String, String)>,
-}
-
 /// The run's rules that facts come from.
 pub struct Rules<'a> {
     pub taxonomy: &'a Taxonomy,
@@ -245,66 +233,9 @@ pub fn facts(
     (facts, reruns, problem)
 }
 
-/// Facts of the tests `nodeids` names, looked up in the batch's items.
-pub fn batch_facts<S: std::hash::BuildHasher + Sync>(
-    rules: &Rules<'_>,
-    items: &[Item],
-    resolved: &[Resolution],
-    nodeids: &[String],
-    stages: &HashMap<String, String, S>,
-    exempt: &HashMap<String, String, S>,
-) -> BatchFacts {
-    let index: HashMap<&str, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| (item.nodeid.as_str(), i))
-        .collect();
-    let empty = Resolution::default();
-    let keys = std::collections::hash_map::RandomState::new();
-    let per_test: Vec<_> = nodeids
-        .iter()
-        .enumerate()
-        .map(|(n, nodeid)| {
-            let stage = stages.get(nodeid).map(String::as_str);
-            let exempt = exempt.get(nodeid).map(String::as_str);
-            let (mut facts, reruns, problem) = match index.get(nodeid.as_str()) {
-                Some(&i) => facts(rules, &items[i], &resolved[i], stage, exempt),
-                // Not in the batch (an item a plugin made after collection):
-                // what the node id alone tells.
-                None => facts(
-                    rules,
-                    &Item::new(nodeid.clone(), &[]),
-                    &empty,
-                    stage,
-                    exempt,
-                ),
-            };
-            let flow = flow_id(&keys, n as u64);
-            facts.flow_id = Some(flow.clone());
-            let json = serde_json::to_string(&facts).expect("facts serialize");
-            (nodeid, json, reruns, flow, facts, problem)
-        })
-        .collect();
-    let mut out = BatchFacts::default();
-    for (nodeid, json, reruns, flow, facts, problem) in per_test {
-        if let Some(q) = &facts.quarantine {
-            out.quarantined.push((
-                nodeid.clone(),
-                format!("quarantined: {} ({})", q.ticket, q.owner),
-            ));
-        }
-        if let Err(message) = problem {
-            out.problems.push((nodeid.clone(), message));
-        }
-        out.tests.push((json, reruns, flow));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owners::OwnersConfig;
 
     #[test]
     fn flow_ids_are_version_4_uuids() {
@@ -326,90 +257,5 @@ mod tests {
         }
         let other = std::collections::hash_map::RandomState::new();
         assert_ne!(flow_id(&keys, 0), flow_id(&other, 0));
-    }
-    use std::collections::HashSet;
-
-    fn setup() -> (Taxonomy, Owners, Quarantine) {
-        let t = Taxonomy::builtin();
-        let owners = Owners::new(
-            &OwnersConfig {
-                markers: [("vllm".to_string(), "alec".to_string())].into(),
-                ..OwnersConfig::default()
-            },
-            &t,
-        )
-        .unwrap();
-        let q = Quarantine::parse(
-            "q.toml",
-            "[[quarantine]]\ntest = \"t.py::q*\"\nreason = \"r\"\nowner = \"o\"\nticket = \"T-1\"\nexpires = 2000-01-01\n",
-        )
-        .unwrap();
-        (t, owners, q)
-    }
-
-    #[test]
-    fn facts_of_a_batch() {
-        let (t, owners, q) = setup();
-        let rules = Rules {
-            taxonomy: &t,
-            owners: &owners,
-            quarantine: &q,
-            today: crate::clock::Date::parse("2026-01-01").unwrap(),
-            default_reruns: 2,
-            retries: true,
-        };
-        let items = vec![
-            Item::new("t.py::plain", &["unit", "pre_merge", "gpu_0", "vllm"]),
-            Item::new("t.py::quarantined", &["unit", "flaky"]),
-            Item::new("t.py::nongating", &["e2e"]),
-        ];
-        let none = HashSet::<String>::new();
-        let resolved: Vec<_> = items
-            .iter()
-            .map(|i| crate::validate::resolve(&t, i.marks.iter().map(|m| m.name.as_str()), &none))
-            .collect();
-        let nodeids: Vec<String> = [
-            "t.py::plain",
-            "t.py::quarantined",
-            "t.py::nongating",
-            "t.py::unknown",
-        ]
-        .map(String::from)
-        .into();
-        let stages = HashMap::from([("t.py::plain".to_string(), "unit".to_string())]);
-        let exempt = HashMap::from([(
-            "t.py::nongating".to_string(),
-            "stage e2e is non-gating".to_string(),
-        )]);
-        let out = batch_facts(&rules, &items, &resolved, &nodeids, &stages, &exempt);
-        assert_eq!(out.tests.len(), 4);
-        let plain: Facts = serde_json::from_str(&out.tests[0].0).unwrap();
-        assert_eq!(
-            serde_json::to_string(&plain.markers).unwrap(),
-            r#"{"lifecycle":["pre_merge"],"hardware":["gpu_0"],"type":["unit"],"framework":["vllm"]}"#
-        );
-        assert_eq!(plain.owner.as_deref(), Some("alec"));
-        assert_eq!(plain.stage.as_deref(), Some("unit"));
-        assert!(plain.gating);
-        assert_eq!(out.tests[0].1, None);
-        assert_eq!(plain.flow_id.as_deref(), Some(out.tests[0].2.as_str()));
-        assert_ne!(out.tests[0].2, out.tests[1].2);
-        let q: Facts = serde_json::from_str(&out.tests[1].0).unwrap();
-        assert!(!q.gating);
-        assert!(q.quarantine.as_ref().unwrap().expired);
-        assert_eq!(q.owner.as_deref(), Some("o"));
-        assert_eq!(out.tests[1].1, Some(2));
-        assert_eq!(
-            out.quarantined,
-            [(
-                "t.py::quarantined".to_string(),
-                "quarantined: T-1 (o)".to_string()
-            )]
-        );
-        let n: Facts = serde_json::from_str(&out.tests[2].0).unwrap();
-        assert_eq!(n.exempt.as_deref(), Some("stage e2e is non-gating"));
-        let unknown: Facts = serde_json::from_str(&out.tests[3].0).unwrap();
-        assert!(unknown.markers.0.is_empty() && unknown.gating);
-        assert!(out.problems.is_empty());
     }
 }

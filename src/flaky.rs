@@ -66,7 +66,7 @@ mod tests {
         Item {
             nodeid: "t.py::a".into(),
             line: 1,
-            marks: vec![Mark::named("nightly"), mark],
+            marks: vec![Mark::named("nightly").into(), mark.into()],
         }
     }
 

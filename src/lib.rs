@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod facts;
+mod facts_table;
 pub mod flakiness;
 pub mod flaky;
 pub mod framework;

@@ -2,6 +2,7 @@
 //! arguments, already converted from Python objects.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A marker argument. Values the core cannot interpret keep their `repr`.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +61,9 @@ impl Mark {
 pub struct Item {
     pub nodeid: String,
     pub line: u32,
-    pub marks: Vec<Mark>,
+    /// Shared: the items of one function, class or module hold the same
+    /// marks, and a copy per item was most of reading a large collection.
+    pub marks: Vec<Arc<Mark>>,
 }
 
 impl Item {
@@ -68,7 +71,7 @@ impl Item {
         Item {
             nodeid: nodeid.into(),
             line: 0,
-            marks: marks.iter().map(|m| Mark::named(*m)).collect(),
+            marks: marks.iter().map(|m| Arc::new(Mark::named(*m))).collect(),
         }
     }
 

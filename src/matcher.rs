@@ -212,7 +212,7 @@ mod tests {
         let item = Item {
             nodeid: "t.py::t".into(),
             line: 1,
-            marks,
+            marks: marks.into_iter().map(Into::into).collect(),
         };
         let r = validate::resolve(
             &t,

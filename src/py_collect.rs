@@ -9,7 +9,10 @@
 //! nodes from Rust makes no Python object at all; a parent's marks and each
 //! mark object are converted once and shared by the items under it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -33,22 +36,22 @@ const NAME_ONLY: [&str; 6] = [
 /// valid for one call, while pytest's nodes keep every object alive.
 #[derive(Default)]
 struct Cache {
-    marks: HashMap<usize, Mark>,
-    chains: HashMap<usize, Vec<Mark>>,
+    marks: HashMap<usize, Arc<Mark>>,
+    chains: HashMap<usize, Vec<Arc<Mark>>>,
 }
 
 impl Cache {
-    fn mark(&mut self, mark: &Bound<'_, PyAny>) -> PyResult<Mark> {
+    fn mark(&mut self, mark: &Bound<'_, PyAny>) -> PyResult<Arc<Mark>> {
         let key = mark.as_ptr() as usize;
         if let Some(found) = self.marks.get(&key) {
-            return Ok(found.clone());
+            return Ok(Arc::clone(found));
         }
-        let converted = convert(mark)?;
-        self.marks.insert(key, converted.clone());
+        let converted = Arc::new(convert(mark)?);
+        self.marks.insert(key, Arc::clone(&converted));
         Ok(converted)
     }
 
-    fn own_marks(&mut self, node: &Bound<'_, PyAny>, out: &mut Vec<Mark>) -> PyResult<()> {
+    fn own_marks(&mut self, node: &Bound<'_, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
         let own = node.getattr(intern!(node.py(), "own_markers"))?;
         for mark in own.try_iter()? {
             out.push(self.mark(&mark?)?);
@@ -56,21 +59,21 @@ impl Cache {
         Ok(())
     }
 
-    /// The marks of `node` and every parent above it, nearest first.
-    fn chain(&mut self, node: &Bound<'_, PyAny>) -> PyResult<Vec<Mark>> {
+    /// Append the marks of `node` and every parent above it, nearest first.
+    fn chain(&mut self, node: &Bound<'_, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
         if node.is_none() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let key = node.as_ptr() as usize;
-        if let Some(found) = self.chains.get(&key) {
-            return Ok(found.clone());
+        if !self.chains.contains_key(&key) {
+            let mut marks = Vec::new();
+            self.own_marks(node, &mut marks)?;
+            let parent = node.getattr(intern!(node.py(), "parent"))?;
+            self.chain(&parent, &mut marks)?;
+            self.chains.insert(key, marks);
         }
-        let mut marks = Vec::new();
-        self.own_marks(node, &mut marks)?;
-        let parent = node.getattr(intern!(node.py(), "parent"))?;
-        marks.extend(self.chain(&parent)?);
-        self.chains.insert(key, marks.clone());
-        Ok(marks)
+        out.extend(self.chains[&key].iter().cloned());
+        Ok(())
     }
 }
 
@@ -118,7 +121,7 @@ pub fn read_items(items: &Bound<'_, PyList>) -> PyResult<Vec<Item>> {
         let mut marks = Vec::new();
         cache.own_marks(&item, &mut marks)?;
         let parent = item.getattr(intern!(py, "parent"))?;
-        marks.extend(cache.chain(&parent)?);
+        cache.chain(&parent, &mut marks)?;
         // Line 0: `item.location` costs more than the rest of the batch;
         // it is looked up only where a line is shown.
         out.push(Item {

@@ -62,11 +62,11 @@ pub fn item(raw: PyItem<'_>) -> PyResult<Item> {
             for (k, v) in kwargs.iter() {
                 kw.insert(k.extract::<String>()?, mark_value(&v));
             }
-            Ok(Mark {
+            Ok(std::sync::Arc::new(Mark {
                 name,
                 args,
                 kwargs: kw,
-            })
+            }))
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(Item {

@@ -1,7 +1,6 @@
 //! The Python face of the engine: load the configuration, list the markers,
 //! take the collected items in one batch and validate them.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -119,7 +118,7 @@ impl Engine {
 
 impl Engine {
     fn batch(&self, py: Python<'_>, items: Vec<Item>, registered: Vec<String>) -> Batch {
-        let registered: HashSet<String> = registered.into_iter().collect();
+        let registered: foldhash::HashSet<String> = registered.into_iter().collect();
         let engine = Arc::clone(&self.inner);
         let resolved = py.detach(|| {
             items

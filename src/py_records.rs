@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use crate::clock::Date;
 use crate::durations;
 use crate::error::Error;
-use crate::facts;
+use crate::facts_table;
 use crate::git;
 use crate::owners::Owners;
 use crate::py_engine::{Batch, Engine};
@@ -23,30 +23,29 @@ type PyFacts = (
     FactsTable,
     Vec<(String, String)>,
     Vec<(String, String)>,
-    HashMap<String, u32>,
+    foldhash::HashMap<String, u32>,
 );
 
-/// Each collected test's facts JSON and flow id, kept in the core and handed
-/// out one test at a time as it starts: a Python tuple per test made at
-/// collection would cost a large suite garbage-collection time.
+/// Each collected test's facts JSON and flow id, made in the core as the
+/// test starts: a Python tuple per test made at collection would cost a large
+/// suite garbage-collection time.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct FactsTable {
-    tests: HashMap<String, (String, String)>,
+    inner: facts_table::Table,
 }
 
 #[pymethods]
 impl FactsTable {
     /// `(facts JSON, flow id)` of a collected test; None for another node id.
-    fn get(&self, nodeid: &str) -> Option<(&str, &str)> {
-        self.tests
-            .get(nodeid)
-            .map(|(facts, flow)| (facts.as_str(), flow.as_str()))
+    fn get(&self, nodeid: &str) -> Option<(String, String)> {
+        self.inner.get(nodeid)
     }
 
     fn __len__(&self) -> usize {
-        self.tests.len()
+        self.inner.len()
     }
 }
+
 /// `(test, ticket, owner, expires, reason)`.
 type PyEntry = (String, String, String, String, String);
 
@@ -131,33 +130,24 @@ impl Batch {
         default_reruns: u32,
         retries: bool,
     ) -> PyFacts {
-        let out = py.detach(|| {
-            let rules = facts::Rules {
-                taxonomy: &self.engine.taxonomy,
-                owners: &policy.owners,
-                quarantine: &policy.quarantine,
-                today: Date::today(),
-                default_reruns,
-                retries,
-            };
-            facts::batch_facts(
-                &rules,
-                &self.items,
-                &self.resolved,
-                &nodeids,
-                &stages,
-                &exempt,
-            )
-        });
-        let mut reruns = HashMap::new();
-        let mut tests = HashMap::with_capacity(nodeids.len());
-        for (nodeid, (json, retries, flow)) in nodeids.into_iter().zip(out.tests) {
-            if let Some(n) = retries {
-                reruns.insert(nodeid.clone(), n);
-            }
-            tests.insert(nodeid, (json, flow));
-        }
-        (FactsTable { tests }, out.quarantined, out.problems, reruns)
+        let policy = facts_table::Policy {
+            engine: Arc::clone(&self.engine),
+            owners: Arc::clone(&policy.owners),
+            quarantine: Arc::clone(&policy.quarantine),
+            today: Date::today(),
+            default_reruns,
+            retries,
+        };
+        let (items, resolved) = (Arc::clone(&self.items), Arc::clone(&self.resolved));
+        let (inner, checks) =
+            py.detach(|| facts_table::Table::new(policy, items, resolved, nodeids, stages, exempt));
+        let reruns = checks.reruns.into_iter().collect();
+        (
+            FactsTable { inner },
+            checks.quarantined,
+            checks.problems,
+            reruns,
+        )
     }
 }
 

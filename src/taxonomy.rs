@@ -2,7 +2,7 @@
 //! their markers with one-line descriptions, the lifecycle order, aliases and
 //! how many markers of each category a test must and may carry.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::suggest;
 
@@ -176,8 +176,8 @@ impl Taxonomy {
     pub fn builtin() -> Self {
         let mut taxonomy = Taxonomy {
             categories: Vec::new(),
-            markers: HashMap::new(),
-            aliases: HashMap::new(),
+            markers: HashMap::default(),
+            aliases: HashMap::default(),
         };
         for (category, description, markers) in BUILTIN {
             let (min, max) = match *category {

@@ -111,7 +111,7 @@ mod tests {
         let item = Item {
             nodeid: "t.py::test".into(),
             line: 1,
-            marks,
+            marks: marks.into_iter().map(Into::into).collect(),
         };
         let registered: HashSet<String> = HashSet::from(["vram_gib".to_string()]);
         let r = validate::resolve(
