@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::history_read::{self, Chunk, Parsed};
+use std::borrow::Cow;
+
+use crate::history_read::{self, Chunk, Parsed, TestLine};
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -283,17 +285,35 @@ struct Building {
     earliest_test: f64,
 }
 
-/// A chunk's test lines as rows, made in parallel: run, stage and owner
-/// are indices into the chunk's own lists, the test is left to the merge.
-struct Prepared<'c> {
-    rows: Vec<Row>,
-    /// Per row: the node id and its hash (computed here, in parallel).
-    nodeids: Vec<(&'c str, u64)>,
+/// A chunk's test lines as rows, made in the parallel phase as each line is
+/// read: run, stage and owner are indices into the chunk's own lists, the
+/// test is left to the merge.
+#[derive(Default)]
+pub struct Prepared<'c> {
+    pub rows: Vec<Row>,
+    /// Per row: where its node id is in `nodeid_text`, and its hash
+    /// (computed here, in parallel).
+    nodeids: Vec<(u32, u32, u64)>,
+    /// The node ids, copied one after another while the line is in cache:
+    /// the merge reads them in order rather than from all over the file.
+    nodeid_text: String,
     /// Run ids of the chunk's test lines, with their earliest `finished_at`.
-    runs: Vec<(&'c str, f64)>,
+    runs: Vec<(Cow<'c, str>, f64)>,
     /// Stage and owner names; index 0 is "none", so names\[i - 1\] is index i.
-    names: Vec<&'c str>,
+    names: Vec<Cow<'c, str>>,
+    /// Names past the first few, to their index (a chunk rarely has more).
+    more_names: FxMap<String, u32>,
 }
+
+/// Equal bytes, compared in line: stage and owner names are short, and a
+/// call to `memcmp` for each cost more than the comparison.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Names a chunk looks up one by one before it keeps a map of them.
+const FEW_NAMES: usize = 8;
 
 /// Fx-hash a node id once, in the parallel phase.
 fn hash_name(name: &str) -> u64 {
@@ -301,37 +321,63 @@ fn hash_name(name: &str) -> u64 {
     std::hash::BuildHasherDefault::<Fx>::default().hash_one(name)
 }
 
-fn prepare<'c>(chunk: &'c Chunk<'_>) -> Prepared<'c> {
-    let mut p = Prepared {
-        rows: Vec::with_capacity(chunk.parsed.len()),
-        nodeids: Vec::with_capacity(chunk.parsed.len()),
-        runs: Vec::new(),
-        names: Vec::new(),
-    };
-    let mut name_index: FxMap<&'c str, u32> = FxMap::default();
-    let mut name_of = |name: Option<&'c str>, names: &mut Vec<&'c str>| -> u32 {
+impl<'c> Prepared<'c> {
+    pub fn with_capacity(rows: usize) -> Self {
+        Prepared {
+            rows: Vec::with_capacity(rows),
+            nodeids: Vec::with_capacity(rows),
+            nodeid_text: String::with_capacity(rows * 64),
+            ..Prepared::default()
+        }
+    }
+
+    fn nodeid(&self, i: usize) -> (&str, u64) {
+        let (start, len, hash) = self.nodeids[i];
+        (
+            &self.nodeid_text[start as usize..(start + len) as usize],
+            hash,
+        )
+    }
+
+    fn name(&mut self, name: Option<Cow<'c, str>>) -> u32 {
         let Some(name) = name else { return 0 };
-        *name_index.entry(name).or_insert_with(|| {
-            names.push(name);
-            u32::try_from(names.len()).expect("name count")
-        })
-    };
-    for parsed in &chunk.parsed {
-        let Parsed::Test(t) = parsed else { continue };
+        let few = self.names.len().min(FEW_NAMES);
+        if let Some(i) = self.names[..few]
+            .iter()
+            .position(|n| same(n.as_bytes(), name.as_bytes()))
+        {
+            return u32::try_from(i + 1).expect("name count");
+        }
+        if let Some(&i) = self.more_names.get(name.as_ref()) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len() + 1).expect("name count");
+        if self.names.len() >= FEW_NAMES {
+            self.more_names.insert(name.to_string(), i);
+        }
+        self.names.push(name);
+        i
+    }
+
+    /// One test line as a row.
+    pub fn push(&mut self, t: TestLine<'c>) {
         // A chunk holds the lines of one run or two: look from the latest.
-        let run = if let Some(i) = p.runs.iter().rposition(|r| r.0 == t.run_id.as_ref()) {
+        let run = if let Some(i) = self.runs.iter().rposition(|r| r.0 == t.run_id) {
             i
         } else {
-            p.runs.push((t.run_id.as_ref(), f64::INFINITY));
-            p.runs.len() - 1
+            self.runs.push((t.run_id, f64::INFINITY));
+            self.runs.len() - 1
         };
         if let Some(f) = t.finished_at {
-            p.runs[run].1 = p.runs[run].1.min(f);
+            self.runs[run].1 = self.runs[run].1.min(f);
         }
-        let stage = name_of(t.stage.as_deref(), &mut p.names);
-        let owner = name_of(t.owner.as_deref(), &mut p.names);
-        p.nodeids.push((t.nodeid.as_ref(), hash_name(&t.nodeid)));
-        p.rows.push(Row {
+        let stage = self.name(t.stage);
+        let owner = self.name(t.owner);
+        let at = u32::try_from(self.nodeid_text.len()).expect("chunks are small");
+        let len = u32::try_from(t.nodeid.len()).expect("chunks are small");
+        self.nodeid_text.push_str(&t.nodeid);
+        self.nodeids.push((at, len, hash_name(&t.nodeid)));
+        self.rows.push(Row {
             run: u32::try_from(run).expect("run count"),
             test: u32::MAX,
             outcome: Outcome::parse(&t.outcome),
@@ -352,7 +398,6 @@ fn prepare<'c>(chunk: &'c Chunk<'_>) -> Prepared<'c> {
                 .collect(),
         });
     }
-    p
 }
 
 /// Node ids to test indices by a hash computed beforehand: the sequential
@@ -390,10 +435,11 @@ struct Mapping {
     tests: Vec<u32>,
 }
 
-// Parallel: rows per chunk. Sequential: run records, corrupt lines, and one
-// index lookup per row. Parallel again: rows rewritten and ordered by run.
+// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
+// lines, and one index lookup per row. Parallel again: rows rewritten; then
+// ordered by run (unless they already are).
 #[allow(clippy::too_many_lines)]
-fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History {
+fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
     let mut inputs = Inputs {
         files: sources.len(),
         ..Inputs::default()
@@ -403,7 +449,6 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
             inputs.problems.push(p.clone());
         }
     }
-    let prepared: Vec<Prepared<'_>> = chunks.par_iter().map(prepare).collect();
     let mut runs: Vec<Building> = Vec::new();
     let mut run_index: FxMap<String, u32> = FxMap::default();
     let mut tests = TestIndex::default();
@@ -435,12 +480,13 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
     };
 
     let mut mappings = Vec::with_capacity(chunks.len());
-    for (chunk, prep) in chunks.iter().zip(&prepared) {
+    for chunk in &chunks {
+        let prep = &chunk.tests;
         let base = line_base[chunk.source];
         line_base[chunk.source] += chunk.lines;
         inputs.lines += chunk.lines;
         inputs.unknown += chunk.unknown;
-        inputs.records += chunk.parsed.len() + chunk.unknown;
+        inputs.records += chunk.parsed.len() + prep.rows.len() + chunk.unknown;
         inputs.corrupt += chunk.corrupt.len();
         for (line, why) in &chunk.corrupt {
             if inputs.problems.len() < PROBLEMS_SHOWN {
@@ -480,20 +526,21 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
         let run_map: Vec<u32> = prep
             .runs
             .iter()
-            .map(|&(id, earliest)| {
+            .map(|(id, earliest)| {
                 let i = run_of(id, &mut runs);
                 let b = &mut runs[i as usize];
-                b.earliest_test = b.earliest_test.min(earliest);
+                b.earliest_test = b.earliest_test.min(*earliest);
                 i
             })
             .collect();
         let name_map: Vec<u32> = std::iter::once(0)
             .chain(prep.names.iter().map(|n| names.get(n)))
             .collect();
-        let test_map: Vec<u32> = prep
-            .nodeids
-            .iter()
-            .map(|&(name, hash)| tests.get(name, hash))
+        let test_map: Vec<u32> = (0..prep.nodeids.len())
+            .map(|i| {
+                let (name, hash) = prep.nodeid(i);
+                tests.get(name, hash)
+            })
             .collect();
         mappings.push(Mapping {
             runs: run_map,
@@ -527,26 +574,26 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = u32::try_from(r).expect("run count");
     }
-    let mut rows: Vec<Row> = prepared
-        .into_par_iter()
-        .zip(mappings)
-        .flat_map_iter(|(prep, map)| {
-            let rank = &rank;
-            let Mapping { runs, names, tests } = map;
-            prep.rows
-                .into_iter()
-                .zip(tests)
-                .map(move |(mut row, test)| {
-                    row.test = test;
-                    row.run = rank[runs[row.run as usize] as usize];
-                    row.stage = names[row.stage as usize];
-                    row.owner = names[row.owner as usize];
-                    row
-                })
-        })
-        .collect();
-    // Stable: rows of one run keep the order they were read in.
-    rows.par_sort_by_key(|r| r.run);
+    chunks
+        .par_iter_mut()
+        .zip(&mappings)
+        .for_each(|(chunk, map)| {
+            for (row, &test) in chunk.tests.rows.iter_mut().zip(&map.tests) {
+                row.test = test;
+                row.run = rank[map.runs[row.run as usize] as usize];
+                row.stage = map.names[row.stage as usize];
+                row.owner = map.names[row.owner as usize];
+            }
+        });
+    let mut rows: Vec<Row> = Vec::with_capacity(chunks.iter().map(|c| c.tests.rows.len()).sum());
+    for chunk in &mut chunks {
+        rows.append(&mut chunk.tests.rows);
+    }
+    // Stable: rows of one run keep the order they were read in. Files
+    // written run after run are in order already.
+    if !rows.is_sorted_by_key(|r| r.run) {
+        rows.par_sort_by_key(|r| r.run);
+    }
     let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
     let runs: Vec<Run> = order
         .iter()
