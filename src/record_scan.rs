@@ -167,7 +167,7 @@ impl Scanner {
     /// of `bytes`), and whether it is clean: no backslash, control character
     /// or non-ASCII byte in it. For a clean line `quotes` holds where its
     /// quotes are, so every string of it ends at the next quote.
-    fn index(&mut self, bytes: &[u8]) -> (usize, bool) {
+    pub fn index(&mut self, bytes: &[u8]) -> (usize, bool) {
         self.quotes.clear();
         let mut word = 0u64;
         let mut at = 0;
@@ -231,20 +231,48 @@ fn exact_decimal(text: &[u8]) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-struct Cursor<'a, 'q> {
+/// A line being read: its bytes and, when it is clean, its quotes as bits.
+/// Positions go in and out by value, so they stay in registers.
+struct Line<'a, 'q> {
     /// The line (without its line feed).
     b: &'a [u8],
-    at: usize,
     /// The line's quotes as bits, when it is clean (else empty).
     quotes: &'q [u64],
     clean: bool,
-    /// A string held a byte above 0x7f: the line's UTF-8 is checked at its end.
-    non_ascii: bool,
 }
 
-impl<'a> Cursor<'a, '_> {
+// Measured: left to itself the compiler calls the small steps out of line,
+// and a call per token cost about a tenth of the scan.
+#[allow(clippy::inline_always)]
+impl<'a> Line<'a, '_> {
+    #[inline(always)]
+    fn byte(&self, at: usize) -> Option<u8> {
+        self.b.get(at).copied()
+    }
+
+    /// `at` past JSON whitespace (a line has no line feed).
+    #[inline(always)]
+    fn ws(&self, mut at: usize) -> usize {
+        while let Some(b' ' | b'\t' | b'\r') = self.b.get(at) {
+            at += 1;
+        }
+        at
+    }
+
+    /// The first byte at or after `at` that is not whitespace, and where it is.
+    #[inline(always)]
+    fn token(&self, at: usize) -> Option<(usize, u8)> {
+        match *self.b.get(at)? {
+            b' ' | b'\t' | b'\r' => {
+                let at = self.ws(at);
+                Some((at, self.byte(at)?))
+            }
+            c => Some((at, c)),
+        }
+    }
+
     /// The first quote at or after `from` in a clean line.
-    #[inline]
+    #[inline(always)]
     fn next_quote(&self, from: usize) -> Option<usize> {
         let mut w = from / 64;
         let mut bits = self.quotes.get(w)? & (u64::MAX << (from % 64));
@@ -255,78 +283,53 @@ impl<'a> Cursor<'a, '_> {
         Some(w * 64 + bits.trailing_zeros() as usize)
     }
 
-    /// JSON whitespace (a line has no line feed).
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\r') = self.b.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.at).copied()
-    }
-
-    #[inline]
-    fn eat(&mut self, c: u8) -> Option<()> {
-        self.ws();
-        (self.peek()? == c).then(|| self.at += 1)
-    }
-
-    /// A string without escapes, as bytes (the cursor is on its opening quote).
-    #[inline]
-    fn plain_bytes(&mut self) -> Option<&'a [u8]> {
-        if self.peek()? != b'"' {
+    /// A string without escapes at `at` (its opening quote): its bytes, and
+    /// the position after it.
+    #[inline(always)]
+    fn plain(&self, at: usize) -> Option<(&'a [u8], usize)> {
+        if self.byte(at)? != b'"' {
             return None;
         }
-        let start = self.at + 1;
         let end = if self.clean {
-            self.next_quote(start)?
+            self.next_quote(at + 1)?
         } else {
-            self.plain_end(start)?
+            self.plain_end(at + 1)?
         };
-        self.at = end + 1;
-        Some(&self.b[start..end])
+        Some((&self.b[at + 1..end], end + 1))
     }
 
-    /// The closing quote of a string without escapes in a line that is not clean.
-    fn plain_end(&mut self, mut at: usize) -> Option<usize> {
+    /// The closing quote of a string without escapes, in a line that is not
+    /// clean (its UTF-8 is checked at the end).
+    fn plain_end(&self, mut at: usize) -> Option<usize> {
         loop {
             at = find_special(self.b, at)?;
             match self.b[at] {
                 b'"' => return Some(at),
-                c if c >= 0x80 => {
-                    self.non_ascii = true;
-                    at += 1;
-                }
+                c if c >= 0x80 => at += 1,
                 _ => return None,
             }
         }
     }
 
-    /// Past a string (the cursor is on its opening quote).
-    #[inline]
-    fn skip_string(&mut self) -> Option<()> {
-        let start = self.at + 1;
+    /// Past a string at `at` (its opening quote).
+    #[inline(always)]
+    fn skip_string(&self, at: usize) -> Option<usize> {
         let end = if self.clean {
-            self.next_quote(start)?
+            self.next_quote(at + 1)?
         } else {
-            self.string_end(start)?
+            self.string_end(at + 1)?
         };
-        self.at = end + 1;
-        Some(())
+        Some(end + 1)
     }
 
     /// The closing quote of a string, escapes checked, in a line that is not clean.
-    fn string_end(&mut self, mut at: usize) -> Option<usize> {
+    fn string_end(&self, mut at: usize) -> Option<usize> {
         loop {
             at = find_special(self.b, at)?;
-            let c = self.b[at];
-            match c {
+            match self.b[at] {
                 b'"' => return Some(at),
                 b'\\' => {
-                    match *self.b.get(at + 1)? {
+                    match self.byte(at + 1)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
                         b'u' => {
                             let hex = self.b.get(at + 2..at + 6)?;
@@ -339,146 +342,135 @@ impl<'a> Cursor<'a, '_> {
                     }
                     at += 2;
                 }
-                c if c >= 0x80 => {
-                    self.non_ascii = true;
-                    at += 1;
-                }
+                c if c >= 0x80 => at += 1,
                 _ => return None,
             }
         }
     }
 
-    /// A JSON number's text (strict grammar), the cursor after it.
+    /// Past the digits at `at`.
     #[inline]
-    fn number(&mut self) -> Option<&'a [u8]> {
-        let b = self.b;
-        let start = self.at;
-        let mut at = start;
-        let digits = |mut at: usize| {
-            while let Some(b'0'..=b'9') = b.get(at) {
-                at += 1;
-            }
-            at
-        };
-        if b.get(at) == Some(&b'-') {
+    fn digits(&self, mut at: usize) -> usize {
+        while let Some(b'0'..=b'9') = self.b.get(at) {
             at += 1;
         }
-        match b.get(at)? {
+        at
+    }
+
+    /// Past a JSON number at `at` (strict grammar).
+    #[inline]
+    fn number(&self, start: usize) -> Option<usize> {
+        let mut at = start;
+        if self.byte(at) == Some(b'-') {
+            at += 1;
+        }
+        match self.byte(at)? {
             b'0' => at += 1,
-            b'1'..=b'9' => at = digits(at + 1),
+            b'1'..=b'9' => at = self.digits(at + 1),
             _ => return None,
         }
-        if b.get(at) == Some(&b'.') {
-            let end = digits(at + 1);
+        if self.byte(at) == Some(b'.') {
+            let end = self.digits(at + 1);
             if end == at + 1 {
                 return None;
             }
             at = end;
         }
-        if let Some(b'e' | b'E') = b.get(at) {
+        if let Some(b'e' | b'E') = self.byte(at) {
             at += 1;
-            if let Some(b'+' | b'-') = b.get(at) {
+            if let Some(b'+' | b'-') = self.byte(at) {
                 at += 1;
             }
-            let end = digits(at);
+            let end = self.digits(at);
             if end == at {
                 return None;
             }
             at = end;
         }
-        self.at = at;
-        Some(&b[start..at])
+        Some(at)
     }
 
-    #[inline]
-    fn literal<const N: usize>(&mut self, word: &[u8; N]) -> Option<()> {
-        (self.b.get(self.at..self.at + N)? == word).then(|| self.at += N)
+    /// Past `word` at `at`.
+    #[inline(always)]
+    fn literal<const N: usize>(&self, at: usize, word: &[u8; N]) -> Option<usize> {
+        (self.b.get(at..at + N)? == word).then_some(at + N)
     }
 
-    /// Past a value (scalars here, containers in `skip_container`).
+    /// Past a value at `at` (scalars here, containers in `skip_container`).
     #[inline]
-    fn skip_value(&mut self, depth: usize) -> Option<()> {
-        self.ws();
-        match self.peek()? {
-            b'"' => self.skip_string(),
-            b'{' | b'[' => self.skip_container(depth),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            _ => self.number().map(|_| ()),
+    fn skip_value(&self, at: usize, depth: usize) -> Option<usize> {
+        let (at, c) = self.token(at)?;
+        match c {
+            b'"' => self.skip_string(at),
+            b'{' | b'[' => self.skip_container(at, depth),
+            b't' => self.literal(at, b"true"),
+            b'f' => self.literal(at, b"false"),
+            b'n' => self.literal(at, b"null"),
+            _ => self.number(at),
         }
     }
 
-    /// Past an object or array (the cursor is on its opening bracket).
-    fn skip_container(&mut self, depth: usize) -> Option<()> {
+    /// Past an object or array at `at` (its opening bracket).
+    fn skip_container(&self, at: usize, depth: usize) -> Option<usize> {
         if depth > MAX_DEPTH {
             return None;
         }
-        if self.peek()? == b'{' {
-            self.at += 1;
-            self.ws();
-            if self.peek()? == b'}' {
-                self.at += 1;
-                return Some(());
-            }
-            loop {
-                self.ws();
-                if self.peek()? != b'"' {
+        let object = self.b[at] == b'{';
+        let close = if object { b'}' } else { b']' };
+        let (mut at, c) = self.token(at + 1)?;
+        if c == close {
+            return Some(at + 1);
+        }
+        loop {
+            if object {
+                let (a, c) = self.token(at)?;
+                if c != b'"' {
                     return None;
                 }
-                self.skip_string()?;
-                self.eat(b':')?;
-                self.skip_value(depth + 1)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b'}' => {
-                        self.at += 1;
-                        return Some(());
-                    }
-                    _ => return None,
+                let (a, c) = self.token(self.skip_string(a)?)?;
+                if c != b':' {
+                    return None;
                 }
+                at = a + 1;
             }
-        } else {
-            self.at += 1;
-            self.ws();
-            if self.peek()? == b']' {
-                self.at += 1;
-                return Some(());
+            let (a, c) = self.token(self.skip_value(at, depth + 1)?)?;
+            at = a + 1;
+            if c == close {
+                return Some(at);
             }
-            loop {
-                self.skip_value(depth + 1)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.at += 1,
-                    b']' => {
-                        self.at += 1;
-                        return Some(());
-                    }
-                    _ => return None,
-                }
+            if c != b',' {
+                return None;
             }
         }
     }
 
-    #[inline]
-    fn null(&mut self) -> bool {
-        self.peek() == Some(b'n') && self.literal(b"null").is_some()
-    }
-
-    /// `Some(None)` for null: the outer None means "use the full parser".
-    #[allow(clippy::option_option)]
-    #[inline]
-    fn opt_bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        if self.null() {
-            Some(None)
+    /// `null` at `at`: the position after it.
+    #[inline(always)]
+    fn null(&self, at: usize) -> Option<usize> {
+        if self.byte(at) == Some(b'n') {
+            self.literal(at, b"null")
         } else {
-            self.plain_bytes().map(Some)
+            None
         }
     }
 
-    fn f64(&mut self) -> Option<f64> {
-        let text = self.number()?;
+    /// A plain string or null at `at`, and the position after it.
+    #[inline(always)]
+    fn opt_plain(&self, at: usize) -> Option<(Option<&'a [u8]>, usize)> {
+        if let Some(at) = self.null(at) {
+            return Some((None, at));
+        }
+        let (text, at) = self.plain(at)?;
+        Some((Some(text), at))
+    }
+
+    /// A finite number or null at `at`, and the position after it.
+    fn opt_f64(&self, at: usize) -> Option<(Option<f64>, usize)> {
+        if let Some(at) = self.null(at) {
+            return Some((None, at));
+        }
+        let end = self.number(at)?;
+        let text = &self.b[at..end];
         let v = match exact_decimal(text) {
             Some(v) => v,
             // SAFETY: a JSON number's text is ASCII.
@@ -486,16 +478,7 @@ impl<'a> Cursor<'a, '_> {
                 .parse()
                 .ok()?,
         };
-        v.is_finite().then_some(v)
-    }
-
-    #[allow(clippy::option_option)]
-    fn opt_f64(&mut self) -> Option<Option<f64>> {
-        if self.null() {
-            Some(None)
-        } else {
-            self.f64().map(Some)
-        }
+        v.is_finite().then_some((Some(v), end))
     }
 }
 
@@ -527,105 +510,117 @@ impl Scanner {
     #[allow(clippy::too_many_lines)]
     pub fn test_record<'a>(&mut self, bytes: &'a [u8]) -> Option<(TestLine<'a>, usize)> {
         let (end, clean) = self.index(bytes);
-        let line = &bytes[..end];
-        let mut c = Cursor {
-            b: line,
-            at: 0,
+        let line = Line {
+            b: &bytes[..end],
             quotes: &self.quotes,
             clean,
-            non_ascii: false,
         };
-        c.eat(b'{')?;
         let mut seen = Seen::default();
         let (mut record, mut run_id, mut nodeid, mut outcome) = (None, None, None, None);
         let (mut stage, mut owner, mut finished) = (None, None, None);
         let (mut duration, mut gating, mut peak) = (None, None, None);
-        c.ws();
-        if c.peek()? == b'}' {
+        let (at, c) = line.token(0)?;
+        if c != b'{' {
+            return None;
+        }
+        let (mut at, c) = line.token(at + 1)?;
+        if c == b'}' {
             return None;
         }
         loop {
-            c.ws();
-            let key = c.plain_bytes()?;
-            c.eat(b':')?;
-            c.ws();
+            let (key, a) = line.plain(line.ws(at))?;
+            let (a, c) = line.token(a)?;
+            if c != b':' {
+                return None;
+            }
+            at = line.ws(a + 1);
             match key {
                 b"record" => {
                     seen.first(0)?;
-                    record = Some(c.plain_bytes()?);
+                    let (v, a) = line.plain(at)?;
+                    (record, at) = (Some(v), a);
                 }
                 b"run_id" => {
                     seen.first(1)?;
-                    run_id = Some(c.plain_bytes()?);
+                    let (v, a) = line.plain(at)?;
+                    (run_id, at) = (Some(v), a);
                 }
                 b"nodeid" => {
                     seen.first(2)?;
-                    nodeid = Some(c.plain_bytes()?);
+                    let (v, a) = line.plain(at)?;
+                    (nodeid, at) = (Some(v), a);
                 }
                 b"outcome" => {
                     seen.first(3)?;
-                    outcome = Some(c.plain_bytes()?);
+                    let (v, a) = line.plain(at)?;
+                    (outcome, at) = (Some(v), a);
                 }
                 b"stage" => {
                     seen.first(4)?;
-                    stage = c.opt_bytes()?;
+                    (stage, at) = line.opt_plain(at)?;
                 }
                 b"owner" => {
                     seen.first(5)?;
-                    owner = c.opt_bytes()?;
+                    (owner, at) = line.opt_plain(at)?;
                 }
                 b"finished_at" => {
                     seen.first(6)?;
-                    finished = c.opt_bytes()?;
+                    (finished, at) = line.opt_plain(at)?;
                 }
                 b"duration_s" => {
                     seen.first(7)?;
-                    duration = c.opt_f64()?;
+                    (duration, at) = line.opt_f64(at)?;
                 }
                 b"gating" => {
                     seen.first(8)?;
-                    gating = if c.null() {
-                        None
-                    } else if c.literal(b"true").is_some() {
-                        Some(true)
+                    (gating, at) = if let Some(a) = line.null(at) {
+                        (None, a)
+                    } else if let Some(a) = line.literal(at, b"true") {
+                        (Some(true), a)
                     } else {
-                        c.literal(b"false")?;
-                        Some(false)
+                        (Some(false), line.literal(at, b"false")?)
                     };
                 }
                 b"gpu_peak_mib" => {
                     seen.first(9)?;
-                    peak = c.opt_f64()?;
+                    (peak, at) = line.opt_f64(at)?;
                 }
                 b"metrics" => {
                     seen.first(10)?;
                     // Only the empty list here; metrics go through serde.
-                    if !c.null() {
-                        c.eat(b'[')?;
-                        c.eat(b']')?;
-                    }
+                    at = if let Some(a) = line.null(at) {
+                        a
+                    } else {
+                        let (a, c) = line.token(at)?;
+                        if c != b'[' {
+                            return None;
+                        }
+                        let (a, c) = line.token(a + 1)?;
+                        if c != b']' {
+                            return None;
+                        }
+                        a + 1
+                    };
                 }
                 // Kept by serde for other record kinds: only a test's values are safe to skip.
                 b"pipeline" | b"gpus" | b"git" | b"host" | b"started_at" | b"exit_status"
                 | b"wall_s" => return None,
-                _ => c.skip_value(0)?,
+                _ => at = line.skip_value(at, 0)?,
             }
-            c.ws();
-            match c.peek()? {
-                b',' => c.at += 1,
-                b'}' => {
-                    c.at += 1;
-                    break;
-                }
+            let (a, c) = line.token(at)?;
+            at = a + 1;
+            match c {
+                b',' => {}
+                b'}' => break,
                 _ => return None,
             }
         }
-        c.ws();
-        if c.at != line.len() || record? != b"test" {
+        if line.ws(at) != end || record? != b"test" {
             return None;
         }
-        if c.non_ascii {
-            std::str::from_utf8(line).ok()?;
+        // A clean line is ASCII; any other is checked once, here.
+        if !clean {
+            std::str::from_utf8(line.b).ok()?;
         }
         // SAFETY: the line is ASCII or was just checked to be UTF-8, and every
         // kept slice starts and ends next to an ASCII quote, so it is whole
@@ -811,12 +806,10 @@ mod tests {
                 for b in [&line[..], &bytes[..]] {
                     let mut s = Scanner::default();
                     assert_eq!(s.index(b), (len, true), "{len} {q}");
-                    let c = Cursor {
+                    let c = Line {
                         b: &line,
-                        at: 0,
                         quotes: &s.quotes,
                         clean: true,
-                        non_ascii: false,
                     };
                     let want: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
                     let mut got = Vec::new();
