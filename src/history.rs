@@ -6,14 +6,13 @@
 //! `run_start` (an interrupted or partly copied file) still count: the run is
 //! placed by its earliest test's `finished_at`, with no commit or GPU model.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
-use std::borrow::Cow;
-
 use crate::history_read::{self, Chunk, Parsed, TestLine};
 
 /// At most this many corrupt lines are quoted; all are counted.
@@ -291,9 +290,9 @@ struct Building {
 #[derive(Default)]
 pub struct Prepared<'c> {
     pub rows: Vec<Row>,
-    /// Per row: where its node id is in `nodeid_text`, and its hash
-    /// (computed here, in parallel).
-    nodeids: Vec<(u32, u32, u64)>,
+    /// Per row: where its node id ends in `nodeid_text` (it starts where
+    /// the previous one ends), and its hash (computed here, in parallel).
+    nodeids: Vec<(usize, u64)>,
     /// The node ids, copied one after another while the line is in cache:
     /// the merge reads them in order rather than from all over the file.
     nodeid_text: String,
@@ -332,11 +331,9 @@ impl<'c> Prepared<'c> {
     }
 
     fn nodeid(&self, i: usize) -> (&str, u64) {
-        let (start, len, hash) = self.nodeids[i];
-        (
-            &self.nodeid_text[start as usize..(start + len) as usize],
-            hash,
-        )
+        let start = i.checked_sub(1).map_or(0, |p| self.nodeids[p].0);
+        let (end, hash) = self.nodeids[i];
+        (&self.nodeid_text[start..end], hash)
     }
 
     fn name(&mut self, name: Option<Cow<'c, str>>) -> u32 {
@@ -373,10 +370,9 @@ impl<'c> Prepared<'c> {
         }
         let stage = self.name(t.stage);
         let owner = self.name(t.owner);
-        let at = u32::try_from(self.nodeid_text.len()).expect("chunks are small");
-        let len = u32::try_from(t.nodeid.len()).expect("chunks are small");
         self.nodeid_text.push_str(&t.nodeid);
-        self.nodeids.push((at, len, hash_name(&t.nodeid)));
+        self.nodeids
+            .push((self.nodeid_text.len(), hash_name(&t.nodeid)));
         self.rows.push(Row {
             run: u32::try_from(run).expect("run count"),
             test: u32::MAX,
@@ -691,6 +687,37 @@ mod tests {
             h.inputs.problems
         );
         assert!(h.inputs.problems[1].starts_with("<records>:4: "));
+    }
+
+    #[test]
+    fn many_owners_in_one_chunk_keep_their_names() {
+        // More names than a chunk compares one by one, repeated out of order.
+        let lines: Vec<String> = (0..60)
+            .map(|i| {
+                test(
+                    "r",
+                    &format!("t.py::t{i}"),
+                    "passed",
+                    "2026-03-01T00:00:00Z",
+                )
+                .replace(
+                    r#""owner":"alec""#,
+                    &format!(r#""owner":"team-{}""#, (i * 7) % 20),
+                )
+            })
+            .collect();
+        let h = History::from_lines(lines.iter().map(String::as_str));
+        assert_eq!(h.rows.len(), 60);
+        for (i, row) in h.rows.iter().enumerate() {
+            assert_eq!(h.tests[row.test as usize], format!("t.py::t{i}"));
+            assert_eq!(
+                h.name(row.owner),
+                Some(format!("team-{}", (i * 7) % 20).as_str())
+            );
+            assert_eq!(h.name(row.stage), Some("e2e"));
+        }
+        // Each name interned once: the empty one, the stage and 20 owners.
+        assert_eq!(h.names.len(), 22);
     }
 
     #[test]
