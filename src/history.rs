@@ -289,7 +289,9 @@ struct Building {
 /// test is left to the merge.
 #[derive(Default)]
 pub struct Prepared<'c> {
-    pub rows: Vec<Row>,
+    rows: Vec<LocalRow>,
+    /// Metrics by row, for the few rows that have them.
+    metrics: Vec<(usize, Vec<Metric>)>,
     /// Per row: where its node id ends in `nodeid_text` (it starts where
     /// the previous one ends), and its hash (computed here, in parallel).
     nodeids: Vec<(usize, u64)>,
@@ -302,6 +304,18 @@ pub struct Prepared<'c> {
     names: Vec<Cow<'c, str>>,
     /// Names past the first few, to their index (a chunk rarely has more).
     more_names: FxMap<String, u32>,
+}
+
+/// A row as its chunk holds it until the merge (narrower than a `Row`:
+/// fewer pages to touch): run, stage and owner are the chunk's indices.
+struct LocalRow {
+    duration_s: f64,
+    gpu_peak_mib: Option<f64>,
+    run: u32,
+    stage: u32,
+    owner: u32,
+    outcome: Outcome,
+    gating: bool,
 }
 
 /// Equal bytes, compared in line: stage and owner names are short, and a
@@ -328,6 +342,20 @@ impl<'c> Prepared<'c> {
             nodeid_text: String::with_capacity(rows * 64),
             ..Prepared::default()
         }
+    }
+
+    /// Test lines in the chunk.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows with metrics, by their index in the chunk.
+    pub fn metric_rows(&self) -> impl Iterator<Item = (usize, &[Metric])> {
+        self.metrics.iter().map(|(i, m)| (*i, m.as_slice()))
     }
 
     fn nodeid(&self, i: usize) -> (&str, u64) {
@@ -373,16 +401,8 @@ impl<'c> Prepared<'c> {
         self.nodeid_text.push_str(&t.nodeid);
         self.nodeids
             .push((self.nodeid_text.len(), hash_name(&t.nodeid)));
-        self.rows.push(Row {
-            run: u32::try_from(run).expect("run count"),
-            test: u32::MAX,
-            outcome: Outcome::parse(&t.outcome),
-            duration_s: t.duration_s,
-            stage,
-            owner,
-            gating: t.gating,
-            gpu_peak_mib: t.gpu_peak_mib,
-            metrics: t
+        if !t.metrics.is_empty() {
+            let metrics = t
                 .metrics
                 .iter()
                 .map(|m| Metric {
@@ -391,7 +411,17 @@ impl<'c> Prepared<'c> {
                     unit: m.unit.as_deref().unwrap_or_default().to_string(),
                     higher_is_better: m.higher_is_better,
                 })
-                .collect(),
+                .collect();
+            self.metrics.push((self.rows.len(), metrics));
+        }
+        self.rows.push(LocalRow {
+            run: u32::try_from(run).expect("run count"),
+            outcome: Outcome::parse(&t.outcome),
+            duration_s: t.duration_s,
+            stage,
+            owner,
+            gating: t.gating,
+            gpu_peak_mib: t.gpu_peak_mib,
         });
     }
 }
@@ -482,7 +512,7 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
         line_base[chunk.source] += chunk.lines;
         inputs.lines += chunk.lines;
         inputs.unknown += chunk.unknown;
-        inputs.records += chunk.parsed.len() + prep.rows.len() + chunk.unknown;
+        inputs.records += chunk.parsed.len() + prep.len() + chunk.unknown;
         inputs.corrupt += chunk.corrupt.len();
         for (line, why) in &chunk.corrupt {
             if inputs.problems.len() < PROBLEMS_SHOWN {
@@ -570,21 +600,49 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = u32::try_from(r).expect("run count");
     }
+    // Each chunk writes its rows, with history-wide indices, straight into
+    // its own part of the final vector.
+    let total: usize = chunks.iter().map(|c| c.tests.len()).sum();
+    let mut rows: Vec<Row> = Vec::with_capacity(total);
+    let mut spare = &mut rows.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        let (part, rest) = spare.split_at_mut(chunk.tests.len());
+        parts.push(part);
+        spare = rest;
+    }
     chunks
         .par_iter_mut()
+        .zip(parts)
         .zip(&mappings)
-        .for_each(|(chunk, map)| {
-            for (row, &test) in chunk.tests.rows.iter_mut().zip(&map.tests) {
-                row.test = test;
-                row.run = rank[map.runs[row.run as usize] as usize];
-                row.stage = map.names[row.stage as usize];
-                row.owner = map.names[row.owner as usize];
+        .for_each(|((chunk, part), map)| {
+            let prep = &mut chunk.tests;
+            assert!(part.len() == prep.rows.len() && map.tests.len() == prep.rows.len());
+            let mut metrics = std::mem::take(&mut prep.metrics).into_iter().peekable();
+            for (i, ((slot, row), &test)) in
+                part.iter_mut().zip(&prep.rows).zip(&map.tests).enumerate()
+            {
+                let row_metrics = metrics
+                    .next_if(|m| m.0 == i)
+                    .map(|m| m.1)
+                    .unwrap_or_default();
+                slot.write(Row {
+                    run: rank[map.runs[row.run as usize] as usize],
+                    test,
+                    outcome: row.outcome,
+                    duration_s: row.duration_s,
+                    stage: map.names[row.stage as usize],
+                    owner: map.names[row.owner as usize],
+                    gating: row.gating,
+                    gpu_peak_mib: row.gpu_peak_mib,
+                    metrics: row_metrics,
+                });
             }
         });
-    let mut rows: Vec<Row> = Vec::with_capacity(chunks.iter().map(|c| c.tests.rows.len()).sum());
-    for chunk in &mut chunks {
-        rows.append(&mut chunk.tests.rows);
-    }
+    // SAFETY: the parts split the first `total` slots among the chunks, each
+    // as long as its chunk's rows (asserted), and every slot of every part
+    // was written just above.
+    unsafe { rows.set_len(total) };
     // Stable: rows of one run keep the order they were read in. Files
     // written run after run are in order already.
     if !rows.is_sorted_by_key(|r| r.run) {

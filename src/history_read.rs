@@ -439,7 +439,7 @@ mod tests {
         let c = parse_chunk(0, text);
         assert_eq!(c.lines, 4);
         assert_eq!(c.parsed.len(), 1);
-        assert!(c.tests.rows.is_empty());
+        assert!(c.tests.is_empty());
         assert_eq!(c.unknown, 1);
         assert_eq!(c.corrupt.len(), 1);
         assert_eq!(c.corrupt[0].0, 3);
@@ -472,8 +472,10 @@ mod tests {
         let c = parse_chunk(0, lines.as_bytes());
         assert_eq!(c.lines, 10);
         assert_eq!(c.parsed.len(), 1);
-        assert_eq!(c.tests.rows.len(), 5);
-        assert_eq!(c.tests.rows[1].metrics.len(), 1);
+        assert_eq!(c.tests.len(), 5);
+        let metrics: Vec<(usize, usize)> =
+            c.tests.metric_rows().map(|(i, m)| (i, m.len())).collect();
+        assert_eq!(metrics, vec![(1, 1)]);
         let lines: Vec<usize> = c.corrupt.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, vec![6, 8, 9]);
     }
