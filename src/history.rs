@@ -6,13 +6,14 @@
 //! `run_start` (an interrupted or partly copied file) still count: the run is
 //! placed by its earliest test's `finished_at`, with no commit or GPU model.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::history_read::{self, Chunk, Parsed};
+use crate::history_read::{self, Chunk, Parsed, TestLine};
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -283,17 +284,49 @@ struct Building {
     earliest_test: f64,
 }
 
-/// A chunk's test lines as rows, made in parallel: run, stage and owner
-/// are indices into the chunk's own lists, the test is left to the merge.
-struct Prepared<'c> {
-    rows: Vec<Row>,
-    /// Per row: the node id and its hash (computed here, in parallel).
-    nodeids: Vec<(&'c str, u64)>,
+/// A chunk's test lines as rows, made in the parallel phase as each line is
+/// read: run, stage and owner are indices into the chunk's own lists, the
+/// test is left to the merge.
+#[derive(Default)]
+pub struct Prepared<'c> {
+    rows: Vec<LocalRow>,
+    /// Metrics by row, for the few rows that have them.
+    metrics: Vec<(usize, Vec<Metric>)>,
+    /// Per row: where its node id ends in `nodeid_text` (it starts where
+    /// the previous one ends), and its hash (computed here, in parallel).
+    nodeids: Vec<(usize, u64)>,
+    /// The node ids, copied one after another while the line is in cache:
+    /// the merge reads them in order rather than from all over the file.
+    nodeid_text: String,
     /// Run ids of the chunk's test lines, with their earliest `finished_at`.
-    runs: Vec<(&'c str, f64)>,
+    runs: Vec<(Cow<'c, str>, f64)>,
     /// Stage and owner names; index 0 is "none", so names\[i - 1\] is index i.
-    names: Vec<&'c str>,
+    names: Vec<Cow<'c, str>>,
+    /// Names past the first few, to their index (a chunk rarely has more).
+    more_names: FxMap<String, u32>,
 }
+
+/// A row as its chunk holds it until the merge (narrower than a `Row`:
+/// fewer pages to touch): run, stage and owner are the chunk's indices.
+struct LocalRow {
+    duration_s: f64,
+    gpu_peak_mib: Option<f64>,
+    run: u32,
+    stage: u32,
+    owner: u32,
+    outcome: Outcome,
+    gating: bool,
+}
+
+/// Equal bytes, compared in line: stage and owner names are short, and a
+/// call to `memcmp` for each cost more than the comparison.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Names a chunk looks up one by one before it keeps a map of them.
+const FEW_NAMES: usize = 8;
 
 /// Fx-hash a node id once, in the parallel phase.
 fn hash_name(name: &str) -> u64 {
@@ -301,46 +334,75 @@ fn hash_name(name: &str) -> u64 {
     std::hash::BuildHasherDefault::<Fx>::default().hash_one(name)
 }
 
-fn prepare<'c>(chunk: &'c Chunk<'_>) -> Prepared<'c> {
-    let mut p = Prepared {
-        rows: Vec::with_capacity(chunk.parsed.len()),
-        nodeids: Vec::with_capacity(chunk.parsed.len()),
-        runs: Vec::new(),
-        names: Vec::new(),
-    };
-    let mut name_index: FxMap<&'c str, u32> = FxMap::default();
-    let mut name_of = |name: Option<&'c str>, names: &mut Vec<&'c str>| -> u32 {
+impl<'c> Prepared<'c> {
+    pub fn with_capacity(rows: usize) -> Self {
+        Prepared {
+            rows: Vec::with_capacity(rows),
+            nodeids: Vec::with_capacity(rows),
+            nodeid_text: String::with_capacity(rows * 64),
+            ..Prepared::default()
+        }
+    }
+
+    /// Test lines in the chunk.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows with metrics, by their index in the chunk.
+    pub fn metric_rows(&self) -> impl Iterator<Item = (usize, &[Metric])> {
+        self.metrics.iter().map(|(i, m)| (*i, m.as_slice()))
+    }
+
+    fn nodeid(&self, i: usize) -> (&str, u64) {
+        let start = i.checked_sub(1).map_or(0, |p| self.nodeids[p].0);
+        let (end, hash) = self.nodeids[i];
+        (&self.nodeid_text[start..end], hash)
+    }
+
+    fn name(&mut self, name: Option<Cow<'c, str>>) -> u32 {
         let Some(name) = name else { return 0 };
-        *name_index.entry(name).or_insert_with(|| {
-            names.push(name);
-            u32::try_from(names.len()).expect("name count")
-        })
-    };
-    for parsed in &chunk.parsed {
-        let Parsed::Test(t) = parsed else { continue };
+        let few = self.names.len().min(FEW_NAMES);
+        if let Some(i) = self.names[..few]
+            .iter()
+            .position(|n| same(n.as_bytes(), name.as_bytes()))
+        {
+            return u32::try_from(i + 1).expect("name count");
+        }
+        if let Some(&i) = self.more_names.get(name.as_ref()) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len() + 1).expect("name count");
+        if self.names.len() >= FEW_NAMES {
+            self.more_names.insert(name.to_string(), i);
+        }
+        self.names.push(name);
+        i
+    }
+
+    /// One test line as a row.
+    pub fn push(&mut self, t: TestLine<'c>) {
         // A chunk holds the lines of one run or two: look from the latest.
-        let run = if let Some(i) = p.runs.iter().rposition(|r| r.0 == t.run_id.as_ref()) {
+        let run = if let Some(i) = self.runs.iter().rposition(|r| r.0 == t.run_id) {
             i
         } else {
-            p.runs.push((t.run_id.as_ref(), f64::INFINITY));
-            p.runs.len() - 1
+            self.runs.push((t.run_id, f64::INFINITY));
+            self.runs.len() - 1
         };
         if let Some(f) = t.finished_at {
-            p.runs[run].1 = p.runs[run].1.min(f);
+            self.runs[run].1 = self.runs[run].1.min(f);
         }
-        let stage = name_of(t.stage.as_deref(), &mut p.names);
-        let owner = name_of(t.owner.as_deref(), &mut p.names);
-        p.nodeids.push((t.nodeid.as_ref(), hash_name(&t.nodeid)));
-        p.rows.push(Row {
-            run: u32::try_from(run).expect("run count"),
-            test: u32::MAX,
-            outcome: Outcome::parse(&t.outcome),
-            duration_s: t.duration_s,
-            stage,
-            owner,
-            gating: t.gating,
-            gpu_peak_mib: t.gpu_peak_mib,
-            metrics: t
+        let stage = self.name(t.stage);
+        let owner = self.name(t.owner);
+        self.nodeid_text.push_str(&t.nodeid);
+        self.nodeids
+            .push((self.nodeid_text.len(), hash_name(&t.nodeid)));
+        if !t.metrics.is_empty() {
+            let metrics = t
                 .metrics
                 .iter()
                 .map(|m| Metric {
@@ -349,10 +411,19 @@ fn prepare<'c>(chunk: &'c Chunk<'_>) -> Prepared<'c> {
                     unit: m.unit.as_deref().unwrap_or_default().to_string(),
                     higher_is_better: m.higher_is_better,
                 })
-                .collect(),
+                .collect();
+            self.metrics.push((self.rows.len(), metrics));
+        }
+        self.rows.push(LocalRow {
+            run: u32::try_from(run).expect("run count"),
+            outcome: Outcome::parse(&t.outcome),
+            duration_s: t.duration_s,
+            stage,
+            owner,
+            gating: t.gating,
+            gpu_peak_mib: t.gpu_peak_mib,
         });
     }
-    p
 }
 
 /// Node ids to test indices by a hash computed beforehand: the sequential
@@ -390,10 +461,11 @@ struct Mapping {
     tests: Vec<u32>,
 }
 
-// Parallel: rows per chunk. Sequential: run records, corrupt lines, and one
-// index lookup per row. Parallel again: rows rewritten and ordered by run.
+// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
+// lines, and one index lookup per row. Parallel again: rows rewritten; then
+// ordered by run (unless they already are).
 #[allow(clippy::too_many_lines)]
-fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History {
+fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
     let mut inputs = Inputs {
         files: sources.len(),
         ..Inputs::default()
@@ -403,7 +475,6 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
             inputs.problems.push(p.clone());
         }
     }
-    let prepared: Vec<Prepared<'_>> = chunks.par_iter().map(prepare).collect();
     let mut runs: Vec<Building> = Vec::new();
     let mut run_index: FxMap<String, u32> = FxMap::default();
     let mut tests = TestIndex::default();
@@ -435,12 +506,13 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
     };
 
     let mut mappings = Vec::with_capacity(chunks.len());
-    for (chunk, prep) in chunks.iter().zip(&prepared) {
+    for chunk in &chunks {
+        let prep = &chunk.tests;
         let base = line_base[chunk.source];
         line_base[chunk.source] += chunk.lines;
         inputs.lines += chunk.lines;
         inputs.unknown += chunk.unknown;
-        inputs.records += chunk.parsed.len() + chunk.unknown;
+        inputs.records += chunk.parsed.len() + prep.len() + chunk.unknown;
         inputs.corrupt += chunk.corrupt.len();
         for (line, why) in &chunk.corrupt {
             if inputs.problems.len() < PROBLEMS_SHOWN {
@@ -480,20 +552,21 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
         let run_map: Vec<u32> = prep
             .runs
             .iter()
-            .map(|&(id, earliest)| {
+            .map(|(id, earliest)| {
                 let i = run_of(id, &mut runs);
                 let b = &mut runs[i as usize];
-                b.earliest_test = b.earliest_test.min(earliest);
+                b.earliest_test = b.earliest_test.min(*earliest);
                 i
             })
             .collect();
         let name_map: Vec<u32> = std::iter::once(0)
             .chain(prep.names.iter().map(|n| names.get(n)))
             .collect();
-        let test_map: Vec<u32> = prep
-            .nodeids
-            .iter()
-            .map(|&(name, hash)| tests.get(name, hash))
+        let test_map: Vec<u32> = (0..prep.nodeids.len())
+            .map(|i| {
+                let (name, hash) = prep.nodeid(i);
+                tests.get(name, hash)
+            })
             .collect();
         mappings.push(Mapping {
             runs: run_map,
@@ -527,26 +600,54 @@ fn assemble(sources: &[history_read::Source], chunks: Vec<Chunk<'_>>) -> History
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = u32::try_from(r).expect("run count");
     }
-    let mut rows: Vec<Row> = prepared
-        .into_par_iter()
-        .zip(mappings)
-        .flat_map_iter(|(prep, map)| {
-            let rank = &rank;
-            let Mapping { runs, names, tests } = map;
-            prep.rows
-                .into_iter()
-                .zip(tests)
-                .map(move |(mut row, test)| {
-                    row.test = test;
-                    row.run = rank[runs[row.run as usize] as usize];
-                    row.stage = names[row.stage as usize];
-                    row.owner = names[row.owner as usize];
-                    row
-                })
-        })
-        .collect();
-    // Stable: rows of one run keep the order they were read in.
-    rows.par_sort_by_key(|r| r.run);
+    // Each chunk writes its rows, with history-wide indices, straight into
+    // its own part of the final vector.
+    let total: usize = chunks.iter().map(|c| c.tests.len()).sum();
+    let mut rows: Vec<Row> = Vec::with_capacity(total);
+    let mut spare = &mut rows.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        let (part, rest) = spare.split_at_mut(chunk.tests.len());
+        parts.push(part);
+        spare = rest;
+    }
+    chunks
+        .par_iter_mut()
+        .zip(parts)
+        .zip(&mappings)
+        .for_each(|((chunk, part), map)| {
+            let prep = &mut chunk.tests;
+            assert!(part.len() == prep.rows.len() && map.tests.len() == prep.rows.len());
+            let mut metrics = std::mem::take(&mut prep.metrics).into_iter().peekable();
+            for (i, ((slot, row), &test)) in
+                part.iter_mut().zip(&prep.rows).zip(&map.tests).enumerate()
+            {
+                let row_metrics = metrics
+                    .next_if(|m| m.0 == i)
+                    .map(|m| m.1)
+                    .unwrap_or_default();
+                slot.write(Row {
+                    run: rank[map.runs[row.run as usize] as usize],
+                    test,
+                    outcome: row.outcome,
+                    duration_s: row.duration_s,
+                    stage: map.names[row.stage as usize],
+                    owner: map.names[row.owner as usize],
+                    gating: row.gating,
+                    gpu_peak_mib: row.gpu_peak_mib,
+                    metrics: row_metrics,
+                });
+            }
+        });
+    // SAFETY: the parts split the first `total` slots among the chunks, each
+    // as long as its chunk's rows (asserted), and every slot of every part
+    // was written just above.
+    unsafe { rows.set_len(total) };
+    // Stable: rows of one run keep the order they were read in. Files
+    // written run after run are in order already.
+    if !rows.is_sorted_by_key(|r| r.run) {
+        rows.par_sort_by_key(|r| r.run);
+    }
     let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
     let runs: Vec<Run> = order
         .iter()
@@ -644,6 +745,37 @@ mod tests {
             h.inputs.problems
         );
         assert!(h.inputs.problems[1].starts_with("<records>:4: "));
+    }
+
+    #[test]
+    fn many_owners_in_one_chunk_keep_their_names() {
+        // More names than a chunk compares one by one, repeated out of order.
+        let lines: Vec<String> = (0..60)
+            .map(|i| {
+                test(
+                    "r",
+                    &format!("t.py::t{i}"),
+                    "passed",
+                    "2026-03-01T00:00:00Z",
+                )
+                .replace(
+                    r#""owner":"alec""#,
+                    &format!(r#""owner":"team-{}""#, (i * 7) % 20),
+                )
+            })
+            .collect();
+        let h = History::from_lines(lines.iter().map(String::as_str));
+        assert_eq!(h.rows.len(), 60);
+        for (i, row) in h.rows.iter().enumerate() {
+            assert_eq!(h.tests[row.test as usize], format!("t.py::t{i}"));
+            assert_eq!(
+                h.name(row.owner),
+                Some(format!("team-{}", (i * 7) % 20).as_str())
+            );
+            assert_eq!(h.name(row.stage), Some("e2e"));
+        }
+        // Each name interned once: the empty one, the stage and 20 owners.
+        assert_eq!(h.names.len(), 22);
     }
 
     #[test]

@@ -150,7 +150,10 @@ pub struct Chunk<'a> {
     pub source: usize,
     /// Lines in the chunk (to number the lines of the chunks after it).
     pub lines: usize,
+    /// Run starts and ends, in line order.
     pub parsed: Vec<Parsed<'a>>,
+    /// Test lines, already rows (made here, in the parallel phase).
+    pub tests: crate::history::Prepared<'a>,
     /// `(line within the chunk, 1-based; what is wrong)`.
     pub corrupt: Vec<(usize, String)>,
     /// Records of a kind this reader does not know (a newer writer's).
@@ -293,26 +296,30 @@ pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
     let mut chunk = Chunk {
         source,
         // Test records are a few hundred bytes: one allocation per chunk.
-        parsed: Vec::with_capacity(bytes.len() / 200 + 1),
+        tests: crate::history::Prepared::with_capacity(bytes.len() / 256 + 1),
         ..Chunk::default()
     };
+    let mut scanner = crate::record_scan::Scanner::default();
     let mut rest = bytes;
     while !rest.is_empty() {
-        let (line, next) = match crate::record_scan::find_byte(rest, b'\n') {
+        chunk.lines += 1;
+        // The fast scan finds where its line ends.
+        if let Some((t, end)) = scanner.test_record(rest) {
+            chunk.tests.push(t);
+            rest = rest.get(end + 1..).unwrap_or_default();
+            continue;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
             Some(n) => (&rest[..n], &rest[n + 1..]),
             None => (rest, &rest[rest.len()..]),
         };
         rest = next;
-        chunk.lines += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if let Some(t) = crate::record_scan::test_line(line) {
-            chunk.parsed.push(Parsed::Test(t));
-            continue;
-        }
         match parse_line(line) {
+            Ok(Some(Parsed::Test(t))) => chunk.tests.push(t),
             Ok(Some(p)) => chunk.parsed.push(p),
             Ok(None) => chunk.unknown += 1,
             Err(why) => chunk.corrupt.push((chunk.lines, why)),
@@ -432,9 +439,45 @@ mod tests {
         let c = parse_chunk(0, text);
         assert_eq!(c.lines, 4);
         assert_eq!(c.parsed.len(), 1);
+        assert!(c.tests.is_empty());
         assert_eq!(c.unknown, 1);
         assert_eq!(c.corrupt.len(), 1);
         assert_eq!(c.corrupt[0].0, 3);
+    }
+
+    #[test]
+    fn fast_and_full_reads_share_one_line_count() {
+        let test = |nodeid: &str| {
+            format!(
+                r#"{{"record":"test","run_id":"r","nodeid":"{nodeid}","outcome":"passed","duration_s":1.5,"stage":null,"owner":"o","metrics":[]}}"#
+            )
+        };
+        let with_metric = test("t.py::m").replace(
+            r#""metrics":[]"#,
+            r#""metrics":[{"name":"tps","value":3.5}]"#,
+        );
+        let lines = [
+            test("t.py::a"), // 1: fast
+            r#"{"record":"run_start","run_id":"r","started_at":"2026-03-01T00:00:00Z"}"#.into(), // 2
+            with_metric,                                       // 3: serde (metrics)
+            " \t\x0c".into(),                                  // 4: blank
+            format!("{}\r", test("t.py::b")),                  // 5: fast, CRLF
+            test("t.py::c")[..40].to_string(),                 // 6: cut
+            test("t.py::\\u00e9"),                             // 7: serde (escape)
+            "{\"record\":\"test\",\"run_id\":\"r\",".into(),   // 8: cut, and
+            "\"nodeid\":\"x\",\"outcome\":\"passed\"}".into(), // 9: its end on the next line
+            test("t.py::d"),                                   // 10: fast, no line feed
+        ]
+        .join("\n");
+        let c = parse_chunk(0, lines.as_bytes());
+        assert_eq!(c.lines, 10);
+        assert_eq!(c.parsed.len(), 1);
+        assert_eq!(c.tests.len(), 5);
+        let metrics: Vec<(usize, usize)> =
+            c.tests.metric_rows().map(|(i, m)| (i, m.len())).collect();
+        assert_eq!(metrics, vec![(1, 1)]);
+        let lines: Vec<usize> = c.corrupt.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![6, 8, 9]);
     }
 
     #[test]
