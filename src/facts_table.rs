@@ -138,6 +138,12 @@ impl Table {
         Some((json, flow))
     }
 
+    /// The flow id of a collected test (as `get` gives it); None for another node id.
+    pub fn flow(&self, nodeid: &str) -> Option<String> {
+        let &(_, n) = self.tests.get(nodeid)?;
+        Some(flow_id(&self.keys, n))
+    }
+
     pub fn len(&self) -> usize {
         self.tests.len()
     }
@@ -241,6 +247,8 @@ mod tests {
         assert_eq!(plain.flow_id.as_deref(), Some(plain_flow.as_str()));
         // The same test asked twice gets the same flow id; another test another.
         assert_eq!(table.get("t.py::plain").unwrap().1, plain_flow);
+        assert_eq!(table.flow("t.py::plain").unwrap(), plain_flow);
+        assert!(table.flow("t.py::never_collected").is_none());
         let (q, q_flow) = facts_of(&table, "t.py::quarantined");
         assert_ne!(q_flow, plain_flow);
         assert!(!q.gating);

@@ -31,7 +31,7 @@ type PyFacts = (
 /// suite garbage-collection time.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct FactsTable {
-    inner: facts_table::Table,
+    inner: Arc<facts_table::Table>,
 }
 
 #[pymethods]
@@ -39,6 +39,11 @@ impl FactsTable {
     /// `(facts JSON, flow id)` of a collected test; None for another node id.
     fn get(&self, nodeid: &str) -> Option<(String, String)> {
         self.inner.get(nodeid)
+    }
+
+    /// The flow id of a collected test; None for another node id.
+    fn flow(&self, nodeid: &str) -> Option<String> {
+        self.inner.flow(nodeid)
     }
 
     fn __len__(&self) -> usize {
@@ -143,7 +148,9 @@ impl Batch {
             py.detach(|| facts_table::Table::new(policy, items, resolved, nodeids, stages, exempt));
         let reruns = checks.reruns.into_iter().collect();
         (
-            FactsTable { inner },
+            FactsTable {
+                inner: Arc::new(inner),
+            },
             checks.quarantined,
             checks.problems,
             reruns,
@@ -156,6 +163,9 @@ impl Batch {
 #[pyclass(module = "pytest_dynamo._core")]
 pub struct Recorder {
     inner: recorder::Recorder,
+    /// This process's facts, where it collected the tests it records: a
+    /// test's facts then come from here, not through its reports.
+    facts: Option<Arc<facts_table::Table>>,
 }
 
 /// `JUnit` properties of a finished test: its outcome, every attempt, its
@@ -205,7 +215,7 @@ impl Recorder {
     fn new(py: Python<'_>, run_id: String, path: Option<PathBuf>) -> PyResult<Self> {
         let mut inner = py.detach(|| recorder::Recorder::new(path.as_deref()))?;
         inner.run_id = run_id;
-        Ok(Recorder { inner })
+        Ok(Recorder { inner, facts: None })
     }
 
     /// The run id: 32 hex digits.
@@ -254,10 +264,22 @@ impl Recorder {
         Ok(self.inner.start(&context))
     }
 
+    /// Take this process's facts table: tests whose reports carry no facts
+    /// (this process collected them) get theirs from it.
+    fn use_facts(&mut self, table: &FactsTable) {
+        self.facts = Some(Arc::clone(&table.inner));
+    }
+
     /// Make (and write) the line of a finished test from its pytest reports
     /// (the last one ends it), and return it.
     fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
-        let read = py_report::read(&reports)?;
+        let mut read = py_report::read(&reports)?;
+        if read.facts.is_none() {
+            if let Some((facts, flow)) = self.facts.as_ref().and_then(|t| t.get(&read.nodeid)) {
+                read.facts = Some(facts);
+                read.flow_id.get_or_insert(flow);
+            }
+        }
         let (line, finished) = self.inner.test(&read.input());
         for dropped in &read.dropped {
             log::warn!(

@@ -105,29 +105,36 @@ def test_a_bad_owners_table_is_a_usage_error(pytester: pytest.Pytester, table: s
     result.stderr.fnmatch_lines([f"*{line}*" for line in message.split("\n")])
 
 
-def test_each_test_has_a_flow_id_its_subprocesses_see(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_each_test_has_a_flow_id_its_subprocesses_and_its_record_see(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
     pytester.makepyfile(
         test_flow=HEADER
         + """
-        import os, subprocess, sys
+        import os, pathlib, subprocess, sys
 
-        def test_a(dynamo_flow_id, record_property):
+        def test_a(dynamo_flow_id):
             assert os.environ["DYNAMO_FLOW_ID"] == dynamo_flow_id
             child = subprocess.run(
                 [sys.executable, "-c", "import os; print(os.environ['DYNAMO_FLOW_ID'])"],
                 capture_output=True, text=True, check=True,
             )
             assert child.stdout.strip() == dynamo_flow_id
-            record_property("seen", dynamo_flow_id)
+            pathlib.Path("seen_a").write_text(dynamo_flow_id)
 
-        def test_b(dynamo_flow_id, record_property):
-            record_property("seen", dynamo_flow_id)
+        def test_b(dynamo_flow_id):
+            assert os.environ["DYNAMO_FLOW_ID"] == dynamo_flow_id
+            pathlib.Path("seen_b").write_text(dynamo_flow_id)
         """.replace("\n        ", "\n")
     )
-    pytester.runpytest("--dynamo-records=r.jsonl").assert_outcomes(passed=2)
+    pytester.runpytest("--dynamo-records=r.jsonl", *workers).assert_outcomes(passed=2)
     records = read(pytester.path / "r.jsonl")
     a, b = records["test_flow.py::test_a"], records["test_flow.py::test_b"]
     assert a["flow_id"] != b["flow_id"]
+    # The record carries the very id the test, its fixture and its children saw.
+    assert a["flow_id"] == (pytester.path / "seen_a").read_text()
+    assert b["flow_id"] == (pytester.path / "seen_b").read_text()
 
 
 def test_the_flow_id_is_restored_after_each_test(

@@ -411,6 +411,8 @@ class FactsTable:
 
     def get(self, nodeid: str) -> tuple[str, str] | None:
         """`(facts JSON, flow id)` of a collected test; None for another node id."""
+    def flow(self, nodeid: str) -> str | None:
+        """The flow id of a collected test; None for another node id."""
     def __len__(self) -> int: ...
 
 @final
@@ -440,6 +442,9 @@ class Recorder:
         gpus: str | None = None,
     ) -> str:
         """Make (and write) the run-start line. `gpus` is the GPU inventory as JSON."""
+    def use_facts(self, table: FactsTable) -> None:
+        """Take this process's facts table: tests whose reports carry no facts
+        (this process collected them) get theirs from it."""
     def finish(self, reports: Sequence[Any]) -> str:
         """Make (and write) the line of a finished test from its pytest reports
         (the last one ends it), and return it."""

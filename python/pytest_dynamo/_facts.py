@@ -41,6 +41,9 @@ class TestFacts:
         self.gating = gating(config)
         #: The collected tests' facts JSON and flow ids, in the core.
         self.table: FactsTable | None = None
+        #: An xdist worker sends each test's facts to the controller on its
+        #: reports; a single process's records read them from the table.
+        self.attach = _state.is_worker(config)
         #: nodeid -> how many times to retry it, for tests marked flaky.
         self.reruns: dict[str, int] = {}
         #: $DYNAMO_FLOW_ID before the first test ("" when unset).
@@ -78,16 +81,24 @@ class TestFacts:
         # A plain hook, not a wrapper: it runs once per test, before whichever
         # protocol runs the test (pytest's, our retries', rerunfailures').
         nodeid = item.nodeid
-        known = None if self.table is None else self.table.get(nodeid)
+        table = self.table
         # user_properties travel with every report, through xdist too; the
         # facts carry the flow id.
         properties = item.user_properties
-        if known is None:
+        flow_id: str | None
+        if table is None:
+            flow_id = None
+        elif self.attach:
+            known = table.get(nodeid)
+            flow_id = None
+            if known is not None:
+                facts, flow_id = known
+                properties.append((FACTS, facts))
+        else:
+            flow_id = table.flow(nodeid)
+        if flow_id is None:
             flow_id = _flow.new_flow_id()
             properties.append((FLOW_ID, flow_id))
-        else:
-            facts, flow_id = known
-            properties.append((FACTS, facts))
         item.stash[_flow.FLOW_ID] = flow_id
         exempt = self.gating.exempt.get(nodeid)
         if exempt is not None:

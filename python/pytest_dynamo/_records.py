@@ -152,6 +152,14 @@ class RecordsPlugin:
         self.durations_note: str | None = None
         self.started = False
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # After the facts plugin made the table: this process collected the
+        # tests it records, so their facts need not travel on the reports.
+        facts = self.config.pluginmanager.get_plugin("dynamo-facts")
+        if isinstance(facts, _facts.TestFacts) and facts.table is not None:
+            self.recorder.use_facts(facts.table)
+
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
