@@ -10,7 +10,6 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::flaky;
 use crate::marker::Item;
 use crate::owners::Owners;
 use crate::quarantine::{Entry, Quarantine};
@@ -169,11 +168,6 @@ pub struct Rules<'a> {
     pub owners: &'a Owners,
     pub quarantine: &'a Quarantine,
     pub today: crate::clock::Date,
-    /// The run's `dynamo_reruns`.
-    pub default_reruns: u32,
-    /// False when pytest-rerunfailures retries instead (its marker options
-    /// are then its own business).
-    pub retries: bool,
 }
 
 /// A random (version 4) UUID from a keyed hash of `n`: `keys` holds the
@@ -202,20 +196,12 @@ pub fn facts(
     resolution: &Resolution,
     stage: Option<&str>,
     exempt: Option<&str>,
-) -> (Facts, Option<u32>, Result<(), String>) {
+) -> Facts {
     let entry = rules.quarantine.entry_for(&item.nodeid);
     let exempt = exempt
         .map(String::from)
         .or_else(|| entry.map(Entry::exemption));
-    let (reruns, problem) = if rules.retries {
-        match flaky::reruns(rules.taxonomy, item, rules.default_reruns) {
-            Ok(r) => (r, Ok(())),
-            Err(e) => (None, Err(e)),
-        }
-    } else {
-        (None, Ok(()))
-    };
-    let facts = Facts {
+    Facts {
         flow_id: None,
         markers: Markers::of(rules.taxonomy, resolution),
         stage: stage.map(String::from),
@@ -229,8 +215,7 @@ pub fn facts(
                 .map(String::from)
         }),
         quarantine: entry.map(|e| QuarantineRef::of(e, rules.today)),
-    };
-    (facts, reruns, problem)
+    }
 }
 
 #[cfg(test)]

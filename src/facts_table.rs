@@ -23,8 +23,10 @@ pub struct Policy {
     pub owners: Arc<Owners>,
     pub quarantine: Arc<Quarantine>,
     pub today: Date,
+    /// The run's `dynamo_reruns`.
     pub default_reruns: u32,
-    /// False when another plugin (pytest-rerunfailures) retries.
+    /// False when pytest-rerunfailures retries instead (its marker options
+    /// are then its own business).
     pub retries: bool,
 }
 
@@ -35,8 +37,6 @@ impl Policy {
             owners: &self.owners,
             quarantine: &self.quarantine,
             today: self.today,
-            default_reruns: self.default_reruns,
-            retries: self.retries,
         }
     }
 }
@@ -86,16 +86,15 @@ impl Table {
             nodeids.len(),
             foldhash::fast::RandomState::default(),
         );
-        let rules = policy.rules();
         for (n, nodeid) in nodeids.into_iter().enumerate() {
             let position = index.get(nodeid.as_str()).copied();
-            if let Some(entry) = rules.quarantine.entry_for(&nodeid) {
+            if let Some(entry) = policy.quarantine.entry_for(&nodeid) {
                 checks
                     .quarantined
                     .push((nodeid.clone(), Entry::exemption(entry)));
             }
-            if let (true, Some(i)) = (rules.retries, position) {
-                match flaky::reruns(rules.taxonomy, &items[i], rules.default_reruns) {
+            if let (true, Some(i)) = (policy.retries, position) {
+                match flaky::reruns(&policy.engine.taxonomy, &items[i], policy.default_reruns) {
                     Ok(Some(r)) => checks.reruns.push((nodeid.clone(), r)),
                     Ok(None) => {}
                     Err(message) => checks.problems.push((nodeid.clone(), message)),
@@ -103,7 +102,6 @@ impl Table {
             }
             tests.insert(nodeid, (position, n as u64));
         }
-        drop(index);
         let table = Table {
             policy,
             items,
@@ -131,7 +129,7 @@ impl Table {
         };
         let stage = self.stages.get(nodeid).map(String::as_str);
         let exempt = self.exempt.get(nodeid).map(String::as_str);
-        let (mut facts, _, _) = facts(&self.policy.rules(), item, resolution, stage, exempt);
+        let mut facts = facts(&self.policy.rules(), item, resolution, stage, exempt);
         let flow = flow_id(&self.keys, n);
         facts.flow_id = Some(flow.clone());
         let json = serde_json::to_string(&facts).expect("facts serialize");

@@ -80,23 +80,15 @@ impl Engine {
 /// What the machine can run of one batch.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Hardware {
-    /// `(position in the batch, nodeid, reason)`.
-    decisions: Vec<(usize, String, String)>,
+    /// `(position in the batch, reason)`.
+    decisions: Vec<(usize, String)>,
     requirements: Arc<HashMap<String, Requirement>>,
 }
 
 #[pymethods]
 impl Hardware {
-    /// `(nodeid, reason)` of every test this machine cannot run.
-    fn decisions(&self) -> Vec<(String, String)> {
-        self.decisions
-            .iter()
-            .map(|(_, nodeid, reason)| (nodeid.clone(), reason.clone()))
-            .collect()
-    }
-
-    /// The same, flat: `(reasons, positions, which)`: the distinct reasons,
-    /// and for each test this machine cannot run its position in the batch
+    /// The tests this machine cannot run, flat: `(reasons, positions, which)`:
+    /// the distinct reasons, and for each such test its position in the batch
     /// and its reason's index. Flat lists of numbers make no Python object
     /// per test, which on a large suite costs garbage-collection time.
     fn by_position(&self) -> (Vec<String>, Vec<usize>, Vec<usize>) {
@@ -104,7 +96,7 @@ impl Hardware {
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut positions = Vec::with_capacity(self.decisions.len());
         let mut which = Vec::with_capacity(self.decisions.len());
-        for (position, _, reason) in &self.decisions {
+        for (position, reason) in &self.decisions {
             let n = *index.entry(reason.as_str()).or_insert_with(|| {
                 reasons.push(reason.clone());
                 reasons.len() - 1
@@ -162,7 +154,7 @@ impl Batch {
                 match requirement::of(item, resolved, &rules) {
                     Ok(req) => {
                         if let Some(reason) = hardware::decide(&req, &inv, &rules, &missing) {
-                            decisions.push((position, item.nodeid.clone(), reason));
+                            decisions.push((position, reason));
                         } else if req.marked_gpus() >= 1 {
                             // Audited: a gpu_N test this machine runs.
                             requirements.insert(item.nodeid.clone(), req);

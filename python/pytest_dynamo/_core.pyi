@@ -145,11 +145,9 @@ class GpuRules:
 class Hardware:
     """What the machine can run of one batch."""
 
-    def decisions(self) -> list[tuple[str, str]]:
-        """`(nodeid, reason)` of every test this machine cannot run."""
     def by_position(self) -> tuple[list[str], list[int], list[int]]:
-        """The same, flat: `(reasons, positions, which)`: the distinct reasons,
-        and for each test this machine cannot run its position in the batch
+        """The tests this machine cannot run, flat: `(reasons, positions, which)`:
+        the distinct reasons, and for each such test its position in the batch
         and its reason's index."""
     @property
     def gpu_tests(self) -> int:

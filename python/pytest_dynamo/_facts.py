@@ -20,6 +20,8 @@ from pytest_dynamo._gating import GATING, Gating
 FACTS = "dynamo_facts"
 FLOW_ID = "dynamo_flow_id"
 EXEMPT = "dynamo_exempt"
+#: The name this plugin is registered under.
+PLUGIN = "dynamo-facts"
 
 
 def gating(config: pytest.Config) -> Gating:

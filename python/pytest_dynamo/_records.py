@@ -100,7 +100,7 @@ def register(config: pytest.Config) -> None:
     facts = _facts.TestFacts(
         config, policy, default_reruns=_count(config, "dynamo_reruns"), retries=retrier is None
     )
-    config.pluginmanager.register(facts, "dynamo-facts")
+    config.pluginmanager.register(facts, _facts.PLUGIN)
     config.pluginmanager.register(_flow, "dynamo-flow")
     if _state.is_worker(config):
         config.pluginmanager.register(GatingReports(_facts.gating(config)), "dynamo-gating-reports")
@@ -156,7 +156,7 @@ class RecordsPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After the facts plugin made the table: this process collected the
         # tests it records, so their facts need not travel on the reports.
-        facts = self.config.pluginmanager.get_plugin("dynamo-facts")
+        facts = self.config.pluginmanager.get_plugin(_facts.PLUGIN)
         if isinstance(facts, _facts.TestFacts) and facts.table is not None:
             self.recorder.use_facts(facts.table)
 
