@@ -9,17 +9,16 @@
 //! nodes from Rust makes no Python object at all; a parent's marks and each
 //! mark object are converted once and shared by the items under it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use foldhash::HashMap;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyMapping, PyTuple};
+use pyo3::types::PyList;
 
 use crate::marker::{Item, Mark};
-use crate::py_convert::mark_value;
+use crate::py_convert;
 
 /// pytest's own markers whose arguments no rule reads: the name is enough,
 /// and converting a large `parametrize` argument list would dominate.
@@ -85,30 +84,8 @@ fn convert(mark: &Bound<'_, PyAny>) -> PyResult<Mark> {
         return Ok(Mark::named(name));
     }
     let args = mark.getattr(intern!(py, "args"))?;
-    let args = match args.cast::<PyTuple>() {
-        Ok(tuple) => tuple.iter().map(|a| mark_value(&a)).collect(),
-        Err(_) => args
-            .try_iter()?
-            .map(|a| a.map(|a| mark_value(&a)))
-            .collect::<PyResult<_>>()?,
-    };
     let kwargs = mark.getattr(intern!(py, "kwargs"))?;
-    let mut kw = BTreeMap::new();
-    if let Ok(dict) = kwargs.cast::<PyDict>() {
-        for (k, v) in dict.iter() {
-            kw.insert(k.extract::<String>()?, mark_value(&v));
-        }
-    } else {
-        for pair in kwargs.cast::<PyMapping>()?.items()?.iter() {
-            let (k, v): (String, Bound<'_, PyAny>) = pair.extract()?;
-            kw.insert(k, mark_value(&v));
-        }
-    }
-    Ok(Mark {
-        name,
-        args,
-        kwargs: kw,
-    })
+    py_convert::mark(name, &args, &kwargs)
 }
 
 /// Every item of `items` (pytest nodes), in order.

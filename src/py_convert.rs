@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyMapping, PyString, PyTuple};
 
 use crate::error::Error;
 use crate::marker::{Item, Mark, MarkValue};
@@ -52,22 +52,39 @@ pub type PyMark<'py> = (String, Bound<'py, PyTuple>, Bound<'py, PyDict>);
 /// An item given as `(nodeid, line, [marks])`.
 pub type PyItem<'py> = (String, u32, Vec<PyMark<'py>>);
 
+/// A marker from its name, its positional arguments (a tuple, or any
+/// iterable) and its keyword arguments (a dict, or any mapping).
+pub fn mark(name: String, args: &Bound<'_, PyAny>, kwargs: &Bound<'_, PyAny>) -> PyResult<Mark> {
+    let args = match args.cast::<PyTuple>() {
+        Ok(tuple) => tuple.iter().map(|a| mark_value(&a)).collect(),
+        Err(_) => args
+            .try_iter()?
+            .map(|a| a.map(|a| mark_value(&a)))
+            .collect::<PyResult<_>>()?,
+    };
+    let mut kw = BTreeMap::new();
+    if let Ok(dict) = kwargs.cast::<PyDict>() {
+        for (k, v) in dict.iter() {
+            kw.insert(k.extract::<String>()?, mark_value(&v));
+        }
+    } else {
+        for pair in kwargs.cast::<PyMapping>()?.items()?.iter() {
+            let (k, v): (String, Bound<'_, PyAny>) = pair.extract()?;
+            kw.insert(k, mark_value(&v));
+        }
+    }
+    Ok(Mark {
+        name,
+        args,
+        kwargs: kw,
+    })
+}
+
 pub fn item(raw: PyItem<'_>) -> PyResult<Item> {
     let (nodeid, line, marks) = raw;
     let marks = marks
         .into_iter()
-        .map(|(name, args, kwargs)| {
-            let args = args.iter().map(|a| mark_value(&a)).collect();
-            let mut kw = BTreeMap::new();
-            for (k, v) in kwargs.iter() {
-                kw.insert(k.extract::<String>()?, mark_value(&v));
-            }
-            Ok(std::sync::Arc::new(Mark {
-                name,
-                args,
-                kwargs: kw,
-            }))
-        })
+        .map(|(name, args, kwargs)| Ok(std::sync::Arc::new(mark(name, &args, &kwargs)?)))
         .collect::<PyResult<Vec<_>>>()?;
     Ok(Item {
         nodeid,
