@@ -162,6 +162,62 @@ impl Default for FactsRef<'_> {
     }
 }
 
+/// The markers a record shows: as the facts JSON wrote them (from an xdist
+/// worker), as this process worked them out, or none.
+#[derive(Debug, Clone, Copy)]
+pub enum MarkersView<'a> {
+    Raw(&'a serde_json::value::RawValue),
+    Known(&'a Markers),
+    Empty,
+}
+
+impl Serialize for MarkersView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MarkersView::Raw(raw) => raw.serialize(s),
+            MarkersView::Known(markers) => markers.serialize(s),
+            MarkersView::Empty => s.serialize_map(Some(0))?.end(),
+        }
+    }
+}
+
+/// A test's facts as its record reads them, wherever they came from.
+#[derive(Debug, Clone, Copy)]
+pub struct FactsView<'a> {
+    pub flow_id: Option<&'a str>,
+    pub markers: MarkersView<'a>,
+    pub stage: Option<&'a str>,
+    pub gating: bool,
+    pub owner: Option<&'a str>,
+    pub quarantine: Option<&'a QuarantineRef>,
+}
+
+impl<'a> From<&'a FactsRef<'a>> for FactsView<'a> {
+    fn from(f: &'a FactsRef<'a>) -> Self {
+        FactsView {
+            flow_id: f.flow_id,
+            markers: f.markers.map_or(MarkersView::Empty, MarkersView::Raw),
+            stage: f.stage.as_deref(),
+            gating: f.gating,
+            owner: f.owner.as_deref(),
+            quarantine: f.quarantine.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Facts> for FactsView<'a> {
+    fn from(f: &'a Facts) -> Self {
+        FactsView {
+            flow_id: f.flow_id.as_deref(),
+            markers: MarkersView::Known(&f.markers),
+            stage: f.stage.as_deref(),
+            gating: f.gating,
+            owner: f.owner.as_deref(),
+            quarantine: f.quarantine.as_ref(),
+        }
+    }
+}
+
 /// The run's rules that facts come from.
 pub struct Rules<'a> {
     pub taxonomy: &'a Taxonomy,
@@ -170,23 +226,66 @@ pub struct Rules<'a> {
     pub today: crate::clock::Date,
 }
 
-/// A random (version 4) UUID from a keyed hash of `n`: `keys` holds the
-/// random keys the standard library draws from the OS, so ids are
-/// unpredictable and distinct without a random-number crate.
-pub fn flow_id(keys: &std::collections::hash_map::RandomState, n: u64) -> String {
-    use std::hash::BuildHasher;
-    let hi = keys.hash_one((n, 0x666c_6f77_u32));
-    let lo = keys.hash_one((n, 0x6964_7373_u32));
-    let hi = (hi & !0xf000) | 0x4000; // version 4
-    let lo = (lo & !(0xc0 << 56)) | (0x80 << 56); // RFC 4122 variant
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+/// Flow ids: random (version 4) UUIDs, one per test position. Two keys are
+/// drawn once from the OS (through the standard library's hasher seeds) and
+/// mixed with the position by a bijective mixer, so positions get distinct,
+/// random-looking ids for the cost of a few multiplications each. They tie
+/// log lines together; they are not secrets.
+pub struct FlowIds {
+    hi: u64,
+    lo: u64,
+}
+
+impl Default for FlowIds {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        let keys = std::collections::hash_map::RandomState::new();
+        FlowIds {
+            hi: keys.hash_one(0x666c_6f77_u32),
+            lo: keys.hash_one(0x6964_7373_u32),
+        }
+    }
+}
+
+/// splitmix64's finalizer: a bijection on 64 bits that spreads every input bit.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl FlowIds {
+    /// The flow id of position `n`.
+    pub fn get(&self, n: u64) -> String {
+        let hi = ((self.hi ^ mix(n)) & !0xf000) | 0x4000; // version 4
+        let lo = ((self.lo ^ mix(!n)) & !(0xc0 << 56)) | (0x80 << 56); // RFC 4122 variant
+        uuid_text(hi, lo)
+    }
+
+    /// A flow id of its own, for a test no table knows.
+    pub fn fresh() -> String {
+        FlowIds::default().get(0)
+    }
+}
+
+/// The UUID text of 128 bits. By hand: `format!` with hex widths costs
+/// several times more, and this runs once per test.
+fn uuid_text(hi: u64, lo: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 36];
+    let mut at = 0;
+    for word in [hi, lo] {
+        for i in 0..16 {
+            if at == 8 || at == 13 || at == 18 || at == 23 {
+                out[at] = b'-';
+                at += 1;
+            }
+            out[at] = DIGITS[((word >> (60 - 4 * i)) & 0xf) as usize];
+            at += 1;
+        }
+    }
+    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
 }
 
 /// One test's facts. `exempt`: a reason it does not gate already (a pipeline's).
@@ -224,9 +323,8 @@ mod tests {
 
     #[test]
     fn flow_ids_are_version_4_uuids() {
-        let keys = std::collections::hash_map::RandomState::new();
-        let ids: std::collections::HashSet<String> =
-            (0..10_000).map(|n| flow_id(&keys, n)).collect();
+        let flows = FlowIds::default();
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|n| flows.get(n)).collect();
         assert_eq!(ids.len(), 10_000);
         for id in ids.iter().take(100) {
             let parts: Vec<&str> = id.split('-').collect();
@@ -240,7 +338,23 @@ mod tests {
                 "{id}"
             );
         }
-        let other = std::collections::hash_map::RandomState::new();
-        assert_ne!(flow_id(&keys, 0), flow_id(&other, 0));
+        assert_eq!(flows.get(7), flows.get(7));
+        assert_ne!(flows.get(0), FlowIds::default().get(0));
+        assert_ne!(FlowIds::fresh(), FlowIds::fresh());
+    }
+
+    #[test]
+    fn uuid_text_is_what_format_makes() {
+        let (hi, lo) = (0x0123_4567_89ab_4def_u64, 0x8edc_ba98_7654_3210_u64);
+        let expected = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0xffff,
+            lo >> 48,
+            lo & 0xffff_ffff_ffff
+        );
+        assert_eq!(uuid_text(hi, lo), expected);
+        assert_eq!(uuid_text(hi, lo), "01234567-89ab-4def-8edc-ba9876543210");
     }
 }

@@ -4,13 +4,12 @@
 //! the test starts. On a large suite that keeps tens of thousands of strings
 //! and tuples out of collection, and `--collect-only` pays nothing for them.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Date;
 use crate::engine::Engine;
-use crate::facts::{facts, flow_id, Rules};
+use crate::facts::{facts, Facts, FlowIds, Rules};
 use crate::flaky;
 use crate::marker::Item;
 use crate::owners::Owners;
@@ -61,7 +60,7 @@ pub struct Table {
     tests: foldhash::HashMap<String, (Option<usize>, u64)>,
     stages: HashMap<String, String>,
     exempt: HashMap<String, String>,
-    keys: RandomState,
+    flows: FlowIds,
 }
 
 impl Table {
@@ -109,13 +108,14 @@ impl Table {
             tests,
             stages,
             exempt,
-            keys: RandomState::new(),
+            flows: FlowIds::default(),
         };
         (table, checks)
     }
 
-    /// `(facts JSON, flow id)` of a collected test; None for another node id.
-    pub fn get(&self, nodeid: &str) -> Option<(String, String)> {
+    /// The facts of a collected test, its flow id among them; None for
+    /// another node id.
+    pub fn facts(&self, nodeid: &str) -> Option<Facts> {
         let &(position, n) = self.tests.get(nodeid)?;
         let fallback;
         let empty = Resolution::default();
@@ -130,16 +130,22 @@ impl Table {
         let stage = self.stages.get(nodeid).map(String::as_str);
         let exempt = self.exempt.get(nodeid).map(String::as_str);
         let mut facts = facts(&self.policy.rules(), item, resolution, stage, exempt);
-        let flow = flow_id(&self.keys, n);
-        facts.flow_id = Some(flow.clone());
+        facts.flow_id = Some(self.flows.get(n));
+        Some(facts)
+    }
+
+    /// `(facts JSON, flow id)` of a collected test, for a process that does
+    /// not write the records; None for another node id.
+    pub fn get(&self, nodeid: &str) -> Option<(String, String)> {
+        let facts = self.facts(nodeid)?;
         let json = serde_json::to_string(&facts).expect("facts serialize");
-        Some((json, flow))
+        Some((json, facts.flow_id.unwrap_or_default()))
     }
 
     /// The flow id of a collected test (as `get` gives it); None for another node id.
     pub fn flow(&self, nodeid: &str) -> Option<String> {
         let &(_, n) = self.tests.get(nodeid)?;
-        Some(flow_id(&self.keys, n))
+        Some(self.flows.get(n))
     }
 
     pub fn len(&self) -> usize {
@@ -151,7 +157,6 @@ impl Table {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::facts::Facts;
     use crate::owners::OwnersConfig;
 
     fn table(nodeids: &[&str]) -> (Table, Checks) {

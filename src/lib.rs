@@ -60,6 +60,7 @@ mod py_lint;
 mod py_pipeline;
 mod py_records;
 mod py_report;
+mod py_test_start;
 
 use pyo3::prelude::*;
 
@@ -85,6 +86,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::py_records::{new_run_id, test_id, FactsTable, Recorder, RunPolicy};
+    #[pymodule_export]
+    use crate::py_test_start::TestStart;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

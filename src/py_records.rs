@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use crate::clock::Date;
 use crate::durations;
@@ -16,6 +18,7 @@ use crate::owners::Owners;
 use crate::py_engine::{Batch, Engine};
 use crate::py_report;
 use crate::quarantine::Quarantine;
+use crate::record::{Phase, Report, ReportOutcome};
 use crate::recorder::{self, RunContext};
 
 /// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
@@ -34,18 +37,14 @@ pub struct FactsTable {
     inner: Arc<facts_table::Table>,
 }
 
+impl FactsTable {
+    pub fn table(&self) -> Arc<facts_table::Table> {
+        Arc::clone(&self.inner)
+    }
+}
+
 #[pymethods]
 impl FactsTable {
-    /// `(facts JSON, flow id)` of a collected test; None for another node id.
-    fn get(&self, nodeid: &str) -> Option<(String, String)> {
-        self.inner.get(nodeid)
-    }
-
-    /// The flow id of a collected test; None for another node id.
-    fn flow(&self, nodeid: &str) -> Option<String> {
-        self.inner.flow(nodeid)
-    }
-
     fn __len__(&self) -> usize {
         self.inner.len()
     }
@@ -158,14 +157,127 @@ impl Batch {
     }
 }
 
+/// What the report hook does once `Recorder.report` has taken a report:
+/// bit flags. A failed report: gating hears of it.
+const FAILED: u8 = 1;
+/// The report ended its test, whose line was made.
+const FINISHED: u8 = 2;
+/// The report ended an attempt that is retried.
+const RETRIED: u8 = 4;
+
+/// A report of a test still running: as the records read it, and itself.
+struct Pending {
+    report: Report,
+    object: Py<PyAny>,
+}
+
+/// The reports of a test still running.
+struct Running {
+    nodeid: Py<PyString>,
+    reports: Vec<Pending>,
+}
+
+/// Whether the attempt the last report ends was retried.
+fn retried(reports: &[Pending]) -> bool {
+    for p in reports.iter().rev() {
+        if p.report.outcome == ReportOutcome::Rerun {
+            return true;
+        }
+        if p.report.when == Phase::Setup {
+            return false;
+        }
+    }
+    false
+}
+
+/// What the run-start line says, known before it is written.
+struct StartContext {
+    rootdir: PathBuf,
+    host: String,
+    pipeline: Option<String>,
+    stage: Option<String>,
+    framework: Option<String>,
+    gpus: Option<serde_json::Value>,
+}
+
 /// One run's records: the run-start line, a line per finished test, the
-/// run-end line, appended to the records file when one is named.
+/// run-end line, appended to the records file when one is named. It takes
+/// every pytest report as it comes, and keeps each test's until the test ends.
 #[pyclass(module = "pytest_dynamo._core")]
 pub struct Recorder {
     inner: recorder::Recorder,
     /// This process's facts, where it collected the tests it records: a
     /// test's facts then come from here, not through its reports.
     facts: Option<Arc<facts_table::Table>>,
+    /// The reports of tests still running: one test at a time in a single
+    /// process, one per worker under xdist, so a short list.
+    running: Vec<Running>,
+    /// Given by `begin`; the run-start line is written before the first test's.
+    context: Option<StartContext>,
+    /// Every test line of the run, in order.
+    lines: Vec<String>,
+}
+
+impl Recorder {
+    /// Write the run-start line from the context `begin` gave, once.
+    fn start_once(&mut self) {
+        if self.inner.has_started() {
+            return;
+        }
+        let Some(c) = self.context.take() else {
+            return;
+        };
+        let context = RunContext {
+            git: git::describe(&c.rootdir, |v| std::env::var(v).ok()),
+            pipeline: c.pipeline,
+            stage: c.stage,
+            framework: c.framework,
+            gpus: c.gpus,
+            host: c.host,
+        };
+        self.inner.start(&context);
+    }
+
+    /// Make (and write) the line of a finished test from its reports.
+    fn finish(&mut self, py: Python<'_>, running: Running) -> PyResult<()> {
+        self.start_once();
+        let nodeid = running.nodeid.bind(py).to_cow()?.into_owned();
+        let (reports, objects): (Vec<Report>, Vec<Bound<'_, PyAny>>) = running
+            .reports
+            .into_iter()
+            .map(|p| (p.report, p.object.into_bound(py)))
+            .unzip();
+        let read = py_report::read(nodeid, reports, &objects)?;
+        let known = match (&read.facts, &self.facts) {
+            (None, Some(table)) => table.facts(&read.nodeid),
+            _ => None,
+        };
+        let (line, finished) = self.inner.test(&read.input(known.as_ref()));
+        for dropped in &read.dropped {
+            log::warn!(
+                target: "pytest_dynamo.records",
+                "records - {} - property dropped {}: {dropped} is not what the records read",
+                finished.flow_id,
+                read.nodeid
+            );
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Where the test `nodeid` is in `running`: the same string object in a
+    /// single process, an equal one from an xdist worker.
+    fn find(&self, nodeid: &Bound<'_, PyString>) -> PyResult<Option<usize>> {
+        if let Some(i) = self.running.iter().position(|r| r.nodeid.is(nodeid)) {
+            return Ok(Some(i));
+        }
+        for (i, r) in self.running.iter().enumerate() {
+            if PyAnyMethods::eq(r.nodeid.bind(nodeid.py()).as_any(), nodeid)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// `JUnit` properties of a finished test: its outcome, every attempt, its
@@ -215,7 +327,13 @@ impl Recorder {
     fn new(py: Python<'_>, run_id: String, path: Option<PathBuf>) -> PyResult<Self> {
         let mut inner = py.detach(|| recorder::Recorder::new(path.as_deref()))?;
         inner.run_id = run_id;
-        Ok(Recorder { inner, facts: None })
+        Ok(Recorder {
+            inner,
+            facts: None,
+            running: Vec::new(),
+            context: None,
+            lines: Vec::new(),
+        })
     }
 
     /// The run id: 32 hex digits.
@@ -236,7 +354,36 @@ impl Recorder {
         self.inner.has_started()
     }
 
-    /// Make (and write) the run-start line. `gpus` is the GPU inventory as JSON.
+    /// What the run-start line will say; it is written before the first
+    /// test's line, or with the run-end line. `gpus` is the GPU inventory as JSON.
+    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None))]
+    fn begin(
+        &mut self,
+        rootdir: PathBuf,
+        host: String,
+        pipeline: Option<String>,
+        stage: Option<String>,
+        framework: Option<String>,
+        gpus: Option<String>,
+    ) -> PyResult<()> {
+        let gpus = gpus
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("gpus is not JSON: {e}"))
+            })?;
+        self.context = Some(StartContext {
+            rootdir,
+            host,
+            pipeline,
+            stage,
+            framework,
+            gpus,
+        });
+        Ok(())
+    }
+
+    /// Make (and write) the run-start line now, and return it.
     #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None))]
     fn start(
         &mut self,
@@ -247,21 +394,9 @@ impl Recorder {
         framework: Option<String>,
         gpus: Option<String>,
     ) -> PyResult<String> {
-        let gpus = gpus
-            .map(|g| serde_json::from_str(&g))
-            .transpose()
-            .map_err(|e| {
-                pyo3::exceptions::PyValueError::new_err(format!("gpus is not JSON: {e}"))
-            })?;
-        let context = RunContext {
-            pipeline,
-            stage,
-            framework,
-            gpus,
-            git: git::describe(&rootdir, |v| std::env::var(v).ok()),
-            host,
-        };
-        Ok(self.inner.start(&context))
+        self.begin(rootdir, host, pipeline, stage, framework, gpus)?;
+        self.start_once();
+        Ok(self.inner.start_line().unwrap_or_default().to_string())
     }
 
     /// Take this process's facts table: tests whose reports carry no facts
@@ -270,26 +405,76 @@ impl Recorder {
         self.facts = Some(Arc::clone(&table.inner));
     }
 
-    /// Make (and write) the line of a finished test from its pytest reports
-    /// (the last one ends it), and return it.
-    fn finish(&mut self, reports: Vec<Bound<'_, PyAny>>) -> PyResult<String> {
-        let mut read = py_report::read(&reports)?;
-        if read.facts.is_none() {
-            if let Some((facts, flow)) = self.facts.as_ref().and_then(|t| t.get(&read.nodeid)) {
-                read.facts = Some(facts);
-                read.flow_id.get_or_insert(flow);
+    /// Take one pytest report, as `pytest_runtest_logreport` sees it; the
+    /// last teardown of a test (or a report outside the phases, from a
+    /// crashed xdist worker) makes and writes its line. Returns bit flags:
+    /// 1, the report failed; 2, the test's line was made; 4, the report ends
+    /// an attempt that is retried.
+    fn report(&mut self, report: &Bound<'_, PyAny>) -> PyResult<u8> {
+        let py = report.py();
+        let nodeid = report
+            .getattr(intern!(py, "nodeid"))?
+            .cast_into::<PyString>()?;
+        // Exactly "failed": gating counts what pytest counts.
+        let outcome = report.getattr(intern!(py, "outcome"))?;
+        let failed = outcome.is(intern!(py, "failed"))
+            || (!outcome.is(intern!(py, "passed")) && outcome.eq(intern!(py, "failed"))?);
+        let flags = if failed { FAILED } else { 0 };
+        let pending = Pending {
+            report: py_report::report(report)?,
+            object: report.clone().unbind(),
+        };
+        let phase = pending.report.when;
+        let at = if let Some(i) = self.find(&nodeid)? {
+            self.running[i].reports.push(pending);
+            i
+        } else {
+            self.running.push(Running {
+                nodeid: nodeid.unbind(),
+                reports: vec![pending],
+            });
+            self.running.len() - 1
+        };
+        if matches!(phase, Phase::Setup | Phase::Call) {
+            return Ok(flags);
+        }
+        if retried(&self.running[at].reports) {
+            return Ok(flags | RETRIED);
+        }
+        let running = self.running.swap_remove(at);
+        self.finish(py, running)?;
+        Ok(flags | FINISHED)
+    }
+
+    /// Record the tests cut short (an interrupted run) that got as far as
+    /// a result; a test with only a passed setup has none. Returns how many.
+    fn finish_cut_short(&mut self, py: Python<'_>) -> PyResult<usize> {
+        let mut count = 0;
+        for running in std::mem::take(&mut self.running) {
+            let has_result = running.reports.iter().any(|p| {
+                p.report.when != Phase::Setup || p.report.outcome != ReportOutcome::Passed
+            });
+            if has_result {
+                self.finish(py, running)?;
+                count += 1;
             }
         }
-        let (line, finished) = self.inner.test(&read.input());
-        for dropped in &read.dropped {
-            log::warn!(
-                target: "pytest_dynamo.records",
-                "records - {} - property dropped {}: {dropped} is not what the records read",
-                finished.flow_id,
-                read.nodeid
-            );
-        }
-        Ok(line)
+        Ok(count)
+    }
+
+    /// Every test line made so far, in order.
+    fn lines(&self) -> Vec<String> {
+        self.lines.clone()
+    }
+
+    /// How many test lines were made.
+    fn __len__(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// `JUnit` properties of the last test line made (see `junit_properties`).
+    fn last_junit_properties(&self) -> PyResult<Vec<(String, String)>> {
+        Self::junit_properties(self.lines.last().map_or("", String::as_str))
     }
 
     /// `JUnit` properties of a test line: its outcome, every attempt, its
@@ -320,8 +505,10 @@ impl Recorder {
             .collect()
     }
 
-    /// Make (and write) the run-end line.
+    /// Make (and write) the run-end line, after the run-start line if no
+    /// test wrote it.
     fn end(&mut self, exit_status: i32) -> String {
+        self.start_once();
         self.inner.end(exit_status)
     }
 

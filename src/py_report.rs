@@ -6,10 +6,11 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
+use crate::facts::Facts;
 use crate::record::{short_reason, Attempt, AttemptOutcome, Metric, Phase, Report, ReportOutcome};
-use crate::recorder::TestInput;
+use crate::recorder::{FactsIn, TestInput};
 
 /// A finished test as read from its reports; `input()` lends it to the recorder.
 #[derive(Debug, Default)]
@@ -28,17 +29,23 @@ pub struct ReadTest {
 }
 
 impl ReadTest {
-    pub fn input(&self) -> TestInput<'_> {
+    /// The test as the recorder takes it; `known` holds its facts where this
+    /// process collected it and its reports carry none.
+    pub fn input<'a>(&'a self, known: Option<&'a Facts>) -> TestInput<'a> {
         TestInput {
             nodeid: &self.nodeid,
-            reports: self.reports.clone(),
-            previous: self.previous.clone(),
-            facts: self.facts.as_deref(),
+            reports: &self.reports,
+            previous: &self.previous,
+            facts: match (&self.facts, known) {
+                (Some(json), _) => FactsIn::Json(json),
+                (None, Some(facts)) => FactsIn::Known(facts),
+                (None, None) => FactsIn::Unknown,
+            },
             flow_id: self.flow_id.as_deref(),
             worker: self.worker.as_deref(),
             gpus_used: self.gpus_used,
             gpu_peak_mib: self.gpu_peak_mib,
-            metrics: self.metrics.clone(),
+            metrics: &self.metrics,
         }
     }
 }
@@ -111,7 +118,7 @@ fn previous(value: &Bound<'_, PyAny>) -> PyResult<Vec<Attempt>> {
 }
 
 /// pytest's phase names are interned strings: compare by identity first.
-fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
+pub fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
     let py = when.py();
     for (name, phase) in [
         (intern!(py, "setup"), Phase::Setup),
@@ -122,69 +129,79 @@ fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
             return Ok(phase);
         }
     }
-    Ok(Phase::parse(&when.extract::<String>()?))
+    // A report made outside the phases may carry no phase name at all.
+    match when.cast::<PyString>() {
+        Ok(name) => Ok(Phase::parse(&name.to_cow()?)),
+        Err(_) => Ok(Phase::Other),
+    }
 }
 
-fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
+pub fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
     if outcome.is(intern!(outcome.py(), "passed")) {
         return Ok(ReportOutcome::Passed);
     }
     Ok(ReportOutcome::parse(&outcome.extract::<String>()?))
 }
 
-/// Read the reports of one test, the last one ending it.
-pub fn read<'py>(reports: &[Bound<'py, PyAny>]) -> PyResult<ReadTest> {
-    let Some(last) = reports.last() else {
-        return Ok(ReadTest::default());
+/// One pytest report as the records read it, taken as it arrives.
+pub fn report<'py>(report: &Bound<'py, PyAny>) -> PyResult<Report> {
+    let py = report.py();
+    // Report attributes live in the instance dict: a dict lookup costs
+    // less than attribute lookup through the class.
+    let dict = instance_dict(report)?;
+    let field = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyAny>> {
+        match dict.get_item(name)? {
+            Some(v) => Ok(v),
+            None => report.getattr(name),
+        }
+    };
+    let when = phase(&field(intern!(py, "when"))?)?;
+    let outcome = report_outcome(&field(intern!(py, "outcome"))?)?;
+    let duration: f64 = field(intern!(py, "duration"))?.extract()?;
+    let xfail = dict.contains(intern!(py, "wasxfail"))?;
+    Ok(Report {
+        when,
+        outcome,
+        duration,
+        xfail,
+        reason: if outcome == ReportOutcome::Passed && !xfail {
+            None
+        } else {
+            reason(report, &dict, outcome == ReportOutcome::Passed)?
+        },
+    })
+}
+
+/// A finished test: its reports as `report` read them, and the report
+/// objects themselves, the last one ending it.
+pub fn read(
+    nodeid: String,
+    mut reports: Vec<Report>,
+    objects: &[Bound<'_, PyAny>],
+) -> PyResult<ReadTest> {
+    let Some(last) = objects.last() else {
+        return Ok(ReadTest {
+            nodeid,
+            ..ReadTest::default()
+        });
     };
     let py = last.py();
     let mut test = ReadTest {
-        nodeid: last.getattr(intern!(py, "nodeid"))?.extract()?,
+        nodeid,
         ..ReadTest::default()
     };
     let last_dict = instance_dict(last)?;
-    let mut from = 0;
     if let Some(earlier) = last_dict.get_item(intern!(py, "dynamo_attempts"))? {
         // Our own retries sum the earlier attempts up; the reports of the
         // last attempt start at its setup.
         test.previous = previous(&earlier)?;
-        from = reports
+        let from = reports
             .iter()
-            .rposition(|r| {
-                r.getattr(intern!(py, "when"))
-                    .and_then(|w| w.extract::<String>())
-                    .is_ok_and(|w| w == "setup")
-            })
+            .rposition(|r| r.when == Phase::Setup)
             .unwrap_or(0);
+        reports.drain(..from);
     }
-    for report in &reports[from..] {
-        // Report attributes live in the instance dict: a dict lookup costs
-        // less than attribute lookup through the class.
-        let dict = instance_dict(report)?;
-        let field = |name: &Bound<'py, pyo3::types::PyString>| -> PyResult<Bound<'py, PyAny>> {
-            match dict.get_item(name)? {
-                Some(v) => Ok(v),
-                None => report.getattr(name),
-            }
-        };
-        let when = field(intern!(py, "when"))?;
-        let outcome = field(intern!(py, "outcome"))?;
-        let duration: f64 = field(intern!(py, "duration"))?.extract()?;
-        let phase = phase(&when)?;
-        let outcome = report_outcome(&outcome)?;
-        let xfail = dict.contains(intern!(py, "wasxfail"))?;
-        test.reports.push(Report {
-            when: phase,
-            outcome,
-            duration,
-            xfail,
-            reason: if outcome == ReportOutcome::Passed && !xfail {
-                None
-            } else {
-                reason(report, &dict, outcome == ReportOutcome::Passed)?
-            },
-        });
-    }
+    test.reports = reports;
     test.worker = match last_dict.get_item(intern!(py, "worker_id"))? {
         Some(w) => Some(w.str()?.to_string()),
         // pytest-xdist's report of a crashed worker names it by its node.
@@ -202,7 +219,7 @@ pub fn read<'py>(reports: &[Bound<'py, PyAny>]) -> PyResult<ReadTest> {
     // outside the test (a crashed worker) carries none, its setup's do.
     let mut properties = last.getattr(intern!(py, "user_properties"))?;
     if properties.is_empty()? {
-        for report in reports.iter().rev() {
+        for report in objects.iter().rev() {
             let p = report.getattr(intern!(py, "user_properties"))?;
             if !p.is_empty()? {
                 properties = p;

@@ -334,8 +334,8 @@ pub struct TestRecord<'a> {
     pub attempts: &'a [Attempt],
     #[serde(serialize_with = "micro")]
     pub duration_s: f64,
-    /// Marker names by category, as the facts wrote them.
-    pub markers: &'a serde_json::value::RawValue,
+    /// Marker names by category.
+    pub markers: crate::facts::MarkersView<'a>,
     pub reason: Option<&'a str>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,

@@ -9,11 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::error::Result;
-use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
-use crate::facts::{FactsRef, QuarantineRef};
+use crate::facts::{Facts, FactsRef, FactsView, QuarantineRef};
 use crate::git::Git;
 use crate::record::{
     self, Attempt, Counts, Metric, Outcome, Report, RunEnd, RunStart, TestRecord, SCHEMA,
@@ -67,20 +64,31 @@ pub struct RunContext {
     pub host: String,
 }
 
+/// Where a finished test's facts come from.
+#[derive(Debug, Default, Clone, Copy)]
+pub enum FactsIn<'a> {
+    /// Nobody described the test (a crashed worker's report): it gates.
+    #[default]
+    Unknown,
+    /// As the collecting process (an xdist worker) sent them: JSON of `Facts`.
+    Json(&'a str),
+    /// Worked out by this process, which collected the test.
+    Known(&'a Facts),
+}
+
 /// One finished test, as the reports of its attempts arrived.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct TestInput<'a> {
     pub nodeid: &'a str,
-    pub reports: Vec<Report>,
+    pub reports: &'a [Report],
     /// Attempts run before the reports (our own retries send them this way).
-    pub previous: Vec<Attempt>,
-    /// The facts the collecting process worked out (JSON of `Facts`).
-    pub facts: Option<&'a str>,
+    pub previous: &'a [Attempt],
+    pub facts: FactsIn<'a>,
     pub flow_id: Option<&'a str>,
     pub worker: Option<&'a str>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,
-    pub metrics: Vec<Metric>,
+    pub metrics: &'a [Metric],
 }
 
 /// What the summary and the durations file keep of a test.
@@ -103,7 +111,8 @@ pub struct Recorder {
     file: Option<RecordsFile>,
     started: Instant,
     started_at: String,
-    start_written: bool,
+    /// The run-start line, once made.
+    start_line: Option<String>,
     counts: [u64; 8],
     tests: Vec<Finished>,
     /// The first write that failed, and how many lines were lost.
@@ -118,7 +127,7 @@ impl Recorder {
             file,
             started: Instant::now(),
             started_at: clock::now_rfc3339(),
-            start_written: false,
+            start_line: None,
             counts: [0; 8],
             tests: Vec::new(),
             write_error: None,
@@ -130,7 +139,7 @@ impl Recorder {
     }
 
     pub fn has_started(&self) -> bool {
-        self.start_written
+        self.start_line.is_some()
     }
 
     fn write(&mut self, line: &str) {
@@ -167,7 +176,6 @@ impl Recorder {
             started_at: &self.started_at,
         })
         .expect("a run-start record serializes");
-        self.start_written = true;
         self.write(&line);
         if let Some(path) = self.path() {
             log::info!(
@@ -177,24 +185,31 @@ impl Recorder {
                 path.display()
             );
         }
+        self.start_line = Some(line.clone());
         line
+    }
+
+    /// The run-start line, once made.
+    pub fn start_line(&self) -> Option<&str> {
+        self.start_line.as_deref()
     }
 
     /// A finished test's line: written, counted, kept for the summary.
     pub fn test(&mut self, input: &TestInput<'_>) -> (String, &Finished) {
-        let facts: FactsRef<'_> = input
-            .facts
-            .and_then(|f| serde_json::from_str(f).ok())
-            .unwrap_or_default();
-        let no_markers;
-        let markers = if let Some(m) = facts.markers {
-            m
-        } else {
-            no_markers = RawValue::from_string("{}".into()).expect("valid JSON");
-            &*no_markers
+        let parsed: FactsRef<'_>;
+        let facts: FactsView<'_> = match input.facts {
+            FactsIn::Known(known) => known.into(),
+            FactsIn::Json(text) => {
+                parsed = serde_json::from_str(text).unwrap_or_default();
+                (&parsed).into()
+            }
+            FactsIn::Unknown => {
+                parsed = FactsRef::default();
+                (&parsed).into()
+            }
         };
-        let mut attempts = input.previous.clone();
-        attempts.extend(record::attempts(&input.reports));
+        let mut attempts = input.previous.to_vec();
+        attempts.extend(record::attempts(input.reports));
         let (outcome, reason) = record::resolve(&attempts, facts.quarantine.is_some());
         let reason = reason.as_deref().and_then(record::short_reason);
         let duration_s: f64 = attempts.iter().map(Attempt::total).sum();
@@ -216,17 +231,17 @@ impl Recorder {
                 outcome,
                 attempts: &attempts,
                 duration_s,
-                markers,
+                markers: facts.markers,
                 reason: reason.as_deref(),
                 gpus_used: input.gpus_used,
                 gpu_peak_mib: input.gpu_peak_mib,
                 worker: input.worker,
                 flow_id: &flow_id,
-                stage: facts.stage.as_deref(),
+                stage: facts.stage,
                 gating: facts.gating,
-                owner: facts.owner.as_deref(),
-                metrics: &input.metrics,
-                quarantine: facts.quarantine.as_ref(),
+                owner: facts.owner,
+                metrics: input.metrics,
+                quarantine: facts.quarantine,
                 finished_at: &finished_at,
             },
         )
@@ -241,11 +256,11 @@ impl Recorder {
             outcome,
             attempts: attempts.len(),
             duration_s,
-            stage: facts.stage.map(Cow::into_owned),
-            owner: facts.owner.map(Cow::into_owned),
+            stage: facts.stage.map(String::from),
+            owner: facts.owner.map(String::from),
             gating: facts.gating,
             reason,
-            quarantine: facts.quarantine,
+            quarantine: facts.quarantine.cloned(),
         });
         (line, self.tests.last().expect("just pushed"))
     }
@@ -334,17 +349,17 @@ mod tests {
         let facts = r#"{"markers":{"type":["unit"]},"stage":"pre_merge","gating":true,"exempt":null,"owner":"alec","quarantine":null}"#;
         let (line, finished) = r.test(&TestInput {
             nodeid: "t.py::a",
-            reports: vec![
+            reports: &[
                 report("setup", "passed"),
                 report("call", "failed"),
                 report("teardown", "passed"),
             ],
-            facts: Some(facts),
+            facts: FactsIn::Json(facts),
             flow_id: Some("f-1"),
             worker: Some("gw1"),
             gpus_used: Some(1),
             gpu_peak_mib: Some(512.5),
-            metrics: vec![Metric {
+            metrics: &[Metric {
                 name: "tok_s".into(),
                 value: 10.0,
                 unit: "tok/s".into(),
@@ -378,7 +393,7 @@ mod tests {
         let mut r = Recorder::new(None).unwrap();
         let (line, f) = r.test(&TestInput {
             nodeid: "t.py::crashed",
-            reports: vec![report("???", "failed")],
+            reports: &[report("???", "failed")],
             ..TestInput::default()
         });
         assert!(f.gating);

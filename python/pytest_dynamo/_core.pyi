@@ -1,6 +1,6 @@
 """The Rust core of pytest-dynamo (PyO3). Typed stub with the docstrings."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, final
 
 import pytest
@@ -404,19 +404,36 @@ class RunPolicy:
 
 @final
 class FactsTable:
-    """Each collected test's facts JSON and flow id, kept in the core and
-    handed out one test at a time as it starts."""
+    """Each collected test's facts JSON and flow id, made in the core as the
+    test starts: a Python tuple per test made at collection would cost a large
+    suite garbage-collection time."""
 
-    def get(self, nodeid: str) -> tuple[str, str] | None:
-        """`(facts JSON, flow id)` of a collected test; None for another node id."""
-    def flow(self, nodeid: str) -> str | None:
-        """The flow id of a collected test; None for another node id."""
     def __len__(self) -> int: ...
+
+@final
+class TestStart:
+    """Starts the collected tests, one call each."""
+
+    def __new__(
+        cls,
+        table: FactsTable,
+        attach: bool,
+        environ: MutableMapping[str, str],
+        variable: str,
+        key: Any,
+        exempt: dict[str, str],
+    ) -> TestStart:
+        """`environ` is `os.environ` and `variable` the name the flow id goes
+        under; `key` the stash key; `exempt` gating's exemptions by node id."""
+    def test(self, item: Any) -> None:
+        """Start `item`: give it its flow id (a new one for a test collection
+        did not see), and in an xdist worker its facts and exemption."""
 
 @final
 class Recorder:
     """One run's records: the run-start line, a line per finished test, the
-    run-end line, appended to the records file when one is named."""
+    run-end line, appended to the records file when one is named. It takes
+    every pytest report as it comes, and keeps each test's until the test ends."""
 
     def __new__(cls, run_id: str, path: str | None = None) -> Recorder:
         """Start a run's records; `path` names the records file (None: keep the
@@ -430,6 +447,17 @@ class Recorder:
     @property
     def started(self) -> bool:
         """Whether the run-start line was made."""
+    def begin(
+        self,
+        rootdir: str,
+        host: str,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        framework: str | None = None,
+        gpus: str | None = None,
+    ) -> None:
+        """What the run-start line will say; it is written before the first
+        test's line, or with the run-end line. `gpus` is the GPU inventory as JSON."""
     def start(
         self,
         rootdir: str,
@@ -439,13 +467,25 @@ class Recorder:
         framework: str | None = None,
         gpus: str | None = None,
     ) -> str:
-        """Make (and write) the run-start line. `gpus` is the GPU inventory as JSON."""
+        """Make (and write) the run-start line now, and return it."""
     def use_facts(self, table: FactsTable) -> None:
         """Take this process's facts table: tests whose reports carry no facts
         (this process collected them) get theirs from it."""
-    def finish(self, reports: Sequence[Any]) -> str:
-        """Make (and write) the line of a finished test from its pytest reports
-        (the last one ends it), and return it."""
+    def report(self, report: Any) -> int:
+        """Take one pytest report, as `pytest_runtest_logreport` sees it; the
+        last teardown of a test (or a report outside the phases, from a
+        crashed xdist worker) makes and writes its line. Returns bit flags:
+        1, the report failed; 2, the test's line was made; 4, the report ends
+        an attempt that is retried."""
+    def finish_cut_short(self) -> int:
+        """Record the tests cut short (an interrupted run) that got as far as
+        a result; a test with only a passed setup has none. Returns how many."""
+    def lines(self) -> list[str]:
+        """Every test line made so far, in order."""
+    def __len__(self) -> int:
+        """How many test lines were made."""
+    def last_junit_properties(self) -> list[tuple[str, str]]:
+        """`JUnit` properties of the last test line made (see `junit_properties`)."""
     @staticmethod
     def junit_properties(line: str) -> list[tuple[str, str]]:
         """`JUnit` properties of a test line: its outcome, every attempt, its
@@ -454,7 +494,8 @@ class Recorder:
         """Failed tests (failed, error, quarantined-failed) with an owner:
         `(nodeid, owner)`."""
     def end(self, exit_status: int) -> str:
-        """Make (and write) the run-end line."""
+        """Make (and write) the run-end line, after the run-start line if no
+        test wrote it."""
     def count(self, outcome: str) -> int:
         """How many tests ended with `outcome`."""
     def flaky(self) -> list[tuple[str, int, str | None, str | None]]:

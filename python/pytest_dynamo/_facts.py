@@ -13,7 +13,7 @@ import os
 import pytest
 
 from pytest_dynamo import _flaky, _flow, _state
-from pytest_dynamo._core import FactsTable, RunPolicy
+from pytest_dynamo._core import FactsTable, RunPolicy, TestStart
 from pytest_dynamo._gating import GATING, Gating
 
 #: ``report.user_properties`` names this feature reads on the controller.
@@ -41,8 +41,10 @@ class TestFacts:
         self.default_reruns = default_reruns
         self.retries = retries
         self.gating = gating(config)
-        #: The collected tests' facts JSON and flow ids, in the core.
+        #: The collected tests' facts and flow ids, in the core.
         self.table: FactsTable | None = None
+        #: Starts each collected test (flow id, and facts on a worker's reports).
+        self.start: TestStart | None = None
         #: An xdist worker sends each test's facts to the controller on its
         #: reports; a single process's records read them from the table.
         self.attach = _state.is_worker(config)
@@ -54,6 +56,8 @@ class TestFacts:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After every pytest_collection_modifyitems: validation, pipeline
         # selection and its gating exemptions are all in place.
+        if self.environ is None:
+            self.environ = os.environ.get(_flow.ENV, "")
         batch = _state.batch(self.config)
         if batch is None or not session.items:
             return
@@ -72,6 +76,7 @@ class TestFacts:
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
         self.table = table
+        self.start = TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID, run_gating.exempt)
         # Our retries take over the protocol of flaky tests only: registered
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager
@@ -82,29 +87,18 @@ class TestFacts:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         # A plain hook, not a wrapper: it runs once per test, before whichever
         # protocol runs the test (pytest's, our retries', rerunfailures').
-        nodeid = item.nodeid
-        table = self.table
-        # user_properties travel with every report, through xdist too; the
-        # facts carry the flow id.
-        properties = item.user_properties
-        flow_id: str | None
-        if table is None:
-            flow_id = None
-        elif self.attach:
-            known = table.get(nodeid)
-            flow_id = None
-            if known is not None:
-                facts, flow_id = known
-                properties.append((FACTS, facts))
+        start = self.start
+        if start is not None:
+            start.test(item)
         else:
-            flow_id = table.flow(nodeid)
-        if flow_id is None:
-            flow_id = _flow.new_flow_id()
-            properties.append((FLOW_ID, flow_id))
+            self._start_untracked(item)
+
+    def _start_untracked(self, item: pytest.Item) -> None:
+        """A test outside any collected batch: a new flow id, on its reports
+        too, since no table knows it."""
+        flow_id = _flow.new_flow_id()
+        item.user_properties.append((FLOW_ID, flow_id))
         item.stash[_flow.FLOW_ID] = flow_id
-        exempt = self.gating.exempt.get(nodeid)
-        if exempt is not None:
-            properties.append((EXEMPT, exempt))
         if self.environ is None:
             self.environ = os.environ.get(_flow.ENV, "")
         os.environ[_flow.ENV] = flow_id

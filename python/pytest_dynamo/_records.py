@@ -7,7 +7,7 @@ core's; this module gathers what pytest reports."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,9 @@ from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
 RECORDS = "dynamo-records"
+#: Flags ``Recorder.report`` answers with: the report failed; it finished
+#: its test; it ends an attempt that is retried.
+FAILED, FINISHED, RETRIED = 1, 2, 4
 #: ``report.user_properties`` other features set for the records (read by
 #: the core): ``dynamo_gpus_used`` (int), ``dynamo_gpu_peak_mib`` (float),
 #: ``dynamo_metric`` ({"name", "value", "unit", "higher_is_better"}).
@@ -116,16 +119,6 @@ def _new_run_id() -> str:
     return new_run_id()
 
 
-def _rerun_in_attempt(reports: Sequence[pytest.TestReport]) -> bool:
-    """Whether the attempt the last report ends was retried."""
-    for report in reversed(reports):
-        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
-            return True
-        if report.when == "setup":
-            return False
-    return False
-
-
 class RecordsPlugin:
     def __init__(self, config: pytest.Config, policy: RunPolicy, run_id: str) -> None:
         self.config = config
@@ -144,13 +137,14 @@ class RecordsPlugin:
         self.fail_on_flaky = _flag(config, "dynamo_fail_on_flaky")
         self.slowest = _count(config, "dynamo_slowest")
         self.junit = bool(getattr(config.option, "xmlpath", None))
-        self.pending: dict[str, list[pytest.TestReport]] = {}
-        self.records: list[str] = []
-        config.stash[_state.TEST_RECORDS] = self.records
+        #: The core takes each report: one call per report.
+        self.take = self.recorder.report
+        #: The flags that need more than the core: failures for gating, and
+        #: for JUnit XML the properties of attempts and finished tests.
+        self.more = FAILED | (FINISHED | RETRIED if self.junit else 0)
         self.gating: Gating = _facts.gating(config)
         self.expired: list[tuple[str, str, str, str, str]] = []
         self.durations_note: str | None = None
-        self.started = False
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -161,22 +155,20 @@ class RecordsPlugin:
             self.recorder.use_facts(facts.table)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        import json
+        import platform
+
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
-
-    def _start(self) -> None:
-        import json
-        import socket
-
-        self.started = True
+        # What the run-start line says; it is written before the first test's.
         stash = self.config.stash
         context = stash.get(_state.RUN_CONTEXT, {})
         inventory = None
         if _state.INVENTORY in stash:
             inventory = json.dumps(stash[_state.INVENTORY], default=str)
-        self.recorder.start(
+        self.recorder.begin(
             str(self.config.rootpath),
-            socket.gethostname(),
+            platform.node(),
             context.get("pipeline"),
             context.get("stage"),
             context.get("framework"),
@@ -185,63 +177,37 @@ class RecordsPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Runs for every report of every test: kept to the bare minimum.
-        nodeid = report.nodeid
-        pending = self.pending.get(nodeid)
-        if pending is None:
-            pending = self.pending[nodeid] = []
-        pending.append(report)
-        outcome: str = report.outcome
-        if outcome == "failed":
+        # Runs for every report of every test: one call into the core, and
+        # more only for a failure or a finished test's JUnit properties.
+        flags = self.take(report)
+        if flags & self.more:
+            self._after(report, flags)
+
+    def _after(self, report: pytest.TestReport, flags: int) -> None:
+        if flags & FAILED:
             # Under xdist the controller collected nothing: a worker's
             # exemption (pipeline, quarantine) reaches gating with the report.
             for name, value in report.user_properties:
                 if name == _facts.EXEMPT:
-                    self.gating.add_exemption(nodeid, str(value))
+                    self.gating.add_exemption(report.nodeid, str(value))
             self.gating.note(report)
-        when = report.when
-        if when == "setup" or when == "call":
-            return
-        if outcome == "rerun" or _rerun_in_attempt(pending):
-            if when == "teardown" and self.junit:
-                self._strip(report)
-            return
-        # The last teardown of the test, or a report outside the phases (a
-        # crashed xdist worker): the test is finished.
-        del self.pending[nodeid]
-        if not self.started:
-            self._start()
-        line = self.recorder.finish(pending)
-        self.records.append(line)
-        if self.junit:
-            self._strip(report)
-            report.user_properties.extend(Recorder.junit_properties(line))
-
-    def _strip(self, report: pytest.TestReport) -> None:
-        report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
-
-    def _finish(self, reports: list[pytest.TestReport]) -> None:
-        """A test cut short: recorded from the reports it got."""
-        if not self.started:
-            self._start()
-        self.records.append(self.recorder.finish(reports))
+        if self.junit and report.when != "setup" and report.when != "call":
+            report.user_properties = [p for p in report.user_properties if p[0] not in INTERNAL]
+            if flags & FINISHED:
+                report.user_properties.extend(self.recorder.last_junit_properties())
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        # Tests cut short (an interrupted run): record those that got as far
-        # as a result; a test with only a passed setup has none.
-        for reports in list(self.pending.values()):
-            if any(r.when != "setup" or r.failed for r in reports):
-                self._finish(reports)
-        self.pending.clear()
+        # Tests cut short (an interrupted run): recorded from the reports they got.
+        self.recorder.finish_cut_short()
         # Gating's summary names the owner of every failure.
         self.gating.owners.update(self.recorder.failure_owners())
         if self.config.option.collectonly:
             return
-        if not self.started:
-            self._start()
         status = self.exit_status(session)
         self.config.stash[_state.RUN_END] = self.recorder.end(int(status))
-        if self.durations is not None and self.records:
+        # Made once, at the end: a Python string per test as it ran would cost every run.
+        self.config.stash[_state.TEST_RECORDS] = self.recorder.lines()
+        if self.durations is not None and len(self.recorder):
             try:
                 held = self.recorder.merge_durations(str(self.durations))
                 self.durations_note = f"durations of {held} tests in {self.durations}"

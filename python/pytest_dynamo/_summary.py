@@ -60,7 +60,7 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
 
     if recorder.path is not None:
         tr.write_line(
-            f"pytest-dynamo: {_plural(len(records.records), 'test record')} "
+            f"pytest-dynamo: {_plural(len(recorder), 'test record')} "
             f"(run {recorder.run_id}) appended to {recorder.path}"
         )
     error = recorder.write_error()

@@ -1,0 +1,89 @@
+//! The start of each test, in one call from the protocol hook: its flow id
+//! goes into the item's stash and `$DYNAMO_FLOW_ID` (spec: "Logging
+//! Improvements"); in an xdist worker its facts and gating exemption go onto
+//! its reports, for the controller that writes the records.
+
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+
+use crate::facts::FlowIds;
+use crate::facts_table::Table;
+use crate::py_records::FactsTable;
+
+/// Starts the collected tests, one call each.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct TestStart {
+    table: Arc<Table>,
+    /// Put each test's facts on its reports (an xdist worker).
+    attach: bool,
+    environ: Py<PyAny>,
+    variable: Py<PyString>,
+    key: Py<PyAny>,
+    exempt: Py<PyDict>,
+}
+
+#[pymethods]
+impl TestStart {
+    /// `environ` is `os.environ` and `variable` the name the flow id goes
+    /// under; `key` the stash key; `exempt` gating's exemptions by node id.
+    #[new]
+    fn new(
+        table: &FactsTable,
+        attach: bool,
+        environ: Py<PyAny>,
+        variable: Py<PyString>,
+        key: Py<PyAny>,
+        exempt: Py<PyDict>,
+    ) -> Self {
+        TestStart {
+            table: table.table(),
+            attach,
+            environ,
+            variable,
+            key,
+            exempt,
+        }
+    }
+
+    /// Start `item`: give it its flow id (a new one for a test collection
+    /// did not see), and in an xdist worker its facts and exemption.
+    fn test(&self, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = item.py();
+        let nodeid = item.getattr(intern!(py, "nodeid"))?;
+        let id = nodeid.cast::<PyString>()?.to_cow()?;
+        let properties = || -> PyResult<Bound<'_, PyList>> {
+            Ok(item
+                .getattr(intern!(py, "user_properties"))?
+                .cast_into::<PyList>()?)
+        };
+        let known = if self.attach {
+            self.table.get(&id).map(|(facts, flow)| {
+                let facts = (intern!(py, "dynamo_facts"), facts);
+                properties()?.append(facts)?;
+                Ok::<_, PyErr>(flow)
+            })
+        } else {
+            self.table.flow(&id).map(Ok)
+        }
+        .transpose()?;
+        let flow = if let Some(flow) = known {
+            flow
+        } else {
+            let flow = FlowIds::fresh();
+            properties()?.append((intern!(py, "dynamo_flow_id"), &flow))?;
+            flow
+        };
+        if self.attach {
+            if let Some(why) = self.exempt.bind(py).get_item(&nodeid)? {
+                properties()?.append((intern!(py, "dynamo_exempt"), why))?;
+            }
+        }
+        let flow = PyString::new(py, &flow);
+        item.getattr(intern!(py, "stash"))?
+            .set_item(self.key.bind(py), &flow)?;
+        self.environ.bind(py).set_item(self.variable.bind(py), flow)
+    }
+}
