@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::clock::Date;
 use crate::durations;
@@ -174,6 +174,10 @@ struct Pending {
 /// The reports of a test still running.
 struct Running {
     nodeid: Py<PyString>,
+    /// Its reports' `location`: in a single process every report of a test
+    /// holds the item's own tuple, found by identity without asking pytest
+    /// for the node id (a property that builds a string on pytest 9).
+    location: Option<Py<PyAny>>,
     reports: Vec<Pending>,
 }
 
@@ -265,18 +269,34 @@ impl Recorder {
         Ok(())
     }
 
-    /// Where the test `nodeid` is in `running`: the same string object in a
-    /// single process, an equal one from an xdist worker.
-    fn find(&self, nodeid: &Bound<'_, PyString>) -> PyResult<Option<usize>> {
-        if let Some(i) = self.running.iter().position(|r| r.nodeid.is(nodeid)) {
-            return Ok(Some(i));
-        }
-        for (i, r) in self.running.iter().enumerate() {
-            if PyAnyMethods::eq(r.nodeid.bind(nodeid.py()).as_any(), nodeid)? {
-                return Ok(Some(i));
+    /// Where the test a report belongs to is in `running`: by its location
+    /// tuple in a single process, else by an equal node id (an xdist
+    /// worker's report is a copy). Starts a test not running yet.
+    fn find(&mut self, report: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> PyResult<usize> {
+        let py = report.py();
+        let location = dict
+            .get_item(intern!(py, "location"))?
+            .filter(PyAnyMethods::is_instance_of::<PyTuple>);
+        if let Some(location) = &location {
+            let same = |r: &Running| r.location.as_ref().is_some_and(|l| l.is(location));
+            if let Some(i) = self.running.iter().position(same) {
+                return Ok(i);
             }
         }
-        Ok(None)
+        let nodeid = report
+            .getattr(intern!(py, "nodeid"))?
+            .cast_into::<PyString>()?;
+        for (i, r) in self.running.iter().enumerate() {
+            if r.nodeid.is(&nodeid) || PyAnyMethods::eq(r.nodeid.bind(py).as_any(), &nodeid)? {
+                return Ok(i);
+            }
+        }
+        self.running.push(Running {
+            nodeid: nodeid.unbind(),
+            location: location.map(Bound::unbind),
+            reports: Vec::new(),
+        });
+        Ok(self.running.len() - 1)
     }
 }
 
@@ -412,29 +432,19 @@ impl Recorder {
     /// an attempt that is retried.
     fn report(&mut self, report: &Bound<'_, PyAny>) -> PyResult<u8> {
         let py = report.py();
-        let nodeid = report
-            .getattr(intern!(py, "nodeid"))?
-            .cast_into::<PyString>()?;
         // Exactly "failed": gating counts what pytest counts.
         let outcome = report.getattr(intern!(py, "outcome"))?;
         let failed = outcome.is(intern!(py, "failed"))
             || (!outcome.is(intern!(py, "passed")) && outcome.eq(intern!(py, "failed"))?);
         let flags = if failed { FAILED } else { 0 };
+        let dict = py_report::instance_dict(report)?;
         let pending = Pending {
-            report: py_report::report(report)?,
+            report: py_report::report(report, &dict)?,
             object: report.clone().unbind(),
         };
         let phase = pending.report.when;
-        let at = if let Some(i) = self.find(&nodeid)? {
-            self.running[i].reports.push(pending);
-            i
-        } else {
-            self.running.push(Running {
-                nodeid: nodeid.unbind(),
-                reports: vec![pending],
-            });
-            self.running.len() - 1
-        };
+        let at = self.find(report, &dict)?;
+        self.running[at].reports.push(pending);
         if matches!(phase, Phase::Setup | Phase::Call) {
             return Ok(flags);
         }

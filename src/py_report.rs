@@ -50,7 +50,9 @@ impl ReadTest {
     }
 }
 
-fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+/// Report attributes live in the instance dict: a dict lookup costs less
+/// than attribute lookup through the class.
+pub fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     Ok(obj
         .getattr(intern!(obj.py(), "__dict__"))?
         .cast_into::<PyDict>()?)
@@ -143,12 +145,10 @@ pub fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
     Ok(ReportOutcome::parse(&outcome.extract::<String>()?))
 }
 
-/// One pytest report as the records read it, taken as it arrives.
-pub fn report<'py>(report: &Bound<'py, PyAny>) -> PyResult<Report> {
+/// One pytest report as the records read it, taken as it arrives; `dict` is
+/// its instance dict (`instance_dict`).
+pub fn report<'py>(report: &Bound<'py, PyAny>, dict: &Bound<'py, PyDict>) -> PyResult<Report> {
     let py = report.py();
-    // Report attributes live in the instance dict: a dict lookup costs
-    // less than attribute lookup through the class.
-    let dict = instance_dict(report)?;
     let field = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyAny>> {
         match dict.get_item(name)? {
             Some(v) => Ok(v),
@@ -167,7 +167,7 @@ pub fn report<'py>(report: &Bound<'py, PyAny>) -> PyResult<Report> {
         reason: if outcome == ReportOutcome::Passed && !xfail {
             None
         } else {
-            reason(report, &dict, outcome == ReportOutcome::Passed)?
+            reason(report, dict, outcome == ReportOutcome::Passed)?
         },
     })
 }

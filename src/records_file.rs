@@ -1,7 +1,10 @@
 //! The records file: JSON Lines, append-only, shared by every pytest process
-//! that names it. Each line is one `write` under an exclusive lock on the
-//! file, so concurrent runs neither interleave nor lose lines, and a process
-//! killed at any moment leaves only whole lines behind.
+//! that names it. Each line is one `write` to a file opened for appending, so
+//! concurrent runs neither interleave nor lose lines, and a process killed at
+//! any moment leaves only whole lines behind. Linux's local filesystems hold
+//! the file's inode lock for the whole of such a write; elsewhere (network
+//! filesystems, other systems) each write also takes an exclusive lock on the
+//! file, which costs two system calls a line.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,7 +18,54 @@ pub struct RecordsFile {
     /// The end of the file was checked for a line a crashed writer of an
     /// older version (or a full disk) left unfinished.
     checked_end: bool,
+    /// Take the file lock around each write (see the module's note).
+    lock: bool,
     buffer: Vec<u8>,
+}
+
+/// Whether one `write` in append mode lands whole, whoever else appends:
+/// true on Linux's local filesystems, which hold the inode lock for the
+/// whole write. Network filesystems (NFS, SMB, FUSE, ...) append on the
+/// client and promise nothing, so they, and anything unknown, take the lock.
+/// Linux filesystems that hold the inode lock for the whole of a write:
+/// ext2/3/4, xfs, btrfs, tmpfs, overlayfs, zfs, f2fs.
+#[cfg(target_os = "linux")]
+const LOCAL: [i64; 7] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0x794C_7630,
+    0x2FC1_2FC1,
+    0xF2F5_2010,
+];
+
+/// The filesystem an open file is on (its magic number), if the system says.
+#[cfg(target_os = "linux")]
+fn filesystem(file: &File) -> Option<i64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `statfs` is plain data, for which all zeroes is a valid value,
+    // and fstatfs only writes into it for the open descriptor it is given.
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &raw mut stat) } != 0 {
+        return None;
+    }
+    #[allow(clippy::useless_conversion)] // the field's type differs between targets
+    Some(i64::from(stat.f_type))
+}
+
+/// Whether one `write` in append mode lands whole, whoever else appends:
+/// true on Linux's local filesystems. Network filesystems (NFS, SMB, FUSE,
+/// ...) append on the client and promise nothing, so they, and anything
+/// unknown, take the lock.
+#[cfg(target_os = "linux")]
+fn appends_are_whole(file: &File) -> bool {
+    filesystem(file).is_some_and(|kind| LOCAL.contains(&kind))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn appends_are_whole(_: &File) -> bool {
+    false
 }
 
 /// Holds the file's lock; releasing it on drop keeps every path unlocked.
@@ -64,6 +114,7 @@ impl RecordsFile {
             .open(path)
             .map_err(fail)?;
         Ok(RecordsFile {
+            lock: !appends_are_whole(&file),
             file,
             path: path.to_path_buf(),
             checked_end: false,
@@ -75,12 +126,13 @@ impl RecordsFile {
         &self.path
     }
 
-    /// Append one line (a newline is added) in one write, under the lock.
+    /// Append one line (a newline is added) in one write.
     pub fn append(&mut self, line: &str) -> Result<()> {
         let RecordsFile {
             file,
             path,
             checked_end,
+            lock,
             buffer,
         } = self;
         let io = |e: &std::io::Error| Error::io(path.display().to_string(), e);
@@ -88,8 +140,12 @@ impl RecordsFile {
         buffer.extend_from_slice(line.as_bytes());
         buffer.push(b'\n');
         let file: &File = file;
-        file.lock().map_err(|e| io(&e))?;
-        let _unlock = Locked(file);
+        let _unlock = if *lock {
+            file.lock().map_err(|e| io(&e))?;
+            Some(Locked(file))
+        } else {
+            None
+        };
         if !*checked_end {
             // Start on a fresh line whatever was there before.
             let len = file.metadata().map_err(|e| io(&e))?.len();
@@ -99,7 +155,7 @@ impl RecordsFile {
             *checked_end = true;
         }
         // With O_APPEND every write lands at the end; `write_all` repeats
-        // only after a short write, still under the lock.
+        // only after a short write (a full disk, a signal).
         let mut out = file;
         out.write_all(buffer).map_err(|e| io(&e))
     }
@@ -145,7 +201,27 @@ mod tests {
 
     #[test]
     fn concurrent_writers_lose_and_duplicate_nothing() {
-        let dir = scratch("concurrent");
+        for lock in [false, true] {
+            concurrent_writers(lock);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_local_filesystems_append_without_the_lock() {
+        let dir = scratch("kind");
+        let f = RecordsFile::open(&dir.join("r.jsonl")).unwrap();
+        let kind = filesystem(&f.file).expect("fstatfs answers for an open file");
+        // ext4 or tmpfs: no lock; a network filesystem: the lock.
+        match kind {
+            0xEF53 | 0x0102_1994 => assert!(!f.lock, "{kind:#x}"),
+            0x6969 | 0xFF53_4D42 | 0xFE53_4D42 | 0x6573_5546 => assert!(f.lock, "{kind:#x}"),
+            _ => assert_eq!(f.lock, !LOCAL.contains(&kind), "{kind:#x}"),
+        }
+    }
+
+    fn concurrent_writers(lock: bool) {
+        let dir = scratch(&format!("concurrent-{lock}"));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.jsonl");
         let writers = 8;
@@ -156,6 +232,7 @@ mod tests {
                 s.spawn(move || {
                     // Each writer opens its own handle, as separate processes do.
                     let mut f = RecordsFile::open(&path).unwrap();
+                    f.lock = lock;
                     let pad = "x".repeat(300 + w * 50);
                     for i in 0..lines {
                         f.append(&format!("{{\"w\":{w},\"i\":{i},\"pad\":\"{pad}\"}}"))
