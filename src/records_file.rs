@@ -7,7 +7,7 @@
 //! file, which costs two system calls a line.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -78,18 +78,18 @@ impl Drop for Locked<'_> {
 }
 
 #[cfg(unix)]
-fn last_byte(file: &File, len: u64) -> std::io::Result<u8> {
+fn byte_at(file: &File, offset: u64) -> std::io::Result<u8> {
     use std::os::unix::fs::FileExt;
     let mut b = [0u8; 1];
-    file.read_exact_at(&mut b, len - 1)?;
+    file.read_exact_at(&mut b, offset)?;
     Ok(b[0])
 }
 
 #[cfg(windows)]
-fn last_byte(file: &File, len: u64) -> std::io::Result<u8> {
+fn byte_at(file: &File, offset: u64) -> std::io::Result<u8> {
     use std::os::windows::fs::FileExt;
     let mut b = [0u8; 1];
-    file.seek_read(&mut b, len - 1)?;
+    file.seek_read(&mut b, offset)?;
     Ok(b[0])
 }
 
@@ -146,18 +146,24 @@ impl RecordsFile {
         } else {
             None
         };
-        if !*checked_end {
-            // Start on a fresh line whatever was there before.
-            let len = file.metadata().map_err(|e| io(&e))?.len();
-            if len > 0 && last_byte(file, len).map_err(|e| io(&e))? != b'\n' {
-                buffer.insert(0, b'\n');
-            }
-            *checked_end = true;
-        }
         // With O_APPEND every write lands at the end; `write_all` repeats
         // only after a short write (a full disk, a signal).
         let mut out = file;
-        out.write_all(buffer).map_err(|e| io(&e))
+        out.write_all(buffer).map_err(|e| io(&e))?;
+        if !*checked_end {
+            *checked_end = true;
+            // A crashed writer of an older version (or a full disk) may have
+            // left the file's last line unfinished, and this run's first line
+            // then continues it. Look once, after the write: a look before it
+            // could see another writer's line half copied. If so, that line
+            // is lost to the torn one; write it again, whole.
+            let end = out.stream_position().map_err(|e| io(&e))?;
+            let start = end - buffer.len() as u64;
+            if start > 0 && byte_at(file, start - 1).map_err(|e| io(&e))? != b'\n' {
+                out.write_all(buffer).map_err(|e| io(&e))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -195,8 +201,10 @@ mod tests {
         std::fs::write(&path, "{\"a\":1}\n{\"a\":").unwrap();
         let mut f = RecordsFile::open(&path).unwrap();
         f.append("{\"b\":2}").unwrap();
+        f.append("{\"b\":3}").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "{\"a\":1}\n{\"a\":\n{\"b\":2}\n");
+        // The torn line swallowed the first copy; the second is whole.
+        assert_eq!(text, "{\"a\":1}\n{\"a\":{\"b\":2}\n{\"b\":2}\n{\"b\":3}\n");
     }
 
     #[test]
