@@ -3,7 +3,7 @@
 (``-p no:dynamo``), and with the plugin on without records, to show where
 the time goes. Target: records cost under 5% of the run.
 
-    python benchmarks/bench_records.py [--tests 10000] [--repeat 5] [--write]
+    python benchmarks/bench_records.py [--tests 10000] [--repeat 9] [--write]
 
 Build the extension in release mode first (``maturin develop --release``).
 ``--write`` puts the results under ``## Records`` in docs/benchmarks.md.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def run(root: Path, extra: list[str]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--write", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,19 +74,27 @@ def main() -> int:
         run(root, ["-p", "no:dynamo"])  # warm the file cache
         run(root, [])  # and the plugin's bytecode cache
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        order = list(cases)
+        shuffle = random.Random(5)
         for _ in range(args.repeat):
-            for name, extra in cases.items():  # interleaved: load drifts hit all alike
-                times[name].append(run(root, extra))
+            # Each round runs every case once, in a new order: a load that
+            # drifts hits all cases alike, and no case always runs first.
+            shuffle.shuffle(order)
+            for name in order:
+                times[name].append(run(root, cases[name]))
         lines = records.read_text().count("\n")
         assert lines == args.repeat * (args.tests + 2), lines
-    base_cpu = statistics.median(cpu for _, cpu in times["plugin off (-p no:dynamo)"])
-    base_wall = statistics.median(wall for wall, _ in times["plugin off (-p no:dynamo)"])
+    off = times["plugin off (-p no:dynamo)"]
+    base_cpu = statistics.median(cpu for _, cpu in off)
+    base_wall = statistics.median(wall for wall, _ in off)
     rows = []
     for name, ts in times.items():
         cpu = statistics.median(c for _, c in ts)
         wall = statistics.median(w for w, _ in ts)
+        # Each round's case against the same round's plugin-off run.
+        paired = statistics.median(c / o for (_, c), (_, o) in zip(ts, off))
         rows.append(
-            f"| {name} | {cpu:.2f} | {100 * (cpu / base_cpu - 1):+.1f}% "
+            f"| {name} | {cpu:.2f} | {100 * (cpu / base_cpu - 1):+.1f}% | {100 * (paired - 1):+.1f}% "
             f"| {wall:.2f} | {100 * (wall / base_wall - 1):+.1f}% |"
         )
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
@@ -94,14 +103,15 @@ def main() -> int:
             "## Records",
             "",
             f"{args.tests:,} trivial tests ({PER_FILE} per file, module-level markers), "
-            f"`pytest -q -p no:cacheprovider`, each case run {args.repeat} times interleaved; "
-            "medians of the CPU time (user + system) and the wall time of the whole pytest process, "
-            "in seconds, and their overhead against the plugin off. CPU time is the figure to trust "
-            "on a loaded machine. Release build of the extension, bytecode caching on. "
-            "Target: records under 5%.",
+            f"`pytest -q -p no:cacheprovider`, {args.repeat} rounds, each running every case once "
+            "in a shuffled order; medians of the CPU time (user + system) and the wall time of the "
+            "whole pytest process, in seconds, and their overhead against the plugin off. "
+            "*Paired* is the median of each round's case against the same round's plugin-off run: "
+            "it cancels the drift of a shared machine's load, and is the figure to trust. "
+            "Release build of the extension, bytecode caching on. Target: records under 5%.",
             "",
-            "| case | CPU s | CPU overhead | wall s | wall overhead |",
-            "|---|---|---|---|---|",
+            "| case | CPU s | CPU overhead | paired CPU overhead | wall s | wall overhead |",
+            "|---|---|---|---|---|---|",
             *rows,
             "",
             f"Machine: {os.cpu_count()} cores, shared with other work and loaded "

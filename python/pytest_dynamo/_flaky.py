@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 RETRIES = "dynamo-retries"
 
-log = logging.getLogger("pytest_dynamo.flaky")
+#: The logger's name: made on a first retry, not at import. pytest looks at
+#: every logger at each phase of each test, so an idle one costs every test.
+LOGGER = "pytest_dynamo.flaky"
 
 #: Plugins that retry tests themselves.
 OTHER_RETRIERS = ("rerunfailures", "flaky")
@@ -129,7 +131,7 @@ def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: in
                     _log(item, teardown_call, teardown)
                 outcome = "error" if failed.when == "setup" else "failed"
                 earlier.append((outcome, setup.duration, call_s, teardown.duration, _reason(failed)))
-                log.warning(
+                logging.getLogger(LOGGER).warning(
                     _flow.line(
                         "flaky",
                         flow_id,
