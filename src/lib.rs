@@ -55,6 +55,7 @@ mod py_analytics;
 mod py_collect;
 mod py_convert;
 mod py_engine;
+mod py_environ;
 mod py_gpu;
 mod py_lint;
 mod py_pipeline;

@@ -11,6 +11,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::facts::FlowIds;
 use crate::facts_table::Table;
+use crate::py_environ::Variable;
 use crate::py_records::FactsTable;
 
 /// Starts the collected tests, one call each.
@@ -19,8 +20,8 @@ pub struct TestStart {
     table: Arc<Table>,
     /// Put each test's facts on its reports (an xdist worker).
     attach: bool,
-    environ: Py<PyAny>,
-    variable: Py<PyString>,
+    /// `$DYNAMO_FLOW_ID`.
+    variable: Variable,
     key: Py<PyAny>,
     exempt: Py<PyDict>,
 }
@@ -31,21 +32,21 @@ impl TestStart {
     /// under; `key` the stash key; `exempt` gating's exemptions by node id.
     #[new]
     fn new(
+        py: Python<'_>,
         table: &FactsTable,
         attach: bool,
         environ: Py<PyAny>,
         variable: Py<PyString>,
         key: Py<PyAny>,
         exempt: Py<PyDict>,
-    ) -> Self {
-        TestStart {
+    ) -> PyResult<Self> {
+        Ok(TestStart {
             table: table.table(),
             attach,
-            environ,
-            variable,
+            variable: Variable::new(py, environ, variable)?,
             key,
             exempt,
-        }
+        })
     }
 
     /// Start `item`: give it its flow id (a new one for a test collection
@@ -81,9 +82,8 @@ impl TestStart {
                 properties()?.append((intern!(py, "dynamo_exempt"), why))?;
             }
         }
-        let flow = PyString::new(py, &flow);
+        self.variable.set(py, &flow)?;
         item.getattr(intern!(py, "stash"))?
-            .set_item(self.key.bind(py), &flow)?;
-        self.environ.bind(py).set_item(self.variable.bind(py), flow)
+            .set_item(self.key.bind(py), PyString::new(py, &flow))
     }
 }
