@@ -55,12 +55,21 @@ pub struct Table {
     policy: Policy,
     items: Arc<Vec<Item>>,
     resolved: Arc<Vec<Resolution>>,
-    /// nodeid -> (its position in the batch, if there; its position among
-    /// the collected tests, which seeds its flow id).
-    tests: foldhash::HashMap<String, (Option<usize>, u64)>,
-    stages: HashMap<String, String>,
-    exempt: HashMap<String, String>,
+    /// What each collected test's facts are made from, by node id: one
+    /// lookup per test.
+    tests: foldhash::HashMap<String, Known>,
     flows: FlowIds,
+}
+
+/// A collected test, as the table knows it.
+struct Known {
+    /// Its position in the batch, if there.
+    position: Option<usize>,
+    /// Its position among the collected tests, which seeds its flow id.
+    n: u64,
+    stage: Option<String>,
+    /// Why it already does not gate (a pipeline's word).
+    exempt: Option<String>,
 }
 
 impl Table {
@@ -72,8 +81,8 @@ impl Table {
         items: Arc<Vec<Item>>,
         resolved: Arc<Vec<Resolution>>,
         nodeids: Vec<String>,
-        stages: HashMap<String, String>,
-        exempt: HashMap<String, String>,
+        mut stages: HashMap<String, String>,
+        mut exempt: HashMap<String, String>,
     ) -> (Table, Checks) {
         let index: foldhash::HashMap<&str, usize> = items
             .iter()
@@ -99,15 +108,19 @@ impl Table {
                     Err(message) => checks.problems.push((nodeid.clone(), message)),
                 }
             }
-            tests.insert(nodeid, (position, n as u64));
+            let known = Known {
+                position,
+                n: n as u64,
+                stage: stages.remove(&nodeid),
+                exempt: exempt.remove(&nodeid),
+            };
+            tests.insert(nodeid, known);
         }
         let table = Table {
             policy,
             items,
             resolved,
             tests,
-            stages,
-            exempt,
             flows: FlowIds::default(),
         };
         (table, checks)
@@ -116,10 +129,10 @@ impl Table {
     /// The facts of a collected test, its flow id among them; None for
     /// another node id.
     pub fn facts(&self, nodeid: &str) -> Option<Facts> {
-        let &(position, n) = self.tests.get(nodeid)?;
+        let known = self.tests.get(nodeid)?;
         let fallback;
         let empty = Resolution::default();
-        let (item, resolution) = if let Some(i) = position {
+        let (item, resolution) = if let Some(i) = known.position {
             (&self.items[i], &self.resolved[i])
         } else {
             // Not in the batch (an item a plugin made after collection):
@@ -127,10 +140,9 @@ impl Table {
             fallback = Item::new(nodeid, &[]);
             (&fallback, &empty)
         };
-        let stage = self.stages.get(nodeid).map(String::as_str);
-        let exempt = self.exempt.get(nodeid).map(String::as_str);
+        let (stage, exempt) = (known.stage.as_deref(), known.exempt.as_deref());
         let mut facts = facts(&self.policy.rules(), item, resolution, stage, exempt);
-        facts.flow_id = Some(self.flows.get(n));
+        facts.flow_id = Some(self.flows.get(known.n));
         Some(facts)
     }
 
@@ -144,8 +156,8 @@ impl Table {
 
     /// The flow id of a collected test (as `get` gives it); None for another node id.
     pub fn flow(&self, nodeid: &str) -> Option<String> {
-        let &(_, n) = self.tests.get(nodeid)?;
-        Some(self.flows.get(n))
+        let known = self.tests.get(nodeid)?;
+        Some(self.flows.get(known.n))
     }
 
     pub fn len(&self) -> usize {

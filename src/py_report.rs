@@ -218,7 +218,8 @@ pub fn read(
     // The last report carries every property the test set; a report made
     // outside the test (a crashed worker) carries none, its setup's do.
     let mut properties = last.getattr(intern!(py, "user_properties"))?;
-    if properties.is_empty()? {
+    let outside = test.reports.last().is_some_and(|r| r.when == Phase::Other);
+    if outside && properties.is_empty()? {
         for report in objects.iter().rev() {
             let p = report.getattr(intern!(py, "user_properties"))?;
             if !p.is_empty()? {
