@@ -137,9 +137,11 @@ impl Owners {
 
     /// The owner of one test: its file (the node id up to `::`), then its markers.
     pub fn owner_of(&self, nodeid: &str, resolution: &Resolution) -> Option<&str> {
-        let file = nodeid.split("::").next().unwrap_or(nodeid);
-        if let Some((_, owner)) = self.paths.iter().find(|(g, _)| glob::path_matches(g, file)) {
-            return Some(owner);
+        if !self.paths.is_empty() {
+            let file = nodeid.split("::").next().unwrap_or(nodeid);
+            if let Some((_, owner)) = self.paths.iter().find(|(g, _)| glob::path_matches(g, file)) {
+                return Some(owner);
+            }
         }
         resolution
             .markers
