@@ -26,21 +26,15 @@ pub struct Variable {
 impl Variable {
     /// The variable `name` of `environ` (`os.environ`).
     pub fn new(py: Python<'_>, environ: Py<PyAny>, name: Py<PyString>) -> PyResult<Self> {
-        let mapping = if cfg!(target_os = "linux") {
-            match environ.bind(py).getattr_opt(intern!(py, "_data"))? {
-                Some(data) => match data.cast_into::<PyDict>() {
-                    Ok(data) => {
-                        let key = PyBytes::new(py, name.bind(py).to_cow()?.as_bytes());
-                        Some((data.unbind(), key.unbind()))
-                    }
-                    Err(_) => None,
-                },
-                None => None,
-            }
+        let text = name.bind(py).to_cow()?.into_owned();
+        let data = if cfg!(target_os = "linux") {
+            environ.bind(py).getattr_opt(intern!(py, "_data"))?
         } else {
             None
         };
-        let text = name.bind(py).to_cow()?.into_owned();
+        let mapping = data
+            .and_then(|d| d.cast_into::<PyDict>().ok())
+            .map(|d| (d.unbind(), PyBytes::new(py, text.as_bytes()).unbind()));
         Ok(Variable {
             name,
             text,

@@ -403,20 +403,11 @@ impl Recorder {
         Ok(())
     }
 
-    /// Make (and write) the run-start line now, and return it.
-    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None))]
-    fn start(
-        &mut self,
-        rootdir: PathBuf,
-        host: String,
-        pipeline: Option<String>,
-        stage: Option<String>,
-        framework: Option<String>,
-        gpus: Option<String>,
-    ) -> PyResult<String> {
-        self.begin(rootdir, host, pipeline, stage, framework, gpus)?;
+    /// Make (and write) the run-start line now, from what `begin` gave, and
+    /// return it; None before `begin`.
+    fn start(&mut self) -> Option<String> {
         self.start_once();
-        Ok(self.inner.start_line().unwrap_or_default().to_string())
+        self.inner.start_line().map(String::from)
     }
 
     /// Take this process's facts table: tests whose reports carry no facts
@@ -432,14 +423,11 @@ impl Recorder {
     /// an attempt that is retried.
     fn report(&mut self, report: &Bound<'_, PyAny>) -> PyResult<u8> {
         let py = report.py();
-        // Exactly "failed": gating counts what pytest counts.
-        let outcome = report.getattr(intern!(py, "outcome"))?;
-        let failed = outcome.is(intern!(py, "failed"))
-            || (!outcome.is(intern!(py, "passed")) && outcome.eq(intern!(py, "failed"))?);
-        let flags = if failed { FAILED } else { 0 };
         let dict = py_report::instance_dict(report)?;
+        let (read, failed) = py_report::report(report, &dict)?;
+        let flags = if failed { FAILED } else { 0 };
         let pending = Pending {
-            report: py_report::report(report, &dict)?,
+            report: read,
             object: report.clone().unbind(),
         };
         let phase = pending.report.when;

@@ -120,7 +120,7 @@ fn previous(value: &Bound<'_, PyAny>) -> PyResult<Vec<Attempt>> {
 }
 
 /// pytest's phase names are interned strings: compare by identity first.
-pub fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
+fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
     let py = when.py();
     for (name, phase) in [
         (intern!(py, "setup"), Phase::Setup),
@@ -138,16 +138,21 @@ pub fn phase(when: &Bound<'_, PyAny>) -> PyResult<Phase> {
     }
 }
 
-pub fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
+fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
     if outcome.is(intern!(outcome.py(), "passed")) {
         return Ok(ReportOutcome::Passed);
     }
     Ok(ReportOutcome::parse(&outcome.extract::<String>()?))
 }
 
-/// One pytest report as the records read it, taken as it arrives; `dict` is
-/// its instance dict (`instance_dict`).
-pub fn report<'py>(report: &Bound<'py, PyAny>, dict: &Bound<'py, PyDict>) -> PyResult<Report> {
+/// One pytest report as the records read it, taken as it arrives, and
+/// whether its outcome is exactly "failed" (gating counts what pytest
+/// counts; `Report` reads any unknown outcome as a failure). `dict` is its
+/// instance dict (`instance_dict`).
+pub fn report<'py>(
+    report: &Bound<'py, PyAny>,
+    dict: &Bound<'py, PyDict>,
+) -> PyResult<(Report, bool)> {
     let py = report.py();
     let field = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyAny>> {
         match dict.get_item(name)? {
@@ -156,20 +161,25 @@ pub fn report<'py>(report: &Bound<'py, PyAny>, dict: &Bound<'py, PyDict>) -> PyR
         }
     };
     let when = phase(&field(intern!(py, "when"))?)?;
-    let outcome = report_outcome(&field(intern!(py, "outcome"))?)?;
+    let outcome = field(intern!(py, "outcome"))?;
+    let failed = outcome.is(intern!(py, "failed"))
+        || (!outcome.is(intern!(py, "passed")) && outcome.eq(intern!(py, "failed"))?);
+    let outcome = report_outcome(&outcome)?;
     let duration: f64 = field(intern!(py, "duration"))?.extract()?;
     let xfail = dict.contains(intern!(py, "wasxfail"))?;
-    Ok(Report {
+    let reason = if outcome == ReportOutcome::Passed && !xfail {
+        None
+    } else {
+        reason(report, dict, outcome == ReportOutcome::Passed)?
+    };
+    let read = Report {
         when,
         outcome,
         duration,
         xfail,
-        reason: if outcome == ReportOutcome::Passed && !xfail {
-            None
-        } else {
-            reason(report, dict, outcome == ReportOutcome::Passed)?
-        },
-    })
+        reason,
+    };
+    Ok((read, failed))
 }
 
 /// A finished test: its reports as `report` read them, and the report

@@ -14,10 +14,11 @@ use crate::facts_table::Table;
 use crate::py_environ::Variable;
 use crate::py_records::FactsTable;
 
-/// Starts the collected tests, one call each.
+/// Starts each test, one call each: from the collected tests' table once
+/// there is one, else as a test no table knows.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct TestStart {
-    table: Arc<Table>,
+    table: Option<Arc<Table>>,
     /// Put each test's facts on its reports (an xdist worker).
     attach: bool,
     /// `$DYNAMO_FLOW_ID`.
@@ -28,12 +29,14 @@ pub struct TestStart {
 
 #[pymethods]
 impl TestStart {
-    /// `environ` is `os.environ` and `variable` the name the flow id goes
-    /// under; `key` the stash key; `exempt` gating's exemptions by node id.
+    /// `table` holds the collected tests (None before collection ends, or
+    /// for a run without one); `environ` is `os.environ` and `variable` the
+    /// name the flow id goes under; `key` the stash key; `exempt` gating's
+    /// exemptions by node id.
     #[new]
     fn new(
         py: Python<'_>,
-        table: &FactsTable,
+        table: Option<&FactsTable>,
         attach: bool,
         environ: Py<PyAny>,
         variable: Py<PyString>,
@@ -41,7 +44,7 @@ impl TestStart {
         exempt: Py<PyDict>,
     ) -> PyResult<Self> {
         Ok(TestStart {
-            table: table.table(),
+            table: table.map(FactsTable::table),
             attach,
             variable: Variable::new(py, environ, variable)?,
             key,
@@ -60,16 +63,18 @@ impl TestStart {
                 .getattr(intern!(py, "user_properties"))?
                 .cast_into::<PyList>()?)
         };
-        let known = if self.attach {
-            self.table.get(&id).map(|(facts, flow)| {
-                let facts = (intern!(py, "dynamo_facts"), facts);
-                properties()?.append(facts)?;
-                Ok::<_, PyErr>(flow)
-            })
-        } else {
-            self.table.flow(&id).map(Ok)
-        }
-        .transpose()?;
+        let known = match &self.table {
+            Some(table) if self.attach => table
+                .get(&id)
+                .map(|(facts, flow)| {
+                    let facts = (intern!(py, "dynamo_facts"), facts);
+                    properties()?.append(facts)?;
+                    Ok::<_, PyErr>(flow)
+                })
+                .transpose()?,
+            Some(table) => table.flow(&id),
+            None => None,
+        };
         let flow = if let Some(flow) = known {
             flow
         } else {

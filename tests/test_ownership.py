@@ -161,7 +161,9 @@ def test_caplog_in_a_test_sees_the_cores_log_records(pytester: pytest.Pytester) 
 
         def test_core_logs(caplog, tmp_path, dynamo_flow_id):
             caplog.set_level(logging.INFO, logger="pytest_dynamo.records")
-            Recorder(dynamo_flow_id.replace("-", ""), str(tmp_path / "r.jsonl")).start(str(tmp_path), "h")
+            recorder = Recorder(dynamo_flow_id.replace("-", ""), str(tmp_path / "r.jsonl"))
+            recorder.begin(str(tmp_path), "h")
+            recorder.start()
             [record] = caplog.records
             assert record.name == "pytest_dynamo.records"
             component, flow, state = record.getMessage().split(" - ")

@@ -348,11 +348,15 @@ def test_the_summary_lists_the_slowest_tests_with_their_stage(pytester: pytest.P
 def test_rust_log_records_reach_caplog(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     run_id = "0" * 32
     caplog.set_level(logging.WARNING, logger="pytest_dynamo")
-    Recorder(run_id, str(tmp_path / "a.jsonl")).start(str(tmp_path), "host")
+    quiet = Recorder(run_id, str(tmp_path / "a.jsonl"))
+    quiet.begin(str(tmp_path), "host")
+    quiet.start()
     assert not [r for r in caplog.records if r.name.startswith("pytest_dynamo")]
     # A level set later is seen: the core does not cache Python's levels.
     caplog.set_level(logging.INFO, logger="pytest_dynamo")
-    Recorder(run_id, str(tmp_path / "b.jsonl")).start(str(tmp_path), "host")
+    heard = Recorder(run_id, str(tmp_path / "b.jsonl"))
+    heard.begin(str(tmp_path), "host")
+    heard.start()
     [record] = [r for r in caplog.records if r.name == "pytest_dynamo.records"]
     assert record.levelno == logging.INFO
     assert record.getMessage() == (

@@ -412,19 +412,22 @@ class FactsTable:
 
 @final
 class TestStart:
-    """Starts the collected tests, one call each."""
+    """Starts each test, one call each: from the collected tests' table once
+    there is one, else as a test no table knows."""
 
     def __new__(
         cls,
-        table: FactsTable,
+        table: FactsTable | None,
         attach: bool,
         environ: MutableMapping[str, str],
         variable: str,
         key: Any,
         exempt: dict[str, str],
     ) -> TestStart:
-        """`environ` is `os.environ` and `variable` the name the flow id goes
-        under; `key` the stash key; `exempt` gating's exemptions by node id."""
+        """`table` holds the collected tests (None before collection ends, or
+        for a run without one); `environ` is `os.environ` and `variable` the
+        name the flow id goes under; `key` the stash key; `exempt` gating's
+        exemptions by node id."""
     def test(self, item: Any) -> None:
         """Start `item`: give it its flow id (a new one for a test collection
         did not see), and in an xdist worker its facts and exemption."""
@@ -458,16 +461,9 @@ class Recorder:
     ) -> None:
         """What the run-start line will say; it is written before the first
         test's line, or with the run-end line. `gpus` is the GPU inventory as JSON."""
-    def start(
-        self,
-        rootdir: str,
-        host: str,
-        pipeline: str | None = None,
-        stage: str | None = None,
-        framework: str | None = None,
-        gpus: str | None = None,
-    ) -> str:
-        """Make (and write) the run-start line now, and return it."""
+    def start(self) -> str | None:
+        """Make (and write) the run-start line now, from what `begin` gave, and
+        return it; None before `begin`."""
     def use_facts(self, table: FactsTable) -> None:
         """Take this process's facts table: tests whose reports carry no facts
         (this process collected them) get theirs from it."""

@@ -43,21 +43,23 @@ class TestFacts:
         self.gating = gating(config)
         #: The collected tests' facts and flow ids, in the core.
         self.table: FactsTable | None = None
-        #: Starts each collected test (flow id, and facts on a worker's reports).
-        self.start: TestStart | None = None
         #: An xdist worker sends each test's facts to the controller on its
         #: reports; a single process's records read them from the table.
         self.attach = _state.is_worker(config)
+        #: Starts each test (flow id, and facts on a worker's reports); it
+        #: gets the table when collection ends.
+        self.start = self._test_start(None)
         #: nodeid -> how many times to retry it, for tests marked flaky.
         self.reruns: dict[str, int] = {}
-        #: $DYNAMO_FLOW_ID before the first test ("" when unset).
-        self.environ: str | None = None
+        #: $DYNAMO_FLOW_ID as the session found it ("" when unset).
+        self.environ: str | None = os.environ.get(_flow.ENV, "")
+
+    def _test_start(self, table: FactsTable | None) -> TestStart:
+        return TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID, self.gating.exempt)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After every pytest_collection_modifyitems: validation, pipeline
         # selection and its gating exemptions are all in place.
-        if self.environ is None:
-            self.environ = os.environ.get(_flow.ENV, "")
         batch = _state.batch(self.config)
         if batch is None or not session.items:
             return
@@ -76,7 +78,7 @@ class TestFacts:
         for nodeid, why in quarantined:
             run_gating.add_exemption(nodeid, why)
         self.table = table
-        self.start = TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID, run_gating.exempt)
+        self.start = self._test_start(table)
         # Our retries take over the protocol of flaky tests only: registered
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager
@@ -87,21 +89,7 @@ class TestFacts:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         # A plain hook, not a wrapper: it runs once per test, before whichever
         # protocol runs the test (pytest's, our retries', rerunfailures').
-        start = self.start
-        if start is not None:
-            start.test(item)
-        else:
-            self._start_untracked(item)
-
-    def _start_untracked(self, item: pytest.Item) -> None:
-        """A test outside any collected batch: a new flow id, on its reports
-        too, since no table knows it."""
-        flow_id = _flow.new_flow_id()
-        item.user_properties.append((FLOW_ID, flow_id))
-        item.stash[_flow.FLOW_ID] = flow_id
-        if self.environ is None:
-            self.environ = os.environ.get(_flow.ENV, "")
-        os.environ[_flow.ENV] = flow_id
+        self.start.test(item)
 
     def pytest_sessionfinish(self) -> None:
         # Between tests the variable keeps the last test's flow id; the
