@@ -37,6 +37,18 @@ impl Engine {
         })
     }
 
+    /// The built-in taxonomy and defaults, without reading any file: what an
+    /// unconfigured project registers its markers from.
+    pub fn builtin() -> Result<Self> {
+        let config = Config::default();
+        let taxonomy = customize::taxonomy(&config, BUILT_IN)?;
+        Ok(Engine {
+            config,
+            taxonomy,
+            source: None,
+        })
+    }
+
     pub fn from_config(config: Config, source: &str) -> Result<Self> {
         let taxonomy = customize::taxonomy(&config, source)?;
         Ok(Engine {

@@ -50,6 +50,14 @@ impl Engine {
         })
     }
 
+    /// The built-in taxonomy and defaults, reading no file.
+    #[staticmethod]
+    fn builtin() -> PyResult<Self> {
+        Ok(Engine {
+            inner: Arc::new(engine::Engine::builtin()?),
+        })
+    }
+
     /// The file the configuration came from, or None for the built-in defaults.
     #[getter]
     fn source(&self) -> Option<String> {
@@ -63,6 +71,11 @@ impl Engine {
             .markers()
             .map(|m| (m.name.clone(), m.category.clone(), m.description.clone()))
             .collect()
+    }
+
+    /// The taxonomy's marker that a misspelled `name` most likely means, if any.
+    fn suggest(&self, name: &str) -> Option<String> {
+        self.inner.taxonomy.suggest(name).map(str::to_string)
     }
 
     /// Every alias as `(alias, canonical)`.
@@ -175,9 +188,11 @@ impl Validation {
         validation_report::headline(&self.inner)
     }
 
-    /// `(file, tests, report text)` per file with findings.
-    fn files(&self) -> Vec<(String, usize, String)> {
-        validation_report::by_file(&self.inner)
+    /// `(file, tests, report text)` per file with findings; each text lists
+    /// at most `per_file` tests (None: all) and says how many it left out.
+    #[pyo3(signature = (per_file=None))]
+    fn files(&self, per_file: Option<usize>) -> Vec<(String, usize, String)> {
+        validation_report::by_file_capped(&self.inner, per_file.unwrap_or(usize::MAX))
             .into_iter()
             .map(|f| (f.file, f.tests, f.text))
             .collect()
@@ -186,6 +201,16 @@ impl Validation {
     /// The whole report: headline and every file.
     fn render(&self) -> String {
         validation_report::render(&self.inner)
+    }
+
+    /// Every rule broken, one line each: its code, how many tests, what it is about.
+    fn rule_counts(&self) -> String {
+        validation_report::rule_counts(&self.inner)
+    }
+
+    /// The full list of offending tests and their problems as JSON.
+    fn to_json(&self) -> String {
+        validation_report::to_json(&self.inner)
     }
 
     /// `(nodeid, line, [(code, message, fix)])` per offending test.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::validate::{Finding, Problem, Validation};
+use crate::validate::{code, Finding, Problem, Validation};
 
 /// The report of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,13 @@ fn entries<'a>(findings: &[&'a Finding]) -> Vec<Entry<'a>> {
 
 /// One report per file, in file order.
 pub fn by_file(validation: &Validation) -> Vec<FileReport> {
+    by_file_capped(validation, usize::MAX)
+}
+
+/// One report per file, in file order, each listing at most `per_file`
+/// entries and then how many tests it left out: a legacy suite with
+/// thousands of offenders must not print a line per problem of each.
+pub fn by_file_capped(validation: &Validation, per_file: usize) -> Vec<FileReport> {
     let mut files: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in &validation.findings {
         files
@@ -58,7 +65,9 @@ pub fn by_file(validation: &Validation) -> Vec<FileReport> {
         .into_iter()
         .map(|(file, findings)| {
             let mut text = String::new();
-            for e in entries(&findings) {
+            let all = entries(&findings);
+            let left_out: usize = all.iter().skip(per_file).map(|e| e.count).sum();
+            for e in all.iter().take(per_file) {
                 let shown = e
                     .name
                     .strip_prefix(file)
@@ -74,6 +83,13 @@ pub fn by_file(validation: &Validation) -> Vec<FileReport> {
                     let _ = writeln!(text, "           fix: {}", p.fix);
                 }
             }
+            if left_out > 0 {
+                let _ = writeln!(
+                    text,
+                    "... and {left_out} more test{} in this file",
+                    if left_out == 1 { "" } else { "s" }
+                );
+            }
             FileReport {
                 file: file.to_string(),
                 tests: findings.len(),
@@ -81,6 +97,68 @@ pub fn by_file(validation: &Validation) -> Vec<FileReport> {
             }
         })
         .collect()
+}
+
+/// What a rule is about, for the per-rule counts.
+fn rule_title(code: &str) -> &'static str {
+    match code {
+        code::LIFECYCLE => "no lifecycle marker",
+        code::HARDWARE => "no hardware marker, or more than one",
+        code::TYPE => "no type marker",
+        code::CONTRADICTION => "contradicting markers",
+        code::UNKNOWN => "unknown marker",
+        code::CATEGORY_COUNT => "too few or too many markers of a category",
+        _ => "other",
+    }
+}
+
+/// Every rule that some test breaks, with how many tests break it, one
+/// line each (`  DYN001  4200 tests: no lifecycle marker`), by code.
+pub fn rule_counts(validation: &Validation) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &validation.findings {
+        let mut codes: Vec<&str> = f.problems.iter().map(|p| p.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for c in codes {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    counts.into_iter().fold(String::new(), |mut out, (c, n)| {
+        let _ = writeln!(
+            out,
+            "  {c}  {n} test{}: {}",
+            if n == 1 { "" } else { "s" },
+            rule_title(c)
+        );
+        out
+    })
+}
+
+/// The full list as JSON: the headline's numbers and every offending test
+/// with its problems, for tools and for reading what the terminal left out.
+pub fn to_json(validation: &Validation) -> String {
+    let findings: Vec<serde_json::Value> = validation
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "nodeid": f.nodeid,
+                "line": f.line,
+                "problems": f.problems.iter().map(|p| serde_json::json!({
+                    "code": p.code,
+                    "message": p.message,
+                    "fix": p.fix,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "checked": validation.checked,
+        "offenders": validation.findings.len(),
+        "findings": findings,
+    });
+    format!("{doc:#}\n")
 }
 
 /// `12 tests in 3 files break the marker rules`.
@@ -123,7 +201,6 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::code;
 
     fn finding(nodeid: &str, code: &'static str) -> Finding {
         Finding {
@@ -163,5 +240,38 @@ mod tests {
             "4 tests in 2 files break the marker rules (of 10 checked)"
         );
         assert!(render(&v).contains("\nb.py\n  C::v\n"));
+    }
+
+    #[test]
+    fn a_capped_file_says_how_many_tests_it_left_out() {
+        let v = Validation {
+            findings: vec![
+                finding("a.py::t", code::LIFECYCLE),
+                finding("a.py::u", code::TYPE),
+                finding("a.py::w[1]", code::TYPE),
+                finding("a.py::w[2]", code::TYPE),
+            ],
+            aliases: vec![],
+            checked: 4,
+        };
+        let files = by_file_capped(&v, 1);
+        assert_eq!(files[0].tests, 4);
+        assert!(files[0].text.starts_with("t\n"), "{}", files[0].text);
+        assert!(!files[0].text.contains("\nu\n"), "{}", files[0].text);
+        assert!(
+            files[0]
+                .text
+                .ends_with("... and 3 more tests in this file\n"),
+            "{}",
+            files[0].text
+        );
+        assert_eq!(
+            rule_counts(&v),
+            "  DYN001  1 test: no lifecycle marker\n  DYN003  3 tests: no type marker\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&to_json(&v)).unwrap();
+        assert_eq!(json["offenders"], 4);
+        assert_eq!(json["findings"][2]["nodeid"], "a.py::w[1]");
+        assert_eq!(json["findings"][0]["problems"][0]["code"], "DYN001");
     }
 }

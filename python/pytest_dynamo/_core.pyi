@@ -23,11 +23,16 @@ class Engine:
     def load(rootdir: str, config_file: str | None = None) -> Engine:
         """Load `[tool.pytest-dynamo]` from the rootdir's pyproject.toml, or the
         file `config_file` names. Raises `ConfigError` with the key and the fix."""
+    @staticmethod
+    def builtin() -> Engine:
+        """The built-in taxonomy and defaults, reading no file."""
     @property
     def source(self) -> str | None:
         """The file the configuration came from, or None for the built-in defaults."""
     def markers(self) -> list[tuple[str, str, str]]:
         """Every marker as `(name, category, description)`, category by category."""
+    def suggest(self, name: str) -> str | None:
+        """The taxonomy's marker that a misspelled `name` most likely means, if any."""
     def aliases(self) -> list[tuple[str, str]]:
         """Every alias as `(alias, canonical)`."""
     def categories(self) -> list[tuple[str, str, int, int | None]]:
@@ -110,10 +115,15 @@ class Validation:
     @property
     def headline(self) -> str:
         """`N tests in M files break the marker rules (of K checked)`."""
-    def files(self) -> list[tuple[str, int, str]]:
-        """`(file, tests, report text)` per file with findings."""
+    def files(self, per_file: int | None = None) -> list[tuple[str, int, str]]:
+        """`(file, tests, report text)` per file with findings; each text lists
+        at most `per_file` tests (None: all) and says how many it left out."""
     def render(self) -> str:
         """The whole report: headline and every file."""
+    def rule_counts(self) -> str:
+        """Every rule broken, one line each: its code, how many tests, what it is about."""
+    def to_json(self) -> str:
+        """The full list of offending tests and their problems as JSON."""
     def findings(self) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
         """`(nodeid, line, [(code, message, fix)])` per offending test."""
     def aliases(self) -> list[tuple[str, str, int, str, int]]:

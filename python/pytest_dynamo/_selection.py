@@ -141,6 +141,8 @@ class SelectionPlugin:
         self.selected = 0
         self.collected = 0
         self.plan_text: str | None = None
+        #: ``(file, first line of its error)`` of what failed to collect, for the plan.
+        self.collection_errors: list[tuple[str, str]] = []
 
     @property
     def active(self) -> bool:
@@ -263,10 +265,20 @@ class SelectionPlugin:
             self.selected = int(data["selected"])
             self.collected = int(data["collected"])
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if self.plan and report.failed:
+            self.collection_errors.append((report.nodeid or ".", _first_line(report)))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
-        if not self.plan or session.testsfailed:
-            return None  # collection errors still fail the run
+        if not self.plan:
+            return None
+        # A plan runs nothing, ever; collection errors still fail the run,
+        # with the status pytest gives them (2, or 1 under
+        # --continue-on-collection-errors).
+        if session.testsfailed and not self.config.getoption("continue_on_collection_errors", default=False):
+            errors = session.testsfailed
+            raise session.Interrupted(f"{errors} error{'s' if errors != 1 else ''} during collection")
         return True
 
     @pytest.hookimpl(trylast=True)
@@ -281,6 +293,14 @@ class SelectionPlugin:
             why = f" ({self.why})" if self.why else ""
             terminalreporter.write_line(f"framework: {framework}{why}")
             terminalreporter.write(self.plan_text)
+            errors = self.collection_errors
+            if errors:
+                terminalreporter.write_line(
+                    f"collection errors: {len(errors)}; the plan leaves out what these failed to collect:",
+                    red=True,
+                )
+                for nodeid, message in errors:
+                    terminalreporter.write_line(f"  {nodeid}: {message}" if message else f"  {nodeid}")
             return
         counts = self.counts
         if counts is None:
@@ -311,6 +331,18 @@ class SelectionPlugin:
             ("framework", f"other framework than {self.framework}{agnostic}"),
             ("user", "deselected before (-m, -k or another plugin)"),
         ]
+
+
+def _first_line(report: pytest.CollectReport) -> str:
+    """The error's one line: pytest's crash message, else the last ``E`` line
+    of the report (an import error's own message), else its first line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if message:
+        return str(message).splitlines()[0].strip()
+    lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return errors[-1] if errors else (lines[0] if lines else "")
 
 
 def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[int] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _state
+from pytest_dynamo import _activation, _state
 
 
 class XdistIntegration:
@@ -17,3 +17,6 @@ class XdistIntegration:
     def pytest_configure_node(self, node: Any) -> None:
         handed: dict[str, Any] = self.config.stash.get(_state.FOR_WORKERS, {})
         node.workerinput["dynamo"] = dict(handed)
+        # A worker's command line lacks the controller's flags: it acts
+        # because the controller does.
+        node.workerinput[_activation.WORKER_KEY] = _activation.of(self.config).why

@@ -3,11 +3,23 @@ the Rust core (``pytest_dynamo._core``) and reports what it answers."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 
 import pytest
 
-from pytest_dynamo import _analytics, _collect, _gpu, _options, _records, _selection, _state
+from pytest_dynamo import (
+    _activation,
+    _analytics,
+    _collect,
+    _gpu,
+    _options,
+    _records,
+    _selection,
+    _state,
+    _validation,
+)
+from pytest_dynamo._core import Engine
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -16,19 +28,34 @@ VALIDATION = "dynamo-validation"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _options.add_options(parser)
+    _activation.add_options(parser)
+    _validation.add_options(parser)
     _gpu.add_options(parser)
     _selection.add_options(parser)
     _analytics.add_options(parser)
     _records.add_options(parser)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    engine = _state.load_engine(config)
+def register_markers(config: pytest.Config, engine: Engine) -> None:
     for name, category, description in engine.markers():
         config.addinivalue_line("markers", f"{name}: [{category}] {description}")
     for alias, canonical in engine.aliases():
         config.addinivalue_line("markers", f"{alias}: deprecated alias of {canonical}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not _activation.is_active(config):
+        # Installed but not configured (or turned off): the built-in
+        # taxonomy's markers only, so --strict-markers suites that use them
+        # keep working; no file or setting is read that could fail.
+        engine = Engine.builtin()
+        register_markers(config, engine)
+        vram = engine.gpu_rules().vram_marker
+        config.addinivalue_line("markers", f"{vram}(gib): needs a GPU with at least this much memory, in GiB")
+        return
+    engine = _state.load_engine(config)
+    register_markers(config, engine)
     config.pluginmanager.register(ValidationPlugin(config), VALIDATION)
     config.pluginmanager.register(Gating(), GATING)
     _gpu.register(config)
@@ -45,6 +72,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> Generator[None, None, None]:
+    if not _activation.is_active(config):
+        yield
+        return
     collected = list(items)
     yield
     # After every other hook: markers added by conftest hooks are in place,
@@ -62,6 +92,20 @@ def pytest_collection_modifyitems(
     # then hardware skips or deselection (the GPU feature), in that order.
     _selection.select(config, items, everything)
     _gpu.apply(config, batch, items, everything)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    activation = _activation.of(config)
+    return activation.line() if activation.active else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    result = yield
+    # `pytest --version --version` lists the plugins: say whether this one acts.
+    if (config.getoption("version", default=0) or 0) > 1:
+        sys.stdout.write(_activation.of(config).line() + "\n")
+    return result
 
 
 def gating(config: pytest.Config) -> Gating:
