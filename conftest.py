@@ -10,6 +10,23 @@ pytest_plugins = ["pytester"]
 VALID = "@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\n"
 
 
+@pytest.fixture(autouse=True)
+def dynamo_active_in_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner pytester runs act as a configured project's do: PYTEST_DYNAMO_ON
+    activates the plugin with the built-in defaults and changes no setting,
+    so the ini options and flags a test gives keep their precedence. Tests
+    of an unconfigured project opt out with the ``unconfigured`` fixture."""
+    monkeypatch.setenv("PYTEST_DYNAMO_ON", "1")
+    monkeypatch.delenv("PYTEST_DYNAMO_OFF", raising=False)
+    monkeypatch.delenv("DYNAMO_CONFIG", raising=False)
+
+
+@pytest.fixture
+def unconfigured(dynamo_active_in_inner_runs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs see the plugin installed but not configured."""
+    monkeypatch.delenv("PYTEST_DYNAMO_ON", raising=False)
+
+
 @pytest.fixture
 def valid_marks() -> str:
     """Decorator lines that satisfy the default rules."""
