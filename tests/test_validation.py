@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
@@ -211,3 +213,138 @@ def test_xdist_workers_report_the_same_and_run_nothing(pytester: pytest.Pytester
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*DYN001 no lifecycle marker*"])
     assert result.stdout.str().count("ERROR collecting test_x.py") == 1
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]])
+def test_strict_stops_every_test_under_continue_on_collection_errors(
+    pytester: pytest.Pytester, valid_marks: str, xdist: list[str]
+) -> None:
+    ran = pytester.path / "ran"
+    body = f"    open({str(ran)!r}, 'a').write('x')\n"
+    pytester.makepyfile(
+        test_good=f"import pytest\n{valid_marks}def test_good():\n{body}",
+        test_bad=f"def test_bad():\n{body}",
+        test_broken="import not_a_module_anywhere\n",
+    )
+    result = pytester.runpytest_subprocess("--continue-on-collection-errors", *xdist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*No module named 'not_a_module_anywhere'*"])
+    result.stdout.fnmatch_lines(["*DYN001 no lifecycle marker*"])
+    assert not ran.exists(), "a test ran although strict validation failed collection"
+    assert "passed" not in result.stdout.lines[-1]
+
+
+def test_strict_markers_typos_get_did_you_mean_in_pytests_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_typos="""
+        import pytest
+
+        @pytest.mark.Nightly
+        @pytest.mark.gpu1
+        @pytest.mark.unit
+        def test_a(): pass
+
+        @pytest.mark.intergration
+        @pytest.mark.frobnicate
+        def test_b(): pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    # pytest's own error and status, with our suggestion for every typo.
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "'Nightly' not found in `markers` configuration option",
+            "*pytest-dynamo*",
+            "pytest-dynamo: line 3: @pytest.mark.Nightly: did you mean @pytest.mark.nightly?",
+            "pytest-dynamo: line 4: @pytest.mark.gpu1: did you mean @pytest.mark.gpu_1?",
+            "pytest-dynamo: line 8: @pytest.mark.intergration: did you mean @pytest.mark.integration?",
+            "ERROR test_typos.py - Failed: 'Nightly' not found in `markers`*",
+        ]
+    )
+    assert "frobnicate: did you mean" not in result.stdout.str()
+    assert pytester.runpytest("--strict-markers", "-p", "no:dynamo").ret == result.ret
+    # Under xdist the suggestion travels with the worker's report.
+    result = pytester.runpytest_subprocess("--strict-markers", "-n", "2")
+    assert result.ret == pytester.runpytest_subprocess("--strict-markers", "-n", "2", "-p", "no:dynamo").ret
+    result.stdout.fnmatch_lines(["*@pytest.mark.Nightly: did you mean @pytest.mark.nightly?"])
+
+
+def _legacy_suite(pytester: pytest.Pytester, files: int, tests: int) -> None:
+    """``files`` files of ``tests`` unmarked tests each, every one an offender."""
+    body = "".join(f"def test_{n}(): pass\n" for n in range(tests))
+    pytester.makepyfile(**{f"test_legacy_{f:02}": body for f in range(files)})
+
+
+def test_a_large_report_is_capped_and_counts_every_rule(pytester: pytest.Pytester) -> None:
+    _legacy_suite(pytester, files=25, tests=15)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    # An error for each of the first 10 files, each listing its first 5 tests.
+    result.assert_outcomes(errors=10)
+    text = result.stdout.str()
+    assert "ERROR collecting test_legacy_09.py" in text
+    assert "ERROR collecting test_legacy_10.py" not in text
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-dynamo: 15 tests in this file break the marker rules "
+            "(first 5 shown; full list: --dynamo-validation-report=PATH)",
+            "test_4",
+            "    DYN001 no lifecycle marker",
+            "... and 10 more tests in this file",
+        ]
+    )
+    assert "\ntest_5\n" not in text
+    result.stdout.fnmatch_lines(
+        [
+            "  DYN001  375 tests: no lifecycle marker",
+            "  DYN002  375 tests: no hardware marker, or more than one",
+            "  DYN003  375 tests: no type marker",
+            "pytest-dynamo: the report shows the first 5 tests of each of the first 10 files; "
+            "full list: --dynamo-validation-report=PATH",
+            "pytest-dynamo: 375 tests in 25 files break the marker rules (of 375 checked)*",
+        ]
+    )
+    # 375 offenders with 3 problems each were 2,700 lines before the cap.
+    assert len(result.outlines) < 450
+
+
+def test_the_full_report_goes_to_the_file_named(pytester: pytest.Pytester) -> None:
+    _legacy_suite(pytester, files=25, tests=15)
+    result = pytester.runpytest("--dynamo-validation-report=reports/full.txt")
+    full = pytester.path / "reports" / "full.txt"
+    result.stdout.fnmatch_lines([f"*full list in {full}*"])
+    text = full.read_text()
+    assert text.startswith("pytest-dynamo: 375 tests in 25 files break the marker rules")
+    assert text.count("DYN001 no lifecycle marker") == 375
+    assert "\ntest_legacy_24.py\n  test_0\n" in text
+    assert text.count("\n  test_14\n") == 25
+
+    pytester.makeini("[pytest]\ndynamo_validation_report = full.json\n")
+    result = pytester.runpytest("--dynamo-validation=warn")
+    result.assert_outcomes(passed=375)
+    result.stdout.fnmatch_lines(["... and 15 more files", f"*full list in {pytester.path / 'full.json'}"])
+    report = json.loads((pytester.path / "full.json").read_text())
+    assert report["offenders"] == 375
+    assert report["checked"] == 375
+    assert {f["nodeid"] for f in report["findings"]} >= {"test_legacy_24.py::test_14", "test_legacy_00.py::test_0"}
+    assert report["findings"][0]["problems"][0] == {
+        "code": "DYN001",
+        "message": "no lifecycle marker",
+        "fix": report["findings"][0]["problems"][0]["fix"],
+    }
+
+
+def test_a_clean_suite_writes_a_clean_report(pytester: pytest.Pytester, valid_marks: str) -> None:
+    pytester.makepyfile(f"import pytest\n{valid_marks}def test_a(): pass\n")
+    pytester.runpytest("--dynamo-validation-report=r.txt").assert_outcomes(passed=1)
+    assert (pytester.path / "r.txt").read_text() == "pytest-dynamo: no test breaks the marker rules (of 1 checked)\n"
+
+
+def test_an_unwritable_report_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_a(): pass\n")
+    (pytester.path / "afile").write_text("")
+    result = pytester.runpytest("--dynamo-validation-report=afile/r.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pytest-dynamo: cannot write the validation report *afile/r.txt*"])

@@ -20,8 +20,8 @@ DOCS = "docs/markers.md"
 #: The report in the terminal lists this many tests of a file, for this many
 #: files; every rule's count and the full list (--dynamo-validation-report)
 #: cover the rest. A legacy suite's 5,000 offenders once printed 120,006 lines.
-PER_FILE = 10
-FILES = 20
+PER_FILE = 5
+FILES = 10
 #: pytest's own error for an unregistered marker under --strict-markers.
 NOT_FOUND = re.compile(r"'([^']+)' not found in `markers` configuration option")
 #: A marker named in source: ``pytest.mark.name``, ``mark.name``.
@@ -116,7 +116,7 @@ class ValidationPlugin:
                 shown = f"first {PER_FILE} shown; {self.where_full()}" if tests > PER_FILE else ""
                 header = (
                     f"pytest-dynamo: {tests} test{'s' if tests != 1 else ''} "
-                    f"in this file break the marker rules{f' ({shown})' if shown else ''}\n\n"
+                    f"in this file break{'s' if tests == 1 else ''} the marker rules{f' ({shown})' if shown else ''}\n\n"
                 )
                 report = pytest.CollectReport(
                     nodeid=file, outcome="failed", longrepr=header + text, result=[]
