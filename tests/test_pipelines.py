@@ -281,6 +281,40 @@ def test_the_plan_runs_nothing_and_shows_stages_durations_and_orphans(suite: pyt
         everything.stdout.fnmatch_lines([f"pipeline {pipeline} (*"])
 
 
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [([], pytest.ExitCode.INTERRUPTED), (["--continue-on-collection-errors"], pytest.ExitCode.TESTS_FAILED)],
+)
+def test_the_plan_runs_nothing_and_lists_import_errors(
+    pytester: pytest.Pytester, valid_marks: str, args: list[str], status: pytest.ExitCode
+) -> None:
+    ran = pytester.path / "ran"
+    pytester.makepyfile(
+        test_good=f"import pytest\n{valid_marks}def test_good():\n    open({str(ran)!r}, 'a').write('x')\n",
+        test_broken="import not_a_module_anywhere\n",
+    )
+    result = pytester.runpytest("--dynamo-plan", *args)
+    # The status says collection was not clean, as pytest's would.
+    assert result.ret == status
+    assert not ran.exists(), "--dynamo-plan ran a test"
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-dynamo plan =*",
+            "pipeline pre_merge (*",
+            "  unit  *cpu  *1  *",
+            "collection errors: 1; the plan leaves out what these failed to collect:",
+            "  test_broken.py: ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+        ]
+    )
+    # A clean collection plans with status 0 and no error list.
+    ran.unlink(missing_ok=True)
+    (pytester.path / "test_broken.py").unlink()
+    clean = pytester.runpytest("--dynamo-plan", *args)
+    assert clean.ret == pytest.ExitCode.OK
+    assert not ran.exists()
+    assert "collection errors" not in clean.stdout.str()
+
+
 def test_the_plan_reads_the_configured_durations_and_refuses_a_bad_file(suite: pytest.Pytester) -> None:
     suite.path.joinpath("d.json").write_text('{"test_suite.py::test_weekly_stress": 7200}')
     result = suite.runpytest("--dynamo-plan", "--dynamo-pipeline=weekly", "--dynamo-durations=d.json")
