@@ -33,7 +33,11 @@ def test_an_unconfigured_project_runs_as_without_the_plugin(
 
 def plugin_lines(result: pytest.RunResult) -> list[str]:
     """The lines the plugin printed (its header lines, sections, messages)."""
-    return [line for line in result.outlines if line.startswith(("dynamo", "pytest-dynamo")) or "= pytest-dynamo" in line]
+    return [
+        line
+        for line in result.outlines
+        if line.startswith(("dynamo", "pytest-dynamo")) or "= pytest-dynamo" in line
+    ]
 
 
 def _normalized(lines: list[str]) -> list[str]:
@@ -80,8 +84,7 @@ def test_an_unconfigured_project_with_strict_markers_may_use_the_taxonomy(
     pytester: pytest.Pytester, unconfigured: None
 ) -> None:
     pytester.makepyfile(
-        "import pytest\n"
-        "@pytest.mark.nightly\n@pytest.mark.vram_gib(3.8)\ndef test_a(): pass\n"
+        "import pytest\n@pytest.mark.nightly\n@pytest.mark.vram_gib(3.8)\ndef test_a(): pass\n"
     )
     # No hardware or type marker: no rule is applied, and nothing is skipped.
     result = pytester.runpytest_subprocess("--strict-markers")
@@ -191,8 +194,11 @@ def _fetch_sdist(cache: Path) -> Path:
         cache.mkdir(parents=True, exist_ok=True)
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps"]
-                + ["--disable-pip-version-check", "-q", "-d", str(cache), f"{name}=={version}"],
+                [
+                    sys.executable,
+                    *("-m", "pip", "download", "--no-binary", ":all:", "--no-deps"),
+                    *("--disable-pip-version-check", "-q", "-d", str(cache), f"{name}=={version}"),
+                ],
                 capture_output=True,
                 text=True,
                 timeout=300,

@@ -328,7 +328,10 @@ def test_the_full_report_goes_to_the_file_named(pytester: pytest.Pytester) -> No
     report = json.loads((pytester.path / "full.json").read_text())
     assert report["offenders"] == 375
     assert report["checked"] == 375
-    assert {f["nodeid"] for f in report["findings"]} >= {"test_legacy_24.py::test_14", "test_legacy_00.py::test_0"}
+    assert {f["nodeid"] for f in report["findings"]} >= {
+        "test_legacy_24.py::test_14",
+        "test_legacy_00.py::test_0",
+    }
     assert report["findings"][0]["problems"][0] == {
         "code": "DYN001",
         "message": "no lifecycle marker",
@@ -339,7 +342,8 @@ def test_the_full_report_goes_to_the_file_named(pytester: pytest.Pytester) -> No
 def test_a_clean_suite_writes_a_clean_report(pytester: pytest.Pytester, valid_marks: str) -> None:
     pytester.makepyfile(f"import pytest\n{valid_marks}def test_a(): pass\n")
     pytester.runpytest("--dynamo-validation-report=r.txt").assert_outcomes(passed=1)
-    assert (pytester.path / "r.txt").read_text() == "pytest-dynamo: no test breaks the marker rules (of 1 checked)\n"
+    clean = "pytest-dynamo: no test breaks the marker rules (of 1 checked)\n"
+    assert (pytester.path / "r.txt").read_text() == clean
 
 
 def test_an_unwritable_report_is_a_usage_error(pytester: pytest.Pytester) -> None:

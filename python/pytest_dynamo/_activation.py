@@ -13,6 +13,7 @@ so an unrelated project's broken file is never our error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -72,10 +73,8 @@ def _read(path: Path) -> str:
 def _arguments(config: pytest.Config) -> list[str]:
     """Every argument the run was given: PYTEST_ADDOPTS, the ini's addopts, the command line."""
     args: list[str] = []
-    try:
+    with contextlib.suppress(ValueError):  # pytest itself reports a broken PYTEST_ADDOPTS
         args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
-    except ValueError:
-        pass  # pytest itself reports a broken PYTEST_ADDOPTS
     args += [str(arg) for arg in config.getini("addopts") or ()]
     args += [str(arg) for arg in config.invocation_params.args]
     return args

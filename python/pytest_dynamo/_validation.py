@@ -113,10 +113,10 @@ class ValidationPlugin:
             # Only the first files get an error each: the rule counts and
             # the full report (the summary names it) cover the others.
             for file, tests, text in result.files(PER_FILE)[:FILES]:
-                shown = f"first {PER_FILE} shown; {self.where_full()}" if tests > PER_FILE else ""
+                shown = f" (first {PER_FILE} shown; {self.where_full()})" if tests > PER_FILE else ""
                 header = (
                     f"pytest-dynamo: {tests} test{'s' if tests != 1 else ''} "
-                    f"in this file break{'s' if tests == 1 else ''} the marker rules{f' ({shown})' if shown else ''}\n\n"
+                    f"in this file break{'s' if tests == 1 else ''} the marker rules{shown}\n\n"
                 )
                 report = pytest.CollectReport(
                     nodeid=file, outcome="failed", longrepr=header + text, result=[]
@@ -151,7 +151,9 @@ class ValidationPlugin:
         return "".join(out)
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
         report = yield
         if report.failed and isinstance(collector, pytest.Module):
             self._suggest(collector, report)
@@ -189,10 +191,10 @@ class ValidationPlugin:
         suggestions = self._suggested[key]
         if not suggestions:
             return
-        longrepr = report.longrepr
-        if hasattr(longrepr, "addsection"):
+        addsection = getattr(report.longrepr, "addsection", None)
+        if callable(addsection):
             # Keeps pytest's error as it is, its one-line summary included.
-            longrepr.addsection("pytest-dynamo", suggestions)
+            addsection("pytest-dynamo", suggestions)
         else:
             report.longrepr = f"{text.rstrip()}\n{suggestions}"
 
