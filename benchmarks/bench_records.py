@@ -36,7 +36,8 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def make_suite(root: Path, tests: int) -> None:
     lines = "\n".join(f"    {m}: benchmark marker" for m in MARKERS)
-    (root / "pytest.ini").write_text(f"[pytest]\nmarkers =\n{lines}\n")
+    # dynamo_validation configures the plugin: installed alone, it would not act.
+    (root / "pytest.ini").write_text(f"[pytest]\ndynamo_validation = strict\nmarkers =\n{lines}\n")
     marks = ", ".join(f"pytest.mark.{m}" for m in MARKERS)
     for f in range(tests // PER_FILE):
         body = "".join(f"def test_{i}(): pass\n" for i in range(PER_FILE))

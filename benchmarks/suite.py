@@ -47,7 +47,10 @@ def generate(root: Path, tests: int, files: int) -> Path:
     # strategy's own example): unregistered marks would make pytest warn on
     # every use and slow the plugin-off baseline down.
     names = sorted({*LIFECYCLES, *HARDWARE, *TYPES, *filter(None, FRAMEWORKS)})
-    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(f"    {n}\n" for n in names))
+    # dynamo_validation configures the plugin: installed alone, it would not act.
+    (root / "pytest.ini").write_text(
+        "[pytest]\ndynamo_validation = strict\nmarkers =\n" + "".join(f"    {n}\n" for n in names)
+    )
     per_file, extra = divmod(tests, files)
     for i in range(files):
         count = per_file + (1 if i < extra else 0)
