@@ -72,7 +72,15 @@ def test_an_unconfigured_project_has_the_same_output_byte_for_byte(
         """
     )
     pytester.makepyfile(test_import_error="import not_a_module_anywhere\n")
-    for args in ([], ["-v"], ["-rA"], ["--continue-on-collection-errors"], ["--collect-only", "-q"]):
+    for args in (
+        [],
+        ["-v"],
+        ["-qq"],
+        ["-rA", "-x"],
+        ["--reruns", "1"],
+        ["--continue-on-collection-errors"],
+        ["--collect-only", "-q"],
+    ):
         installed = pytester.runpytest("-p", "no:cacheprovider", *args)
         removed = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:dynamo", *args)
         assert installed.ret == removed.ret, args
@@ -161,6 +169,16 @@ def test_dynamo_off_turns_every_feature_off_and_keeps_the_markers(
     assert not plugin_lines(result)
 
 
+def test_dynamo_off_refuses_to_run_a_plan(pytester: pytest.Pytester) -> None:
+    """Off would run the suite the plan was asked not to run."""
+    pytester.makepyfile(UNMARKED)
+    result = pytester.runpytest("--dynamo-off", "--dynamo-plan")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*pytest-dynamo: --dynamo-plan runs nothing, but the plugin is turned off by --dynamo-off*"]
+    )
+
+
 def test_without_the_plugin_strict_markers_suites_fail(pytester: pytest.Pytester, valid_marks: str) -> None:
     """What the docs say of -p no:dynamo: the markers go with it."""
     pytester.makepyfile(f"import pytest\n{valid_marks}def test_a(): pass\n")
@@ -197,7 +215,8 @@ def _fetch_sdist(cache: Path) -> Path:
                 [
                     sys.executable,
                     *("-m", "pip", "download", "--no-binary", ":all:", "--no-deps"),
-                    *("--disable-pip-version-check", "-q", "-d", str(cache), f"{name}=={version}"),
+                    *("--disable-pip-version-check", "--retries", "0", "--timeout", "20"),
+                    *("-q", "-d", str(cache), f"{name}=={version}"),
                 ],
                 capture_output=True,
                 text=True,

@@ -46,6 +46,13 @@ def register_markers(config: pytest.Config, engine: Engine) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not _activation.is_active(config):
+        if config.getoption("dynamo_plan", default=False):
+            # Only the off switch gets here with a --dynamo-* flag.
+            raise pytest.UsageError(
+                "pytest-dynamo: --dynamo-plan runs nothing, but the plugin is "
+                f"{_activation.of(config).why} and the suite would run\n"
+                "  fix: drop one of them"
+            )
         # Installed but not configured (or turned off): the built-in
         # taxonomy's markers only, so --strict-markers suites that use them
         # keep working; no file or setting is read that could fail.
@@ -73,6 +80,13 @@ def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> Generator[None, None, None]:
     if not _activation.is_active(config):
+        if config.getoption("dynamo_plan", default=False):
+            # Only the off switch gets here with a --dynamo-* flag.
+            raise pytest.UsageError(
+                "pytest-dynamo: --dynamo-plan runs nothing, but the plugin is "
+                f"{_activation.of(config).why} and the suite would run\n"
+                "  fix: drop one of them"
+            )
         yield
         return
     collected = list(items)
