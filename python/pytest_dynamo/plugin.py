@@ -80,13 +80,6 @@ def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> Generator[None, None, None]:
     if not _activation.is_active(config):
-        if config.getoption("dynamo_plan", default=False):
-            # Only the off switch gets here with a --dynamo-* flag.
-            raise pytest.UsageError(
-                "pytest-dynamo: --dynamo-plan runs nothing, but the plugin is "
-                f"{_activation.of(config).why} and the suite would run\n"
-                "  fix: drop one of them"
-            )
         yield
         return
     collected = list(items)
