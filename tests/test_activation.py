@@ -169,6 +169,25 @@ def test_dynamo_off_turns_every_feature_off_and_keeps_the_markers(
     assert not plugin_lines(result)
 
 
+def test_dynamo_off_keeps_the_projects_own_markers(pytester: pytest.Pytester) -> None:
+    """The example suite uses its configured alias `premerge` under --strict-markers."""
+    example = Path(__file__).parent.parent / "examples" / "inference_suite"
+    shutil.copytree(example, pytester.path, dirs_exist_ok=True)
+    # In a subprocess: in-process runs share pytest.mark's cache of known names.
+    result = pytester.runpytest_subprocess("--dynamo-off")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert not plugin_lines(result)
+    assert "not found in `markers`" not in result.stdout.str()
+    # A configuration that does not load is no error when the plugin is off.
+    with (pytester.path / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("[tool.pytest-dynamo.no_such_table]\n")
+    assert pytester.runpytest_subprocess().ret == pytest.ExitCode.USAGE_ERROR
+    result = pytester.runpytest_subprocess("--dynamo-off")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's: 'premerge' is unknown now
+    result.stdout.fnmatch_lines(["*'premerge' not found in `markers` configuration option*"])
+
+
 def test_dynamo_off_refuses_to_run_a_plan(pytester: pytest.Pytester) -> None:
     """Off would run the suite the plan was asked not to run."""
     pytester.makepyfile(UNMARKED)

@@ -42,6 +42,9 @@ class Activation:
     active: bool
     #: Which file, option or variable decided it, for the header and ``-VV``.
     why: str
+    #: Turned off for this run (--dynamo-off, PYTEST_DYNAMO_OFF): the
+    #: project's own markers stay registered.
+    off: bool = False
 
     def line(self) -> str:
         state = "active" if self.active else "inactive"
@@ -110,9 +113,9 @@ def decide(config: pytest.Config) -> Activation:
         return Activation(True, why) if why else Activation(False, "not active on the xdist controller")
     args = _arguments(config)
     if OFF_FLAG in args or config.getoption("dynamo_off", default=False):
-        return Activation(False, f"turned off by {OFF_FLAG}")
+        return Activation(False, f"turned off by {OFF_FLAG}", off=True)
     if _truthy(os.environ.get(OFF_ENV)):
-        return Activation(False, f"turned off by {OFF_ENV}={os.environ[OFF_ENV]}")
+        return Activation(False, f"turned off by {OFF_ENV}={os.environ[OFF_ENV]}", off=True)
     flag = _flag(args)
     if flag is not None:
         return Activation(True, f"{flag} on the command line")

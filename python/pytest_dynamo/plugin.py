@@ -19,7 +19,7 @@ from pytest_dynamo import (
     _state,
     _validation,
 )
-from pytest_dynamo._core import Engine
+from pytest_dynamo._core import ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 from pytest_dynamo._validation import ValidationPlugin
 
@@ -43,6 +43,23 @@ def register_markers(config: pytest.Config, engine: Engine) -> None:
         config.addinivalue_line("markers", f"{alias}: deprecated alias of {canonical}")
 
 
+def markers_only(config: pytest.Config, activation: _activation.Activation) -> tuple[Engine, str]:
+    """The taxonomy whose markers an inactive run registers, and its VRAM marker.
+
+    Unconfigured: the built-in one, reading no file. Turned off: the
+    project's own (its extra markers and aliases), or the built-in one when
+    that configuration does not load: off is never an error."""
+    if activation.off:
+        config_file = _options.get(config, "dynamo_config", env="DYNAMO_CONFIG") or None
+        try:
+            engine = Engine.load(str(config.rootpath), config_file)
+            return engine, engine.gpu_rules().vram_marker
+        except ConfigError:
+            pass
+    engine = Engine.builtin()
+    return engine, engine.gpu_rules().vram_marker
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not _activation.is_active(config):
@@ -53,12 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"{_activation.of(config).why} and the suite would run\n"
                 "  fix: drop one of them"
             )
-        # Installed but not configured (or turned off): the built-in
-        # taxonomy's markers only, so --strict-markers suites that use them
-        # keep working; no file or setting is read that could fail.
-        engine = Engine.builtin()
+        # Installed but not configured, or turned off: the markers only, so
+        # --strict-markers suites that use them keep working.
+        engine, vram = markers_only(config, _activation.of(config))
         register_markers(config, engine)
-        vram = engine.gpu_rules().vram_marker
         config.addinivalue_line("markers", f"{vram}(gib): needs a GPU with at least this much memory, in GiB")
         return
     engine = _state.load_engine(config)
