@@ -110,6 +110,7 @@ def test_an_unconfigured_project_with_strict_markers_may_use_the_taxonomy(
         ("config_file", ["--dynamo-config=dynamo.toml"], "--dynamo-config on the command line"),
         ("env_config", [], "DYNAMO_CONFIG=dynamo.toml"),
         ("addopts", [], "--dynamo-pipeline on the command line"),
+        ("env_on", [], "PYTEST_DYNAMO_ON=1"),
     ],
 )
 def test_each_way_of_configuring_activates_it_and_the_header_says_which(
@@ -131,6 +132,8 @@ def test_each_way_of_configuring_activates_it_and_the_header_says_which(
             monkeypatch.setenv("DYNAMO_CONFIG", "dynamo.toml")
     elif setup == "addopts":
         pytester.makeini("[pytest]\naddopts = --dynamo-pipeline=nightly\n")
+    elif setup == "env_on":
+        monkeypatch.setenv("PYTEST_DYNAMO_ON", "1")
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes(errors=1)
