@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from pytest_dynamo import _collect, _options
+from pytest_dynamo import _collect, _flaky, _options
 from pytest_dynamo._core import Batch, Validation
 from pytest_dynamo._warnings import MarkerAliasWarning
 
@@ -23,7 +23,7 @@ class ValidationPlugin:
     def check(self, batch: Batch, items: list[pytest.Item], everything: list[pytest.Item]) -> None:
         if self.mode == "off":
             return
-        result = batch.validate()
+        result = batch.validate(_flaky.other_retrier(self.config))
         self.result = result
         aliases = result.aliases()
         by_nodeid = {item.nodeid: item for item in everything} if aliases else {}

@@ -24,6 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _options.check_flag_values(config)
     engine = _state.load_engine(config)
     for name, category, description in engine.markers():
         config.addinivalue_line("markers", f"{name}: [{category}] {description}")
