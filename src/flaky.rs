@@ -47,7 +47,7 @@ impl Retrier {
 
     fn who(self) -> &'static str {
         match self {
-            Retrier::Dynamo => "pytest-dynamo's retries",
+            Retrier::Dynamo => "pytest-dynamo",
             Retrier::Rerunfailures => "pytest-rerunfailures",
             Retrier::Flaky => "the flaky plugin",
         }
