@@ -230,7 +230,9 @@ def test_a_bad_count_is_a_usage_error(
     monkeypatch.setenv("DYNAMO_GPUS", "-1")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*DYNAMO_GPUS=-1: -1 is out of range: a whole number from 0 to 4096; fix or unset it*"])
+    result.stderr.fnmatch_lines(
+        ["*DYNAMO_GPUS=-1: -1 is out of range: a whole number from 0 to 4096; fix or unset it*"]
+    )
     monkeypatch.setenv("DYNAMO_GPUS", "99999999999")
     assert pytester.runpytest().ret == pytest.ExitCode.USAGE_ERROR
 

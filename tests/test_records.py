@@ -325,7 +325,9 @@ def test_a_corrupt_durations_file_stops_the_run_before_any_test(pytester: pytest
         ("--dynamo-slowest", "many", "'many' is not a whole number from 0 to 100000"),
     ],
 )
-def test_bad_counts_are_usage_errors(pytester: pytest.Pytester, option: str, value: str, message: str) -> None:
+def test_bad_counts_are_usage_errors(
+    pytester: pytest.Pytester, option: str, value: str, message: str
+) -> None:
     pytester.makepyfile(HEADER + "def test_a(): pass\n")
     result = pytester.runpytest(f"{option}={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

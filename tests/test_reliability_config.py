@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pytest_dynamo import _cli
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
@@ -30,7 +29,7 @@ def assert_clean_usage_error(result: pytest.RunResult, *lines: str) -> None:
     ("mark", "message"),
     [
         ("flaky(reruns=10**20)", "reruns must be a whole number, 0 or more and at most 100, not 1000*"),
-        ("flaky(reruns='x')", "reruns must be a whole number*not \"x\""),
+        ("flaky(reruns='x')", 'reruns must be a whole number*not "x"'),
         ("flaky(reruns=-1)", "at most 100, not -1"),
         ("flaky(reruns=2, reruns_delay=-5)", "reruns_delay must be a number of seconds from 0 to 3600*"),
     ],
@@ -79,7 +78,9 @@ def test_arguments_a_marker_does_not_take_fail_collection(
     # Our own retries also refuse a flaky marker they cannot use (exit 4).
     expected = pytest.ExitCode.USAGE_ERROR if mark.startswith("flaky") else pytest.ExitCode.INTERRUPTED
     assert result.ret == expected
-    result.stdout.fnmatch_lines(["test_a", f"    DYN010 @pytest.mark.{mark}: *{message}*", "           fix: *"])
+    result.stdout.fnmatch_lines(
+        ["test_a", f"    DYN010 @pytest.mark.{mark}: *{message}*", "           fix: *"]
+    )
     # --dynamo-validation=warn reports it too.
     warned = pytester.runpytest("-p", "no:rerunfailures", "--dynamo-gpus=8", "--dynamo-validation=warn")
     warned.stdout.fnmatch_lines([f"*DYN010 @pytest.mark.{mark}: *{message}*"])
@@ -91,13 +92,23 @@ def test_arguments_a_marker_does_not_take_fail_collection(
 @pytest.mark.parametrize(
     ("args", "env", "ini", "message"),
     [
-        ((), {"DYNAMO_GPUS": "²"}, "", "*DYNAMO_GPUS=²: '²' is not a whole number from 0 to 4096; fix or unset it"),
+        (
+            (),
+            {"DYNAMO_GPUS": "²"},
+            "",
+            "*DYNAMO_GPUS=²: '²' is not a whole number from 0 to 4096; fix or unset it",
+        ),
         ((), {}, "dynamo_gpus = ²", "*dynamo_gpus = ²: '²' is not a whole number from 0 to 4096*"),
         ((f"--dynamo-gpus={HUGE}",), {}, "", f"*--dynamo-gpus={HUGE}: {HUGE} is out of range*"),
         ((f"--dynamo-reruns={HUGE}",), {}, "", f"*--dynamo-reruns={HUGE}: {HUGE} is out of range*0 to 100"),
         ((f"--dynamo-slowest={HUGE}",), {}, "", f"*--dynamo-slowest={HUGE}: {HUGE} is out of range*"),
         ((), {}, f"dynamo_reruns = {HUGE}", f"*dynamo_reruns = {HUGE}: {HUGE} is out of range*"),
-        ((), {}, "dynamo_slowest = -3", "*dynamo_slowest = -3: -3 is out of range: a whole number from 0 to*"),
+        (
+            (),
+            {},
+            "dynamo_slowest = -3",
+            "*dynamo_slowest = -3: -3 is out of range: a whole number from 0 to*",
+        ),
     ],
 )
 def test_an_integer_setting_out_of_range_is_a_usage_error(
@@ -135,18 +146,25 @@ def test_report_counts_out_of_range_exit_2(
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[tool.pytest-dynamo.aliases]\n"pre merge" = "pre_merge"\n', "*aliases.pre merge: *not a valid marker name*"),
+        (
+            '[tool.pytest-dynamo.aliases]\n"pre merge" = "pre_merge"\n',
+            "*aliases.pre merge: *not a valid marker name*",
+        ),
         ('[tool.pytest-dynamo.aliases]\n"" = "pre_merge"\n', "*not a valid marker name*"),
         ('[tool.pytest-dynamo.aliases]\nand = "pre_merge"\n', "*'and' is a word of pytest's -m grammar*"),
         ('[tool.pytest-dynamo.taxonomy.type]\nadd = ["not"]\n', "*'not' is a word of pytest's -m grammar*"),
         ('[tool.pytest-dynamo.taxonomy.type]\nadd = ["parametrize"]\n', "*pytest's own markers*"),
         ('[tool.pytest-dynamo.aliases]\nskipif = "unit"\n', "*pytest's own markers*"),
         ('[tool.pytest-dynamo.taxonomy.hardware]\nadd = ["gpu_4294967296"]\n', "*more than the 4096*"),
-        ('[tool.pytest-dynamo.taxonomy.type]\nremove = ["smoke"]\nadd = ["smoke"]\n', "*both removed and added*"),
+        (
+            '[tool.pytest-dynamo.taxonomy.type]\nremove = ["smoke"]\nadd = ["smoke"]\n',
+            "*both removed and added*",
+        ),
         ('[tool.pytest-dynamo.owners.paths]\n"" = "team"\n', "*names no file or folder*"),
         (
             "[tool.pytest-dynamo.pipelines.nightly]\nadd_stages = ["
-            '{ name = "s", expr = "unit", machine = "cpu" }, { name = "s", expr = "e2e", machine = "cpu" }]\n',
+            '{ name = "s", expr = "unit", machine = "cpu" }, '
+            '{ name = "s", expr = "e2e", machine = "cpu" }]\n',
             "*two stages are named 's'*",
         ),
         ("[tool.pytest-dynamo.gates]\nwindow = 0\n", "*window must be at least 1*"),
@@ -182,7 +200,8 @@ def test_a_flag_value_that_looks_like_an_option_is_a_usage_error(pytester: pytes
     pytester.makepyfile(VALID + "def test_a(): pass\n")
     flag, _, value = arg.partition("=")
     assert_clean_usage_error(
-        pytester.runpytest(arg), f"ERROR: pytest-dynamo: {arg}: the value '{value}' looks like an option*{flag}=VALUE*"
+        pytester.runpytest(arg),
+        f"ERROR: pytest-dynamo: {arg}: the value '{value}' looks like an option*{flag}=VALUE*",
     )
 
 

@@ -8,7 +8,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -95,7 +95,10 @@ def register(config: pytest.Config) -> None:
     run_id: str = _state.shared(config, "run_id", _new_run_id)
     retrier = _flaky.other_retrier(config)
     facts = _facts.TestFacts(
-        config, policy, default_reruns=_count(config, "dynamo_reruns", _numbers.MAX_RERUNS, 2), retries=retrier is None
+        config,
+        policy,
+        default_reruns=_count(config, "dynamo_reruns", _numbers.MAX_RERUNS, 2),
+        retries=retrier is None,
     )
     config.pluginmanager.register(facts, _facts.PLUGIN)
     config.pluginmanager.register(_flow, "dynamo-flow")

@@ -106,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
         help="Passes in a row before a quarantined test is released (default: gates.release_after, 10).",
     )
     p.add_argument(
-        "--top", type=_numbers.argument(1, _numbers.MAX_LIST), default=10, help="Length of the slowest and slow-down lists (default 10)."
+        "--top",
+        type=_numbers.argument(1, _numbers.MAX_LIST),
+        default=10,
+        help="Length of the slowest and slow-down lists (default 10).",
     )
     add_config_options(p)
     return p
