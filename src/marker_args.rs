@@ -150,6 +150,21 @@ pub fn add_to(
     }
 }
 
+/// `(nodeid, message)` of each test whose closest `flaky` marker another
+/// retrying plugin cannot use: checked whatever the validation mode, since
+/// that plugin would loop (`reruns=10**20`) or crash (`reruns="x"`) on it.
+pub fn flaky_problems(retrier: Retrier, items: &[Item]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter_map(|item| {
+            // The other plugins read the marker by its own name, closest first.
+            let mark = item.marks.iter().find(|m| m.name == flaky::MARKER)?;
+            let (message, fix) = flaky::check_arguments(mark, retrier).err()?;
+            Some((item.nodeid.clone(), format!("{message}: {fix}")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -286,6 +301,19 @@ mod tests {
             &[("max_runs", Int(3)), ("min_passes", Int(2))],
         );
         assert!(problems(vec![ok], Retrier::Flaky).is_empty());
+    }
+
+    #[test]
+    fn another_retriers_flaky_problems_are_listed_by_test() {
+        let bad = mark("flaky", vec![], &[("reruns", MarkValue::Str("x".into()))]);
+        let items = vec![
+            item("t.py::a", vec![bad]),
+            item("t.py::b", vec![mark("flaky", vec![], &[])]),
+        ];
+        let p = flaky_problems(Retrier::Rerunfailures, &items);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "t.py::a");
+        assert!(p[0].1.contains("whole number"), "{p:?}");
     }
 
     #[test]

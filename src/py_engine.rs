@@ -167,6 +167,17 @@ impl Batch {
         });
         Ok(Validation { inner })
     }
+
+    /// `(nodeid, message)` per test whose `flaky` marker the plugin named
+    /// `retrier` (rerunfailures or flaky) cannot use.
+    fn flaky_problems(&self, py: Python<'_>, retrier: &str) -> PyResult<Vec<(String, String)>> {
+        let Some(retrier) = Retrier::named(Some(retrier)) else {
+            return Err(PyValueError::new_err(format!(
+                "unknown retrier {retrier:?}: rerunfailures or flaky"
+            )));
+        };
+        Ok(py.detach(|| marker_args::flaky_problems(retrier, &self.items)))
+    }
 }
 
 #[pymethods]

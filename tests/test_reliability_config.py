@@ -40,10 +40,19 @@ def test_flaky_arguments_rerunfailures_cannot_use_fail_collection(
     # A failing test: with reruns=10**20 rerunfailures would retry it for ever.
     pytester.makepyfile(test_bad=VALID + f"@pytest.mark.{mark}\ndef test_a(): assert False\n")
     result = pytester.runpytest_subprocess("-p", "rerunfailures", timeout=120)
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["test_a", f"    DYN010 @pytest.mark.flaky(*{message}"])
-    result.assert_outcomes(errors=1)
+    result.stderr.fnmatch_lines(
+        ["*1 test(s) carry a flaky marker it cannot use:", f"  test_bad.py::test_a: *{message}"]
+    )
+    # Whatever the validation mode: rerunfailures would loop or crash on it.
+    for mode in ("warn", "off"):
+        result = pytester.runpytest_subprocess(
+            "-p", "rerunfailures", f"--dynamo-validation={mode}", timeout=120
+        )
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"  test_bad.py::test_a: *{message}"])
 
 
 def test_rerunfailures_own_arguments_are_accepted(pytester: pytest.Pytester) -> None:

@@ -53,6 +53,9 @@ class Batch:
     def validate(self, retrier: str | None = None) -> Validation:
         """Apply the marker rules to every item. ``retrier`` names the plugin
         that retries flaky tests (None: ours), whose arguments ``flaky`` takes."""
+    def flaky_problems(self, retrier: str) -> list[tuple[str, str]]:
+        """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
+        ``retrier`` (rerunfailures or flaky) cannot use."""
     def framework_packages(self, rules: GpuRules) -> list[str]:
         """The packages the batch's framework markers need, to look up once each."""
     def hardware(self, rules: GpuRules, inventory_json: str, missing_packages: Sequence[str]) -> Hardware:

@@ -70,6 +70,11 @@ class TestFacts:
         table, quarantined, problems, self.reruns = batch.record_facts(
             self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
         )
+        retrier = None if self.retries else _flaky.other_retrier(self.config)
+        if retrier is not None:
+            # Checked whatever the validation mode: the other plugin would
+            # retry for ever (reruns=10**20) or crash (reruns="x") on them.
+            problems = [*problems, *batch.flaky_problems(retrier)]
         if problems:
             lines = "\n".join(f"  {nodeid}: {message}" for nodeid, message in problems)
             raise pytest.UsageError(
