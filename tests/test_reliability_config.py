@@ -44,7 +44,7 @@ def test_flaky_arguments_rerunfailures_cannot_use_fail_collection(
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stdout.fnmatch_lines(["test_a", f"    DYN010 @pytest.mark.flaky(*{message}"])
     result.stderr.fnmatch_lines(
-        ["*1 test(s) carry a flaky marker it cannot use:", f"  test_bad.py::test_a: *{message}"]
+        ["*1 test(s) carry a flaky marker it cannot use:", f"  test_bad.py::test_a: *{message}*"]
     )
     # Whatever the validation mode: rerunfailures would loop or crash on it.
     for mode in ("warn", "off"):
@@ -52,7 +52,7 @@ def test_flaky_arguments_rerunfailures_cannot_use_fail_collection(
             "-p", "rerunfailures", f"--dynamo-validation={mode}", timeout=120
         )
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines([f"  test_bad.py::test_a: *{message}"])
+        result.stderr.fnmatch_lines([f"  test_bad.py::test_a: *{message}*"])
 
 
 def test_rerunfailures_own_arguments_are_accepted(pytester: pytest.Pytester) -> None:
