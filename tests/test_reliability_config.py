@@ -55,6 +55,21 @@ def test_flaky_arguments_rerunfailures_cannot_use_fail_collection(
         result.stderr.fnmatch_lines([f"  test_bad.py::test_a: *{message}*"])
 
 
+@pytest.mark.parametrize("retrier", ["rerunfailures", "no:rerunfailures"])
+def test_under_xdist_a_flaky_marker_no_retrier_can_use_is_a_collection_error(
+    pytester: pytest.Pytester, retrier: str
+) -> None:
+    pytester.makepyfile(test_bad=VALID + "@pytest.mark.flaky(reruns=10**20)\ndef test_a(): assert False\n")
+    result = pytester.runpytest_subprocess("-p", retrier, "-n", "2", "--dynamo-validation=off", timeout=120)
+    output = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in output
+    result.stdout.fnmatch_lines(
+        ["pytest-dynamo: a flaky marker it cannot use", "  test_bad.py::test_a: *at most 100*"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+
+
 def test_rerunfailures_own_arguments_are_accepted(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_ok=VALID + "@pytest.mark.flaky(2, 0)\ndef test_a(): pass\n"
