@@ -83,8 +83,8 @@ class TestFacts:
             by_file: dict[str, list[str]] = {}
             for nodeid, message in problems:
                 by_file.setdefault(nodeid.split("::", 1)[0], []).append(f"  {nodeid}: {message}")
-            for file, lines in by_file.items():
-                longrepr = "pytest-dynamo: a flaky marker it cannot use\n" + "\n".join(lines)
+            for file, found in by_file.items():
+                longrepr = "pytest-dynamo: a flaky marker it cannot use\n" + "\n".join(found)
                 report = pytest.CollectReport(nodeid=file, outcome="failed", longrepr=longrepr, result=[])
                 self.config.hook.pytest_collectreport(report=report)
             session.items[:] = []
