@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::config::{self, Config};
+use crate::config_check;
 use crate::customize;
 use crate::error::Result;
 use crate::taxonomy::Taxonomy;
@@ -20,6 +21,16 @@ pub struct Engine {
 /// How messages name the configuration when no file holds one.
 const BUILT_IN: &str = "built-in defaults";
 
+/// The taxonomy of a configuration checked whole, once, where it is loaded:
+/// a mistake stops pytest at its start, not the command or flag that first
+/// reads the key.
+fn checked_taxonomy(config: &Config, source: &str) -> Result<Taxonomy> {
+    config_check::names(config, source)?;
+    let taxonomy = customize::taxonomy(config, source)?;
+    config_check::whole(config, &taxonomy, source)?;
+    Ok(taxonomy)
+}
+
 impl Engine {
     /// Where the configuration came from, for messages.
     pub fn source_name(&self) -> &str {
@@ -29,7 +40,7 @@ impl Engine {
     pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Self> {
         let loaded = config::load(rootdir, explicit)?;
         let shown = loaded.source.as_deref().unwrap_or(BUILT_IN);
-        let taxonomy = customize::taxonomy(&loaded.config, shown)?;
+        let taxonomy = checked_taxonomy(&loaded.config, shown)?;
         Ok(Engine {
             config: loaded.config,
             taxonomy,
@@ -50,7 +61,7 @@ impl Engine {
     }
 
     pub fn from_config(config: Config, source: &str) -> Result<Self> {
-        let taxonomy = customize::taxonomy(&config, source)?;
+        let taxonomy = checked_taxonomy(&config, source)?;
         Ok(Engine {
             config,
             taxonomy,

@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::engine;
+use crate::flaky::Retrier;
 use crate::marker::Item;
+use crate::marker_args;
 use crate::py_collect;
 use crate::py_convert::{self, PyItem};
 use crate::validate::{self, Resolution};
@@ -159,12 +162,34 @@ impl Batch {
         self.items.len()
     }
 
-    /// Apply the marker rules to every item.
-    fn validate(&self, py: Python<'_>) -> Validation {
+    /// Apply the marker rules to every item. `retrier` names the plugin
+    /// that retries flaky tests (None: ours), whose arguments `flaky` takes.
+    #[pyo3(signature = (retrier=None))]
+    fn validate(&self, py: Python<'_>, retrier: Option<&str>) -> PyResult<Validation> {
+        let Some(retrier) = Retrier::named(retrier) else {
+            return Err(PyValueError::new_err(format!(
+                "unknown retrier {retrier:?}: rerunfailures, flaky or None"
+            )));
+        };
+        let engine = &self.engine;
         let inner = py.detach(|| {
-            validate::validate_resolved(&self.engine.taxonomy, &self.items, &self.resolved)
+            let mut v = validate::validate_resolved(&engine.taxonomy, &self.items, &self.resolved);
+            let vram = engine.config.gpu.vram_marker.as_str();
+            marker_args::add_to(&mut v, &engine.taxonomy, vram, retrier, &self.items);
+            v
         });
-        Validation { inner }
+        Ok(Validation { inner })
+    }
+
+    /// `(nodeid, message)` per test whose `flaky` marker the plugin named
+    /// `retrier` (rerunfailures or flaky) cannot use.
+    fn flaky_problems(&self, py: Python<'_>, retrier: &str) -> PyResult<Vec<(String, String)>> {
+        let Some(retrier) = Retrier::named(Some(retrier)) else {
+            return Err(PyValueError::new_err(format!(
+                "unknown retrier {retrier:?}: rerunfailures or flaky"
+            )));
+        };
+        Ok(py.detach(|| marker_args::flaky_problems(retrier, &self.items)))
     }
 }
 

@@ -15,6 +15,8 @@ pub mod code {
     pub const CONTRADICTION: &str = "DYN004";
     pub const UNKNOWN: &str = "DYN005";
     pub const CATEGORY_COUNT: &str = "DYN006";
+    /// Arguments a marker does not take, or values its reader cannot use.
+    pub const ARGUMENTS: &str = "DYN010";
     pub const ALIAS: &str = "DYN101";
 }
 

@@ -223,7 +223,7 @@ def test_stop_after_first_failure_still_retries(pytester: pytest.Pytester) -> No
 @pytest.mark.parametrize(
     ("mark", "message"),
     [
-        ("flaky(reruns=-1)", "reruns must be 0 or more"),
+        ("flaky(reruns=-1)", "reruns must be a whole number, 0 or more and at most 100, not -1"),
         ("flaky(reruns='2')", "reruns must be a whole number"),
         ("flaky(reruns_delay=1)", "it is an option of pytest-rerunfailures"),
         ("flaky(max_runs=3)", "pytest-dynamo's retries take only reruns=N"),

@@ -226,11 +226,13 @@ def test_a_bad_count_is_a_usage_error(
     pytester.makepyfile(test_show=SHOW_INVENTORY)
     result = pytester.runpytest("--dynamo-gpus=two")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--dynamo-gpus: 'two' is not a number of GPUs (0 to 4096)*"])
+    result.stderr.fnmatch_lines(["*--dynamo-gpus=two: 'two' is not a whole number from 0 to 4096*"])
     monkeypatch.setenv("DYNAMO_GPUS", "-1")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*DYNAMO_GPUS=-1: not a number of GPUs (0 to 4096); fix or unset it*"])
+    result.stderr.fnmatch_lines(
+        ["*DYNAMO_GPUS=-1: -1 is out of range: a whole number from 0 to 4096; fix or unset it*"]
+    )
     monkeypatch.setenv("DYNAMO_GPUS", "99999999999")
     assert pytester.runpytest().ret == pytest.ExitCode.USAGE_ERROR
 

@@ -349,7 +349,7 @@ def test_bad_arguments_exit_2_with_the_problem(tmp_path: Path, capsys: pytest.Ca
     assert "windoww" in err and "fix:" in err
     with pytest.raises(SystemExit):
         _cli.main(["report", "--window", "0", str(tmp_path)])
-    assert "0 must be at least 1" in capsys.readouterr().err
+    assert "--window: 0 is out of range: a whole number from 1 to 1000000" in capsys.readouterr().err
 
 
 def test_an_empty_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

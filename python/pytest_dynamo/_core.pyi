@@ -55,8 +55,12 @@ class Batch:
     """The collected items of one run, their markers resolved once."""
 
     def __len__(self) -> int: ...
-    def validate(self) -> Validation:
-        """Apply the marker rules to every item."""
+    def validate(self, retrier: str | None = None) -> Validation:
+        """Apply the marker rules to every item. ``retrier`` names the plugin
+        that retries flaky tests (None: ours), whose arguments ``flaky`` takes."""
+    def flaky_problems(self, retrier: str) -> list[tuple[str, str]]:
+        """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
+        ``retrier`` (rerunfailures or flaky) cannot use."""
     def framework_packages(self, rules: GpuRules) -> list[str]:
         """The packages the batch's framework markers need, to look up once each."""
     def hardware(self, rules: GpuRules, inventory_json: str, missing_packages: Sequence[str]) -> Hardware:

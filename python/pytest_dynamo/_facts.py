@@ -57,6 +57,7 @@ class TestFacts:
     def _test_start(self, table: FactsTable | None) -> TestStart:
         return TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID, self.gating.exempt)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # After every pytest_collection_modifyitems: validation, pipeline
         # selection and its gating exemptions are all in place.
@@ -70,6 +71,24 @@ class TestFacts:
         table, quarantined, problems, self.reruns = batch.record_facts(
             self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
         )
+        retrier = None if self.retries else _flaky.other_retrier(self.config)
+        if retrier is not None:
+            # Checked whatever the validation mode: the other plugin would
+            # retry for ever (reruns=10**20) or crash (reruns="x") on them.
+            problems = [*problems, *batch.flaky_problems(retrier)]
+        if problems and _state.is_worker(self.config):
+            # A usage error in an xdist worker is the controller's INTERNALERROR
+            # ("no active workers"): report a failed collection instead, and
+            # run nothing on any worker, so their collections still agree.
+            by_file: dict[str, list[str]] = {}
+            for nodeid, message in problems:
+                by_file.setdefault(nodeid.split("::", 1)[0], []).append(f"  {nodeid}: {message}")
+            for file, found in by_file.items():
+                longrepr = "pytest-dynamo: a flaky marker it cannot use\n" + "\n".join(found)
+                report = pytest.CollectReport(nodeid=file, outcome="failed", longrepr=longrepr, result=[])
+                self.config.hook.pytest_collectreport(report=report)
+            session.items[:] = []
+            return
         if problems:
             lines = "\n".join(f"  {nodeid}: {message}" for nodeid, message in problems)
             raise pytest.UsageError(

@@ -8,32 +8,18 @@ import importlib.util
 import json
 import os
 from collections.abc import Sequence
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from pytest_dynamo import _audit, _options, _state
+from pytest_dynamo import _audit, _numbers, _options, _state
 from pytest_dynamo._core import Batch, ConfigError, GpuRules, describe_gpus, probe_gpus
 
 GPU = "dynamo-gpu"
 MISSING = "dynamo-gpu-missing-hardware"
 ON_MISSING = ("skip", "deselect", "fail")
 #: More than any machine has: a bigger count is a typo.
-MAX_GPUS = 4096
-
-
-def _is_count(value: str) -> bool:
-    return value.strip().isdigit() and int(value) <= MAX_GPUS
-
-
-def _count(name: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if not _is_count(value):
-            raise pytest.UsageError(f"{name}: '{value}' is not a number of GPUs (0 to {MAX_GPUS})")
-        return value.strip()
-
-    check.__name__ = name
-    return check
+MAX_GPUS = _numbers.MAX_GPUS
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -41,7 +27,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--dynamo-gpus",
         dest="dynamo_gpus",
-        type=_count("--dynamo-gpus"),
+        type=_options.whole_number("--dynamo-gpus", 0, MAX_GPUS),
         metavar="N",
         help="Count N GPUs instead of asking NVML, e.g. to run as a smaller machine would (env DYNAMO_GPUS).",
     )
@@ -71,14 +57,9 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
-    value, where = _options.setting(config, "dynamo_gpus", "DYNAMO_GPUS")
-    if not value.strip():
-        return None, ""
-    if not _is_count(value):
-        raise pytest.UsageError(
-            f"pytest-dynamo: {where}: not a number of GPUs (0 to {MAX_GPUS}); fix or unset it"
-        )
-    return int(value), where
+    _, where = _options.setting(config, "dynamo_gpus", "DYNAMO_GPUS")
+    count = _options.get_int(config, "dynamo_gpus", 0, MAX_GPUS, env="DYNAMO_GPUS")
+    return count, where if count is not None else ""
 
 
 def nvml_lib(config: pytest.Config) -> str | None:

@@ -4,9 +4,13 @@ flag, then environment variable, then ini, then the default."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from typing import Callable
 
 import pytest
+
+from pytest_dynamo import _numbers
 
 VALIDATION_MODES = ("strict", "warn", "off")
 
@@ -89,3 +93,52 @@ def get_choice(config: pytest.Config, name: str, choices: tuple[str, ...], env: 
     if value.strip() not in choices:
         raise pytest.UsageError(f"pytest-dynamo: {where}: not one of {', '.join(choices)}")
     return value.strip()
+
+
+def whole_number(name: str, low: int, high: int) -> Callable[[str], str]:
+    """An argparse ``type=`` for a ``--dynamo-*`` flag that takes a whole
+    number: a bad or out-of-range value is a usage error naming the flag."""
+
+    def check(value: str) -> str:
+        try:
+            _numbers.parse(value, low, high)
+        except ValueError as err:
+            raise pytest.UsageError(f"pytest-dynamo: {name}={value}: {err}") from None
+        return value.strip()
+
+    check.__name__ = name
+    return check
+
+
+def get_int(config: pytest.Config, name: str, low: int, high: int, env: str | None = None) -> int | None:
+    """A whole-number setting by precedence (None when unset); a bad or
+    out-of-range value is a usage error naming its source and the range."""
+    value, where = setting(config, name, env)
+    if not value.strip():
+        return None
+    try:
+        return _numbers.parse(value, low, high)
+    except ValueError as err:
+        raise pytest.UsageError(f"pytest-dynamo: {where}: {err}; fix or unset it") from None
+
+
+#: A value that is a negative number, not an option: the number's parser judges it.
+_NEGATIVE = re.compile(r"-[0-9.]+")
+
+
+def check_flag_values(config: pytest.Config) -> None:
+    """``--dynamo-x=--`` (or any ``--dynamo-x=-...``) is a value that looks
+    like an option: argparse silently turns ``--`` into an empty value, and a
+    path such as ``-q`` is almost always a slip. Refused, naming the flag."""
+    args: list[str] = [str(a) for a in config.invocation_params.args]
+    args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    args += [str(a) for a in config.getini("addopts") or []]
+    for arg in args:
+        if not arg.startswith("--dynamo-"):
+            continue
+        flag, equals, value = arg.partition("=")
+        if equals and value.startswith("-") and not _NEGATIVE.fullmatch(value):
+            raise pytest.UsageError(
+                f"pytest-dynamo: {arg}: the value {value!r} looks like an option, not a value for {flag}; "
+                f"write {flag}=VALUE, or leave the flag out"
+            )

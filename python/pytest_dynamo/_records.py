@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dynamo import _facts, _flaky, _flow, _options, _state, _summary
+from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _state, _summary
 from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
@@ -40,6 +40,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--dynamo-reruns",
         dest="dynamo_reruns",
+        type=_options.whole_number("--dynamo-reruns", 0, _numbers.MAX_RERUNS),
         metavar="N",
         help="How many times a test marked flaky (without reruns=N) is retried (default 2).",
     )
@@ -55,24 +56,17 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--dynamo-slowest",
         dest="dynamo_slowest",
+        type=_options.whole_number("--dynamo-slowest", 0, _numbers.MAX_LIST),
         metavar="N",
         help="How many of the slowest tests the summary lists (default 5; 0: none).",
     )
     parser.addini("dynamo_slowest", "How many of the slowest tests the summary lists.", default="5")
 
 
-def _count(config: pytest.Config, name: str) -> int:
-    text = _options.get(config, name).strip()
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise pytest.UsageError(
-            f"pytest-dynamo: {name} = {text!r} is not a whole number of 0 or more "
-            f"(--{name.replace('_', '-')} N or the ini option {name})"
-        )
-    return value
+def _count(config: pytest.Config, name: str, high: int, default: int) -> int:
+    """A whole-number option from 0 to ``high``; ``default`` when set empty."""
+    value = _options.get_int(config, name, 0, high)
+    return default if value is None else value
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
@@ -101,7 +95,10 @@ def register(config: pytest.Config) -> None:
     run_id: str = _state.shared(config, "run_id", _new_run_id)
     retrier = _flaky.other_retrier(config)
     facts = _facts.TestFacts(
-        config, policy, default_reruns=_count(config, "dynamo_reruns"), retries=retrier is None
+        config,
+        policy,
+        default_reruns=_count(config, "dynamo_reruns", _numbers.MAX_RERUNS, 2),
+        retries=retrier is None,
     )
     config.pluginmanager.register(facts, _facts.PLUGIN)
     config.pluginmanager.register(_flow, "dynamo-flow")
@@ -135,7 +132,7 @@ class RecordsPlugin:
         except ConfigError as err:
             raise pytest.UsageError(f"pytest-dynamo: {err}") from None
         self.fail_on_flaky = _flag(config, "dynamo_fail_on_flaky")
-        self.slowest = _count(config, "dynamo_slowest")
+        self.slowest = _count(config, "dynamo_slowest", _numbers.MAX_LIST, 5)
         self.junit = bool(getattr(config.option, "xmlpath", None))
         #: The core takes each report: one call per report.
         self.take = self.recorder.report

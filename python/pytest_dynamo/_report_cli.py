@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_dynamo import _core
+from pytest_dynamo import _core, _numbers
 
 FORMATS = ("text", "json", "markdown", "html")
 
@@ -64,13 +64,8 @@ def write(path: Path, text: str) -> None:
 
 
 def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+    """A count of runs or results: a whole number from 1 (refused beyond any history)."""
+    return _numbers.argument(1, _numbers.MAX_RUNS)(text)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -111,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
         help="Passes in a row before a quarantined test is released (default: gates.release_after, 10).",
     )
     p.add_argument(
-        "--top", type=positive, default=10, help="Length of the slowest and slow-down lists (default 10)."
+        "--top",
+        type=_numbers.argument(1, _numbers.MAX_LIST),
+        default=10,
+        help="Length of the slowest and slow-down lists (default 10).",
     )
     add_config_options(p)
     return p

@@ -58,12 +58,13 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
         for nodeid, seconds, stage in slowest:
             tr.write_line(f"{seconds:8.2f}s {nodeid} (stage: {stage or '-'})")
 
-    if recorder.path is not None:
+    # A failed write says only that: "appended" would claim what did not happen.
+    error = recorder.write_error()
+    if recorder.path is not None and error is None:
         tr.write_line(
             f"pytest-dynamo: {_plural(len(recorder), 'test record')} "
             f"(run {recorder.run_id}) appended to {recorder.path}"
         )
-    error = recorder.write_error()
     if error is not None:
         message, lost = error
         tr.write_line(f"pytest-dynamo: {_plural(lost, 'record')} could not be written: {message}", red=True)

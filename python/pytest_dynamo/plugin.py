@@ -76,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
         register_markers(config, engine)
         config.addinivalue_line("markers", f"{vram}(gib): needs a GPU with at least this much memory, in GiB")
         return
+    _options.check_flag_values(config)
     engine = _state.load_engine(config)
     register_markers(config, engine)
     config.pluginmanager.register(ValidationPlugin(config), VALIDATION)
