@@ -203,7 +203,9 @@ def test_the_slowest_tests_are_opt_in(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(HEADER + "import time\ndef test_a(): time.sleep(0.05)\n")
     assert "= slowest" not in pytester.runpytest(*OURS, "--dynamo-records=r.jsonl").stdout.str()
     result = pytester.runpytest(*OURS, "--dynamo-slowest=3", "-qq")
-    result.stdout.fnmatch_lines(["*= slowest 1 test =*", "*s test_the_slowest_tests_are_opt_in.py::test_a (stage: -)"])
+    result.stdout.fnmatch_lines(
+        ["*= slowest 1 test =*", "*s test_the_slowest_tests_are_opt_in.py::test_a (stage: -)"]
+    )
 
 
 def test_passing_quarantined_tests_are_counted_not_listed(pytester: pytest.Pytester) -> None:
@@ -246,7 +248,13 @@ def run_quietly(pytester: pytest.Pytester, *args: str) -> str:
         (
             ["-qq"],
             ["pytest-dynamo: 1 flaky test; the run passes", "pytest-dynamo: 1 quarantined test failed"],
-            ["FLAKY test_q.py", "QUARANTINED test_q.py", "= quarantine =", "quarantined test passed", "records"],
+            [
+                "FLAKY test_q.py",
+                "QUARANTINED test_q.py",
+                "= quarantine =",
+                "quarantined test passed",
+                "records",
+            ],
         ),
     ],
     ids=["default", "-q", "-qq"],
@@ -287,9 +295,8 @@ def test_every_retry_attempt_runs_under_the_timeout(pytester: pytest.Pytester, m
     assert result.parseoutcomes() == {"failed": 1, "rerun": 1}
     assert (pytester.path / "attempts").read_text() == "xx"
     result.stdout.fnmatch_lines(["*Failed: Timeout*"])
-    [record] = [
-        r for r in map(json.loads, (pytester.path / "r.jsonl").read_text().splitlines()) if r["record"] == "test"
-    ]
+    lines = (pytester.path / "r.jsonl").read_text().splitlines()
+    [record] = [r for r in map(json.loads, lines) if r["record"] == "test"]
     assert [a["outcome"] for a in record["attempts"]] == ["failed", "failed"]
     assert "Timeout" in record["reason"]
 
@@ -303,7 +310,8 @@ def test_a_timeout_on_the_call_only_holds_on_every_attempt(pytester: pytest.Pyte
 
 def test_retries_work_without_pytest_timeout(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        test_r=HEADER + "import itertools\nc = itertools.count()\n@pytest.mark.flaky\ndef test_a(): assert next(c)\n"
+        test_r=HEADER
+        + "import itertools\nc = itertools.count()\n@pytest.mark.flaky\ndef test_a(): assert next(c)\n"
     )
     result = pytester.runpytest_subprocess(*OURS, "-p", "no:timeout")
     assert result.ret == pytest.ExitCode.OK

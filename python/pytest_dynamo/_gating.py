@@ -77,7 +77,8 @@ class Gating:
             return
         terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
         for nodeid, reason in follow_up:
-            terminalreporter.write_line(f"{self.label(nodeid)} {nodeid}: {reason} (owner: {self.owner(nodeid)})")
+            label, owner = self.label(nodeid), self.owner(nodeid)
+            terminalreporter.write_line(f"{label} {nodeid}: {reason} (owner: {owner})")
         if not self.gating_failures():
             terminalreporter.write_line(
                 f"pytest-dynamo: {len(follow_up)} non-gating failure(s); the run passes"

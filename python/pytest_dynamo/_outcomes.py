@@ -77,9 +77,11 @@ class Outcomes:
         self.retried: set[str] = set()
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Status | None:
-        # Runs for every report: the common case (a pass without a retry)
-        # costs two comparisons.
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+    ) -> Status | None:
+        # Runs for every report (a collection error's too, in the short
+        # summary): the common case, a pass without a retry, costs two comparisons.
         outcome = report.outcome
         if outcome == "passed":
             if report.when == "call" and self.retried and report.nodeid in self.retried:
@@ -88,7 +90,7 @@ class Outcomes:
                     return FLAKY, "f", ("FLAKY", {"red": True})
                 return FLAKY, "f", ("FLAKY", {"yellow": True})
             return None
-        if outcome == RERUN:  # type: ignore[comparison-overlap]
+        if outcome == RERUN:
             # Also on an xdist controller, where our retries do not run:
             # without this, pytest shows a rerun as F.
             self.retried.add(report.nodeid)

@@ -50,7 +50,8 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
         if listed:
             tr.write_sep("=", "quarantine", yellow=True)
             for nodeid, outcome, ticket, owner, expires in failing:
-                tr.write_line(f"QUARANTINED {nodeid}: {outcome} ({ticket}, owner: {owner}, expires {expires})")
+                entry = f"({ticket}, owner: {owner}, expires {expires})"
+                tr.write_line(f"QUARANTINED {nodeid}: {outcome} {entry}")
             for test, ticket, owner, expires, reason in records.expired:
                 tr.write_line(
                     f"EXPIRED {ticket} (owner: {owner}) on {expires}: {test}: {reason}",
