@@ -247,10 +247,15 @@ def run_quietly(pytester: pytest.Pytester, *args: str) -> str:
         ),
         (
             ["-qq"],
-            ["pytest-dynamo: 1 flaky test; the run passes", "pytest-dynamo: 1 quarantined test failed"],
+            [
+                "pytest-dynamo: 1 flaky test; the run passes",
+                "pytest-dynamo: 1 quarantined test failed",
+                "pytest-dynamo: 1 non-gating failure(s); the run passes",
+            ],
             [
                 "FLAKY test_q.py",
                 "QUARANTINED test_q.py",
+                "FAILED test_q.py::test_known_bad",
                 "= quarantine =",
                 "quarantined test passed",
                 "records",

@@ -75,14 +75,20 @@ class Gating:
         follow_up = self.follow_up()
         if not follow_up:
             return
-        terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
-        for nodeid, reason in follow_up:
-            label, owner = self.label(nodeid), self.owner(nodeid)
-            terminalreporter.write_line(f"{label} {nodeid}: {reason} (owner: {owner})")
-        if not self.gating_failures():
+        # Gating failures are always listed (as pytest's short summary is);
+        # non-gating ones are only counted under -qq.
+        listed = terminalreporter.config.get_verbosity() >= -1
+        if listed:
+            terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
+            for nodeid, reason in follow_up:
+                label, owner = self.label(nodeid), self.owner(nodeid)
+                terminalreporter.write_line(f"{label} {nodeid}: {reason} (owner: {owner})")
+        if not gating:
             terminalreporter.write_line(
                 f"pytest-dynamo: {len(follow_up)} non-gating failure(s); the run passes"
             )
+        elif not listed:
+            terminalreporter.write_line(f"pytest-dynamo: {len(follow_up)} non-gating failure(s)")
 
 
 class GatingReports:
