@@ -170,6 +170,10 @@ def test_strict_fails_the_run(pytester: pytest.Pytester, fake: FakeNvml) -> None
     result.stdout.fnmatch_lines(
         ["*3 marked with other hardware than they use*; the run fails (dynamo_audit = strict)*"]
     )
+    # pytest's last line is red, as the exit status says, without a made-up failure.
+    result = run(pytester, fake, "--dynamo-audit=strict", "--color=yes")
+    assert result.outlines[-1].startswith("\x1b[31m=") and "5 passed" in result.outlines[-1]
+    assert "failed" not in result.outlines[-1]
 
 
 def test_off_samples_nothing(
@@ -219,7 +223,11 @@ def test_second(server, request):
     )
     result = run(pytester, fake)
     result.assert_outcomes(passed=2)
-    assert "GPU audit" not in result.stdout.str()
+    # A clean audit is one line, not a warning section.
+    result.stdout.fnmatch_lines(["pytest-dynamo: GPU audit of 2 tests (sampled every 0.01 s): no findings"])
+    assert "= pytest-dynamo GPU audit" not in result.stdout.str()
+    assert "warning" not in result.stdout.str()
+    assert "GPU audit" not in run(pytester, fake, "-q").stdout.str()
     figures = props(result)
     assert (
         figures["test_first"]
@@ -266,7 +274,7 @@ def test_a_failed_test_is_not_judged(pytester: pytest.Pytester, fake: FakeNvml) 
     )
     result = run(pytester, fake, "--dynamo-audit=strict")
     result.assert_outcomes(failed=1)
-    assert "GPU audit" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["pytest-dynamo: GPU audit of 1 test (sampled every 0.01 s): no findings"])
     assert props(result)["test_broken"] == {"dynamo_gpus_used": 0, "dynamo_gpu_peak_mib": 0.0}
 
 
@@ -288,12 +296,14 @@ def test_a_library_that_cannot_list_processes_is_reported(pytester: pytest.Pytes
     result = pytester.runpytest(f"--dynamo-nvml-lib={fake.lib('old')}", "--dynamo-audit=strict")
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
+    # Nothing sampled: one line, not a warning section.
     result.stdout.fnmatch_lines(
         [
-            "2 gpu tests not sampled: the NVML library cannot list the processes on a GPU: "
-            "*undefined symbol: nvmlDeviceGetComputeRunningProcesses_v3",
+            "pytest-dynamo: GPU audit: 2 gpu tests not sampled: the NVML library cannot list the processes "
+            "on a GPU: *undefined symbol: nvmlDeviceGetComputeRunningProcesses_v3",
         ]
     )
+    assert "= pytest-dynamo GPU audit" not in result.stdout.str()
     assert props(result)["test_two"] == {}
 
 

@@ -266,7 +266,8 @@ def test_junit_xml_carries_markers_and_attempts(pytester: pytest.Pytester) -> No
             assert next(calls) > 0
         """.replace("\n        ", "\n")
     )
-    pytester.runpytest("--junitxml=j.xml", *NO_RETRIER).assert_outcomes(passed=2)
+    result = pytester.runpytest("--junitxml=j.xml", *NO_RETRIER)
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 1, "flaky": 1}
     from xml.etree import ElementTree
 
     cases = ElementTree.parse(pytester.path / "j.xml").getroot().iter("testcase")

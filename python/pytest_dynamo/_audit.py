@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _options, _state
+from pytest_dynamo import _options, _outcomes, _state
 from pytest_dynamo._core import Audit, GpuRules, Hardware
 
 AUDIT = "dynamo-gpu-audit"
@@ -108,13 +108,23 @@ class AuditPlugin:
         text = self.audit.render()
         if not text:
             return
+        verbosity = self.config.get_verbosity()
         failing = self.mode == "strict" and self.audit.failing() > 0
+        if failing:
+            _outcomes.fail_the_last_line(self.config)
+        if "\n" not in text:
+            # A clean audit (no findings, or nothing sampled): one line that
+            # informs, left out under -q like pytest-dynamo's other such lines.
+            if verbosity >= 0:
+                terminalreporter.write_line(text)
+            return
         *body, headline = text.splitlines()
-        terminalreporter.write_sep(
-            "=", f"pytest-dynamo GPU audit ({self.mode})", yellow=not failing, red=failing
-        )
-        for line in body:
-            terminalreporter.write_line(line)
+        if verbosity >= -1:  # findings are listed, except under -qq
+            terminalreporter.write_sep(
+                "=", f"pytest-dynamo GPU audit ({self.mode})", yellow=not failing, red=failing
+            )
+            for line in body:
+                terminalreporter.write_line(line)
         verdict = "the run fails" if failing else "a warning"
         terminalreporter.write_line(
             f"{headline}; {verdict} (dynamo_audit = {self.mode}), see {DOCS}", red=failing, yellow=not failing

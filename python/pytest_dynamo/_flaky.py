@@ -6,6 +6,11 @@ both the same way), only the test's function-scoped fixtures are torn down
 and set up again, and the last attempt is reported as usual. A test that
 failed and then passed ends ``flaky``. When pytest-rerunfailures (or the
 ``flaky`` plugin) is active, it retries and this module stays out of the way.
+
+Every attempt runs under the test's timeout when pytest-timeout is active:
+it arms its timer once per ``pytest_runtest_protocol``, so each retry re-arms
+it through pytest-timeout's own hooks, with the settings it armed the first
+attempt with.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ OTHER_RETRIERS = ("rerunfailures", "flaky")
 ATTEMPTS = "dynamo_attempts"
 
 Attempt = tuple[str, float, float, float, "str | None"]
+
+#: The settings pytest-timeout armed this test's timer with (its own
+#: ``Settings``), seen through its ``pytest_timeout_set_timer`` hook.
+TIMEOUT = pytest.StashKey[Any]()
 
 
 def other_retrier(config: pytest.Config) -> str | None:
@@ -97,6 +106,21 @@ def _release(item: pytest.Item) -> None:
         item.funcargs = None  # type: ignore[attr-defined]
 
 
+def _rearm_timeout(item: pytest.Item) -> None:
+    """Give a retry the whole timeout again, as the first attempt had it.
+
+    pytest-timeout arms its timer for the whole protocol (setup, call and
+    teardown) once; the first attempt's timer has fired or is running down.
+    A timeout on the call only (``func_only``) is armed per call already.
+    """
+    settings = item.stash.get(TIMEOUT, None)
+    if settings is None or getattr(settings, "func_only", False):
+        return
+    hook = item.config.hook
+    hook.pytest_timeout_cancel_timer(item=item)
+    hook.pytest_timeout_set_timer(item=item, settings=settings)
+
+
 def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: int) -> None:
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -106,6 +130,7 @@ def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: in
         for attempt in range(reruns + 1):
             if attempt:
                 _fresh_request(item)
+                _rearm_timeout(item)
             may_retry = attempt < reruns and not item.session.shouldstop
             setup_call, setup = _phase(item, "setup")
             failed: pytest.TestReport | None = None
@@ -171,9 +196,9 @@ class Retries:
         run_with_retries(item, nextitem, reruns)
         return True
 
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport, config: pytest.Config
-    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        if report.outcome == "rerun":  # type: ignore[comparison-overlap]
-            return "rerun", "R", ("RERUN", {"yellow": True})
-        return None
+    # pytest-timeout is optional: the hook exists only where it is active.
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
+        # Only seen, never answered: pytest-timeout's own implementation arms it.
+        if self.facts.reruns.get(item.nodeid):
+            item.stash[TIMEOUT] = settings

@@ -17,6 +17,8 @@ class Gating:
         self.failed: dict[str, bool] = {}
         #: nodeid -> owner, filled by the records as failing tests finish.
         self.owners: dict[str, str] = {}
+        #: Tests that failed outside their call (setup or teardown): errors.
+        self.errors: set[str] = set()
 
     def add_exemption(self, nodeid: str, reason: str) -> None:
         self.exempt.setdefault(nodeid, reason)
@@ -28,7 +30,14 @@ class Gating:
         """Take a failed report, after every exemption it brings is in place.
         The records' report hook calls it: one hook per report, not two."""
         if not getattr(report, "wasxfail", None):
+            # A failed call followed by a failed teardown stays FAILED.
+            if report.when != "call" and report.nodeid not in self.failed:
+                self.errors.add(report.nodeid)
             self.failed[report.nodeid] = self.is_gating(report.nodeid)
+
+    def label(self, nodeid: str) -> str:
+        """ERROR for a test that failed outside its call (as pytest counts it), else FAILED."""
+        return "ERROR" if nodeid in self.errors else "FAILED"
 
     def follow_up(self) -> list[tuple[str, str]]:
         """Non-gating failures: ``(nodeid, why it does not gate)``."""
@@ -62,17 +71,24 @@ class Gating:
         if gating:
             terminalreporter.write_sep("=", "gating failures", red=True)
             for nodeid in gating:
-                terminalreporter.write_line(f"FAILED {nodeid} (owner: {self.owner(nodeid)})")
+                terminalreporter.write_line(f"{self.label(nodeid)} {nodeid} (owner: {self.owner(nodeid)})")
         follow_up = self.follow_up()
         if not follow_up:
             return
-        terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
-        for nodeid, reason in follow_up:
-            terminalreporter.write_line(f"FAILED {nodeid}: {reason} (owner: {self.owner(nodeid)})")
-        if not self.gating_failures():
+        # Gating failures are always listed (as pytest's short summary is);
+        # non-gating ones are only counted under -qq.
+        listed = terminalreporter.config.get_verbosity() >= -1
+        if listed:
+            terminalreporter.write_sep("=", "non-gating failures (need follow-up)", yellow=True)
+            for nodeid, reason in follow_up:
+                label, owner = self.label(nodeid), self.owner(nodeid)
+                terminalreporter.write_line(f"{label} {nodeid}: {reason} (owner: {owner})")
+        if not gating:
             terminalreporter.write_line(
                 f"pytest-dynamo: {len(follow_up)} non-gating failure(s); the run passes"
             )
+        elif not listed:
+            terminalreporter.write_line(f"pytest-dynamo: {len(follow_up)} non-gating failure(s)")
 
 
 class GatingReports:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _state, _summary
+from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _state, _summary
 from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
@@ -58,9 +58,10 @@ def add_options(parser: pytest.Parser) -> None:
         dest="dynamo_slowest",
         type=_options.whole_number("--dynamo-slowest", 0, _numbers.MAX_LIST),
         metavar="N",
-        help="How many of the slowest tests the summary lists (default 5; 0: none).",
+        help="List the N slowest tests with their stage at the end (default 0: off; "
+        "pytest's --durations=N lists them without the stage).",
     )
-    parser.addini("dynamo_slowest", "How many of the slowest tests the summary lists.", default="5")
+    parser.addini("dynamo_slowest", "How many of the slowest tests the summary lists (0: none).", default="0")
 
 
 def _count(config: pytest.Config, name: str, high: int, default: int) -> int:
@@ -108,6 +109,8 @@ def register(config: pytest.Config) -> None:
         records = RecordsPlugin(config, policy, run_id)
         config.pluginmanager.register(records, RECORDS)
         config.pluginmanager.register(ExitPolicy(records), "dynamo-exit-policy")
+        outcomes = _outcomes.Outcomes(config, _facts.gating(config), records.fail_on_flaky)
+        config.pluginmanager.register(outcomes, _outcomes.PLUGIN)
 
 
 def _new_run_id() -> str:
@@ -132,7 +135,7 @@ class RecordsPlugin:
         except ConfigError as err:
             raise pytest.UsageError(f"pytest-dynamo: {err}") from None
         self.fail_on_flaky = _flag(config, "dynamo_fail_on_flaky")
-        self.slowest = _count(config, "dynamo_slowest", _numbers.MAX_LIST, 5)
+        self.slowest = _count(config, "dynamo_slowest", _numbers.MAX_LIST, 0)
         self.junit = bool(getattr(config.option, "xmlpath", None))
         #: The core takes each report: one call per report.
         self.take = self.recorder.report
@@ -157,6 +160,11 @@ class RecordsPlugin:
 
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
+        if self.expired:
+            entries: list[object] = [_outcomes.ExpiredEntry(e[0], e[1]) for e in self.expired]
+            _outcomes.count(self.config, _outcomes.EXPIRED, entries)
+            if self.policy.strict:
+                _outcomes.fail_the_last_line(self.config)
         # What the run-start line says; it is written before the first test's.
         stash = self.config.stash
         context = stash.get(_state.RUN_CONTEXT, {})
@@ -224,6 +232,8 @@ class RecordsPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.fails_run():
+            _outcomes.fail_the_last_line(self.config)
         _summary.write(terminalreporter, self)
 
 

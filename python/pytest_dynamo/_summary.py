@@ -1,7 +1,13 @@
 """The end-of-run summary of the records, after gating's (gating failures and
 non-gating failures with their owners): flaky tests, quarantined tests and
-expired quarantine entries, the slowest tests with their stage, and where the
-records went."""
+expired quarantine entries, the slowest tests with their stage (opt-in), and
+where the records went.
+
+Quiet as pytest is quiet (docs/flakiness.md, "The summary"): problems are
+listed one per line by default and under ``-q``, and only counted under
+``-qq``; lines that only inform (passing quarantined tests, where the
+records went) are left out under ``-q``. The slowest tests, asked for
+explicitly, are shown at any verbosity."""
 
 from __future__ import annotations
 
@@ -18,26 +24,49 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
+    verbosity = records.config.get_verbosity()
+    #: Problems one per line (default and -q); only their count under -qq.
+    listed = verbosity >= -1
+    #: Lines that only inform: not under -q.
+    informed = verbosity >= 0
     recorder = records.recorder
     flaky = recorder.flaky()
     if flaky:
-        tr.write_sep("=", "flaky tests (passed on a retry)", yellow=True)
-        for nodeid, attempts, owner, reason in flaky:
-            why = f": {reason}" if reason else ""
-            tr.write_line(f"FLAKY {nodeid} ({attempts} attempts; owner: {owner or 'unassigned'}){why}")
-        verdict = "the run fails (dynamo_fail_on_flaky)" if records.fail_on_flaky else "the run passes"
-        tr.write_line(f"pytest-dynamo: {_plural(len(flaky), 'flaky test')}; {verdict}", yellow=True)
+        fails = records.fail_on_flaky
+        if listed:
+            tr.write_sep("=", "flaky tests (passed on a retry)", yellow=not fails, red=fails)
+            for nodeid, attempts, owner, reason in flaky:
+                why = f": {reason}" if reason else ""
+                tr.write_line(f"FLAKY {nodeid} ({attempts} attempts; owner: {owner or 'unassigned'}){why}")
+        verdict = "the run fails (dynamo_fail_on_flaky)" if fails else "the run passes"
+        tr.write_line(
+            f"pytest-dynamo: {_plural(len(flaky), 'flaky test')}; {verdict}", yellow=not fails, red=fails
+        )
 
     quarantined = recorder.quarantined()
-    if quarantined or records.expired:
-        tr.write_sep("=", "quarantine", yellow=True)
-        for nodeid, outcome, ticket, owner, expires in quarantined:
-            tr.write_line(f"QUARANTINED {nodeid}: {outcome} ({ticket}, owner: {owner}, expires {expires})")
-        for test, ticket, owner, expires, reason in records.expired:
+    passing = sum(1 for entry in quarantined if entry[1] == "passed")
+    failing = [entry for entry in quarantined if entry[1] != "passed"]
+    if failing or records.expired or (passing and informed):
+        if listed:
+            tr.write_sep("=", "quarantine", yellow=True)
+            for nodeid, outcome, ticket, owner, expires in failing:
+                entry = f"({ticket}, owner: {owner}, expires {expires})"
+                tr.write_line(f"QUARANTINED {nodeid}: {outcome} {entry}")
+            for test, ticket, owner, expires, reason in records.expired:
+                tr.write_line(
+                    f"EXPIRED {ticket} (owner: {owner}) on {expires}: {test}: {reason}",
+                    red=records.policy.strict,
+                    yellow=not records.policy.strict,
+                )
+        if failing and not listed:
             tr.write_line(
-                f"EXPIRED {ticket} (owner: {owner}) on {expires}: {test}: {reason}",
-                red=records.policy.strict,
-                yellow=not records.policy.strict,
+                f"pytest-dynamo: {_plural(len(failing), 'quarantined test')} failed; the run passes for them",
+                yellow=True,
+            )
+        if passing and informed:
+            tr.write_line(
+                f"pytest-dynamo: {_plural(passing, 'quarantined test')} passed "
+                "(remove their entries once they are fixed)"
             )
         if records.expired:
             verdict = (
@@ -60,7 +89,7 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
 
     # A failed write says only that: "appended" would claim what did not happen.
     error = recorder.write_error()
-    if recorder.path is not None and error is None:
+    if recorder.path is not None and error is None and informed:
         tr.write_line(
             f"pytest-dynamo: {_plural(len(recorder), 'test record')} "
             f"(run {recorder.run_id}) appended to {recorder.path}"
@@ -68,5 +97,5 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
     if error is not None:
         message, lost = error
         tr.write_line(f"pytest-dynamo: {_plural(lost, 'record')} could not be written: {message}", red=True)
-    if records.durations_note is not None:
+    if records.durations_note is not None and informed:
         tr.write_line(f"pytest-dynamo: {records.durations_note}")

@@ -154,9 +154,32 @@ impl Audit {
             .count()
     }
 
-    /// The end-of-run report; empty when there is nothing to say.
+    /// The end-of-run report; empty when no `gpu_N` test ran. A clean audit
+    /// (no findings, or nothing sampled) is one line, without a newline.
     pub fn render(&self, rules: &Rules, interval_s: f64) -> String {
         let findings = self.findings(rules);
+        let not_sampled = match &self.unavailable {
+            Some(why) if self.unsampled > 0 => Some(format!(
+                "{} gpu test{} not sampled: {why}",
+                self.unsampled,
+                if self.unsampled == 1 { "" } else { "s" }
+            )),
+            _ => None,
+        };
+        if findings.is_empty() {
+            // Nothing to act on: one line, so a clean run stays quiet.
+            return match (self.records.is_empty(), not_sampled) {
+                (true, None) => String::new(),
+                (true, Some(why)) => format!("pytest-dynamo: GPU audit: {why}"),
+                (false, why) => format!(
+                    "pytest-dynamo: GPU audit of {} test{} (sampled every {} s): no findings{}",
+                    self.records.len(),
+                    if self.records.len() == 1 { "" } else { "s" },
+                    number(interval_s),
+                    why.map(|w| format!("; {w}")).unwrap_or_default(),
+                ),
+            };
+        }
         let mut text = String::new();
         let sections = [
             (
@@ -180,18 +203,8 @@ impl Audit {
                 let _ = writeln!(text, "  {}: {}", f.nodeid, f.message);
             }
         }
-        if let Some(why) = &self.unavailable {
-            if self.unsampled > 0 {
-                let _ = writeln!(
-                    text,
-                    "{} gpu test{} not sampled: {why}",
-                    self.unsampled,
-                    if self.unsampled == 1 { "" } else { "s" }
-                );
-            }
-        }
-        if text.is_empty() {
-            return text;
+        if let Some(why) = not_sampled {
+            let _ = writeln!(text, "{why}");
         }
         let count = |k| findings.iter().filter(|f| f.kind == k).count();
         let _ = write!(
@@ -337,8 +350,22 @@ mod tests {
             unsampled: 2,
             unavailable: Some("libnvidia-ml.so.1 not found".into()),
         };
-        assert!(audit
-            .render(&rules(), 0.1)
-            .starts_with("2 gpu tests not sampled: libnvidia-ml.so.1 not found\n"));
+        assert_eq!(
+            audit.render(&rules(), 0.1),
+            "pytest-dynamo: GPU audit: 2 gpu tests not sampled: libnvidia-ml.so.1 not found"
+        );
+    }
+
+    #[test]
+    fn a_clean_audit_is_one_line() {
+        let audit = Audit {
+            records: vec![record(1, &[0], 0.0), record(2, &[0, 1], 0.0)],
+            unsampled: 1,
+            unavailable: Some("no NVML".into()),
+        };
+        assert_eq!(
+            audit.render(&rules(), 0.1),
+            "pytest-dynamo: GPU audit of 2 tests (sampled every 0.1 s): no findings; 1 gpu test not sampled: no NVML"
+        );
     }
 }
