@@ -92,6 +92,8 @@ pub struct Report {
     pub unresolved: usize,
     /// Node id of every test found, file by file.
     pub nodeids: Vec<String>,
+    /// Where the configuration came from, when it is not the rootdir's own.
+    pub config_note: Option<String>,
 }
 
 impl Report {
@@ -413,6 +415,12 @@ pub fn run(request: &Request) -> Result<Report> {
         tests: nodeids.len(),
         unresolved,
         nodeids,
+        config_note: engine.note.as_ref().map(|note| {
+            format!(
+                "{note}: {}",
+                engine.source.as_deref().unwrap_or("built-in defaults")
+            )
+        }),
     })
 }
 

@@ -23,6 +23,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    # Before the options are parsed: a stage's options join the command line
+    # here, early enough for xdist (-n) and pytest-timeout to see them.
+    _selection.apply_stage_options(early_config, args)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     engine = _state.load_engine(config)
     for name, category, description in engine.markers():
