@@ -25,6 +25,7 @@ def _full_machine(full_machine: None) -> None:
 
 
 def lint(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    capsys.readouterr()  # what in-process pytest runs printed before
     code = _cli.main(["lint", "--format", "json", *args])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else {}), err
@@ -60,7 +61,7 @@ def test_a_builtin_marker_moves_to_another_category(
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(passed=1)
     markers = pytester.runpytest("--markers")
-    markers.stdout.fnmatch_lines(["@pytest.mark.k8s: [[]infrastructure[]] needs Kubernetes"])
+    markers.stdout.fnmatch_lines(["@pytest.mark.k8s: [[]infrastructure[]] *"])
     code, report, _ = lint(capsys)
     assert (code, report["findings"]) == (0, [])
 
@@ -94,19 +95,19 @@ def test_satisfied_by_meets_the_requirement_at_collection_and_in_the_lint(
 ) -> None:
     pytester.makepyprojecttoml(SATISFIED)
     pytester.makepyfile(test_k8s=K8S_TESTS)
-    result = pytester.runpytest("--dynamo-validation=warn", "-rA")
+    result = pytester.runpytest("--dynamo-validation=warn")
     out = result.stdout.str()
     assert "test_k8s_only\n" not in out
     result.stdout.fnmatch_lines(
         [
-            "test_k8s_and_two_gpus",
-            "    DYN002 marked gpu_1 and gpu_2: a test carries exactly one hardware marker, the lowest it runs on",
+            "*test_k8s_and_two_gpus",
+            "*DYN002 marked gpu_1 and gpu_2: a test carries exactly one hardware marker, the lowest it runs on",
         ]
     )
     result.stdout.fnmatch_lines(
         [
-            "test_nothing",
-            "    DYN002 no hardware marker",
+            "*test_nothing",
+            "*DYN002 no hardware marker",
             "*fix: add the lowest hardware it runs on: *; or one of @pytest.mark.k8s, which meet it too",
         ]
     )
@@ -465,13 +466,12 @@ def test_a_nested_root_uses_the_projects_table_above_it(
     )
     result = pytester.runpytest("benchmarks", "--strict-markers")
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"rootdir: {bench}"])
     result.stdout.fnmatch_lines(
         [
-            f"rootdir: {bench}*",
             f"dynamo config: {pytester.path / 'pyproject.toml'} (the rootdir {bench} has no "
             "[[]tool.pytest-dynamo[]] table; using the nearest one above it)",
-        ],
-        consecutive=False,
+        ]
     )
     code, report, err = lint(capsys, "benchmarks")
     assert (code, report["findings"]) == (0, [])
@@ -542,8 +542,8 @@ def test_the_worked_example_of_the_docs_loads_and_applies(
     result = pytester.runpytest("--dynamo-validation=warn", "--strict-markers", "-rs")
     result.stdout.fnmatch_lines(
         [
-            "test_both_types",
-            "    DYN007 marked e2e and integration: the type category keeps them apart",
+            "*test_both_types",
+            "*DYN007 marked e2e and integration: the type category keeps them apart",
         ]
     )
     out = result.stdout.str()
@@ -553,7 +553,7 @@ def test_the_worked_example_of_the_docs_loads_and_applies(
     code, report, _ = lint(capsys)
     assert code == 1
     assert codes(report) == {("test_both_types", "DYN007")}
-    plan = pytester.runpytest("--dynamo-plan")
+    plan = pytester.runpytest("--dynamo-plan", "--dynamo-validation=warn")
     assert plan.ret == pytest.ExitCode.OK, plan.stdout.str()
-    plan.stdout.fnmatch_lines(["  options of *: -n 4 --dist=loadscope*"])
+    plan.stdout.fnmatch_lines(["  options of e2e_1: -n 4 --dist=loadscope"])
     assert "pipeline weekly" not in plan.stdout.str()
