@@ -126,7 +126,10 @@ def test_an_unknown_framework_is_a_usage_error(
     result = run(suite)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK=vlm: 'vlm' is not a framework*frameworks] env lists it)"]
+        [
+            "ERROR: pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK=vlm: 'vlm' is not a framework*"
+            "frameworks] env lists it)"
+        ]
     )
     monkeypatch.delenv("DYNAMO_DEFAULT_FRAMEWORK")
     suite.makepyprojecttoml('[tool.pytest-dynamo.frameworks]\ndefault = "vlm"\nagnostic = "maybe"\n')
@@ -326,7 +329,8 @@ def test_the_environment_variables_that_choose_the_framework_are_configurable(
     result.stderr.fnmatch_lines(
         [
             "ERROR: pytest-dynamo: DYNAMO_TEST_FRAMEWORK=dynamo: 'dynamo' is not a framework marker "
-            "(pytest-dynamo reads DYNAMO_TEST_FRAMEWORK because [[]tool.pytest-dynamo.frameworks[]] env lists it)",
+            "(pytest-dynamo reads DYNAMO_TEST_FRAMEWORK because "
+            "[[]tool.pytest-dynamo.frameworks[]] env lists it)",
             "  fix: set DYNAMO_TEST_FRAMEWORK to a framework marker (vllm, trtllm, sglang, custom_backend), "
             "auto or all; or, if DYNAMO_TEST_FRAMEWORK means something else in your CI, leave it out of "
             "[[]tool.pytest-dynamo.frameworks[]] env (env = [[][]] ignores the environment)",
@@ -349,4 +353,6 @@ def test_the_environment_variables_that_choose_the_framework_are_configurable(
     suite.makepyprojecttoml('[tool.pytest-dynamo.frameworks]\nenv = ["A", "B", "C"]\n')
     result = run(suite)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*[[]tool.pytest-dynamo.frameworks[]] env: 3 variables given; it takes at most two"])
+    result.stderr.fnmatch_lines(
+        ["*[[]tool.pytest-dynamo.frameworks[]] env: 3 variables given; it takes at most two"]
+    )

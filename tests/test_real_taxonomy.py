@@ -101,7 +101,8 @@ def test_satisfied_by_meets_the_requirement_at_collection_and_in_the_lint(
     result.stdout.fnmatch_lines(
         [
             "*test_k8s_and_two_gpus",
-            "*DYN002 marked gpu_1 and gpu_2: a test carries exactly one hardware marker, the lowest it runs on",
+            "*DYN002 marked gpu_1 and gpu_2: a test carries exactly one hardware marker, "
+            "the lowest it runs on",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -134,7 +135,9 @@ def test_the_plan_shows_the_marker_that_meets_the_requirement(pytester: pytest.P
 # --- 3. exclusive ----------------------------------------------------------------
 
 
-def test_exclusive_markers_have_their_own_rule(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exclusive_markers_have_their_own_rule(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytester.makepyprojecttoml('[tool.pytest-dynamo.taxonomy.type]\nexclusive = [["e2e", "integration"]]\n')
     pytester.makepyfile(
         """
@@ -233,7 +236,9 @@ def test_the_lint_and_collection_refuse_the_same_configuration_alike(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], toml: str
 ) -> None:
     pytester.makepyprojecttoml(toml)
-    pytester.makepyfile("import pytest\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n")
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n"
+    )
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     collection = result.stderr.str()
@@ -250,7 +255,9 @@ def test_a_configuration_the_lint_accepts_starts_a_run(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytester.makepyprojecttoml(NO_SECURITY)
-    pytester.makepyfile("import pytest\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n")
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n"
+    )
     assert lint(capsys)[0] == 0
     pytester.runpytest().assert_outcomes(passed=1)
 
@@ -358,7 +365,11 @@ def test_a_vram_budget_deselects_what_exceeds_it_and_what_is_unknown(
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--dynamo-max-vram-gib=lots"], None, "--dynamo-max-vram-gib: 'lots' is not a number of GiB (0 or more)"),
+        (
+            ["--dynamo-max-vram-gib=lots"],
+            None,
+            "--dynamo-max-vram-gib: 'lots' is not a number of GiB (0 or more)",
+        ),
         ([], "-3", "pytest-dynamo: DYNAMO_MAX_VRAM_GIB=-3: not a number of GiB (0 or more); fix or unset it"),
     ],
 )
@@ -430,7 +441,9 @@ def test_a_stage_applies_its_options_and_the_command_line_wins(pytester: pytest.
         "def test_a(): pass\n\n"
         "@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_b(): pass\n"
     )
-    result = pytester.runpytest_subprocess("--dynamo-pipeline=pr", "--dynamo-stage=unit", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--dynamo-pipeline=pr", "--dynamo-stage=unit", "-p", "no:cacheprovider"
+    )
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.stdout.fnmatch_lines(
         [
@@ -462,7 +475,8 @@ def test_a_nested_root_uses_the_projects_table_above_it(
     bench = pytester.mkdir("benchmarks")
     (bench / "pyproject.toml").write_text("[tool.pytest.ini_options]\nmarkers = []\n")
     (bench / "test_bench.py").write_text(
-        "import pytest\n@pytest.mark.nightly\n@pytest.mark.xpu_1\n@pytest.mark.benchmark\ndef test_b(): pass\n"
+        "import pytest\n@pytest.mark.nightly\n@pytest.mark.xpu_1\n@pytest.mark.benchmark\n"
+        "def test_b(): pass\n"
     )
     result = pytester.runpytest("benchmarks", "--strict-markers")
     result.assert_outcomes(passed=1)

@@ -104,9 +104,7 @@ def vram_budget(config: pytest.Config) -> tuple[float | None, str]:
     if not value.strip():
         return None, ""
     if not _is_gib(value.strip()):
-        raise pytest.UsageError(
-            f"pytest-dynamo: {where}: not a number of GiB (0 or more); fix or unset it"
-        )
+        raise pytest.UsageError(f"pytest-dynamo: {where}: not a number of GiB (0 or more); fix or unset it")
     return float(value), where
 
 
@@ -221,7 +219,8 @@ class GpuPlugin:
         over, unknown = self.over_budget
         terminalreporter.write_sep("-", "pytest-dynamo VRAM budget")
         terminalreporter.write_line(
-            f"{over + unknown} deselected by the VRAM budget of {_number(self.budget)} GiB ({self.budget_where})"
+            f"{over + unknown} deselected by the VRAM budget of {_number(self.budget)} GiB "
+            f"({self.budget_where})"
         )
         if over:
             terminalreporter.write_line(
@@ -229,7 +228,8 @@ class GpuPlugin:
             )
         if unknown:
             terminalreporter.write_line(
-                f"  {unknown:>6} GPU tests without a {self.rules.vram_marker} marker (unknown VRAM is over budget)"
+                f"  {unknown:>6} GPU tests without a {self.rules.vram_marker} marker "
+                "(unknown VRAM is over budget)"
             )
 
     def decide(self, batch: Batch, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
