@@ -3,6 +3,7 @@
 //! must carry. Every inconsistency is an error naming the key and the fix.
 
 use regex::Regex;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::config::{CategoryConfig, Config, Limit, MarkerSpec, TABLE};
@@ -36,12 +37,21 @@ pub fn taxonomy(config: &Config, source: &str) -> Result<Taxonomy> {
     for (category, table) in &config.taxonomy {
         define_category(&ctx, &mut taxonomy, category, table)?;
     }
+    let mut removed = HashMap::new();
     for (category, table) in &config.taxonomy {
-        remove_markers(&ctx, &mut taxonomy, category, table)?;
+        remove_markers(&ctx, &mut taxonomy, category, table, &mut removed)?;
     }
     for (category, table) in &config.taxonomy {
         let key = format!("taxonomy.{category}");
         for spec in &table.add {
+            // A moved built-in marker keeps its description unless given one.
+            let spec = match (&spec.description, removed.get(&spec.name)) {
+                (None, Some(description)) => &MarkerSpec {
+                    description: Some(String::clone(description)),
+                    ..spec.clone()
+                },
+                _ => spec,
+            };
             add_marker(&ctx, &mut taxonomy, category, &key, spec)?;
         }
     }
@@ -113,10 +123,12 @@ fn remove_markers(
     taxonomy: &mut Taxonomy,
     category: &str,
     table: &CategoryConfig,
+    removed: &mut HashMap<String, String>,
 ) -> Result<()> {
     for name in &table.remove {
         match taxonomy.marker(name) {
             Some(def) if def.category == category => {
+                removed.insert(name.clone(), def.description.clone());
                 taxonomy.remove_marker(name);
             }
             _ => {
@@ -394,6 +406,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.marker("k8s").unwrap().category, "infrastructure");
+        assert_eq!(t.marker("k8s").unwrap().description, "needs Kubernetes");
         assert!(!t.category(OTHER).unwrap().markers.contains(&"k8s".into()));
         let t = build(
             "[tool.pytest-dynamo.taxonomy.component]\nadd = [\"k8s\"]\n\
