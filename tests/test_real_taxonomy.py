@@ -266,7 +266,7 @@ def test_a_configuration_the_lint_accepts_starts_a_run(
 
 
 def test_vram_zero_needs_no_gpu_and_vram_on_a_cpu_test_is_a_contradiction(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DYNAMO_GPUS", "0")
     pytester.makepyprojecttoml('[tool.pytest-dynamo.gpu]\nvram_marker = "profiled_vram_gib"\n')
@@ -301,6 +301,9 @@ def test_vram_zero_needs_no_gpu_and_vram_on_a_cpu_test_is_a_contradiction(
             "or write @pytest.mark.profiled_vram_gib(0) for a CPU-only test",
         ]
     )
+    code, report, _ = lint(capsys)
+    assert code == 1
+    assert codes(report) == {("test_cpu_with_vram", "DYN008")}
 
 
 # --- 6. the VRAM budget ----------------------------------------------------------
