@@ -467,6 +467,26 @@ def test_a_stage_applies_its_options_and_the_command_line_wins(pytester: pytest.
     plan.stdout.fnmatch_lines(["  options of unit: -n 2 --timeout=77"])
 
 
+def test_stage_options_follow_a_stage_named_by_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyprojecttoml(STAGE_OPTIONS)
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n"
+    )
+    monkeypatch.setenv("DYNAMO_PIPELINE", "pre_merge")
+    monkeypatch.setenv("DYNAMO_STAGE", "unit")
+    result = pytester.runpytest("-n", "0")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["dynamo stage options: -n 2 --timeout=77 *", "timeout: 77.0s"], consecutive=False
+    )
+    monkeypatch.delenv("DYNAMO_STAGE")
+    result = pytester.runpytest("-n", "0")
+    assert "dynamo stage options" not in result.stdout.str()
+    assert "timeout: 77.0s" not in result.stdout.str()
+
+
 # --- 10. nested pytest roots ----------------------------------------------------------
 
 
