@@ -37,6 +37,9 @@ pub struct Config {
     pub quarantine: crate::quarantine::QuarantineConfig,
     /// Owners of tests by marker or path (the strategy's PIC table).
     pub owners: crate::owners::OwnersConfig,
+    /// `[tool.pytest-dynamo.packages]`: marker -> the top-level packages a
+    /// test carrying it needs installed (skipped when one is missing).
+    pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -51,6 +54,11 @@ pub struct CategoryConfig {
     pub required: Option<bool>,
     pub min: Option<u32>,
     pub max: Option<Limit>,
+    /// Markers (of other categories) that meet this category's `required`
+    /// on their own: a `k8s` test needs no `gpu_N` marker.
+    pub satisfied_by: Vec<String>,
+    /// Groups of this category's markers a test may not carry together.
+    pub exclusive: Vec<Vec<String>>,
 }
 
 /// `max = 2` or `max = "unlimited"`.
@@ -153,6 +161,8 @@ pub struct Loaded {
     pub config: Config,
     /// The file read, or None when no configuration exists (built-in defaults).
     pub source: Option<String>,
+    /// Why the file is not the rootdir's own, when it is not.
+    pub note: Option<String>,
 }
 
 fn parse_error(path: &str, err: &toml::de::Error) -> Error {
@@ -213,22 +223,58 @@ pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Loaded> {
         return Ok(Loaded {
             config,
             source: Some(shown),
+            note: None,
         });
     }
-    let pyproject = rootdir.join("pyproject.toml");
-    if pyproject.is_file() {
-        let shown = pyproject.display().to_string();
-        if let Some(config) = from_pyproject(&shown, &read(&pyproject)?)? {
-            return Ok(Loaded {
-                config,
-                source: Some(shown),
-            });
+    if let Some(loaded) = table_in(rootdir)? {
+        return Ok(loaded);
+    }
+    // A nested pytest root (a benchmarks folder with its own pytest
+    // settings): the project's table is the nearest one above, inside the
+    // same git work tree.
+    if let Some(top) = work_tree_top(rootdir) {
+        for dir in rootdir.ancestors().skip(1) {
+            if !dir.starts_with(&top) {
+                break;
+            }
+            if let Some(mut loaded) = table_in(dir)? {
+                loaded.note = Some(format!(
+                    "the rootdir {} has no [{TABLE}] table; using the nearest one above it",
+                    rootdir.display()
+                ));
+                return Ok(loaded);
+            }
         }
     }
     Ok(Loaded {
         config: Config::default(),
         source: None,
+        note: None,
     })
+}
+
+/// The `[tool.pytest-dynamo]` table of `dir/pyproject.toml`, if it has one.
+fn table_in(dir: &Path) -> Result<Option<Loaded>> {
+    let pyproject = dir.join("pyproject.toml");
+    if !pyproject.is_file() {
+        return Ok(None);
+    }
+    let shown = pyproject.display().to_string();
+    Ok(
+        from_pyproject(&shown, &read(&pyproject)?)?.map(|config| Loaded {
+            config,
+            source: Some(shown),
+            note: None,
+        }),
+    )
+}
+
+/// The top of the git work tree holding `dir`: the nearest directory with a
+/// `.git` entry (a directory, or a file in a linked worktree or submodule).
+fn work_tree_top(dir: &Path) -> Option<std::path::PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -280,6 +326,49 @@ max = "unlimited"
         let text = "[tool.pytest-dynamo.taxonomy.type]\nadd = [{ nme = \"x\" }]\n";
         let err = from_pyproject("p", text).unwrap_err().to_string();
         assert!(err.contains("nme"), "{err}");
+    }
+
+    #[test]
+    fn a_nested_root_uses_the_nearest_table_above_inside_the_work_tree() {
+        let root = std::env::temp_dir().join(format!("dynamo-nested-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let repo = root.join("repo");
+        let nested = repo.join("benchmarks");
+        std::fs::create_dir_all(nested.join("deep")).unwrap();
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[tool.pytest-dynamo.aliases]\nouter = \"nightly\"\n",
+        )
+        .unwrap();
+        std::fs::write(nested.join("pyproject.toml"), "[tool.pytest.ini_options]\n").unwrap();
+        // Outside the work tree: the table above the repository is not used.
+        let loaded = load(&nested, None).unwrap();
+        assert!(loaded.source.is_none() && loaded.note.is_none());
+        std::fs::write(
+            repo.join("pyproject.toml"),
+            "[tool.pytest-dynamo.aliases]\nold = \"nightly\"\n",
+        )
+        .unwrap();
+        let loaded = load(&nested.join("deep"), None).unwrap();
+        assert_eq!(loaded.config.aliases["old"], "nightly");
+        assert_eq!(
+            loaded.source,
+            Some(repo.join("pyproject.toml").display().to_string())
+        );
+        assert!(loaded
+            .note
+            .unwrap()
+            .contains("has no [tool.pytest-dynamo] table; using the nearest one above it"));
+        // The rootdir's own table wins, and needs no note.
+        std::fs::write(
+            nested.join("pyproject.toml"),
+            "[tool.pytest-dynamo.aliases]\nmine = \"nightly\"\n",
+        )
+        .unwrap();
+        let loaded = load(&nested, None).unwrap();
+        assert!(loaded.config.aliases.contains_key("mine") && loaded.note.is_none());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -181,7 +181,12 @@ pub fn names(config: &Config, source: &str) -> Result<()> {
 pub fn whole(config: &Config, taxonomy: &Taxonomy, source: &str) -> Result<()> {
     Pipelines::build(taxonomy, &config.pipelines, source)?;
     Frameworks::build(taxonomy, &config.frameworks, source)?;
-    Rules::new(&config.gpu, taxonomy, source)?;
+    Rules::new(&config.gpu, taxonomy, source)?.with_packages(
+        &config.packages,
+        &config.gpu,
+        taxonomy,
+        source,
+    )?;
     Owners::new(&config.owners, taxonomy)?;
     config.gates.check(source)?;
     Ok(())

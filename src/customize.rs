@@ -3,6 +3,7 @@
 //! must carry. Every inconsistency is an error naming the key and the fix.
 
 use regex::Regex;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use crate::config::{CategoryConfig, Config, Limit, MarkerSpec, TABLE};
@@ -30,8 +31,32 @@ impl Ctx<'_> {
 pub fn taxonomy(config: &Config, source: &str) -> Result<Taxonomy> {
     let ctx = Ctx { source };
     let mut taxonomy = Taxonomy::builtin();
+    taxonomy.vram_marker.clone_from(&config.gpu.vram_marker);
+    // Every category's `remove` before any `add`, whatever the names: moving
+    // `k8s` from other to infrastructure must not depend on which sorts first.
     for (category, table) in &config.taxonomy {
-        apply_category(&ctx, &mut taxonomy, category, table)?;
+        define_category(&ctx, &mut taxonomy, category, table)?;
+    }
+    let mut removed = HashMap::new();
+    for (category, table) in &config.taxonomy {
+        remove_markers(&ctx, &mut taxonomy, category, table, &mut removed)?;
+    }
+    for (category, table) in &config.taxonomy {
+        let key = format!("taxonomy.{category}");
+        for spec in &table.add {
+            // A moved built-in marker keeps its description unless given one.
+            let spec = match (&spec.description, removed.get(&spec.name)) {
+                (None, Some(description)) => &MarkerSpec {
+                    description: Some(String::clone(description)),
+                    ..spec.clone()
+                },
+                _ => spec,
+            };
+            add_marker(&ctx, &mut taxonomy, category, &key, spec)?;
+        }
+    }
+    for (category, table) in &config.taxonomy {
+        apply_counts(&ctx, &mut taxonomy, category, table)?;
     }
     for (alias, canonical) in &config.aliases {
         let key = format!("aliases.{alias}");
@@ -58,7 +83,7 @@ pub fn taxonomy(config: &Config, source: &str) -> Result<Taxonomy> {
     Ok(taxonomy)
 }
 
-fn apply_category(
+fn define_category(
     ctx: &Ctx,
     taxonomy: &mut Taxonomy,
     category: &str,
@@ -90,23 +115,43 @@ fn apply_category(
         };
         taxonomy.add_category(category, description);
     }
+    Ok(())
+}
+
+fn remove_markers(
+    ctx: &Ctx,
+    taxonomy: &mut Taxonomy,
+    category: &str,
+    table: &CategoryConfig,
+    removed: &mut HashMap<String, String>,
+) -> Result<()> {
     for name in &table.remove {
         match taxonomy.marker(name) {
             Some(def) if def.category == category => {
+                removed.insert(name.clone(), def.description.clone());
                 taxonomy.remove_marker(name);
             }
             _ => {
                 return Err(ctx.err(
-                    &format!("{key}.remove"),
+                    &format!("taxonomy.{category}.remove"),
                     format!("'{name}' is not a marker of the {category} category"),
                     "remove it from the list",
                 ))
             }
         }
     }
-    for spec in &table.add {
-        add_marker(ctx, taxonomy, category, &key, spec)?;
-    }
+    Ok(())
+}
+
+fn apply_counts(
+    ctx: &Ctx,
+    taxonomy: &mut Taxonomy,
+    category: &str,
+    table: &CategoryConfig,
+) -> Result<()> {
+    let key = format!("taxonomy.{category}");
+    let satisfied_by = checked_satisfied_by(ctx, taxonomy, category, &key, &table.satisfied_by)?;
+    let exclusive = checked_exclusive(ctx, taxonomy, category, &key, &table.exclusive)?;
     let cat = taxonomy.category_mut(category).expect("category exists");
     if let Some(required) = table.required {
         cat.min = u32::from(required).max(if required { cat.min } else { 0 });
@@ -119,6 +164,12 @@ fn apply_category(
         Some(Limit::Unlimited) => cat.max = None,
         None => {}
     }
+    if !satisfied_by.is_empty() {
+        cat.satisfied_by = satisfied_by;
+    }
+    if !exclusive.is_empty() {
+        cat.exclusive = exclusive;
+    }
     if let Some(max) = cat.max {
         if cat.min > max {
             return Err(ctx.err(
@@ -129,6 +180,82 @@ fn apply_category(
         }
     }
     Ok(())
+}
+
+fn unknown_marker(taxonomy: &Taxonomy, name: &str) -> String {
+    let hint = taxonomy
+        .suggest(name)
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default();
+    format!("'{name}' is not a marker of the taxonomy{hint}")
+}
+
+/// `satisfied_by`: markers of other categories, each known.
+fn checked_satisfied_by(
+    ctx: &Ctx,
+    taxonomy: &Taxonomy,
+    category: &str,
+    key: &str,
+    names: &[String],
+) -> Result<Vec<String>> {
+    let key = format!("{key}.satisfied_by");
+    for name in names {
+        match taxonomy.marker(name) {
+            None => {
+                return Err(ctx.err(
+                    &key,
+                    unknown_marker(taxonomy, name),
+                    "name markers of the taxonomy (`pytest --markers` lists them)",
+                ))
+            }
+            Some(def) if def.category == category => {
+                return Err(ctx.err(
+                    &key,
+                    format!("'{name}' is itself a marker of the {category} category, so it meets the requirement already"),
+                    "remove it from the list: satisfied_by names markers of other categories",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(names.to_vec())
+}
+
+/// `exclusive`: groups of two or more of the category's own markers.
+fn checked_exclusive(
+    ctx: &Ctx,
+    taxonomy: &Taxonomy,
+    category: &str,
+    key: &str,
+    groups: &[Vec<String>],
+) -> Result<Vec<Vec<String>>> {
+    let key = format!("{key}.exclusive");
+    let own = &taxonomy
+        .category(category)
+        .expect("category exists")
+        .markers;
+    for group in groups {
+        if group.len() < 2 {
+            return Err(ctx.err(
+                &key,
+                format!("the group [{}] names fewer than two markers", group.join(", ")),
+                "list at least two markers per group, e.g. exclusive = [[\"e2e\", \"integration\"]]",
+            ));
+        }
+        if let Some(bad) = group.iter().find(|m| !own.contains(m)) {
+            let why = if taxonomy.marker(bad).is_some() {
+                format!("'{bad}' is not a marker of the {category} category")
+            } else {
+                unknown_marker(taxonomy, bad)
+            };
+            return Err(ctx.err(
+                &key,
+                why,
+                format!("use markers of the {category} category: {}", own.join(", ")),
+            ));
+        }
+    }
+    Ok(groups.to_vec())
 }
 
 fn add_marker(
@@ -196,7 +323,7 @@ fn add_marker(
 mod tests {
     use super::*;
     use crate::config::from_pyproject;
-    use crate::taxonomy::{FRAMEWORK, HARDWARE};
+    use crate::taxonomy::{COMPONENT, FRAMEWORK, HARDWARE, OTHER};
 
     fn build(toml: &str) -> Result<Taxonomy> {
         let config = from_pyproject("pyproject.toml", toml)?.unwrap_or_default();
@@ -268,6 +395,64 @@ mod tests {
                 err.starts_with("pyproject.toml: [tool.pytest-dynamo] "),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn every_remove_runs_before_any_add() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.infrastructure]\ndescription = \"where it runs\"\nadd = [\"k8s\", \"slurm\"]\n\
+             [tool.pytest-dynamo.taxonomy.other]\nremove = [\"k8s\", \"slurm\"]\n",
+        )
+        .unwrap();
+        assert_eq!(t.marker("k8s").unwrap().category, "infrastructure");
+        assert_eq!(t.marker("k8s").unwrap().description, "needs Kubernetes");
+        assert!(!t.category(OTHER).unwrap().markers.contains(&"k8s".into()));
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.component]\nadd = [\"k8s\"]\n\
+             [tool.pytest-dynamo.taxonomy.other]\nremove = [\"k8s\"]\n",
+        )
+        .unwrap();
+        assert_eq!(t.marker("k8s").unwrap().category, COMPONENT);
+    }
+
+    #[test]
+    fn satisfied_by_and_exclusive_are_checked() {
+        let t = build(
+            "[tool.pytest-dynamo.taxonomy.hardware]\nsatisfied_by = [\"k8s\"]\n\
+             [tool.pytest-dynamo.taxonomy.type]\nexclusive = [[\"e2e\", \"integration\"]]\n",
+        )
+        .unwrap();
+        assert_eq!(t.category(HARDWARE).unwrap().satisfied_by, ["k8s"]);
+        assert_eq!(
+            t.category("type").unwrap().exclusive,
+            [vec!["e2e".to_string(), "integration".to_string()]]
+        );
+        let cases = [
+            (
+                "[tool.pytest-dynamo.taxonomy.hardware]\nsatisfied_by = [\"k8\"]\n",
+                "hardware.satisfied_by: 'k8' is not a marker of the taxonomy (did you mean 'k8s'?)",
+            ),
+            (
+                "[tool.pytest-dynamo.taxonomy.hardware]\nsatisfied_by = [\"gpu_1\"]\n",
+                "'gpu_1' is itself a marker of the hardware category",
+            ),
+            (
+                "[tool.pytest-dynamo.taxonomy.type]\nexclusive = [[\"e2e\"]]\n",
+                "fewer than two markers",
+            ),
+            (
+                "[tool.pytest-dynamo.taxonomy.type]\nexclusive = [[\"e2e\", \"vllm\"]]\n",
+                "type.exclusive: 'vllm' is not a marker of the type category",
+            ),
+            (
+                "[tool.pytest-dynamo.taxonomy.type]\nexclusive = [[\"e2e\", \"integraton\"]]\n",
+                "did you mean 'integration'",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let err = build(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{toml}: {err}");
         }
     }
 

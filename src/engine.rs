@@ -16,6 +16,9 @@ pub struct Engine {
     pub taxonomy: Taxonomy,
     /// The file the configuration came from (None: built-in defaults).
     pub source: Option<String>,
+    /// Said in the header and the lint when the configuration is not the
+    /// rootdir's own (a nested pytest root using the table above it).
+    pub note: Option<String>,
 }
 
 /// How messages name the configuration when no file holds one.
@@ -37,6 +40,10 @@ impl Engine {
         self.source.as_deref().unwrap_or(BUILT_IN)
     }
 
+    /// Load and check the whole configuration: the taxonomy, the pipelines,
+    /// the framework rules and the GPU and package rules. Collection and the
+    /// lint both load through here, so a configuration one refuses the other
+    /// refuses too, with the same message.
     pub fn load(rootdir: &Path, explicit: Option<&Path>) -> Result<Self> {
         let loaded = config::load(rootdir, explicit)?;
         let shown = loaded.source.as_deref().unwrap_or(BUILT_IN);
@@ -45,6 +52,7 @@ impl Engine {
             config: loaded.config,
             taxonomy,
             source: loaded.source,
+            note: loaded.note,
         })
     }
 
@@ -66,6 +74,8 @@ impl Engine {
             config,
             taxonomy,
             source: Some(source.to_string()),
+            note: None,
         })
     }
 }
+

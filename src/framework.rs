@@ -12,6 +12,9 @@ use crate::config::TABLE;
 use crate::error::{Error, Result};
 use crate::taxonomy::{Taxonomy, FRAMEWORK};
 
+static ENV_NAME: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("valid regex"));
+
 /// What happens to tests without a framework marker when a framework is chosen.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,13 +38,23 @@ pub struct FrameworksConfig {
     /// When absent, a path touches a framework when a path component or a
     /// `.`/`_`/`-` separated part of one is the framework's name.
     pub paths: Option<BTreeMap<String, Vec<String>>>,
+    /// The environment variables that choose the framework: the one that
+    /// names it, then the one that gives the default (`[]`: none).
+    pub env: Option<Vec<String>>,
 }
+
+/// The strategy's variables: the framework a job tests, and the default.
+pub const DEFAULT_ENV: [&str; 2] = ["DYNAMO_TEST_FRAMEWORK", "DYNAMO_DEFAULT_FRAMEWORK"];
 
 #[derive(Debug, Clone)]
 pub struct Frameworks {
     pub known: Vec<String>,
     pub default: Option<String>,
     pub agnostic: Agnostic,
+    /// The variable that names the framework, if any.
+    pub named_env: Option<String>,
+    /// The variable that gives the default framework, if any.
+    pub default_env: Option<String>,
     rules: Vec<(String, Regex)>,
 }
 
@@ -79,6 +92,31 @@ impl Frameworks {
         if let Some(d) = &config.default {
             check("default", d)?;
         }
+        let env: Vec<String> = config
+            .env
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ENV.iter().map(|v| (*v).to_string()).collect());
+        if env.len() > 2 {
+            return Err(err(
+                "env",
+                format!("{} variables given; it takes at most two", env.len()),
+                "list the variable that names the framework, then the one that gives the default, e.g. env = [\"DYNAMO_TEST_FRAMEWORK\", \"DYNAMO_DEFAULT_FRAMEWORK\"]".into(),
+            ));
+        }
+        if let Some(bad) = env.iter().find(|v| !ENV_NAME.is_match(v)) {
+            return Err(err(
+                "env",
+                format!("'{bad}' is not an environment variable name"),
+                "use letters, digits and '_', not starting with a digit".into(),
+            ));
+        }
+        if env.len() == 2 && env[0] == env[1] {
+            return Err(err(
+                "env",
+                format!("'{}' is given twice", env[0]),
+                "give two different variables, or only one".into(),
+            ));
+        }
         let mut rules = Vec::new();
         match &config.paths {
             Some(paths) => {
@@ -113,8 +151,31 @@ impl Frameworks {
             known,
             default: config.default.clone(),
             agnostic: config.agnostic,
+            named_env: env.first().cloned(),
+            default_env: env.get(1).cloned(),
             rules,
         })
+    }
+
+    /// A framework named by an environment variable the configuration lists
+    /// under `env`: a value that is no framework names the variable, the
+    /// value, and the key that says which variables are read.
+    pub fn check_env(&self, taxonomy: &Taxonomy, var: &str, value: &str) -> Result<String> {
+        if self.known.iter().any(|k| k == value) {
+            return Ok(value.to_string());
+        }
+        Err(Error::config(
+            format!("{var}={value}"),
+            format!(
+                "{} (pytest-dynamo reads {var} because [{TABLE}.frameworks] env lists it)",
+                unknown(taxonomy, &self.known, value)
+            ),
+            format!(
+                "set {var} to a framework marker ({}), auto or all; or, if {var} means something else in your CI, \
+                 leave it out of [{TABLE}.frameworks] env (env = [] ignores the environment)",
+                self.known.join(", ")
+            ),
+        ))
     }
 
     /// A framework named by a flag or variable (`where_` says which).
@@ -208,6 +269,7 @@ mod tests {
         let config = FrameworksConfig {
             default: None,
             agnostic: Agnostic::Keep,
+            env: None,
             paths: paths.map(|p| {
                 p.iter()
                     .map(|(f, r)| {
@@ -274,6 +336,43 @@ mod tests {
             none.why,
             "auto: no framework-specific change (1 changed file); no default framework, so all of them"
         );
+    }
+
+    #[test]
+    fn the_environment_variables_are_configurable() {
+        let f = frameworks(None).unwrap();
+        assert_eq!(f.named_env.as_deref(), Some("DYNAMO_TEST_FRAMEWORK"));
+        assert_eq!(f.default_env.as_deref(), Some("DYNAMO_DEFAULT_FRAMEWORK"));
+        let build = |env: &[&str]| {
+            let config = FrameworksConfig {
+                env: Some(env.iter().map(|v| (*v).to_string()).collect()),
+                ..FrameworksConfig::default()
+            };
+            Frameworks::build(&Taxonomy::builtin(), &config, "pyproject.toml")
+        };
+        let none = build(&[]).unwrap();
+        assert_eq!((none.named_env, none.default_env), (None, None));
+        let one = build(&["CI_FRAMEWORK"]).unwrap();
+        assert_eq!(one.named_env.as_deref(), Some("CI_FRAMEWORK"));
+        assert_eq!(one.default_env, None);
+        for (env, expected) in [
+            (&["A", "B", "C"][..], "3 variables given"),
+            (&["A B"][..], "'A B' is not an environment variable name"),
+            (&["A", "A"][..], "'A' is given twice"),
+        ] {
+            let err = build(env).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("[tool.pytest-dynamo.frameworks] env"), "{err}");
+        }
+        let err = f
+            .check_env(&Taxonomy::builtin(), "DYNAMO_TEST_FRAMEWORK", "dynamo")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("DYNAMO_TEST_FRAMEWORK=dynamo: 'dynamo' is not a framework marker"),
+            "{err}"
+        );
+        assert!(err.contains("[tool.pytest-dynamo.frameworks] env"), "{err}");
     }
 
     #[test]

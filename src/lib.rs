@@ -75,7 +75,7 @@ mod _core {
     #[pymodule_export]
     use crate::py_engine::{Batch, Engine, Validation};
     #[pymodule_export]
-    use crate::py_gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware};
+    use crate::py_gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware, VramBudget};
     #[pymodule_export]
     use crate::py_pipeline::{Pipelines, Selection};
 

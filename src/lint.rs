@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use regex::Regex;
+use std::sync::LazyLock;
 use tree_sitter::{Parser, Tree};
 
 use crate::engine::Engine;
@@ -92,6 +94,8 @@ pub struct Report {
     pub unresolved: usize,
     /// Node id of every test found, file by file.
     pub nodeids: Vec<String>,
+    /// Where the configuration came from, when it is not the rootdir's own.
+    pub config_note: Option<String>,
 }
 
 impl Report {
@@ -168,13 +172,21 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn check(&self, path: &str, test: &StaticTest, out: &mut Vec<(Key, String)>) {
+    fn check(&self, path: &str, src: &[u8], test: &StaticTest, out: &mut Vec<(Key, String)>) {
         let r = validate::resolve(
             self.taxonomy,
             test.marks.iter().map(|m| m.name.as_str()),
             self.registered,
         );
         let mut problems = validate::check(self.taxonomy, &r);
+        let vram = &self.taxonomy.vram_marker;
+        if let Some(mark) = test.marks.iter().find(|m| &m.name == vram) {
+            problems.extend(validate::vram_problem(
+                self.taxonomy,
+                &r,
+                vram_at(src, mark.pos, vram),
+            ));
+        }
         if !test.unresolved.is_empty() {
             // Markers the source cannot see may still fill a category.
             problems.retain(|p| !is_shortfall(p));
@@ -247,6 +259,24 @@ impl Checker<'_> {
             ));
         }
     }
+}
+
+/// The number a VRAM marker is written with, read from the source at the
+/// marker's position (`vram_gib(3.8)`, `vram_gib(gib=3.8)`); None when it
+/// is not a literal number there, which leaves the rule to collection.
+fn vram_at(src: &[u8], pos: Pos, name: &str) -> Option<f64> {
+    static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\s*\(\s*(?:gib\s*=\s*)?([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*[,)]")
+            .expect("valid regex")
+    });
+    let text = std::str::from_utf8(src).ok()?;
+    let line = text
+        .lines()
+        .nth(usize::try_from(pos.line).ok()?.checked_sub(1)?)?;
+    let rest = line
+        .get(usize::try_from(pos.col).ok()?.checked_sub(1)?..)?
+        .strip_prefix(name)?;
+    NUMBER.captures(rest)?.get(1)?.as_str().parse().ok()
 }
 
 /// What one test file gave: its tests' node ids, how many are unresolved,
@@ -323,7 +353,7 @@ impl Checker<'_> {
             test.unresolved
                 .extend(inherited.iter().map(|u| (*u).clone()));
             out.unresolved += usize::from(!test.unresolved.is_empty());
-            self.check(&display, test, &mut out.findings);
+            self.check(&display, &src, test, &mut out.findings);
         }
         out.nodeids = tests.into_iter().map(|t| t.nodeid).collect();
         out
@@ -413,6 +443,12 @@ pub fn run(request: &Request) -> Result<Report> {
         tests: nodeids.len(),
         unresolved,
         nodeids,
+        config_note: engine.note.as_ref().map(|note| {
+            format!(
+                "{note}: {}",
+                engine.source.as_deref().unwrap_or("built-in defaults")
+            )
+        }),
     })
 }
 
@@ -548,6 +584,16 @@ mod tests {
         assert_eq!(report.count(Severity::Error), 7);
         let strict = lint(&root, true);
         assert_eq!(strict.count(Severity::Error), 8);
+    }
+
+    #[test]
+    fn a_vram_number_is_read_where_the_marker_is_written() {
+        let src = b"@pytest.mark.vram_gib(2.5)\n@pytest.mark.vram_gib( gib = 0 )\n@pytest.mark.vram_gib(X)\n";
+        let at = |line| Pos { line, col: 14 };
+        assert_eq!(vram_at(src, at(1), "vram_gib"), Some(2.5));
+        assert_eq!(vram_at(src, at(2), "vram_gib"), Some(0.0));
+        assert_eq!(vram_at(src, at(3), "vram_gib"), None);
+        assert_eq!(vram_at(src, at(1), "other"), None);
     }
 
     #[test]

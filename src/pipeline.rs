@@ -36,6 +36,8 @@ pub struct PipelineConfig {
     /// Stages to add, or to redefine in place when the name exists.
     pub add_stages: Vec<StageConfig>,
     pub remove_stages: Vec<String>,
+    /// `false` drops a built-in pipeline the project does not use.
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -48,6 +50,9 @@ pub struct StageConfig {
     /// The machine class the stage runs on, e.g. `cpu`, `gpu_1`, `multi_gpu`.
     #[serde(default)]
     pub machine: Option<String>,
+    /// pytest options the stage runs with, e.g. `["-n", "4", "--dist=loadscope"]`.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +60,51 @@ pub struct Stage {
     pub name: String,
     pub expr: Compiled,
     pub machine: String,
+    /// pytest options `--dynamo-stage` applies as if given on the command line.
+    pub options: Vec<String>,
+}
+
+/// An expression not compiled yet: a built-in one is compiled only when the
+/// project keeps it, so a marker removed from the taxonomy is no error where
+/// only a replaced or dropped built-in stage named it.
+#[derive(Debug, Clone)]
+enum Pending {
+    Builtin { key: String, text: &'static str },
+    Done(Compiled),
+}
+
+#[derive(Debug, Clone)]
+struct DraftStage {
+    name: String,
+    expr: Pending,
+    machine: String,
+    options: Vec<String>,
+}
+
+/// A pipeline while the project's tables apply to it.
+#[derive(Debug, Clone)]
+struct Draft {
+    name: String,
+    aliases: Vec<String>,
+    description: String,
+    lifecycle: String,
+    lifecycle_rank: usize,
+    stages: Vec<DraftStage>,
+    gating: Option<Pending>,
+}
+
+impl Draft {
+    fn stage(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    fn stage_names(&self) -> String {
+        self.stages
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,6 +295,13 @@ impl Ctx<'_> {
         })
     }
 
+    fn finish(&self, expr: Pending) -> Result<Compiled> {
+        match expr {
+            Pending::Builtin { key, text } => self.compile(&key, text, true),
+            Pending::Done(c) => Ok(c),
+        }
+    }
+
     fn name(&self, key: &str, what: &str, name: &str) -> Result<()> {
         if NAME.is_match(name) {
             Ok(())
@@ -266,37 +323,65 @@ impl Pipelines {
         source: &str,
     ) -> Result<Self> {
         let ctx = Ctx { taxonomy, source };
-        let mut list = Vec::new();
+        let mut drafts = Vec::new();
         for def in BUILTIN {
             // A project that removed the lifecycle marker removed the pipeline.
             let Some(rank) = taxonomy.lifecycle_rank(def.name) else {
                 continue;
             };
-            let mut stages = Vec::new();
-            for (name, text, machine) in def.stages {
-                let key = format!("{}.stages.{name} (built in)", def.name);
-                stages.push(Stage {
+            let stages = def
+                .stages
+                .iter()
+                .map(|(name, text, machine)| DraftStage {
                     name: (*name).to_string(),
-                    expr: ctx.compile(&key, text, true)?,
+                    expr: Pending::Builtin {
+                        key: format!("{}.stages.{name} (built in)", def.name),
+                        text,
+                    },
                     machine: (*machine).to_string(),
-                });
-            }
-            let gating = def
-                .gating
-                .map(|g| ctx.compile(&format!("{}.gating (built in)", def.name), g, true))
-                .transpose()?;
-            list.push(Pipeline {
+                    options: Vec::new(),
+                })
+                .collect();
+            drafts.push(Draft {
                 name: def.name.to_string(),
                 aliases: def.aliases.iter().map(|a| (*a).to_string()).collect(),
                 description: def.description.to_string(),
                 lifecycle: def.name.to_string(),
                 lifecycle_rank: rank,
                 stages,
-                gating,
+                gating: def.gating.map(|text| Pending::Builtin {
+                    key: format!("{}.gating (built in)", def.name),
+                    text,
+                }),
             });
         }
         for (name, table) in config {
-            apply(&ctx, &mut list, name, table)?;
+            if table.enabled == Some(false) {
+                disable(&ctx, &mut drafts, name)?;
+            } else {
+                apply(&ctx, &mut drafts, name, table)?;
+            }
+        }
+        let mut list = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            let mut stages = Vec::with_capacity(d.stages.len());
+            for s in d.stages {
+                stages.push(Stage {
+                    name: s.name,
+                    expr: ctx.finish(s.expr)?,
+                    machine: s.machine,
+                    options: s.options,
+                });
+            }
+            list.push(Pipeline {
+                gating: d.gating.map(|g| ctx.finish(g)).transpose()?,
+                name: d.name,
+                aliases: d.aliases,
+                description: d.description,
+                lifecycle: d.lifecycle,
+                lifecycle_rank: d.lifecycle_rank,
+                stages,
+            });
         }
         let pipelines = Pipelines { list };
         pipelines.check_names(&ctx)?;
@@ -379,7 +464,12 @@ impl Pipelines {
     }
 }
 
-fn stage_from(ctx: &Ctx, key: &str, cfg: &StageConfig, old: Option<&Stage>) -> Result<Stage> {
+fn stage_from(
+    ctx: &Ctx,
+    key: &str,
+    cfg: &StageConfig,
+    old: Option<&DraftStage>,
+) -> Result<DraftStage> {
     ctx.name(key, "stage", &cfg.name)?;
     let expr = match (&cfg.expr, old) {
         (Some(text), _) => {
@@ -390,7 +480,7 @@ fn stage_from(ctx: &Ctx, key: &str, cfg: &StageConfig, old: Option<&Stage>) -> R
                     "write a marker expression, e.g. expr = \"e2e and gpu_1\"",
                 ));
             }
-            ctx.compile(&format!("{key}.expr"), text, false)?
+            Pending::Done(ctx.compile(&format!("{key}.expr"), text, false)?)
         }
         (None, Some(old)) => old.expr.clone(),
         (None, None) => {
@@ -419,14 +509,75 @@ fn stage_from(ctx: &Ctx, key: &str, cfg: &StageConfig, old: Option<&Stage>) -> R
             ))
         }
     };
-    Ok(Stage {
+    let options = match (&cfg.options, old) {
+        (Some(options), _) => checked_options(ctx, &format!("{key}.options"), options)?,
+        (None, Some(old)) => old.options.clone(),
+        (None, None) => Vec::new(),
+    };
+    Ok(DraftStage {
         name: cfg.name.clone(),
         expr,
         machine,
+        options,
     })
 }
 
-fn apply(ctx: &Ctx, list: &mut Vec<Pipeline>, name: &str, table: &PipelineConfig) -> Result<()> {
+/// A stage's pytest options: words as a shell would split them, none empty,
+/// and none that chooses the pipeline or stage (they are what applies them).
+fn checked_options(ctx: &Ctx, key: &str, options: &[String]) -> Result<Vec<String>> {
+    for option in options {
+        if option.trim().is_empty() {
+            return Err(ctx.err(
+                key,
+                "an option is empty",
+                "write each option and each value as its own string, e.g. [\"-n\", \"4\"]",
+            ));
+        }
+        let flag = option.split('=').next().unwrap_or_default();
+        if matches!(
+            flag,
+            "--dynamo-pipeline" | "--dynamo-stage" | "--dynamo-plan" | "--dynamo-config"
+        ) {
+            return Err(ctx.err(
+                key,
+                format!("'{option}' cannot be a stage option: the pipeline and stage decide which options apply"),
+                "remove it from the list",
+            ));
+        }
+    }
+    Ok(options.to_vec())
+}
+
+/// `enabled = false`: drop a built-in pipeline the project does not use.
+fn disable(ctx: &Ctx, list: &mut Vec<Draft>, name: &str) -> Result<()> {
+    ctx.name(name, "pipeline", name)?;
+    if let Some(i) = list.iter().position(|p| p.name == name) {
+        list.remove(i);
+        return Ok(());
+    }
+    if let Some(owner) = list.iter().find(|p| p.aliases.iter().any(|a| a == name)) {
+        return Err(ctx.err(
+            name,
+            format!("'{name}' is an alias of the pipeline '{}'", owner.name),
+            format!("disable it as [{TABLE}.pipelines.{}]", owner.name),
+        ));
+    }
+    if BUILTIN.iter().any(|d| d.name == name) {
+        // Its lifecycle marker was removed: the pipeline is gone already.
+        return Ok(());
+    }
+    let builtin: Vec<&str> = BUILTIN.iter().map(|d| d.name).collect();
+    let hint = crate::suggest::closest(name, builtin.iter().copied())
+        .map(|s| format!(" (did you mean '{s}'?)"))
+        .unwrap_or_default();
+    Err(ctx.err(
+        &format!("{name}.enabled"),
+        format!("there is no built-in pipeline '{name}' to disable{hint}"),
+        format!("use one of: {}", builtin.join(", ")),
+    ))
+}
+
+fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -> Result<()> {
     ctx.name(name, "pipeline", name)?;
     if let Some(owner) = list.iter().find(|p| p.aliases.iter().any(|a| a == name)) {
         return Err(ctx.err(
@@ -447,7 +598,7 @@ fn apply(ctx: &Ctx, list: &mut Vec<Pipeline>, name: &str, table: &PipelineConfig
                 "add stages = [{ name = \"...\", expr = \"...\", machine = \"...\" }]",
             ));
         }
-        list.push(Pipeline {
+        list.push(Draft {
             name: name.to_string(),
             aliases: Vec::new(),
             description: format!("pipeline defined by the project ({lifecycle} tests and earlier)"),
@@ -473,7 +624,11 @@ fn apply(ctx: &Ctx, list: &mut Vec<Pipeline>, name: &str, table: &PipelineConfig
         pipeline.gating = if gating.trim().is_empty() {
             None
         } else {
-            Some(ctx.compile(&format!("{name}.gating"), gating, false)?)
+            Some(Pending::Done(ctx.compile(
+                &format!("{name}.gating"),
+                gating,
+                false,
+            )?))
         };
     }
     if let Some(stages) = &table.stages {
@@ -513,7 +668,7 @@ fn apply(ctx: &Ctx, list: &mut Vec<Pipeline>, name: &str, table: &PipelineConfig
     Ok(())
 }
 
-fn push_stage(ctx: &Ctx, pipeline: &mut Pipeline, stage: Stage, key: &str) -> Result<()> {
+fn push_stage(ctx: &Ctx, pipeline: &mut Draft, stage: DraftStage, key: &str) -> Result<()> {
     if pipeline.stage(&stage.name).is_some() {
         return Err(ctx.err(
             key,
@@ -646,6 +801,83 @@ stages = [{ name = "security", expr = "security", machine = "cpu" }]
             build("[tool.pytest-dynamo.taxonomy.lifecycle]\nremove = [\"pre_commit\"]\n").unwrap();
         assert!(p.find("pre_commit").is_err());
         assert_eq!(p.find("pre_merge").unwrap().lifecycle_rank, 0);
+    }
+
+    #[test]
+    fn builtin_stages_compile_only_when_kept_and_pipelines_can_be_disabled() {
+        // `security` gone from the taxonomy: only the built-in stages that
+        // name it would fail, and the project drops or replaces them all.
+        let p = build(
+            r#"
+[tool.pytest-dynamo.taxonomy.type]
+remove = ["security", "benchmark"]
+[tool.pytest-dynamo.pipelines.weekly]
+enabled = false
+[tool.pytest-dynamo.pipelines.release]
+enabled = false
+[tool.pytest-dynamo.pipelines.nightly]
+gating = ""
+stages = [{ name = "all", expr = "unit or e2e", machine = "gpu_1" }]
+"#,
+        )
+        .unwrap();
+        let names: Vec<_> = p.list.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["pre_commit", "pre_merge", "post_merge", "nightly"]);
+        // Kept, the built-in stage still fails, and says how to fix it.
+        let err = build(
+            "[tool.pytest-dynamo.taxonomy.type]\nremove = [\"security\"]\n\
+             [tool.pytest-dynamo.pipelines.weekly]\nenabled = false\n\
+             [tool.pytest-dynamo.pipelines.release]\nenabled = false\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nightly.stages.security (built in)"), "{err}");
+        for (toml, expected) in [
+            (
+                "[tool.pytest-dynamo.pipelines.nigthly]\nenabled = false\n",
+                "there is no built-in pipeline 'nigthly' to disable (did you mean 'nightly'?)",
+            ),
+            (
+                "[tool.pytest-dynamo.pipelines.pr]\nenabled = false\n",
+                "'pr' is an alias of the pipeline 'pre_merge'",
+            ),
+        ] {
+            let err = build(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn stages_carry_their_options() {
+        let p = build(
+            r#"
+[[tool.pytest-dynamo.pipelines.pre_merge.add_stages]]
+name = "unit"
+options = ["-n", "4", "--dist=loadscope"]
+[[tool.pytest-dynamo.pipelines.nightly.add_stages]]
+name = "slow"
+expr = "unit and slow"
+machine = "cpu"
+options = ["--timeout=600"]
+"#,
+        )
+        .unwrap();
+        let pr = p.find("pr").unwrap();
+        assert_eq!(pr.stages[0].options, ["-n", "4", "--dist=loadscope"]);
+        assert_eq!(pr.stages[0].expr.text, "unit");
+        assert!(pr.stages[1].options.is_empty());
+        let nightly = p.find("nightly").unwrap();
+        assert_eq!(
+            nightly.stages[nightly.stage("slow").unwrap()].options,
+            ["--timeout=600"]
+        );
+        for (toml, expected) in [
+            ("[[tool.pytest-dynamo.pipelines.nightly.add_stages]]\nname = \"unit\"\noptions = [\"\"]\n", "nightly.add_stages.unit.options: an option is empty"),
+            ("[[tool.pytest-dynamo.pipelines.nightly.add_stages]]\nname = \"unit\"\noptions = [\"--dynamo-stage=e2e_1\"]\n", "cannot be a stage option"),
+        ] {
+            let err = build(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]

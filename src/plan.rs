@@ -42,6 +42,8 @@ pub struct StagePlan {
     pub name: String,
     pub expr: String,
     pub machine: String,
+    /// pytest options the stage runs with.
+    pub options: Vec<String>,
     pub tally: Tally,
 }
 
@@ -159,6 +161,7 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
                     name: p.stages[s].name.clone(),
                     expr: p.stages[s].expr.text.clone(),
                     machine: p.stages[s].machine.clone(),
+                    options: p.stages[s].options.clone(),
                     tally,
                 })
                 .collect(),
@@ -175,10 +178,7 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
             })
         })
         .map(|(item, r)| {
-            let markers = [LIFECYCLE, HARDWARE, TYPE]
-                .iter()
-                .flat_map(|c| r.in_category(c).map(String::from))
-                .collect();
+            let markers = shown_markers(taxonomy, r);
             (item.nodeid.clone(), markers)
         })
         .collect();
@@ -187,6 +187,30 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
         never,
         checked: items.len(),
     }
+}
+
+/// A never-selected test's lifecycle, hardware and type markers; a category
+/// met by `satisfied_by` shows the marker that meets it.
+fn shown_markers(taxonomy: &Taxonomy, r: &Resolution) -> Vec<String> {
+    [LIFECYCLE, HARDWARE, TYPE]
+        .iter()
+        .flat_map(|c| {
+            let own: Vec<String> = r.in_category(c).map(String::from).collect();
+            if !own.is_empty() {
+                return own;
+            }
+            taxonomy
+                .category(c)
+                .map(|cat| {
+                    cat.satisfied_by
+                        .iter()
+                        .filter(|m| r.markers.contains_key(*m))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `42.0s`, `3m 05s`, `2h 10m`.
@@ -266,6 +290,9 @@ pub fn render(plan: &Plan, have_durations: bool) -> String {
                 w2 = widths[2],
                 w3 = widths[3],
             );
+        }
+        for s in p.stages.iter().filter(|s| !s.options.is_empty()) {
+            let _ = writeln!(out, "  options of {}: {}", s.name, s.options.join(" "));
         }
     }
     if plan.never.is_empty() {

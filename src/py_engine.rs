@@ -67,6 +67,13 @@ impl Engine {
         self.inner.source.clone()
     }
 
+    /// Why the configuration is not the rootdir's own (a nested pytest root
+    /// using the nearest table above it), or None.
+    #[getter]
+    fn note(&self) -> Option<String> {
+        self.inner.note.clone()
+    }
+
     /// Every marker as `(name, category, description)`, category by category.
     fn markers(&self) -> Vec<(String, String, String)> {
         self.inner

@@ -70,7 +70,13 @@ impl Engine {
     /// The GPU rules; raises `ConfigError` naming the key and the fix.
     fn gpu_rules(&self) -> PyResult<GpuRules> {
         let source = self.inner.source_name();
-        let rules = Rules::new(&self.inner.config.gpu, &self.inner.taxonomy, source)?;
+        let config = &self.inner.config;
+        let rules = Rules::new(&config.gpu, &self.inner.taxonomy, source)?.with_packages(
+            &config.packages,
+            &config.gpu,
+            &self.inner.taxonomy,
+            source,
+        )?;
         Ok(GpuRules {
             inner: Arc::new(rules),
         })
@@ -116,19 +122,47 @@ impl Hardware {
 
 #[pymethods]
 impl Batch {
-    /// The packages the batch's framework markers need, to look up once each.
+    /// The packages the batch's markers need (frameworks, `[packages]`), to
+    /// look up once each.
     fn framework_packages(&self, rules: &GpuRules) -> Vec<String> {
         let mut out: Vec<String> = self
-            .resolved
+            .items
             .iter()
-            .flat_map(|r| r.in_category(crate::taxonomy::FRAMEWORK))
-            .flat_map(|m| rules.inner.frameworks.get(m).into_iter().flatten())
-            .cloned()
+            .zip(self.resolved.iter())
+            .flat_map(|(item, r)| rules.inner.package_markers(item, r))
+            .flat_map(|m| rules.inner.packages.get(&m).cloned().unwrap_or_default())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         out.sort();
         out
+    }
+
+    /// The tests a VRAM budget of `max_gib` leaves out: those whose VRAM
+    /// marker exceeds it, and GPU tests without one. Raises `ConfigError`
+    /// for a VRAM marker without a number.
+    fn vram_budget(&self, py: Python<'_>, rules: &GpuRules, max_gib: f64) -> PyResult<VramBudget> {
+        let rules = Arc::clone(&rules.inner);
+        let (over, unknown, errors) = py.detach(|| {
+            let (mut over, mut unknown, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+            for (position, (item, resolved)) in
+                self.items.iter().zip(self.resolved.iter()).enumerate()
+            {
+                match requirement::of(item, resolved, &rules) {
+                    Ok(req) => match req.vram_gib {
+                        Some(gib) if gib > max_gib => over.push(position),
+                        None if req.gpus() >= 1 => unknown.push(position),
+                        _ => {}
+                    },
+                    Err(e) => errors.push(e),
+                }
+            }
+            (over, unknown, errors)
+        });
+        if !errors.is_empty() {
+            return Err(ConfigError::new_err(errors.join("\n")));
+        }
+        Ok(VramBudget { over, unknown })
     }
 
     /// Decide for every test at once against the inventory (JSON) and the
@@ -173,6 +207,28 @@ impl Batch {
             decisions,
             requirements: Arc::new(requirements),
         })
+    }
+}
+
+/// The tests a VRAM budget leaves out, by batch position.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct VramBudget {
+    over: Vec<usize>,
+    unknown: Vec<usize>,
+}
+
+#[pymethods]
+impl VramBudget {
+    /// Tests whose VRAM marker asks for more than the budget.
+    #[getter]
+    fn over(&self) -> Vec<usize> {
+        self.over.clone()
+    }
+
+    /// GPU tests without a VRAM marker: unknown means unsafe.
+    #[getter]
+    fn unknown(&self) -> Vec<usize> {
+        self.unknown.clone()
     }
 }
 

@@ -89,6 +89,13 @@ impl LintReport {
         self.inner.rootdir.clone()
     }
 
+    /// Where the configuration came from when it is not the rootdir's own
+    /// (a nested pytest root), or None.
+    #[getter]
+    fn config_note(&self) -> Option<String> {
+        self.inner.config_note.clone()
+    }
+
     /// The node id of every test found, file by file.
     fn nodeids(&self) -> Vec<String> {
         self.inner.nodeids.clone()

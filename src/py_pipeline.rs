@@ -141,6 +141,35 @@ impl Pipelines {
         Ok(self.frameworks.check(&self.engine.taxonomy, source, name)?)
     }
 
+    /// A framework named by the environment variable `var`, one that
+    /// `[tool.pytest-dynamo.frameworks] env` lists; a value that is no
+    /// framework raises `ConfigError` naming the variable, value and key.
+    fn framework_from_env(&self, var: &str, value: &str) -> PyResult<String> {
+        Ok(self
+            .frameworks
+            .check_env(&self.engine.taxonomy, var, value)?)
+    }
+
+    /// The environment variable that names the framework, if the
+    /// configuration reads one (`[tool.pytest-dynamo.frameworks] env`).
+    #[getter]
+    fn framework_env(&self) -> Option<String> {
+        self.frameworks.named_env.clone()
+    }
+
+    /// The environment variable that gives the default framework, if any.
+    #[getter]
+    fn default_framework_env(&self) -> Option<String> {
+        self.frameworks.default_env.clone()
+    }
+
+    /// The pytest options of a stage (`options = [...]`); raises
+    /// `ConfigError` for an unknown pipeline or stage.
+    fn stage_options(&self, pipeline: &str, stage: &str) -> PyResult<Vec<String>> {
+        let (p, i) = self.inner.find_stage(pipeline, stage)?;
+        Ok(p.stages[i].options.clone())
+    }
+
     /// The configured default framework (`[tool.pytest-dynamo.frameworks] default`).
     #[getter]
     fn default_framework(&self) -> Option<String> {

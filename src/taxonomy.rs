@@ -34,6 +34,10 @@ pub struct Category {
     pub min: u32,
     /// A test may carry at most this many (None: no limit).
     pub max: Option<u32>,
+    /// Markers of other categories that meet `min` on their own.
+    pub satisfied_by: Vec<String>,
+    /// Groups of this category's markers a test may not carry together.
+    pub exclusive: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +46,8 @@ pub struct Taxonomy {
     markers: HashMap<String, MarkerDef>,
     /// Old name -> canonical name.
     aliases: HashMap<String, String>,
+    /// The marker that carries a test's VRAM need (`[gpu] vram_marker`).
+    pub vram_marker: String,
 }
 
 /// How a marker name on a test resolves.
@@ -178,6 +184,7 @@ impl Taxonomy {
             categories: Vec::new(),
             markers: HashMap::default(),
             aliases: HashMap::default(),
+            vram_marker: crate::gpu::config::VRAM_MARKER.to_string(),
         };
         for (category, description, markers) in BUILTIN {
             let (min, max) = match *category {
@@ -191,6 +198,8 @@ impl Taxonomy {
                 markers: Vec::new(),
                 min,
                 max,
+                satisfied_by: Vec::new(),
+                exclusive: Vec::new(),
             });
             for (name, description) in *markers {
                 taxonomy.insert_marker(category, name, description, None, None);
@@ -271,6 +280,8 @@ impl Taxonomy {
             markers: Vec::new(),
             min: 0,
             max: None,
+            satisfied_by: Vec::new(),
+            exclusive: Vec::new(),
         });
     }
 

@@ -15,6 +15,10 @@ pub mod code {
     pub const CONTRADICTION: &str = "DYN004";
     pub const UNKNOWN: &str = "DYN005";
     pub const CATEGORY_COUNT: &str = "DYN006";
+    /// Two markers a category's `exclusive` keeps apart.
+    pub const EXCLUSIVE: &str = "DYN007";
+    /// A VRAM need above 0 on a test marked CPU-only.
+    pub const VRAM_ON_CPU: &str = "DYN008";
     /// Arguments a marker does not take, or values its reader cannot use.
     pub const ARGUMENTS: &str = "DYN010";
     pub const ALIAS: &str = "DYN101";
@@ -113,11 +117,17 @@ fn mark_list(names: &[String]) -> String {
 pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
     let mut problems = Vec::new();
     // A typo's category counts as covered: fixing the typo fixes both.
-    let typo_categories: HashSet<&str> = r
+    let mut typo_categories: HashSet<&str> = r
         .typos
         .values()
         .filter_map(|s| taxonomy.marker(s).map(|d| d.category.as_str()))
         .collect();
+    // A typo of a marker that satisfies a category covers that category too.
+    for category in &taxonomy.categories {
+        if r.typos.values().any(|s| category.satisfied_by.contains(s)) {
+            typo_categories.insert(category.name.as_str());
+        }
+    }
     for (name, suggestion) in &r.typos {
         problems.push(Problem {
             code: code::UNKNOWN,
@@ -134,7 +144,12 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
             TYPE => code::TYPE,
             _ => code::CATEGORY_COUNT,
         };
-        if count < category.min && !typo_categories.contains(category.name.as_str()) {
+        // `satisfied_by`: another marker meets the requirement (`max` still holds).
+        let satisfied = category
+            .satisfied_by
+            .iter()
+            .any(|m| r.markers.contains_key(m));
+        if count < category.min && !satisfied && !typo_categories.contains(category.name.as_str()) {
             let options = match category.name.as_str() {
                 HARDWARE => "the lowest hardware it runs on: ".to_string(),
                 _ => "one of ".to_string(),
@@ -149,7 +164,15 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
                         category.name, category.min
                     )
                 },
-                fix: format!("add {options}{}", mark_list(&category.markers)),
+                fix: if category.satisfied_by.is_empty() {
+                    format!("add {options}{}", mark_list(&category.markers))
+                } else {
+                    format!(
+                        "add {options}{}; or one of {}, which meet it too",
+                        mark_list(&category.markers),
+                        mark_list(&category.satisfied_by)
+                    )
+                },
             });
         }
         if let Some(max) = category.max {
@@ -157,6 +180,7 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
                 problems.push(too_many(taxonomy, &category.name, &have, max, rule));
             }
         }
+        problems.extend(exclusive(category, r));
     }
     let cpu_only = r
         .in_category(HARDWARE)
@@ -177,6 +201,56 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// Markers a category's `exclusive` keeps apart, carried together.
+fn exclusive<'a>(
+    category: &'a crate::taxonomy::Category,
+    r: &'a Resolution,
+) -> impl Iterator<Item = Problem> + 'a {
+    category.exclusive.iter().filter_map(move |group| {
+        let carried: Vec<String> = group
+            .iter()
+            .filter(|m| r.markers.contains_key(*m))
+            .cloned()
+            .collect();
+        (carried.len() >= 2).then(|| Problem {
+            code: code::EXCLUSIVE,
+            message: format!(
+                "marked {}: the {} category keeps them apart",
+                carried.join(" and "),
+                category.name
+            ),
+            fix: format!("keep one of {}", mark_list(&carried)),
+        })
+    })
+}
+
+/// The VRAM need a test's closest VRAM marker states, when it is a number.
+pub fn vram_need(taxonomy: &Taxonomy, item: &Item) -> Option<f64> {
+    let mark = item.marks.iter().find(|m| m.name == taxonomy.vram_marker)?;
+    mark.args
+        .first()
+        .or_else(|| mark.kwargs.get("gib"))
+        .and_then(crate::marker::MarkValue::as_f64)
+}
+
+/// A VRAM need above 0 on a CPU-only (`gpu_0`) test: it cannot be both.
+/// A need of 0 is how CPU-only tests say "no GPU memory".
+pub fn vram_problem(taxonomy: &Taxonomy, r: &Resolution, vram: Option<f64>) -> Option<Problem> {
+    let gib = vram.filter(|g| *g > 0.0)?;
+    let cpu = r
+        .in_category(HARDWARE)
+        .find(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0))?;
+    let marker = &taxonomy.vram_marker;
+    let shown = crate::gpu::requirement::number(gib);
+    Some(Problem {
+        code: code::VRAM_ON_CPU,
+        message: format!("marked {cpu} and {marker}({shown}): GPU memory needs a GPU"),
+        fix: format!(
+            "mark it with the GPUs it needs (@pytest.mark.gpu_1 or more), or write @pytest.mark.{marker}(0) for a CPU-only test"
+        ),
+    })
 }
 
 fn too_many(
@@ -246,7 +320,8 @@ pub fn validate_resolved(
         .iter()
         .zip(resolved.iter())
         .filter_map(|(item, r)| {
-            let problems = check(taxonomy, r);
+            let mut problems = check(taxonomy, r);
+            problems.extend(vram_problem(taxonomy, r, vram_need(taxonomy, item)));
             (!problems.is_empty()).then(|| Finding {
                 nodeid: item.nodeid.clone(),
                 line: item.line,
@@ -344,6 +419,105 @@ mod tests {
             &registered,
         );
         assert!(check(&t, &r).is_empty());
+    }
+
+    #[test]
+    fn satisfied_by_meets_the_requirement_and_max_still_holds() {
+        let mut t = Taxonomy::builtin();
+        t.category_mut(HARDWARE).unwrap().satisfied_by = vec!["k8s".into()];
+        let registered: HashSet<String> = HashSet::new();
+        let codes = |marks: &[&str]| -> Vec<&'static str> {
+            check(&t, &resolve(&t, marks.iter().copied(), &registered))
+                .into_iter()
+                .map(|p| p.code)
+                .collect()
+        };
+        assert!(codes(&["nightly", "e2e", "k8s"]).is_empty());
+        assert_eq!(
+            codes(&["nightly", "e2e", "k8s", "gpu_1", "gpu_2"]),
+            [code::HARDWARE]
+        );
+        assert_eq!(codes(&["nightly", "e2e"]), [code::HARDWARE]);
+        let p = check(
+            &t,
+            &resolve(&t, ["nightly", "e2e"].into_iter(), &registered),
+        );
+        assert!(
+            p[0].fix
+                .ends_with("or one of @pytest.mark.k8s, which meet it too"),
+            "{}",
+            p[0].fix
+        );
+        // A typo of k8s covers the category: fixing the typo fixes both.
+        assert_eq!(codes(&["nightly", "e2e", "k8"]), [code::UNKNOWN]);
+    }
+
+    #[test]
+    fn exclusive_markers_are_reported_with_both_names() {
+        let mut t = Taxonomy::builtin();
+        t.category_mut(TYPE).unwrap().exclusive = vec![vec!["e2e".into(), "integration".into()]];
+        let registered: HashSet<String> = HashSet::new();
+        let p = check(
+            &t,
+            &resolve(
+                &t,
+                ["nightly", "gpu_0", "e2e", "integration"].into_iter(),
+                &registered,
+            ),
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].code, code::EXCLUSIVE);
+        assert_eq!(
+            p[0].message,
+            "marked e2e and integration: the type category keeps them apart"
+        );
+        assert_eq!(
+            p[0].fix,
+            "keep one of @pytest.mark.e2e, @pytest.mark.integration"
+        );
+        let ok = check(
+            &t,
+            &resolve(
+                &t,
+                ["nightly", "gpu_0", "e2e", "unit"].into_iter(),
+                &registered,
+            ),
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn vram_above_zero_on_a_cpu_test_is_a_contradiction() {
+        use crate::marker::{Mark, MarkValue};
+        use std::sync::Arc;
+        let t = Taxonomy::builtin();
+        let item = |gib: f64, hw: &str| Item {
+            nodeid: "a.py::t".into(),
+            line: 1,
+            marks: vec![
+                Arc::new(Mark::named("nightly")),
+                Arc::new(Mark::named(hw)),
+                Arc::new(Mark::named("unit")),
+                Arc::new(Mark {
+                    name: "vram_gib".into(),
+                    args: vec![MarkValue::Float(gib)],
+                    ..Mark::default()
+                }),
+            ],
+        };
+        let registered: HashSet<String> = ["vram_gib".to_string()].into();
+        let v = validate(
+            &t,
+            &[item(0.0, "gpu_0"), item(3.5, "gpu_1"), item(3.5, "gpu_0")],
+            &registered,
+        );
+        assert_eq!(v.findings.len(), 1, "{v:?}");
+        let p = &v.findings[0].problems[0];
+        assert_eq!(p.code, code::VRAM_ON_CPU);
+        assert_eq!(
+            p.message,
+            "marked gpu_0 and vram_gib(3.5): GPU memory needs a GPU"
+        );
     }
 
     #[test]

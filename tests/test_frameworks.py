@@ -125,7 +125,12 @@ def test_an_unknown_framework_is_a_usage_error(
     monkeypatch.setenv("DYNAMO_DEFAULT_FRAMEWORK", "vlm")
     result = run(suite)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK: 'vlm' is not a framework*"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK=vlm: 'vlm' is not a framework*"
+            "frameworks] env lists it)"
+        ]
+    )
     monkeypatch.delenv("DYNAMO_DEFAULT_FRAMEWORK")
     suite.makepyprojecttoml('[tool.pytest-dynamo.frameworks]\ndefault = "vlm"\nagnostic = "maybe"\n')
     result = run(suite)
@@ -312,3 +317,42 @@ def test_auto_is_decided_once_and_every_xdist_worker_uses_it(suite: pytest.Pytes
     assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*framework sglang (auto: the changes touch only sglang*"])
+
+
+def test_the_environment_variables_that_choose_the_framework_are_configurable(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The project's CI exports DYNAMO_TEST_FRAMEWORK=dynamo for its own labels.
+    monkeypatch.setenv("DYNAMO_TEST_FRAMEWORK", "dynamo")
+    result = run(suite)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-dynamo: DYNAMO_TEST_FRAMEWORK=dynamo: 'dynamo' is not a framework marker "
+            "(pytest-dynamo reads DYNAMO_TEST_FRAMEWORK because "
+            "[[]tool.pytest-dynamo.frameworks[]] env lists it)",
+            "  fix: set DYNAMO_TEST_FRAMEWORK to a framework marker (vllm, trtllm, sglang, custom_backend), "
+            "auto or all; or, if DYNAMO_TEST_FRAMEWORK means something else in your CI, leave it out of "
+            "[[]tool.pytest-dynamo.frameworks[]] env (env = [[][]] ignores the environment)",
+        ]
+    )
+    # `env = []`: the environment chooses nothing.
+    monkeypatch.setenv("DYNAMO_DEFAULT_FRAMEWORK", "vllm")
+    suite.makepyprojecttoml("[tool.pytest-dynamo.frameworks]\nenv = []\n")
+    assert selected(run(suite)) == ALL
+    # Variables of the project's own choosing, the spec's left alone.
+    suite.makepyprojecttoml('[tool.pytest-dynamo.frameworks]\nenv = ["CI_BACKEND", "CI_DEFAULT_BACKEND"]\n')
+    monkeypatch.setenv("CI_DEFAULT_BACKEND", "trtllm")
+    result = run(suite)
+    assert selected(result) == {"trtllm", "agnostic"}
+    result.stdout.fnmatch_lines(["*framework trtllm (default from CI_DEFAULT_BACKEND)"])
+    monkeypatch.setenv("CI_BACKEND", "sglang")
+    result = run(suite)
+    assert selected(result) == {"sglang", "vllm_and_sglang", "agnostic"}
+    result.stdout.fnmatch_lines(["dynamo selection: framework sglang (CI_BACKEND)"])
+    suite.makepyprojecttoml('[tool.pytest-dynamo.frameworks]\nenv = ["A", "B", "C"]\n')
+    result = run(suite)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*[[]tool.pytest-dynamo.frameworks[]] env: 3 variables given; it takes at most two"]
+    )

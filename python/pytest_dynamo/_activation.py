@@ -66,6 +66,11 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def off_by_environment() -> bool:
+    """``PYTEST_DYNAMO_OFF`` is set: readable before the options are parsed."""
+    return _truthy(os.environ.get(OFF_ENV))
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")

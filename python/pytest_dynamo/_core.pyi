@@ -29,6 +29,10 @@ class Engine:
     @property
     def source(self) -> str | None:
         """The file the configuration came from, or None for the built-in defaults."""
+    @property
+    def note(self) -> str | None:
+        """Why the configuration is not the rootdir's own (a nested pytest root
+        using the nearest table above it), or None."""
     def markers(self) -> list[tuple[str, str, str]]:
         """Every marker as `(name, category, description)`, category by category."""
     def suggest(self, name: str) -> str | None:
@@ -62,7 +66,12 @@ class Batch:
         """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
         ``retrier`` (rerunfailures or flaky) cannot use."""
     def framework_packages(self, rules: GpuRules) -> list[str]:
-        """The packages the batch's framework markers need, to look up once each."""
+        """The packages the batch's markers need (frameworks, `[packages]`), to
+        look up once each."""
+    def vram_budget(self, rules: GpuRules, max_gib: float) -> VramBudget:
+        """The tests a VRAM budget of `max_gib` leaves out: those whose VRAM
+        marker exceeds it, and GPU tests without one. Raises `ConfigError`
+        for a VRAM marker without a number."""
     def hardware(self, rules: GpuRules, inventory_json: str, missing_packages: Sequence[str]) -> Hardware:
         """Decide for every test at once against the inventory (JSON) and the
         packages found missing. Raises `ConfigError` for a VRAM marker without
@@ -156,6 +165,17 @@ class GpuRules:
         """The marker that carries a test's VRAM need in GiB."""
 
 @final
+class VramBudget:
+    """The tests a VRAM budget leaves out, by batch position."""
+
+    @property
+    def over(self) -> list[int]:
+        """Tests whose VRAM marker asks for more than the budget."""
+    @property
+    def unknown(self) -> list[int]:
+        """GPU tests without a VRAM marker: unknown means unsafe."""
+
+@final
 class Hardware:
     """What the machine can run of one batch."""
 
@@ -212,6 +232,20 @@ class Pipelines:
     def framework(self, name: str, source: str) -> str:
         """A framework name given by `source` (a flag or variable), checked
         against the framework markers of the taxonomy."""
+    def framework_from_env(self, var: str, value: str) -> str:
+        """A framework named by the environment variable `var`, one that
+        `[tool.pytest-dynamo.frameworks] env` lists; a value that is no
+        framework raises `ConfigError` naming the variable, value and key."""
+    @property
+    def framework_env(self) -> str | None:
+        """The environment variable that names the framework, if the
+        configuration reads one (`[tool.pytest-dynamo.frameworks] env`)."""
+    @property
+    def default_framework_env(self) -> str | None:
+        """The environment variable that gives the default framework, if any."""
+    def stage_options(self, pipeline: str, stage: str) -> list[str]:
+        """The pytest options of a stage (`options = [...]`); raises
+        `ConfigError` for an unknown pipeline or stage."""
     @property
     def default_framework(self) -> str | None:
         """The configured default framework (`[tool.pytest-dynamo.frameworks] default`)."""
@@ -278,6 +312,10 @@ class LintReport:
     @property
     def rootdir(self) -> str:
         """The pytest rootdir the node ids are relative to."""
+    @property
+    def config_note(self) -> str | None:
+        """Where the configuration came from when it is not the rootdir's own
+        (a nested pytest root), or None."""
     def nodeids(self) -> list[str]:
         """The node id of every test found, file by file."""
     def text(self) -> str:

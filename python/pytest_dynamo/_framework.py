@@ -2,7 +2,8 @@
 
 Precedence: ``--dynamo-framework``, ``DYNAMO_TEST_FRAMEWORK``, the ini value
 ``dynamo_framework``, then the default: ``DYNAMO_DEFAULT_FRAMEWORK``, then
-``[tool.pytest-dynamo.frameworks] default``. ``all`` keeps every framework;
+``[tool.pytest-dynamo.frameworks] default``. The two variables are the
+spec's; ``[tool.pytest-dynamo.frameworks] env`` names others, or none. ``all`` keeps every framework;
 ``auto`` asks git which framework the branch changed, once per run (the
 xdist controller decides and hands the answer to every worker).
 """
@@ -25,33 +26,36 @@ def _usage(err: ConfigError) -> pytest.UsageError:
     return pytest.UsageError(f"pytest-dynamo: {err}")
 
 
-def _named(config: pytest.Config) -> tuple[str, str] | None:
-    """The framework the run names, and where: flag, environment, ini."""
+def _named(config: pytest.Config, pipelines: Pipelines) -> tuple[str, str, bool] | None:
+    """The framework the run names, where, and whether an environment
+    variable named it: flag, environment, ini."""
     flag = config.getoption("dynamo_framework", default=None)
     if flag:
-        return str(flag).strip(), "--dynamo-framework"
-    env = os.environ.get("DYNAMO_TEST_FRAMEWORK", "").strip()
-    if env:
-        return env, "DYNAMO_TEST_FRAMEWORK"
+        return str(flag).strip(), "--dynamo-framework", False
+    var = pipelines.framework_env
+    env = os.environ.get(var, "").strip() if var else ""
+    if var and env:
+        return env, var, True
     ini = str(config.getini("dynamo_framework") or "").strip()
     if ini:
-        return ini, "ini dynamo_framework"
+        return ini, "ini dynamo_framework", False
     return None
 
 
 def _default(pipelines: Pipelines) -> tuple[str, str] | None:
     """The default framework and where it came from; None for all of them."""
-    env = os.environ.get("DYNAMO_DEFAULT_FRAMEWORK", "").strip()
+    var = pipelines.default_framework_env
+    env = os.environ.get(var, "").strip() if var else ""
     if env == ALL:
         return None
-    if env:
+    if var and env:
         if env == AUTO:
             raise pytest.UsageError(
-                "pytest-dynamo: DYNAMO_DEFAULT_FRAMEWORK=auto: the default is what auto falls back to\n"
+                f"pytest-dynamo: {var}=auto: the default is what auto falls back to\n"
                 "  fix: set it to a framework marker, or to all"
             )
         try:
-            return pipelines.framework(env, "DYNAMO_DEFAULT_FRAMEWORK"), "DYNAMO_DEFAULT_FRAMEWORK"
+            return pipelines.framework_from_env(var, env), var
         except ConfigError as err:
             raise _usage(err) from None
     configured = pipelines.default_framework
@@ -59,13 +63,13 @@ def _default(pipelines: Pipelines) -> tuple[str, str] | None:
 
 
 def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
-    named = _named(config)
+    named = _named(config, pipelines)
     default = _default(pipelines)
     if named is None:
         if default is None:
             return [None, ""]
         return [default[0], f"default from {default[1]}"]
-    value, where = named
+    value, where, from_env = named
     if value == ALL:
         return [None, f"all frameworks ({where})"]
     try:
@@ -78,6 +82,8 @@ def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
                 )
             framework, why = pipelines.changed_framework(str(config.rootpath), base, default)
             return [framework, f"{why}; base {base}"]
+        if from_env:
+            return [pipelines.framework_from_env(where, value), where]
         return [pipelines.framework(value, where), where]
     except ConfigError as err:
         raise _usage(err) from None

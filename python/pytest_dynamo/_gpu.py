@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -53,7 +54,44 @@ def add_options(parser: pytest.Parser) -> None:
         "Tests this machine cannot run: skip, deselect or fail.",
         default="skip",
     )
+    group.addoption(
+        "--dynamo-max-vram-gib",
+        dest="dynamo_max_vram_gib",
+        type=_gib("--dynamo-max-vram-gib"),
+        metavar="N",
+        help="A VRAM budget: deselect tests whose VRAM marker asks for more than N GiB, and GPU "
+        "tests without a VRAM marker (env DYNAMO_MAX_VRAM_GIB).",
+    )
+    parser.addini("dynamo_max_vram_gib", "VRAM budget in GiB (see --dynamo-max-vram-gib).", default="")
     _audit.add_options(parser)
+
+
+def _is_gib(value: str) -> bool:
+    try:
+        gib = float(value)
+    except ValueError:
+        return False
+    return math.isfinite(gib) and gib >= 0
+
+
+def _gib(name: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not _is_gib(value):
+            raise pytest.UsageError(f"{name}: '{value}' is not a number of GiB (0 or more)")
+        return value.strip()
+
+    check.__name__ = name
+    return check
+
+
+def vram_budget(config: pytest.Config) -> tuple[float | None, str]:
+    """The VRAM budget in GiB and where it was set (flag, env, ini), or None."""
+    value, where = _options.setting(config, "dynamo_max_vram_gib", "DYNAMO_MAX_VRAM_GIB")
+    if not value.strip():
+        return None, ""
+    if not _is_gib(value.strip()):
+        raise pytest.UsageError(f"pytest-dynamo: {where}: not a number of GiB (0 or more); fix or unset it")
+    return float(value), where
 
 
 def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
@@ -113,12 +151,71 @@ class GpuPlugin:
         config.stash[_state.INVENTORY] = self.inventory
         self.audit = _audit.AuditPlugin(config, self.rules, lib)
         config.pluginmanager.register(self.audit, _audit.AUDIT)
+        self.budget, self.budget_where = vram_budget(config)
+        #: Tests the budget deselected: (above it, without a VRAM marker).
+        self.over_budget: tuple[int, int] | None = None
 
-    def pytest_report_header(self, config: pytest.Config) -> str:
-        return describe_gpus(json.dumps(self.inventory))
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [describe_gpus(json.dumps(self.inventory))]
+        if self.budget is not None:
+            lines.append(
+                f"dynamo VRAM budget: {_number(self.budget)} GiB ({self.budget_where}): tests above it "
+                f"and GPU tests without a {self.rules.vram_marker} marker are deselected"
+            )
+        return lines
+
+    def apply_budget(self, batch: Batch, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
+        """Deselect what the VRAM budget leaves out (a budget, not what the machine has)."""
+        if self.budget is None:
+            return
+        try:
+            budget = batch.vram_budget(self.rules, self.budget)
+        except ConfigError as err:
+            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        over = {id(batched[p]) for p in budget.over}
+        unknown = {id(batched[p]) for p in budget.unknown}
+        dropped = [item for item in items if id(item) in over or id(item) in unknown]
+        counts = (
+            sum(1 for item in dropped if id(item) in over),
+            sum(1 for item in dropped if id(item) in unknown),
+        )
+        self.over_budget = counts
+        if _state.is_worker(self.config):
+            self.config.workeroutput["dynamo_vram_budget"] = list(counts)  # type: ignore[attr-defined]
+        if dropped:
+            gone = {id(item) for item in dropped}
+            items[:] = [item for item in items if id(item) not in gone]
+            self.config.hook.pytest_deselected(items=dropped)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        counts = output.get("dynamo_vram_budget")
+        if counts and self.over_budget is None:
+            self.over_budget = (int(counts[0]), int(counts[1]))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.budget is None or not self.over_budget or not sum(self.over_budget):
+            return
+        over, unknown = self.over_budget
+        terminalreporter.write_sep("-", "pytest-dynamo VRAM budget")
+        terminalreporter.write_line(
+            f"{over + unknown} deselected by the VRAM budget of {_number(self.budget)} GiB "
+            f"({self.budget_where})"
+        )
+        if over:
+            terminalreporter.write_line(
+                f"  {over:>6} {self.rules.vram_marker} above {_number(self.budget)} GiB"
+            )
+        if unknown:
+            terminalreporter.write_line(
+                f"  {unknown:>6} GPU tests without a {self.rules.vram_marker} marker "
+                "(unknown VRAM is over budget)"
+            )
 
     def decide(self, batch: Batch, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
         """``batched``: the items in the batch's order; ``items``: those still selected."""
+        self.apply_budget(batch, items, batched)
         missing = [p for p in batch.framework_packages(self.rules) if not installed(p)]
         try:
             hardware = batch.hardware(self.rules, json.dumps(self.inventory), missing)
@@ -147,6 +244,11 @@ class GpuPlugin:
             failing = {item.nodeid: cannot[id(item)] for item in items if id(item) in cannot}
             if failing:
                 self.config.pluginmanager.register(MissingHardware(failing), MISSING)
+
+
+def _number(gib: float) -> str:
+    """``24.0`` -> ``24``, ``7.5`` -> ``7.5``: as the user wrote it."""
+    return str(int(gib)) if gib.is_integer() else str(gib)
 
 
 class MissingHardware:

@@ -64,6 +64,9 @@ def main(argv: Sequence[str]) -> int:
     except ConfigError as err:
         print(f"pytest-dynamo lint: {err}", file=sys.stderr)
         return 2
+    if report.config_note is not None:
+        # On stderr: the JSON and SARIF on stdout stay machine-readable.
+        print(f"pytest-dynamo lint: {report.config_note}", file=sys.stderr)
     rendered = {"text": report.text, "json": report.json, "sarif": report.sarif}[args.format]()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:

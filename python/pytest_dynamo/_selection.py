@@ -9,6 +9,7 @@ and tells the user what was left out and why.
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Sequence
 from itertools import compress
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _framework, _options, _state
-from pytest_dynamo._core import ConfigError
+from pytest_dynamo import _activation, _framework, _options, _state
+from pytest_dynamo._core import ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
 SELECTION = "dynamo-selection"
@@ -84,6 +85,54 @@ def add_options(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
+
+
+#: The options a stage put on the command line, for the header.
+STAGE_OPTIONS = pytest.StashKey[tuple[str, str, list[str]]]()
+
+
+def _early(config: pytest.Config, name: str, env: str) -> str:
+    """A setting before option parsing: the flag as parsed so far, the
+    environment, the ini file."""
+    value = getattr(config.known_args_namespace, name, None)
+    if value:
+        return str(value).strip()
+    if os.environ.get(env):
+        return os.environ[env].strip()
+    try:
+        return str(config.getini(name) or "").strip()
+    except ValueError:
+        return ""
+
+
+def apply_stage_options(config: pytest.Config, args: list[str]) -> None:
+    """Put the options of the chosen stage (``options = [...]``) in front of
+    the command line, so that what the user typed comes later and wins.
+    Anything wrong (no configuration, an unknown stage) is left for
+    ``pytest_configure`` to report."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller's options reach workers already applied
+    if getattr(config.known_args_namespace, "dynamo_plan", False):
+        return  # the plan runs nothing: it prints the options instead
+    if getattr(config.known_args_namespace, "dynamo_off", False) or _activation.off_by_environment():
+        return  # turned off: a stage's options are the plugin's too
+    pipeline = _early(config, "dynamo_pipeline", "DYNAMO_PIPELINE")
+    stage = _early(config, "dynamo_stage", "DYNAMO_STAGE")
+    if not pipeline or not stage:
+        return
+    config_file = _early(config, "dynamo_config", "DYNAMO_CONFIG") or None
+    try:
+        pipelines = Engine.load(str(config.rootpath), config_file).pipelines()
+        options = pipelines.stage_options(pipeline, stage)
+        name, stage_name = pipelines.resolve(pipeline, stage)
+    except ConfigError:
+        return
+    if not options:
+        return
+    args[:0] = options
+    config.stash[STAGE_OPTIONS] = (name, stage_name or stage, list(options))
+    # `-p NAME` among them: load the plugin as pytest does for the command line.
+    config.pluginmanager.consider_preparse(options, exclude_only=False)
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
@@ -236,6 +285,16 @@ class SelectionPlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         lines = []
+        note = _state.engine(config).note
+        if note is not None:
+            lines.append(f"dynamo config: {_state.engine(config).source} ({note})")
+        applied = config.stash.get(STAGE_OPTIONS, None)
+        if applied is not None:
+            pipeline, stage, options = applied
+            lines.append(
+                f"dynamo stage options: {' '.join(options)} (from stage {stage} of {pipeline}; "
+                "the command line wins over them)"
+            )
         if self.plan:
             lines.append("dynamo: --dynamo-plan: no test runs")
         if self.active or self.why:

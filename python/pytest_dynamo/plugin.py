@@ -36,6 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _records.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    # Before the options are parsed: a stage's options join the command line
+    # here, early enough for xdist (-n) and pytest-timeout to see them.
+    _selection.apply_stage_options(early_config, args)
+
+
 def register_markers(config: pytest.Config, engine: Engine) -> None:
     for name, category, description in engine.markers():
         config.addinivalue_line("markers", f"{name}: [{category}] {description}")

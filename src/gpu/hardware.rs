@@ -43,9 +43,9 @@ pub fn decide<S: std::hash::BuildHasher>(
     missing_packages: &HashSet<String, S>,
 ) -> Option<String> {
     let mut reasons: Vec<String> = hardware(req, inventory, rules).into_iter().collect();
-    for framework in &req.frameworks {
+    for framework in &req.package_markers {
         let absent: Vec<&str> = rules
-            .frameworks
+            .packages
             .get(framework)
             .into_iter()
             .flatten()
@@ -112,7 +112,7 @@ fn hardware(req: &Requirement, inventory: &Inventory, rules: &Rules) -> Option<S
             });
         }
     }
-    if let Some(gib) = req.vram_gib {
+    if let Some(gib) = req.vram_gib.filter(|g| *g > 0.0) {
         let fits = candidates
             .iter()
             .filter(|d| d.memory_total_mib.is_some_and(|m| m / 1024.0 >= gib))
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn a_missing_framework_package_is_named() {
         let req = Requirement {
-            frameworks: vec!["trtllm".into(), "vllm".into()],
+            package_markers: vec!["trtllm".into(), "vllm".into()],
             ..needs(2)
         };
         let missing: HashSet<String> = HashSet::from(["tensorrt_llm".to_string()]);
@@ -299,7 +299,7 @@ mod tests {
             Some("needs 2 GPUs, 0 visible (libnvidia-ml.so.1 not found); needs trtllm: package tensorrt_llm not installed")
         );
         let cpu = Requirement {
-            frameworks: vec!["custom_backend".into(), "vllm".into()],
+            package_markers: vec!["custom_backend".into(), "vllm".into()],
             ..Requirement::default()
         };
         assert_eq!(decide(&cpu, &none, &rules(), &missing), None);

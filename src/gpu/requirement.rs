@@ -1,8 +1,9 @@
 //! What one test asks of the machine, read from its markers: NVIDIA GPUs
-//! (`gpu_N`), GPU models, VRAM (the configured marker, in GiB) and frameworks.
+//! (`gpu_N`), GPU models, VRAM (the configured marker, in GiB) and the
+//! packages its markers need (frameworks, or any marker under `[packages]`).
 
 use crate::marker::{Item, Mark, MarkValue};
-use crate::taxonomy::{FRAMEWORK, GPU_MODEL, HARDWARE};
+use crate::taxonomy::{GPU_MODEL, HARDWARE};
 use crate::validate::Resolution;
 
 use super::rules::Rules;
@@ -13,7 +14,8 @@ pub struct Requirement {
     pub hardware: Option<(String, u32)>,
     pub models: Vec<String>,
     pub vram_gib: Option<f64>,
-    pub frameworks: Vec<String>,
+    /// The markers it carries that need a package installed.
+    pub package_markers: Vec<String>,
 }
 
 impl Requirement {
@@ -22,10 +24,11 @@ impl Requirement {
         self.hardware.as_ref().map_or(0, |(_, n)| *n)
     }
 
-    /// GPUs the test cannot run without: a model or a VRAM need implies one.
+    /// GPUs the test cannot run without: a model or a VRAM need above 0
+    /// implies one (a need of 0 is a CPU-only test saying so).
     pub fn gpus(&self) -> u32 {
         let n = self.marked_gpus();
-        if n == 0 && (!self.models.is_empty() || self.vram_gib.is_some()) {
+        if n == 0 && (!self.models.is_empty() || self.vram_gib.is_some_and(|g| g > 0.0)) {
             1
         } else {
             n
@@ -92,7 +95,7 @@ pub fn of(item: &Item, resolved: &Resolution, rules: &Rules) -> Result<Requireme
         hardware,
         models: resolved.in_category(GPU_MODEL).map(String::from).collect(),
         vram_gib,
-        frameworks: resolved.in_category(FRAMEWORK).map(String::from).collect(),
+        package_markers: rules.package_markers(item, resolved),
     })
 }
 
@@ -142,7 +145,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.hardware, Some(("gpu_2".into(), 2)));
         assert_eq!(r.models, ["h100"]);
-        assert_eq!(r.frameworks, ["trtllm"]);
+        assert_eq!(r.package_markers, ["trtllm"]);
         assert_eq!(r.vram_gib, Some(3.8));
         assert_eq!(r.gpus(), 2);
     }
@@ -153,6 +156,13 @@ mod tests {
         assert_eq!((r.marked_gpus(), r.gpus()), (0, 1));
         let r = req(vec![Mark::named("unit")]).unwrap();
         assert_eq!((r.hardware.clone(), r.gpus()), (None, 0));
+        // VRAM 0: no GPU memory needed, so no GPU implied.
+        let r = req(vec![
+            Mark::named("gpu_0"),
+            vram_mark(vec![MarkValue::Int(0)]),
+        ])
+        .unwrap();
+        assert_eq!((r.vram_gib, r.gpus()), (Some(0.0), 0));
         let mut m = vram_mark(vec![]);
         m.kwargs.insert("gib".into(), MarkValue::Str("12".into()));
         assert_eq!(req(vec![m]).unwrap().vram_gib, Some(12.0));

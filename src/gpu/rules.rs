@@ -3,14 +3,16 @@
 //! against NVML, which words name each GPU model, which package each
 //! framework marker needs, and which marker carries a VRAM need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::TABLE;
 use crate::error::{Error, Result};
+use crate::marker::Item;
 use crate::suggest;
 use crate::taxonomy::{Taxonomy, FRAMEWORK, GPU_MODEL, HARDWARE};
+use crate::validate::Resolution;
 
-use super::config::GpuConfig;
+use super::config::{GpuConfig, OneOrMany};
 
 /// Hardware markers named `gpu_<N>` count NVIDIA GPUs; other families a
 /// project adds (`xpu_1`) are not NVML's to count.
@@ -62,8 +64,9 @@ pub struct Rules {
     pub vram_marker: String,
     /// GPU-model marker -> the names that match it.
     pub models: BTreeMap<String, Vec<Pattern>>,
-    /// Framework marker -> the top-level packages it needs.
-    pub frameworks: BTreeMap<String, Vec<String>>,
+    /// Marker -> the top-level packages it needs: framework markers (built
+    /// in, or `[gpu] frameworks`) and any marker under `[packages]`.
+    pub packages: BTreeMap<String, Vec<String>>,
     /// The `gpu_N` markers, fewest devices first.
     pub family: Vec<(String, u32)>,
 }
@@ -173,7 +176,7 @@ impl Rules {
                 (m, patterns)
             })
             .collect();
-        let frameworks = taxonomy
+        let packages = taxonomy
             .category(FRAMEWORK)
             .map(|c| c.markers.clone())
             .unwrap_or_default()
@@ -205,9 +208,73 @@ impl Rules {
         Ok(Rules {
             vram_marker: vram.clone(),
             models,
-            frameworks,
+            packages,
             family,
         })
+    }
+
+    /// Add `[tool.pytest-dynamo.packages]`: any marker name to the packages
+    /// a test carrying it needs. `[gpu] frameworks` is the older name of the
+    /// same thing for framework markers; one marker in both is an error.
+    pub fn with_packages(
+        mut self,
+        packages: &BTreeMap<String, OneOrMany>,
+        gpu: &GpuConfig,
+        taxonomy: &Taxonomy,
+        source: &str,
+    ) -> Result<Self> {
+        let err = |key: &str, message: String, fix: &str| {
+            Error::config(source, format!("[{TABLE}.packages] {key}: {message}"), fix)
+        };
+        for (marker, names) in packages {
+            if !is_identifier(marker) {
+                return Err(err(
+                    marker.as_str(),
+                    format!("'{marker}' is not a marker name"),
+                    "use the marker's name, a Python identifier",
+                ));
+            }
+            if let crate::taxonomy::Resolved::Alias(def) = taxonomy.resolve(marker) {
+                return Err(err(
+                    marker.as_str(),
+                    format!("'{marker}' is a deprecated alias of '{}'", def.name),
+                    "name the canonical marker",
+                ));
+            }
+            if gpu.frameworks.contains_key(marker) {
+                return Err(err(
+                    marker.as_str(),
+                    format!("'{marker}' is also under [{TABLE}.gpu] frameworks, its older name"),
+                    "keep it in one table: [tool.pytest-dynamo.packages]",
+                ));
+            }
+            if let Some(bad) = names.0.iter().find(|p| !is_identifier(p)) {
+                return Err(err(
+                    marker.as_str(),
+                    format!("'{bad}' is not the name of a top-level package"),
+                    "give the name it is imported by, such as tensorrt_llm (not tensorrt-llm nor tensorrt_llm.runtime)",
+                ));
+            }
+            self.packages.insert(marker.clone(), names.0.clone());
+        }
+        Ok(self)
+    }
+
+    /// The markers a test carries that need a package: canonical taxonomy
+    /// markers, and marker names outside the taxonomy as written.
+    pub fn package_markers(&self, item: &Item, resolved: &Resolution) -> Vec<String> {
+        let mut out: BTreeSet<&str> = resolved
+            .markers
+            .keys()
+            .map(String::as_str)
+            .filter(|m| self.packages.get(*m).is_some_and(|p| !p.is_empty()))
+            .collect();
+        for mark in &item.marks {
+            if self.packages.get(&mark.name).is_some_and(|p| !p.is_empty()) {
+                out.insert(mark.name.as_str());
+            }
+        }
+        out.into_iter().map(String::from).collect()
     }
 
     /// How many NVIDIA GPUs a hardware marker asks for (None: not NVIDIA's).
@@ -258,9 +325,9 @@ mod tests {
         let r = rules("").unwrap();
         assert_eq!(r.vram_marker, "vram_gib");
         assert_eq!(r.models["gb200"][0].text, "GB200");
-        assert_eq!(r.frameworks["trtllm"], ["tensorrt_llm"]);
-        assert_eq!(r.frameworks["vllm"], ["vllm"]);
-        assert!(r.frameworks["custom_backend"].is_empty());
+        assert_eq!(r.packages["trtllm"], ["tensorrt_llm"]);
+        assert_eq!(r.packages["vllm"], ["vllm"]);
+        assert!(r.packages["custom_backend"].is_empty());
         let family: Vec<_> = r.family.iter().map(|(_, d)| *d).collect();
         assert_eq!(family, [0, 1, 2, 4, 8]);
         assert_eq!(r.lowest_for(0), Some("gpu_0"));
@@ -288,10 +355,54 @@ frameworks = { vllm = ["vllm", "torch"], lmcache = "lmcache" }
         assert_eq!(r.gpus("xpu_1"), None);
         assert_eq!(r.models["b200"][0].text, "B200");
         assert_eq!(r.models["h100"].len(), 2);
-        assert_eq!(r.frameworks["lmcache"], ["lmcache"]);
+        assert_eq!(r.packages["lmcache"], ["lmcache"]);
         // Not named in `frameworks`: no package is guessed for it.
-        assert!(r.frameworks["mooncake"].is_empty());
-        assert_eq!(r.frameworks["vllm"], ["vllm", "torch"]);
+        assert!(r.packages["mooncake"].is_empty());
+        assert_eq!(r.packages["vllm"], ["vllm", "torch"]);
+    }
+
+    fn with_packages(text: &str) -> Result<Rules> {
+        let config = from_pyproject("pyproject.toml", text)?.unwrap_or_default();
+        let taxonomy = customize::taxonomy(&config, "pyproject.toml")?;
+        Rules::new(&config.gpu, &taxonomy, "pyproject.toml")?.with_packages(
+            &config.packages,
+            &config.gpu,
+            &taxonomy,
+            "pyproject.toml",
+        )
+    }
+
+    #[test]
+    fn any_marker_can_need_a_package() {
+        let r = with_packages(
+            "[tool.pytest-dynamo.packages]\nkvbm = \"kvbm\"\nneeds_redis = [\"redis\", \"hiredis\"]\n\
+             [tool.pytest-dynamo.gpu]\nframeworks = { sglang = \"sgl\" }\n",
+        )
+        .unwrap();
+        assert_eq!(r.packages["kvbm"], ["kvbm"]);
+        assert_eq!(r.packages["needs_redis"], ["redis", "hiredis"]);
+        assert_eq!(r.packages["sglang"], ["sgl"]);
+        assert_eq!(r.packages["vllm"], ["vllm"]);
+        let item = Item::new(
+            "a.py::t",
+            &["kvbm", "needs_redis", "unit", "custom_backend"],
+        );
+        let taxonomy = Taxonomy::builtin();
+        let resolved = crate::validate::resolve(
+            &taxonomy,
+            item.marks.iter().map(|m| m.name.as_str()),
+            &std::collections::HashSet::<String>::new(),
+        );
+        assert_eq!(r.package_markers(&item, &resolved), ["kvbm", "needs_redis"]);
+        let cases = [
+            ("[tool.pytest-dynamo.packages]\nvllm = \"vllm\"\n[tool.pytest-dynamo.gpu]\nframeworks = { vllm = \"vllm\" }\n", "'vllm' is also under [tool.pytest-dynamo.gpu] frameworks"),
+            ("[tool.pytest-dynamo.packages]\nkvbm = \"kv-bm\"\n", "[tool.pytest-dynamo.packages] kvbm: 'kv-bm' is not the name of a top-level package"),
+            ("[tool.pytest-dynamo.aliases]\nkv = \"kvbm\"\n[tool.pytest-dynamo.packages]\nkv = \"kvbm\"\n", "'kv' is a deprecated alias of 'kvbm'"),
+        ];
+        for (toml, expected) in cases {
+            let err = with_packages(toml).unwrap_err().to_string();
+            assert!(err.contains(expected), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -217,6 +217,7 @@ mod tests {
             tests: 1,
             unresolved: 0,
             nodeids: vec!["tests/test_a.py::test_x".into()],
+            config_note: None,
         };
         let v: Value = serde_json::from_str(&sarif(&report)).unwrap();
         assert_eq!(v["version"], "2.1.0");
