@@ -171,9 +171,9 @@ impl History {
             .collect::<Result<Vec<_>>>()?;
         let chunks = history_read::parse_all(&sources);
         let mut history = assemble(&sources, chunks);
-        if !expanded.skipped.is_empty() {
-            history.inputs.problems.splice(0..0, expanded.skipped);
-        }
+        // After the corrupt lines: a summary quoting "the first" problem
+        // quotes a line.
+        history.inputs.problems.extend(expanded.skipped);
         Ok(history)
     }
 

@@ -403,6 +403,16 @@ def test_a_fifo_in_a_walked_folder_is_skipped_and_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert f"{folder / 'pipe.jsonl'}: not a records file: it is a FIFO" in result.stderr
+    if Path("/dev/zero").exists():
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest_dynamo", "gate", "/dev/zero", "--rootdir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert "/dev/zero: not a records file: it is a device" in result.stderr
 
 
 def test_the_decompressed_size_limit_is_an_option_with_a_default(
