@@ -140,6 +140,9 @@ pub struct Inputs {
     /// Test lines read again (same run id and node id: a history copied
     /// twice), each result counted once.
     pub duplicates: usize,
+    /// `path: why` for each entry of a walked folder that has a records
+    /// file's name but is not a regular file (a FIFO, a broken link), skipped.
+    pub skipped: Vec<String>,
     /// The first corrupt lines as `file:line: why`, gzip problems, and
     /// entries of folders skipped because they are not regular files.
     pub problems: Vec<String>,
@@ -173,7 +176,8 @@ impl History {
         let mut history = assemble(&sources, chunks);
         // After the corrupt lines: a summary quoting "the first" problem
         // quotes a line.
-        history.inputs.problems.extend(expanded.skipped);
+        history.inputs.problems.extend(expanded.skipped.iter().cloned());
+        history.inputs.skipped = expanded.skipped;
         Ok(history)
     }
 

@@ -93,6 +93,12 @@ impl History {
         self.inner.inputs.duplicates
     }
 
+    /// Entries of walked folders skipped as not regular files, as `path: why`.
+    #[getter]
+    fn skipped(&self) -> Vec<String> {
+        self.inner.inputs.skipped.clone()
+    }
+
     /// The first corrupt lines as `file:line: why`, gzip problems, folder
     /// entries skipped (not regular files) and duplicate test lines.
     #[getter]

@@ -378,6 +378,8 @@ def test_a_fifo_in_a_walked_folder_is_skipped_and_named(tmp_path: Path) -> None:
         )
         assert result.returncode in (0, 1), result.stderr
         assert "Traceback" not in result.stderr
+        # Said on stderr whatever the format.
+        assert f"{folder / 'pipe.jsonl'}: skipped, a FIFO is not a records file" in result.stderr
         if "json" in command:
             inputs = json.loads(result.stdout)["inputs"]
             assert inputs["files"] == 1

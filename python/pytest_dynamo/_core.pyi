@@ -301,6 +301,9 @@ class History:
     def duplicates(self) -> int:
         """Test lines read again (same run id and node id), counted once."""
     @property
+    def skipped(self) -> list[str]:
+        """Entries of walked folders skipped as not regular files, as `path: why`."""
+    @property
     def problems(self) -> list[str]:
         """The first corrupt lines as `file:line: why`, gzip problems, folder
         entries skipped (not regular files) and duplicate test lines."""

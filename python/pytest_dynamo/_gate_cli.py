@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     for path in [*args.coverage, *args.coverage_baseline]:
         if not path.is_file():
             raise UsageError(f"coverage file {path} does not exist")
-    history = load_history(args.paths, args.max_decompressed) if args.paths else None
+    history = (
+        load_history(args.paths, args.max_decompressed, prog="pytest-dynamo gate") if args.paths else None
+    )
     if history is not None and history.runs == 0:
         raise UsageError(
             f"no runs in {', '.join(args.paths)}: {history.records} records, "

@@ -49,11 +49,15 @@ def load_engine(args: argparse.Namespace) -> tuple[_core.Engine, Path]:
         raise UsageError(str(err)) from None
 
 
-def load_history(paths: Sequence[str], max_decompressed: int | None = None) -> _core.History:
+def load_history(paths: Sequence[str], max_decompressed: int | None = None, *, prog: str) -> _core.History:
+    """The records under `paths`; what was skipped (a FIFO in a folder) is said on stderr."""
     try:
-        return _core.History.load(list(paths), max_decompressed)
+        history = _core.History.load(list(paths), max_decompressed)
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None
+    for skipped in history.skipped:
+        print(f"{prog}: {skipped}", file=sys.stderr)
+    return history
 
 
 #: What one gzip records file may decompress to, unless --max-decompressed says otherwise.
@@ -161,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     engine, _ = load_engine(args)
     if args.quarantine is not None and not args.quarantine.is_file():
         raise UsageError(f"--quarantine {args.quarantine}: no such file")
-    history = load_history(args.paths, args.max_decompressed)
+    history = load_history(args.paths, args.max_decompressed, prog="pytest-dynamo report")
     try:
         report = history.report(
             engine,
