@@ -137,7 +137,14 @@ pub struct Inputs {
     pub records: usize,
     pub corrupt: usize,
     pub unknown: usize,
-    /// The first corrupt lines as `file:line: why`, and gzip problems.
+    /// Test lines read again (same run id and node id: a history copied
+    /// twice), each result counted once.
+    pub duplicates: usize,
+    /// `path: why` for each entry of a walked folder that has a records
+    /// file's name but is not a regular file (a FIFO, a broken link), skipped.
+    pub skipped: Vec<String>,
+    /// The first corrupt lines as `file:line: why`, gzip problems, and
+    /// entries of folders skipped because they are not regular files.
     pub problems: Vec<String>,
     pub runs_without_start: usize,
     pub runs_without_end: usize,
@@ -156,15 +163,22 @@ pub struct History {
 }
 
 impl History {
-    /// Read records files and folders (gzip included) in parallel.
-    pub fn load(paths: &[PathBuf]) -> Result<History> {
-        let files = history_read::expand(paths)?;
-        let sources = files
+    /// Read records files and folders (gzip included) in parallel; a gzip
+    /// file may decompress to at most `max_decompressed` bytes.
+    pub fn load(paths: &[PathBuf], max_decompressed: u64) -> Result<History> {
+        let expanded = history_read::expand(paths)?;
+        let sources = expanded
+            .files
             .par_iter()
-            .map(|p| history_read::read(p))
+            .map(|p| history_read::read(p, max_decompressed))
             .collect::<Result<Vec<_>>>()?;
         let chunks = history_read::parse_all(&sources);
-        Ok(assemble(&sources, chunks))
+        let mut history = assemble(&sources, chunks);
+        // After the corrupt lines: a summary quoting "the first" problem
+        // quotes a line.
+        history.inputs.problems.extend(expanded.skipped.iter().cloned());
+        history.inputs.skipped = expanded.skipped;
+        Ok(history)
     }
 
     /// Parse records from text already in memory (one JSON record a line).
@@ -648,6 +662,25 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
     if !rows.is_sorted_by_key(|r| r.run) {
         rows.par_sort_by_key(|r| r.run);
     }
+    // One result per test and run: the same line read twice (a history
+    // copied into two files) would count a run's tests twice. The first
+    // read is kept. Rows of a run are together now, so a test's last run
+    // seen tells a repeat.
+    let mut last_run = vec![u32::MAX; tests.names.len()];
+    let read = rows.len();
+    rows.retain(|r| {
+        let seen = &mut last_run[r.test as usize];
+        let fresh = *seen != r.run;
+        *seen = r.run;
+        fresh
+    });
+    inputs.duplicates = read - rows.len();
+    if inputs.duplicates > 0 {
+        inputs.problems.push(format!(
+            "{} duplicate test lines (a run id and node id read before) counted once",
+            inputs.duplicates
+        ));
+    }
     let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
     let runs: Vec<Run> = order
         .iter()
@@ -728,12 +761,13 @@ mod tests {
     #[test]
     fn corrupt_lines_are_counted_with_their_place() {
         let good = test("r", "t.py::a", "passed", "2026-03-01T00:00:00Z");
+        let other = test("r", "t.py::b", "passed", "2026-03-01T00:00:00Z");
         let lines = [
             good.as_str(),
             "{\"record\":\"test\",\"run_",
             "",
             "garbage",
-            good.as_str(),
+            other.as_str(),
         ];
         let h = History::from_lines(lines);
         assert_eq!(h.inputs.corrupt, 2);
@@ -745,6 +779,33 @@ mod tests {
             h.inputs.problems
         );
         assert!(h.inputs.problems[1].starts_with("<records>:4: "));
+    }
+
+    #[test]
+    fn a_test_line_read_twice_counts_once() {
+        // One history copied into a second file: every line twice.
+        let run = [
+            start("r1", "2026-03-01T00:00:00Z", "c"),
+            test("r1", "t.py::a", "passed", "2026-03-01T00:01:00Z"),
+            test("r1", "t.py::b", "failed", "2026-03-01T00:02:00Z"),
+            start("r2", "2026-03-02T00:00:00Z", "c"),
+            test("r2", "t.py::a", "failed", "2026-03-02T00:01:00Z"),
+        ];
+        let twice: Vec<&str> = run.iter().chain(run.iter()).map(String::as_str).collect();
+        let h = History::from_lines(twice);
+        assert_eq!(h.rows.len(), 3);
+        assert_eq!(h.inputs.duplicates, 3);
+        let kept: Vec<(u32, &str)> = h
+            .rows
+            .iter()
+            .map(|r| (r.run, h.tests[r.test as usize].as_str()))
+            .collect();
+        assert_eq!(kept, [(0, "t.py::a"), (0, "t.py::b"), (1, "t.py::a")]);
+        assert!(h.inputs.problems[0].starts_with("3 duplicate test lines"));
+        // The same test in another run is not a duplicate.
+        let once = History::from_lines(run.iter().map(String::as_str));
+        assert_eq!((once.rows.len(), once.inputs.duplicates), (3, 0));
+        assert!(once.inputs.problems.is_empty());
     }
 
     #[test]

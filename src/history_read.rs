@@ -160,14 +160,60 @@ pub struct Chunk<'a> {
     pub unknown: usize,
 }
 
-/// Files and folders to the records files in them, sorted, each once.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = BTreeSet::new();
+/// The records files under the paths given, and what was passed over.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Regular files, sorted, each once.
+    pub files: Vec<PathBuf>,
+    /// `path: why` for each entry of a walked folder that has a records
+    /// file's name but is not one (a FIFO, a socket, a device, a broken
+    /// link): opening a FIFO would wait for a writer for ever.
+    pub skipped: Vec<String>,
+}
+
+/// What a path that is neither a folder nor a regular file is, in words.
+fn kind_of(path: &Path) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let kind = meta.file_type();
+            return if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else if kind.is_block_device() || kind.is_char_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            };
+        }
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        "a broken link"
+    } else {
+        "missing"
+    }
+}
+
+/// Files and folders to the records files in them, sorted, each once. A
+/// path named here that is not a regular file or a folder is refused; inside
+/// folders such entries are skipped and listed.
+pub fn expand(paths: &[PathBuf]) -> Result<Expanded> {
+    let mut files = BTreeSet::new();
+    let mut out = Expanded::default();
+    let mut seen = BTreeSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut out)?;
+            walk(path, &mut files, &mut out.skipped, &mut seen)?;
         } else if path.is_file() {
-            out.insert(canonical(path));
+            files.insert(canonical(path));
+        } else if std::fs::symlink_metadata(path).is_ok() {
+            return Err(Error::config(
+                path.display().to_string(),
+                format!("not a records file: it is {}", kind_of(path)),
+                "name a regular records file (.jsonl or .jsonl.gz) or a folder holding them",
+            ));
         } else {
             return Err(Error::config(
                 path.display().to_string(),
@@ -176,33 +222,67 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             ));
         }
     }
-    Ok(out.into_iter().collect())
+    out.files = files.into_iter().collect();
+    Ok(out)
 }
 
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) -> Result<()> {
+/// `seen` holds the folders walked (canonical): a link back to a folder
+/// above is walked once, not until the stack runs out.
+fn walk(
+    dir: &Path,
+    out: &mut BTreeSet<PathBuf>,
+    skipped: &mut Vec<String>,
+    seen: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
+    if !seen.insert(canonical(dir)) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), &e))?;
+    let mut paths = Vec::new();
     for entry in entries {
-        let path = entry
-            .map_err(|e| Error::io(dir.display().to_string(), &e))?
-            .path();
+        paths.push(
+            entry
+                .map_err(|e| Error::io(dir.display().to_string(), &e))?
+                .path(),
+        );
+    }
+    // Sorted, so the skipped entries are listed in a stable order.
+    paths.sort();
+    for path in paths {
         if path.is_dir() {
-            walk(&path, out)?;
+            walk(&path, out, skipped, seen)?;
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !RECORD_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+            continue;
+        }
+        if path.is_file() {
+            out.insert(canonical(&path));
         } else {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if RECORD_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-                out.insert(canonical(&path));
-            }
+            skipped.push(format!(
+                "{}: skipped, {} is not a records file",
+                path.display(),
+                kind_of(&path)
+            ));
         }
     }
     Ok(())
 }
 
-/// Read one file, gunzipping it when it starts with the gzip magic bytes.
-pub fn read(path: &Path) -> Result<Source> {
+/// The default of `--max-decompressed`: what one gzip records file may
+/// decompress to. A month of a large suite's records is a few hundred MiB;
+/// a gzip bomb is refused long before it fills memory.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Read one file, gunzipping it when it starts with the gzip magic bytes;
+/// a gzip stream that decompresses to more than `max_decompressed` bytes is
+/// refused (memory stays bounded whatever the file holds).
+pub fn read(path: &Path, max_decompressed: u64) -> Result<Source> {
     let shown = path.display().to_string();
     let raw = read_bytes(path).map_err(|e| Error::io(&shown, &e))?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
@@ -212,8 +292,14 @@ pub fn read(path: &Path) -> Result<Source> {
             problem: None,
         });
     }
-    let mut bytes = Vec::with_capacity(raw.len() * 8);
-    let mut decoder = flate2::read::MultiGzDecoder::new(&raw[..]);
+    let guess = u64::try_from(raw.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(8)
+        .min(max_decompressed);
+    let mut bytes = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
+    // One byte past the limit tells a stream at the limit from one above it.
+    let mut decoder =
+        flate2::read::MultiGzDecoder::new(&raw[..]).take(max_decompressed.saturating_add(1));
     let problem = decoder.read_to_end(&mut bytes).err().map(|e| {
         format!(
             "{shown}: gzip stream is truncated or corrupt after {} bytes ({e}); \
@@ -221,6 +307,13 @@ pub fn read(path: &Path) -> Result<Source> {
             bytes.len()
         )
     });
+    if bytes.len() as u64 > max_decompressed {
+        return Err(Error::config(
+            shown,
+            format!("decompresses to more than {max_decompressed} bytes (--max-decompressed)"),
+            "raise --max-decompressed if the file is a real history, or remove the file",
+        ));
+    }
     Ok(Source {
         path: shown,
         bytes: Bytes::Owned(bytes),
@@ -248,8 +341,24 @@ impl std::ops::Deref for Bytes {
 const MAP_ABOVE: u64 = 8 << 20;
 
 fn read_bytes(path: &Path) -> std::io::Result<Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() > MAP_ABOVE {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // A FIFO put in a file's place after the folder was walked must not
+    // block the open: without a writer it would wait for ever.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file; name a records file or a folder holding them",
+        ));
+    }
+    if meta.len() > MAP_ABOVE {
         // SAFETY: records files are only ever appended to, and an append
         // past the mapped length is not seen. A file truncated by another
         // process while it is read is the one case this does not survive.
@@ -328,6 +437,26 @@ pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
     chunk
 }
 
+/// The longest duration a record may hold (about 31 years): a larger,
+/// negative or non-finite one is corrupt, so no sum of durations can reach
+/// infinity and no report shows a figure no test took.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// A duration as records hold it: 0 to `MAX_SECONDS` seconds (NaN is not).
+pub fn seconds_ok(v: f64) -> bool {
+    (0.0..=MAX_SECONDS).contains(&v)
+}
+
+fn seconds(field: &str, value: Option<f64>) -> std::result::Result<f64, String> {
+    match value {
+        None => Ok(0.0),
+        Some(v) if seconds_ok(v) => Ok(v),
+        Some(v) => Err(format!(
+            "`{field}` is {v}: a duration is 0 to {MAX_SECONDS:e} seconds"
+        )),
+    }
+}
+
 fn text_time(field: &str, value: Option<&Cow<'_, str>>) -> std::result::Result<f64, String> {
     let value = value.ok_or_else(|| format!("missing field `{field}`"))?;
     crate::timestamp::parse(value)
@@ -363,7 +492,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             run_id,
             nodeid: raw.nodeid.ok_or("test record without `nodeid`")?,
             outcome: raw.outcome.ok_or("test record without `outcome`")?,
-            duration_s: raw.duration_s.unwrap_or(0.0),
+            duration_s: seconds("duration_s", raw.duration_s)?,
             stage: raw.stage,
             gating: raw.gating.unwrap_or(true),
             owner: raw.owner,
@@ -380,7 +509,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             exit_status: raw
                 .exit_status
                 .ok_or("run_end record without `exit_status`")?,
-            wall_s: raw.wall_s.unwrap_or(0.0),
+            wall_s: seconds("wall_s", raw.wall_s)?,
         })),
         _ => return Ok(None),
     };
@@ -496,11 +625,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cut.jsonl.gz");
         std::fs::write(&path, &full[..full.len() / 2]).unwrap();
-        let source = read(&path).unwrap();
+        let source = read(&path, MAX_DECOMPRESSED).unwrap();
         assert!(source.problem.as_deref().unwrap().contains("truncated"));
         assert!(!source.bytes.is_empty());
         std::fs::write(&path, &full).unwrap();
-        let source = read(&path).unwrap();
+        let source = read(&path, MAX_DECOMPRESSED).unwrap();
         assert!(source.problem.is_none());
         assert_eq!(source.bytes.split(|&b| b == b'\n').count(), 2001);
         std::fs::remove_dir_all(&dir).unwrap();

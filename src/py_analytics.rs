@@ -43,10 +43,18 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 #[pymethods]
 impl History {
     /// Read records files and folders (gzip included) in parallel.
-    /// Corrupt lines are counted and skipped; a missing path raises `ConfigError`.
+    /// Corrupt lines are counted and skipped; a missing path, a path that is
+    /// not a regular file or folder, or a gzip file that decompresses to more
+    /// than `max_decompressed` bytes (default 1 GiB) raises `ConfigError`.
     #[staticmethod]
-    fn load(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<History> {
-        let inner = py.detach(|| history::History::load(&paths))?;
+    #[pyo3(signature = (paths, max_decompressed=None))]
+    fn load(
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        max_decompressed: Option<u64>,
+    ) -> PyResult<History> {
+        let limit = max_decompressed.unwrap_or(crate::history_read::MAX_DECOMPRESSED);
+        let inner = py.detach(|| history::History::load(&paths, limit))?;
         Ok(History {
             inner: Arc::new(inner),
         })
@@ -79,7 +87,20 @@ impl History {
         self.inner.inputs.corrupt
     }
 
-    /// The first corrupt lines as `file:line: why`, and gzip problems.
+    /// Test lines read again (same run id and node id), counted once.
+    #[getter]
+    fn duplicates(&self) -> usize {
+        self.inner.inputs.duplicates
+    }
+
+    /// Entries of walked folders skipped as not regular files, as `path: why`.
+    #[getter]
+    fn skipped(&self) -> Vec<String> {
+        self.inner.inputs.skipped.clone()
+    }
+
+    /// The first corrupt lines as `file:line: why`, gzip problems, folder
+    /// entries skipped (not regular files) and duplicate test lines.
     #[getter]
     fn problems(&self) -> Vec<String> {
         self.inner.inputs.problems.clone()

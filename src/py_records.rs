@@ -183,7 +183,13 @@ struct Running {
 
 /// Whether the attempt the last report ends was retried.
 fn retried(reports: &[Pending]) -> bool {
-    for p in reports.iter().rev() {
+    let last = reports.len().saturating_sub(1);
+    for (i, p) in reports.iter().enumerate().rev() {
+        // A crashed worker's report before the last one ended an earlier
+        // attempt (see `record::attempts`).
+        if i < last && p.report.when == Phase::Other {
+            return false;
+        }
         if p.report.outcome == ReportOutcome::Rerun {
             return true;
         }

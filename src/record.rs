@@ -211,11 +211,18 @@ pub fn short_reason(text: &str) -> Option<String> {
 }
 
 /// Group reports into attempts: each setup report starts one. A report
-/// outside the phases (a crashed worker) belongs to the attempt it ended.
+/// outside the phases (a crashed worker) ends the attempt it belongs to, so
+/// the report after it starts the next: pytest-rerunfailures logs an
+/// attempt's reports only once the attempt is over, and a crashed attempt
+/// it reschedules reaches us as that one report, with no setup before it.
 pub fn attempts(reports: &[Report]) -> Vec<Attempt> {
     let mut groups: Vec<Vec<&Report>> = Vec::new();
     for report in reports {
-        if report.when == Phase::Setup || groups.is_empty() {
+        let after_crash = groups
+            .last()
+            .and_then(|g| g.last())
+            .is_some_and(|r| r.when == Phase::Other);
+        if report.when == Phase::Setup || groups.is_empty() || after_crash {
             groups.push(Vec::new());
         }
         groups.last_mut().expect("a group was pushed").push(report);
@@ -528,6 +535,37 @@ mod tests {
         );
         assert_eq!(outcome_of(&[rep("???", "failed", None)]).0, Outcome::Failed);
         assert_eq!(resolve(&[], false).0, Outcome::Error);
+    }
+
+    #[test]
+    fn each_rescheduled_crash_is_an_attempt() {
+        // pytest-rerunfailures under xdist: a crashed attempt arrives as the
+        // crash report alone (its setup report is never logged), rescheduled
+        // twice, then a last crash that fails.
+        let reports = [
+            rep("???", "rerun", Some("worker 'gw0' crashed")),
+            rep("???", "rerun", Some("worker 'gw2' crashed")),
+            rep("???", "failed", Some("worker 'gw3' crashed")),
+        ];
+        let (o, r, a) = outcome_of(&reports);
+        assert_eq!(a, vec![A::Failed; 3]);
+        assert_eq!(
+            (o, r.as_deref()),
+            (Outcome::Failed, Some("worker 'gw3' crashed"))
+        );
+        // A crash, then an attempt that passes on another worker: flaky.
+        let reports = [
+            rep("???", "rerun", Some("worker 'gw0' crashed")),
+            rep("setup", "passed", None),
+            rep("call", "passed", None),
+            rep("teardown", "passed", None),
+        ];
+        let (o, r, a) = outcome_of(&reports);
+        assert_eq!(a, vec![A::Failed, A::Passed]);
+        assert_eq!(
+            (o, r.as_deref()),
+            (Outcome::Flaky, Some("worker 'gw0' crashed"))
+        );
     }
 
     #[test]

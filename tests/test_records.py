@@ -404,6 +404,36 @@ def test_xdist_records_are_complete_and_unduplicated(pytester: pytest.Pytester) 
     assert by_nodeid(records)["test_x.py::test_many[7]"]["outcome"] == "failed"
 
 
+@pytest.mark.parametrize("how", ["os._exit(3)", "os.kill(os.getpid(), 9)"])
+def test_a_crashing_test_keeps_every_attempt_under_xdist_and_reruns(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    """pytest-rerunfailures reschedules a test whose worker died on another
+    worker, twice: three attempts, the reason naming the worker of the last."""
+    pytester.makepyfile(
+        test_x=HEADER
+        + f"""
+        import os
+
+        def test_ok():
+            pass
+
+        def test_crash():
+            {how}
+        """.replace("\n        ", "\n")
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--reruns", "2", "--dynamo-records=r.jsonl")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (1, 1, 2), outcomes
+    records = read(pytester.path / "r.jsonl")
+    tests = [r for r in records if r["record"] == "test"]
+    assert sorted(r["nodeid"] for r in tests) == ["test_x.py::test_crash", "test_x.py::test_ok"]
+    crash = by_nodeid(records)["test_x.py::test_crash"]
+    assert crash["outcome"] == "failed"
+    assert [a["outcome"] for a in crash["attempts"]] == ["failed"] * 3
+    assert crash["reason"] == f"worker '{crash['worker']}' crashed while running 'test_x.py::test_crash'"
+
+
 def _suite(path: Path, tests: int) -> None:
     path.mkdir()
     (path / "test_many.py").write_text(

@@ -332,9 +332,11 @@ class History:
     """Runs read from records files: parsed once, reported on many ways."""
 
     @staticmethod
-    def load(paths: Sequence[str]) -> History:
+    def load(paths: Sequence[str], max_decompressed: int | None = None) -> History:
         """Read records files and folders (gzip included) in parallel.
-        Corrupt lines are counted and skipped; a missing path raises `ConfigError`."""
+        Corrupt lines are counted and skipped; a missing path, a path that is
+        not a regular file or folder, or a gzip file that decompresses to more
+        than `max_decompressed` bytes (default 1 GiB) raises `ConfigError`."""
     @staticmethod
     def from_records(records: Sequence[str]) -> History:
         """Records given as JSON strings, one record each (a run's own records)."""
@@ -348,8 +350,15 @@ class History:
     def corrupt(self) -> int:
         """Lines that were not records (truncated, corrupt), skipped."""
     @property
+    def duplicates(self) -> int:
+        """Test lines read again (same run id and node id), counted once."""
+    @property
+    def skipped(self) -> list[str]:
+        """Entries of walked folders skipped as not regular files, as `path: why`."""
+    @property
     def problems(self) -> list[str]:
-        """The first corrupt lines as `file:line: why`, and gzip problems."""
+        """The first corrupt lines as `file:line: why`, gzip problems, folder
+        entries skipped (not regular files) and duplicate test lines."""
     def report(
         self,
         engine: Engine,

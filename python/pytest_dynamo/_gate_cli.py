@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_dynamo import _core
-from pytest_dynamo._report_cli import UsageError, add_config_options, load_engine, load_history, write
+from pytest_dynamo._report_cli import (
+    UsageError,
+    add_config_options,
+    add_records_options,
+    load_engine,
+    load_history,
+    write,
+)
 
 FORMATS = ("text", "json", "markdown")
 GATES = ("flaky", "performance", "coverage")
@@ -54,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--markdown", type=Path, metavar="FILE", help="Also write the verdicts as Markdown to FILE."
     )
+    add_records_options(p)
     add_config_options(p)
     return p
 
@@ -72,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     for path in [*args.coverage, *args.coverage_baseline]:
         if not path.is_file():
             raise UsageError(f"coverage file {path} does not exist")
-    history = load_history(args.paths) if args.paths else None
+    history = (
+        load_history(args.paths, args.max_decompressed, prog="pytest-dynamo gate") if args.paths else None
+    )
     if history is not None and history.runs == 0:
         raise UsageError(
             f"no runs in {', '.join(args.paths)}: {history.records} records, "

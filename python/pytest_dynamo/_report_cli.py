@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,11 +49,44 @@ def load_engine(args: argparse.Namespace) -> tuple[_core.Engine, Path]:
         raise UsageError(str(err)) from None
 
 
-def load_history(paths: Sequence[str]) -> _core.History:
+def load_history(paths: Sequence[str], max_decompressed: int | None = None, *, prog: str) -> _core.History:
+    """The records under `paths`; what was skipped (a FIFO in a folder) is said on stderr."""
     try:
-        return _core.History.load(list(paths))
+        history = _core.History.load(list(paths), max_decompressed)
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None
+    for skipped in history.skipped:
+        print(f"{prog}: {skipped}", file=sys.stderr)
+    return history
+
+
+#: What one gzip records file may decompress to, unless --max-decompressed says otherwise.
+MAX_DECOMPRESSED = "1GiB"
+_SIZE = re.compile(r"([0-9]{1,20})\s*(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE)
+_UNIT = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size(text: str) -> int:
+    """A size in bytes: a whole number with an optional unit (K, M, G, T; KiB, MB...
+    are the same powers of 1024), 1 byte to 1 PiB."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size (say 500M, 2GiB or a number of bytes)")
+    value = int(match.group(1)) * _UNIT[(match.group(2) or "").lower()]
+    if not 1 <= value <= 1 << 50:
+        raise argparse.ArgumentTypeError(f"'{text}' must be 1 byte to 1 PiB")
+    return value
+
+
+def add_records_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-decompressed",
+        type=size,
+        default=MAX_DECOMPRESSED,
+        metavar="SIZE",
+        help="The most one gzip records file may decompress to; a larger one is refused "
+        f"(memory stays bounded; default {MAX_DECOMPRESSED}).",
+    )
 
 
 def write(path: Path, text: str) -> None:
@@ -111,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
         default=10,
         help="Length of the slowest and slow-down lists (default 10).",
     )
+    add_records_options(p)
     add_config_options(p)
     return p
 
@@ -128,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     engine, _ = load_engine(args)
     if args.quarantine is not None and not args.quarantine.is_file():
         raise UsageError(f"--quarantine {args.quarantine}: no such file")
-    history = load_history(args.paths)
+    history = load_history(args.paths, args.max_decompressed, prog="pytest-dynamo report")
     try:
         report = history.report(
             engine,
