@@ -26,6 +26,7 @@ pub mod gpu;
 pub mod history;
 pub mod history_read;
 pub mod lint;
+pub mod markdown;
 pub mod marker;
 pub mod matcher;
 pub mod owners;
