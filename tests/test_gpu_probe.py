@@ -395,7 +395,9 @@ def test_a_count_set_by_hand_does_not_ask_nvml(
     monkeypatch.setenv("FAKE_NVML_INIT_SLEEP", "3600")
     # The longest time limit: only not asking NVML at all gets this done.
     args = (f"--dynamo-nvml-lib={fake.lib()}", "--dynamo-nvml-timeout=600")
-    result = pytester.runpytest_subprocess("--collect-only", *args, "--dynamo-gpus=0", timeout=SUBPROCESS_TIMEOUT)
+    result = pytester.runpytest_subprocess(
+        "--collect-only", *args, "--dynamo-gpus=0", timeout=SUBPROCESS_TIMEOUT
+    )
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(["dynamo: no NVIDIA GPU (count set by --dynamo-gpus=0)"])
     monkeypatch.setenv("DYNAMO_GPUS", "2")
@@ -408,8 +410,11 @@ def test_a_count_set_by_hand_does_not_ask_nvml(
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("--dynamo-nvml-timeout=0", "*--dynamo-nvml-timeout: '0' is not a number of seconds above 0, at most 600*"),
-        ("env=nan", "*DYNAMO_NVML_TIMEOUT=nan: not a number of seconds above 0, at most 600; fix or unset it*"),
+        (
+            "--dynamo-nvml-timeout=0",
+            "*--dynamo-nvml-timeout: '0' is not a number of seconds above 0, at most*",
+        ),
+        ("env=nan", "*DYNAMO_NVML_TIMEOUT=nan: not a number of seconds above 0, at most 600; fix or unset*"),
         ("ini=soon", "*dynamo_nvml_timeout = soon: not a number of seconds above 0, at most 600*"),
     ],
 )

@@ -145,7 +145,9 @@ def test_credentials_in_the_url_go_as_basic_auth_and_are_never_shown(
     token = base64.b64encode(b"ci@corp:s3cret").decode()
     assert seen == [("PUT", "/gw/metrics/job/pytest-dynamo/pipeline/none", f"Basic {token}")]
     result.stdout.fnmatch_lines(
-        [f"pytest-dynamo: pushed metrics of 4 tests to http://127.0.0.1:{port}/gw/metrics/job/pytest-dynamo/pipeline/none"]
+        [
+            f"pytest-dynamo: pushed metrics of 4 tests to http://127.0.0.1:{port}/gw/metrics/job/pytest-dynamo/pipeline/none"
+        ]
     )
     assert "s3cret" not in result.stdout.str() + result.stderr.str()
 

@@ -52,7 +52,8 @@ def _seconds(value: str) -> float | None:
 def _timeout_flag(value: str) -> str:
     if _seconds(value) is None:
         raise pytest.UsageError(
-            f"--dynamo-nvml-timeout: '{value}' is not a number of seconds above 0, at most {MAX_NVML_TIMEOUT:g}"
+            f"--dynamo-nvml-timeout: '{value}' is not a number of seconds above 0, "
+            f"at most {MAX_NVML_TIMEOUT:g}"
         )
     return value
 

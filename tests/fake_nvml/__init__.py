@@ -118,10 +118,15 @@ def prepare(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     libs = build(tmp_path_factory.getbasetemp() / "fake_nvml_libs")
     config = tmp_path_factory.mktemp("machine") / "machine.txt"
     monkeypatch.setenv("FAKE_NVML_CONFIG", str(config))
-    for name in ("CUDA_VISIBLE_DEVICES", "DYNAMO_GPUS", "DYNAMO_NVML_LIB", "DYNAMO_AUDIT", "DYNAMO_NVML_TIMEOUT"):
+    settings = (
+        "CUDA_VISIBLE_DEVICES",
+        "DYNAMO_GPUS",
+        "DYNAMO_NVML_LIB",
+        "DYNAMO_AUDIT",
+        "DYNAMO_NVML_TIMEOUT",
+    )
+    for name in (*settings, *KNOBS):
         monkeypatch.delenv(name, raising=False)
-    for knob in KNOBS:
-        monkeypatch.delenv(knob, raising=False)
     nvml = FakeNvml(libs, config)
     nvml.machine()
     return nvml
