@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::flakiness;
 use crate::gate_config::GatesConfig;
 use crate::history::History;
+use crate::markdown;
 use crate::report::{short, windows};
 use crate::stats;
 
@@ -563,12 +564,13 @@ pub fn render_text(r: &GateReport) -> String {
 
 pub fn render_markdown(r: &GateReport) -> String {
     let mut out = String::from("## pytest-dynamo quality gates\n\n| gate | result | compared | baseline | threshold |\n|---|---|---|---|---|\n");
-    let cell = |s: &str| s.replace('|', "\\|");
+    // Metric and GPU names come from the records: escaped like any input.
+    let cell = markdown::text;
     for g in &r.gates {
         let _ = writeln!(
             out,
             "| {} | **{}** {} | {} | {} | {} |",
-            g.name,
+            cell(&g.name),
             g.status.word(),
             cell(&g.summary),
             cell(&g.compared),
@@ -580,14 +582,14 @@ pub fn render_markdown(r: &GateReport) -> String {
         let _ = writeln!(
             out,
             "\n### {}\n\n| | check | value | baseline | change |\n|---|---|--:|--:|--:|",
-            g.name
+            cell(&g.name)
         );
         for c in &g.checks {
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 c.status.word(),
-                cell(&c.subject),
+                markdown::code_cell(&c.subject),
                 cell(&c.value),
                 cell(&c.baseline),
                 cell(&c.change)

@@ -27,6 +27,7 @@ pub mod gpu;
 pub mod history;
 pub mod history_read;
 pub mod lint;
+pub mod markdown;
 pub mod marker;
 pub mod marker_args;
 pub mod matcher;

@@ -277,19 +277,13 @@ pub fn render(plan: &Plan, have_durations: bool) -> String {
             .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         for r in &rows {
-            let _ = writeln!(
-                out,
-                "  {:<w0$}  {:<w1$}  {:>w2$}  {:<w3$}  {}",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3],
-            );
+            // Padded by hand: a format width above u16::MAX panics.
+            let mut line = String::new();
+            for (c, (cell, w)) in r.iter().zip(&widths).take(4).enumerate() {
+                line.push_str("  ");
+                crate::report_text::pad(&mut line, cell, *w, c == 2);
+            }
+            let _ = writeln!(out, "{line}  {}", r[4]);
         }
         for s in p.stages.iter().filter(|s| !s.options.is_empty()) {
             let _ = writeln!(out, "  options of {}: {}", s.name, s.options.join(" "));

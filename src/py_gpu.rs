@@ -18,25 +18,38 @@ use crate::gpu::sampler::Sampler;
 use crate::py_convert::ConfigError;
 use crate::py_engine::{Batch, Engine};
 
-/// Probe NVML once and apply `CUDA_VISIBLE_DEVICES`; the inventory as JSON.
-/// `count` overrides the number of GPUs (`count_label` says by what).
+/// The NVML time limit in seconds as a `Duration`, or why not.
+fn limit(seconds: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "the NVML time limit must be a positive number of seconds, not {seconds}"
+            ))
+        })
+}
+
+/// Probe NVML once, waiting at most `timeout_s`, and apply
+/// `CUDA_VISIBLE_DEVICES`; the inventory as JSON. `count` sets the number
+/// of GPUs instead (`count_label` says by what): NVML is then not asked.
 #[pyfunction]
-#[pyo3(signature = (nvml_lib=None, cuda_visible_devices=None, count=None, count_label=None))]
+#[pyo3(signature = (nvml_lib=None, cuda_visible_devices=None, count=None, count_label=None, timeout_s=10.0))]
 pub fn probe_gpus(
     py: Python<'_>,
     nvml_lib: Option<String>,
     cuda_visible_devices: Option<String>,
     count: Option<u32>,
     count_label: Option<String>,
-) -> String {
-    let inventory = py.detach(|| {
-        let found = probe::probe(nvml_lib.as_deref(), cuda_visible_devices.as_deref());
-        match count {
-            Some(n) => found.with_override(n, count_label.as_deref().unwrap_or("override")),
-            None => found,
-        }
-    });
-    serde_json::to_string(&inventory).expect("an inventory serialises")
+    timeout_s: f64,
+) -> PyResult<String> {
+    let limit = limit(timeout_s)?;
+    let cvd = cuda_visible_devices.as_deref();
+    let inventory = match count {
+        Some(n) => Inventory::counted(n, count_label.as_deref().unwrap_or("override"), cvd),
+        None => py.detach(|| probe::probe_within(nvml_lib.as_deref(), cvd, limit)),
+    };
+    Ok(serde_json::to_string(&inventory).expect("an inventory serialises"))
 }
 
 fn inventory(json: &str) -> PyResult<Inventory> {
@@ -247,6 +260,8 @@ pub struct Audit {
     rules: Arc<Rules>,
     nvml_lib: Option<String>,
     interval: Duration,
+    /// How long opening NVML may take.
+    limit: Duration,
     run_pid: u32,
     state: Mutex<AuditState>,
 }
@@ -263,12 +278,13 @@ impl Audit {
 impl Audit {
     /// `run_pid`: the run's root process (the xdist controller, or this one).
     #[new]
-    #[pyo3(signature = (rules, nvml_lib, interval_s, run_pid))]
+    #[pyo3(signature = (rules, nvml_lib, interval_s, run_pid, nvml_timeout_s=10.0))]
     fn new(
         rules: &GpuRules,
         nvml_lib: Option<String>,
         interval_s: f64,
         run_pid: u32,
+        nvml_timeout_s: f64,
     ) -> PyResult<Self> {
         if !(interval_s.is_finite() && interval_s > 0.0) {
             return Err(PyValueError::new_err(format!(
@@ -279,6 +295,7 @@ impl Audit {
             rules: Arc::clone(&rules.inner),
             nvml_lib,
             interval: Duration::from_secs_f64(interval_s),
+            limit: limit(nvml_timeout_s)?,
             run_pid,
             state: Mutex::new(AuditState {
                 requirements: Arc::new(HashMap::new()),
@@ -304,10 +321,10 @@ impl Audit {
             st.audit.unsampled += 1;
             return false;
         }
-        let (lib, interval) = (self.nvml_lib.clone(), self.interval);
+        let (lib, interval, limit) = (self.nvml_lib.clone(), self.interval, self.limit);
         let sampler = st
             .sampler
-            .get_or_insert_with(|| Sampler::spawn(lib, interval));
+            .get_or_insert_with(|| Sampler::spawn(lib, interval, limit));
         sampler.start(std::process::id(), self.run_pid);
         st.current = Some(nodeid.to_string());
         true

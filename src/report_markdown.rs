@@ -5,17 +5,9 @@
 use std::fmt::Write;
 
 use crate::duration_trends::Timing;
+use crate::markdown::{code, code_cell, fence, text};
 use crate::report::{short, Owner, Report, NO_OWNER};
 use crate::report_text::{change, seconds};
-
-/// Table cells may hold node ids with `|` (parametrize ids): escape it.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
-fn code(s: &str) -> String {
-    format!("`{}`", cell(s).replace('`', "'"))
-}
 
 fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     let _ = writeln!(
@@ -26,7 +18,7 @@ fn timings(out: &mut String, title: &str, rows: &[Timing]) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            code(&t.name),
+            code_cell(&t.name),
             t.current.samples,
             seconds(t.current.p50),
             seconds(t.current.p95),
@@ -60,16 +52,16 @@ pub fn summary(r: &Report) -> String {
         let counts: Vec<String> = l.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         let _ = writeln!(
             out,
-            "Latest run `{}` at {} on commit `{}` ({}): {}.\n",
-            l.run_id,
-            l.started_at,
-            l.commit.as_deref().map_or("unknown", short),
-            l.gpu_model.as_deref().unwrap_or("GPU unknown"),
-            if counts.is_empty() {
+            "Latest run {} at {} on commit {} ({}): {}.\n",
+            code(&l.run_id),
+            text(&l.started_at),
+            code(l.commit.as_deref().map_or("unknown", short)),
+            text(l.gpu_model.as_deref().unwrap_or("GPU unknown")),
+            text(&if counts.is_empty() {
                 "no tests".into()
             } else {
                 counts.join(", ")
-            }
+            })
         );
     }
     if r.inputs.corrupt > 0 {
@@ -77,7 +69,7 @@ pub fn summary(r: &Report) -> String {
             out,
             "> {} corrupt or truncated record lines were skipped; the first: {}\n",
             r.inputs.corrupt,
-            r.inputs.problems.first().map_or("", String::as_str)
+            text(r.inputs.problems.first().map_or("", String::as_str))
         );
     }
     if !f.flaky.is_empty() {
@@ -86,13 +78,18 @@ pub fn summary(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {:.1} | {} |",
-                code(&x.nodeid),
-                cell(x.owner.as_deref().unwrap_or("-")),
+                code_cell(&x.nodeid),
+                text(x.owner.as_deref().unwrap_or("-")),
                 x.runs,
                 x.failed,
                 x.retried,
                 x.flake_rate,
-                evidence(x.mixed_commits.as_slice(), x.retried, x.quarantined)
+                evidence(
+                    x.mixed_commits.as_slice(),
+                    x.retried,
+                    x.quarantined,
+                    code_cell
+                )
             );
         }
         out.push('\n');
@@ -102,12 +99,12 @@ pub fn summary(r: &Report) -> String {
         for x in &f.broken {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | `{}` | `{}` |",
-                code(&x.nodeid),
-                cell(x.owner.as_deref().unwrap_or("-")),
+                "| {} | {} | {} | {} | {} |",
+                code_cell(&x.nodeid),
+                text(x.owner.as_deref().unwrap_or("-")),
                 x.failing_runs,
-                x.failing_since_run,
-                x.failing_since_commit.as_deref().map_or("-", short)
+                code_cell(&x.failing_since_run),
+                code_cell(x.failing_since_commit.as_deref().map_or("-", short))
             );
         }
         out.push('\n');
@@ -122,23 +119,27 @@ pub fn summary(r: &Report) -> String {
         timings(&mut out, "slowest tests", &d.slowest);
     }
     if !r.quarantine.change.is_empty() {
-        let _ = writeln!(
-            out,
-            "### Quarantine changes\n\n```diff\n{}```\n",
-            r.quarantine.change
-        );
+        let change = &r.quarantine.change;
+        let f = fence(change);
+        let _ = writeln!(out, "### Quarantine changes\n\n{f}diff\n{change}{f}\n");
     }
     out
 }
 
-fn evidence(mixed: &[String], retried: usize, quarantined: bool) -> String {
+/// `code`: how a commit is quoted where the evidence goes (a table cell or not).
+fn evidence(
+    mixed: &[String],
+    retried: usize,
+    quarantined: bool,
+    code: fn(&str) -> String,
+) -> String {
     let mut e = Vec::new();
     if !mixed.is_empty() {
         e.push(format!(
             "passed and failed on {}",
             mixed
                 .iter()
-                .map(|c| format!("`{}`", short(c)))
+                .map(|c| code(short(c)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -207,7 +208,12 @@ fn ticket(r: &Report, o: &Owner) -> String {
     if !o.slowdowns.is_empty() {
         what.push(format!("{} slower", o.slowdowns.len()));
     }
-    let _ = writeln!(out, "# [CI] {}: {} test(s)\n", o.owner, what.join(", "));
+    let _ = writeln!(
+        out,
+        "# [CI] {}: {} test(s)\n",
+        text(&o.owner),
+        what.join(", ")
+    );
     let _ = writeln!(
         out,
         "Found by `pytest-dynamo report` over the last {} runs{} (generated {}). \
@@ -217,7 +223,7 @@ fn ticket(r: &Report, o: &Owner) -> String {
         r.settings
             .pipeline
             .as_deref()
-            .map(|p| format!(" of pipeline `{p}`"))
+            .map(|p| format!(" of pipeline {}", code(p)))
             .unwrap_or_default(),
         r.generated_at
     );
@@ -226,11 +232,11 @@ fn ticket(r: &Report, o: &Owner) -> String {
         for b in &o.broken {
             let _ = writeln!(
                 out,
-                "- [ ] {}: failing for {} run(s), since run `{}` (commit `{}`){}",
+                "- [ ] {}: failing for {} run(s), since run {} (commit {}){}",
                 code(&b.nodeid),
                 b.failing_runs,
-                b.failing_since_run,
-                b.failing_since_commit.as_deref().map_or("unknown", short),
+                code(&b.failing_since_run),
+                code(b.failing_since_commit.as_deref().map_or("unknown", short)),
                 if b.quarantined { "; quarantined" } else { "" }
             );
         }
@@ -246,10 +252,10 @@ fn ticket(r: &Report, o: &Owner) -> String {
                 x.flake_rate,
                 x.runs,
                 x.failed,
-                evidence(&x.mixed_commits, x.retried, x.quarantined),
+                evidence(&x.mixed_commits, x.retried, x.quarantined, code),
                 x.last_failure
                     .as_deref()
-                    .map(|f| format!("; last failure in run `{f}`"))
+                    .map(|f| format!("; last failure in run {}", code(f)))
                     .unwrap_or_default()
             );
         }
@@ -271,11 +277,13 @@ fn ticket(r: &Report, o: &Owner) -> String {
         out.push('\n');
     }
     if !o.quarantine.is_empty() {
-        let _ = writeln!(out, "## Suggested quarantine\n\nUntil fixed, add to the quarantine file (put this ticket's id in `ticket`):\n\n```toml");
-        for e in &o.quarantine {
-            out.push_str(&crate::quarantine_advice::render_entry(e));
-        }
-        let _ = writeln!(out, "```\n");
+        let entries: String = o
+            .quarantine
+            .iter()
+            .map(crate::quarantine_advice::render_entry)
+            .collect();
+        let f = fence(&entries);
+        let _ = writeln!(out, "## Suggested quarantine\n\nUntil fixed, add to the quarantine file (put this ticket's id in `ticket`):\n\n{f}toml\n{entries}{f}\n");
     }
     out
 }
@@ -294,6 +302,6 @@ mod tests {
 
     #[test]
     fn cells_escape_pipes() {
-        assert_eq!(code("t.py::a[x|y]"), "`t.py::a[x\\|y]`");
+        assert_eq!(code_cell("t.py::a[x|y]"), "`t.py::a[x\\|y]`");
     }
 }

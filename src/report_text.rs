@@ -1,5 +1,6 @@
 //! The report as a plain-text table for a terminal or a CI log.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::duration_trends::Timing;
@@ -48,29 +49,63 @@ impl Table {
     }
 
     pub fn render(&self, indent: &str) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
+        let rows: Vec<Vec<String>> = std::iter::once(&self.header)
+            .chain(&self.rows)
+            .map(|row| row.iter().map(|c| clip(c).into_owned()).collect())
+            .collect();
+        let mut widths: Vec<usize> = vec![0; self.header.len()];
+        for row in &rows {
             for (w, c) in widths.iter_mut().zip(row) {
                 *w = (*w).max(c.chars().count());
             }
         }
         let mut out = String::new();
-        for row in std::iter::once(&self.header).chain(&self.rows) {
+        for row in &rows {
             let mut line = String::from(indent);
             for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
                 if i > 0 {
                     line.push_str("  ");
                 }
-                if self.right.get(i).copied().unwrap_or(false) {
-                    let _ = write!(line, "{cell:>w$}");
-                } else {
-                    let _ = write!(line, "{cell:<w$}");
-                }
+                pad(
+                    &mut line,
+                    cell,
+                    *w,
+                    self.right.get(i).copied().unwrap_or(false),
+                );
             }
             out.push_str(line.trim_end());
             out.push('\n');
         }
         out
+    }
+}
+
+/// The most characters of one cell a table shows: longer names (a
+/// parametrize id can be any length) keep their start and end.
+pub const MAX_CELL: usize = 200;
+
+/// `s` cut to `MAX_CELL` characters for display, the middle elided.
+pub fn clip(s: &str) -> Cow<'_, str> {
+    let n = s.chars().count();
+    if n <= MAX_CELL {
+        return Cow::Borrowed(s);
+    }
+    let keep = (MAX_CELL - 1) / 2;
+    let head: String = s.chars().take(keep).collect();
+    let tail: String = s.chars().skip(n - (MAX_CELL - 1 - keep)).collect();
+    Cow::Owned(format!("{head}…{tail}"))
+}
+
+/// Append `cell` padded to `width` characters. By hand, not with a format
+/// width: `format!` panics on a width above `u16::MAX`.
+pub fn pad(line: &mut String, cell: &str, width: usize, right: bool) {
+    let fill = width.saturating_sub(cell.chars().count());
+    if right {
+        line.extend(std::iter::repeat_n(' ', fill));
+        line.push_str(cell);
+    } else {
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(' ', fill));
     }
 }
 
@@ -306,5 +341,22 @@ mod tests {
             t.render(""),
             "name        n\na          10\nlong name   2\n"
         );
+    }
+
+    #[test]
+    fn a_cell_wider_than_a_format_width_is_clipped_not_a_panic() {
+        // 70,000 characters: above u16::MAX, where `{:<w$}` panics.
+        let long = format!("t.py::test[{}]", "x".repeat(70_000));
+        let mut t = Table::new(&["test", "n"], &[false, true]);
+        t.row(vec![long.clone(), "1".into()]);
+        t.row(vec!["short".into(), "22".into()]);
+        let out = t.render("");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1].chars().count(), MAX_CELL + 2 + 2);
+        assert!(lines[1].starts_with("t.py::test[xxx"), "{}", lines[1]);
+        assert!(lines[1].ends_with("xx]   1"), "{}", lines[1]);
+        assert!(lines[1].contains('…'));
+        assert_eq!(lines[2], format!("short{}  22", " ".repeat(MAX_CELL - 5)));
+        assert_eq!(clip("short"), "short");
     }
 }

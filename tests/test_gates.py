@@ -212,7 +212,7 @@ def test_markdown_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 1
     md = summary.read_text()
     assert md.startswith("## pytest-dynamo quality gates\n")
-    assert "| flaky | **FAIL** suite flaky rate 10.0% (2 of 20 tests) > 5% |" in md
+    assert "| flaky | **FAIL** suite flaky rate 10.0% (2 of 20 tests) &gt; 5% |" in md
     assert "### flaky" in md
 
 
@@ -296,3 +296,27 @@ def test_bad_metrics(dynamo_metric, bad, error):
             '"higher_is_better": true}[]]'
         ]
     )
+
+
+def test_markdown_verdicts_escape_metric_and_gpu_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from markdown_it import MarkdownIt
+
+    evil = "<img src=x onerror=alert(1)>"
+    name, gpu = f"ttft`{evil}`|ms", f"H100`{evil}"
+    b = Builder()
+    for ttft in (40.0, 41.0, 42.0, 50.0):
+        b.run({"t/bench.py::test_ttft": ("passed", 5.0, {"metrics": [metric(name, ttft)]})}, gpu=gpu)
+    path = b.write(tmp_path / "perf.jsonl")
+    summary = tmp_path / "gates.md"
+    code, _, _ = gate(capsys, path, "--only", "performance", "--rootdir", tmp_path, "--markdown", summary)
+    assert code == 1
+    text = summary.read_text()
+    md = MarkdownIt("commonmark").enable("table")
+    assert "<img" not in md.render(text), text
+    tokens = md.parse(text.split("### performance", 1)[1])
+    kinds = [t.type for t in tokens]
+    assert (kinds.count("tr_open"), kinds.count("td_open")) == (2, 5), text
+    spans = [c.content for t in tokens for c in t.children or [] if c.type == "code_inline"]
+    assert spans == [f"t/bench.py::test_ttft {name}"], text

@@ -340,3 +340,52 @@ def test_under_xdist_the_controller_reports_every_workers_tests(
     xml = (pytester.path / "out.xml").read_text()
     assert '<property name="dynamo_gpus_used" value="2" />' in xml
     assert '<property name="dynamo_gpu_peak_mib" value="3000.0" />' in xml
+
+
+TWO_GPU_1_TESTS = """
+import pytest
+
+pytestmark = [pytest.mark.pre_merge, pytest.mark.integration]
+
+@pytest.mark.gpu_1
+def test_a(): pass
+
+@pytest.mark.gpu_1
+def test_b(): pass
+"""
+
+
+def test_a_wedged_driver_does_not_hang_the_audit(
+    pytester: pytest.Pytester, fake: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The count set by hand skips the probe; the audit still opens NVML,
+    # which never answers: the run must still end, and say why.
+    fake.machine(gpus(1))
+    monkeypatch.setenv("FAKE_NVML_INIT_SLEEP", "3600")
+    pytester.makepyfile(TWO_GPU_1_TESTS)
+    result = pytester.runpytest_subprocess(
+        f"--dynamo-nvml-lib={fake.lib()}", "--dynamo-gpus=1", "--dynamo-nvml-timeout=0.5", timeout=120
+    )
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["2 gpu tests not sampled: NVML did not answer in 0.5 s*"])
+
+
+def test_an_implausible_process_count_is_a_broken_library(
+    pytester: pytest.Pytester, fake: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Believed, it is an allocation of ~100 GB for the process list.
+    fake.machine(gpus(1))
+    monkeypatch.setenv("FAKE_NVML_PROC_COUNT", "4294967290")
+    pytester.makepyfile(TWO_GPU_1_TESTS)
+    result = pytester.runpytest_subprocess(
+        f"--dynamo-nvml-lib={fake.lib()}", "--dynamo-audit=strict", timeout=120
+    )
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "2 gpu tests not sampled: NVML answered 4294967290 processes on GPU 0, "
+            "which no real machine does: a broken NVML library*"
+        ]
+    )

@@ -5,6 +5,7 @@ workers."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fake_nvml import A100, H100, FakeNvml, Gpu, Mig, gpus, prepare
@@ -210,14 +211,10 @@ def test_the_count_can_be_overridden(
     else:
         pytester.makeini("[pytest]\ndynamo_gpus = 1\n")
     found = run_show(pytester, *args)
-    assert (found["visible"], found["physical"], found["source"]) == (1, 8, "override")
-    assert found["reason"] == f"count set by {label}"
-    pytester.runpytest(*args).stdout.fnmatch_lines(
-        [
-            "dynamo: 1 of 8 GPUs visible (NVIDIA H100 80GB HBM3), 80 GiB, driver 550.54.15; "
-            f"count set by {label}"
-        ]
-    )
+    # NVML is not asked: nothing is known of the GPU but that there is one.
+    assert (found["visible"], found["physical"], found["source"]) == (1, 0, "override")
+    assert (found["reason"], found["devices"]) == (f"count set by {label}", [])
+    pytester.runpytest(*args).stdout.fnmatch_lines([f"dynamo: 1 GPU (count set by {label})"])
 
 
 def test_a_bad_count_is_a_usage_error(
@@ -311,3 +308,129 @@ def test_xdist_workers_get_the_controllers_inventory(
     assert [d["index"] for d in seen["gw0"]["devices"]] == [2, 3]
     # NVML was initialised once, by the controller; the workers did not probe.
     assert len(log.read_text().splitlines()) == 1
+
+
+#: Long enough for a slow machine, short enough that a hang fails the test.
+SUBPROCESS_TIMEOUT = 120
+
+
+def run_show_apart(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, object]]:
+    """``run_show`` in a process of its own: a crash or a hang fails this
+    test instead of taking the whole run down."""
+    pytester.makepyfile(test_show=SHOW_INVENTORY)
+    result = pytester.runpytest_subprocess("-s", *args, timeout=SUBPROCESS_TIMEOUT)
+    result.assert_outcomes(passed=1)
+    return result, inventory(result)
+
+
+BROKEN = "which no real machine does: a broken NVML library"
+
+
+@pytest.mark.parametrize(
+    ("knob", "machine", "reason"),
+    [
+        (("FAKE_NVML_COUNT", "4294967295"), gpus(2), f"NVML answered 4294967295 GPUs, {BROKEN}"),
+        (
+            ("FAKE_NVML_MIG_COUNT", "4294967295"),
+            [Gpu(A100, "GPU-a0a0", 40960, 40000, mig=True)],
+            f"NVML answered 4294967295 MIG instance slots on GPU 0, {BROKEN}",
+        ),
+        (
+            None,
+            [Gpu(H100, "GPU-h1h1", total_mib=100, free_mib=200)],
+            f"NVML answered 104857600 bytes of memory, 209715200 free, for GPU 0, {BROKEN}",
+        ),
+    ],
+    ids=["gpu-count", "mig-count", "memory"],
+)
+def test_an_implausible_answer_is_a_broken_library_and_no_gpu(
+    pytester: pytest.Pytester,
+    fake: FakeNvml,
+    monkeypatch: pytest.MonkeyPatch,
+    knob: tuple[str, str] | None,
+    machine: list[Gpu],
+    reason: str,
+) -> None:
+    # 4294967295 GPUs once made the probe allocate 446 GB and abort pytest.
+    fake.machine(machine)
+    if knob is not None:
+        monkeypatch.setenv(*knob)
+    result, found = run_show_apart(pytester, f"--dynamo-nvml-lib={fake.lib()}")
+    assert (found["visible"], found["physical"], found["source"]) == (0, 0, "none")
+    assert found["reason"] == reason
+    result.stdout.fnmatch_lines([f"dynamo: no NVIDIA GPU ({reason})"])
+    collected = pytester.runpytest_subprocess(
+        "--collect-only", f"--dynamo-nvml-lib={fake.lib()}", timeout=SUBPROCESS_TIMEOUT
+    )
+    assert collected.ret == pytest.ExitCode.OK
+    collected.stdout.fnmatch_lines([f"dynamo: no NVIDIA GPU ({reason})"])
+
+
+@pytest.mark.parametrize("how", ["flag", "env", "ini"])
+def test_a_wedged_driver_costs_the_time_limit_not_the_run(
+    pytester: pytest.Pytester, fake: FakeNvml, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # nvmlInit_v2 that never returns once hung every run, --collect-only too.
+    fake.machine(gpus(2))
+    monkeypatch.setenv("FAKE_NVML_INIT_SLEEP", "3600")
+    args = [f"--dynamo-nvml-lib={fake.lib()}"]
+    if how == "flag":
+        args.append("--dynamo-nvml-timeout=0.5")
+    elif how == "env":
+        monkeypatch.setenv("DYNAMO_NVML_TIMEOUT", "0.5")
+    else:
+        pytester.makeini("[pytest]\ndynamo_nvml_timeout = 0.5\n")
+    result, found = run_show_apart(pytester, *args)
+    assert (found["visible"], found["source"], found["reason"]) == (0, "none", "NVML did not answer in 0.5 s")
+    result.stdout.fnmatch_lines(["dynamo: no NVIDIA GPU (NVML did not answer in 0.5 s)"])
+    collected = pytester.runpytest_subprocess("--collect-only", *args, timeout=SUBPROCESS_TIMEOUT)
+    assert collected.ret == pytest.ExitCode.OK
+    collected.stdout.fnmatch_lines(["dynamo: no NVIDIA GPU (NVML did not answer in 0.5 s)"])
+
+
+def test_a_count_set_by_hand_does_not_ask_nvml(
+    pytester: pytest.Pytester, fake: FakeNvml, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake.machine(gpus(2))
+    log = tmp_path / "nvml.log"
+    monkeypatch.setenv("FAKE_NVML_LOG", str(log))
+    monkeypatch.setenv("FAKE_NVML_INIT_SLEEP", "3600")
+    # The longest time limit: only not asking NVML at all gets this done.
+    args = (f"--dynamo-nvml-lib={fake.lib()}", "--dynamo-nvml-timeout=600")
+    result = pytester.runpytest_subprocess(
+        "--collect-only", *args, "--dynamo-gpus=0", timeout=SUBPROCESS_TIMEOUT
+    )
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["dynamo: no NVIDIA GPU (count set by --dynamo-gpus=0)"])
+    monkeypatch.setenv("DYNAMO_GPUS", "2")
+    _, found = run_show_apart(pytester, *args, "--dynamo-audit=off")
+    assert (found["visible"], found["physical"], found["devices"]) == (2, 0, [])
+    assert (found["source"], found["reason"]) == ("override", "count set by DYNAMO_GPUS=2")
+    assert not log.exists(), log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "--dynamo-nvml-timeout=0",
+            "*--dynamo-nvml-timeout: '0' is not a number of seconds above 0, at most*",
+        ),
+        ("env=nan", "*DYNAMO_NVML_TIMEOUT=nan: not a number of seconds above 0, at most 600; fix or unset*"),
+        ("ini=soon", "*dynamo_nvml_timeout = soon: not a number of seconds above 0, at most 600*"),
+    ],
+)
+def test_a_bad_nvml_timeout_is_a_usage_error(
+    pytester: pytest.Pytester, fake: FakeNvml, monkeypatch: pytest.MonkeyPatch, setting: str, message: str
+) -> None:
+    pytester.makepyfile(test_show=SHOW_INVENTORY)
+    args = [f"--dynamo-nvml-lib={fake.lib()}"]
+    if setting.startswith("env="):
+        monkeypatch.setenv("DYNAMO_NVML_TIMEOUT", setting[4:])
+    elif setting.startswith("ini="):
+        pytester.makeini(f"[pytest]\ndynamo_nvml_timeout = {setting[4:]}\n")
+    else:
+        args.append(setting)
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

@@ -9,12 +9,15 @@ did, so these tests hold before and after the records feature is installed.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
 import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -97,12 +100,56 @@ def test_the_ini_option_and_the_suffix_check(pytester: pytest.Pytester, valid_ma
         ("https://gw:9091", "only plain http:// is supported"),
         ("gw:9091", "is not an http:// URL"),
         ("http://", "has no host"),
+        ("http://:9091", "http://:9091 has no host"),
+        # Once read as port 80 while the summary said :99999.
+        ("http://127.0.0.1:99999", "http://127.0.0.1:99999 is not a usable URL: invalid port number"),
+        # Once pushed to /?x=1 instead of the group, and called a success.
+        ("http://127.0.0.1:9091/?x=1#frag", "has a query or a fragment (after ? or #)"),
+        ("http://user:secret@gw:99999", "http://***@gw:99999 is not a usable URL"),
     ],
 )
 def test_a_bad_pushgateway_url_is_a_usage_error(pytester: pytest.Pytester, url: str, message: str) -> None:
     result = pytester.runpytest(f"--dynamo-pushgateway={url}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+    assert "secret" not in result.stdout.str() + result.stderr.str()
+
+
+def test_credentials_in_the_url_go_as_basic_auth_and_are_never_shown(
+    pytester: pytest.Pytester, valid_marks: str
+) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.command, self.path, self.headers["Authorization"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        suite(pytester, valid_marks)
+        port = server.server_address[1]
+        result = pytester.runpytest(f"--dynamo-pushgateway=http://ci%40corp:s3cret@127.0.0.1:{port}/gw/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    token = base64.b64encode(b"ci@corp:s3cret").decode()
+    assert seen == [("PUT", "/gw/metrics/job/pytest-dynamo/pipeline/none", f"Basic {token}")]
+    result.stdout.fnmatch_lines(
+        [
+            f"pytest-dynamo: pushed metrics of 4 tests to http://127.0.0.1:{port}/gw/metrics/job/pytest-dynamo/pipeline/none"
+        ]
+    )
+    assert "s3cret" not in result.stdout.str() + result.stderr.str()
 
 
 def test_an_unreachable_pushgateway_is_reported_not_fatal(

@@ -172,7 +172,8 @@ def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.
     assert sorted(p.name for p in tickets.iterdir()) == ["alec.md", "ryan-oslon.md"]
     ryan = (tickets / "ryan-oslon.md").read_text()
     assert ryan.startswith("# [CI] Ryan Oslon: 1 flaky test(s)\n")
-    assert "- [ ] `t/kv.py::test_evict[a\\|b]`: 25.0% of 4 results flaky (1 failed)" in ryan
+    # Outside a table `|` needs no escape (and `\|` in a code span would show).
+    assert "- [ ] `t/kv.py::test_evict[a|b]`: 25.0% of 4 results flaky (1 failed)" in ryan
     assert '[[quarantine]]\ntest = "t/kv.py::test_evict[a|b]"\n' in ryan
     alec = (tickets / "alec.md").read_text()
     assert "## Broken" in alec and "failing for 2 run(s)" in alec
@@ -384,3 +385,88 @@ def test_python_dash_m_dispatches_the_report(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest_dynamo", "--help"], capture_output=True, text=True, check=False
     )
     assert "report" in listing.stdout and "gate" in listing.stdout
+
+
+def test_a_node_id_of_70000_characters_renders_everywhere(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A real run writes such a record; the text report once panicked on it
+    # (a format width above u16::MAX).
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]
+
+        @pytest.mark.parametrize("x", [1], ids=["x" * 70000])
+        def test_long(x): assert False
+        """
+    )
+    for _ in range(2):
+        result = pytester.runpytest("--dynamo-records=r.jsonl", "--dynamo-slowest=5", "-rA")
+        result.assert_outcomes(failed=1)
+    assert "x" * 70000 in result.stdout.str()  # the pytest summary: in full
+    records = pytester.path / "r.jsonl"
+    nodeid = "test_a_node_id_of_70000_characters_renders_everywhere.py::test_long[" + "x" * 70000 + "]"
+    code, out, err = report(capsys, records, "--min-runs", "1")
+    assert code == 0, err
+    broken = next(line for line in out.splitlines() if line.startswith("  test_a_node_id"))
+    assert "…" in broken and len(broken) < 300, broken[:400]
+    code, out, err = report(capsys, records, "--min-runs", "1", "--format", "markdown")
+    assert code == 0, err
+    assert f"| `{nodeid}` |" in out
+    code, out, err = report(capsys, records, "--min-runs", "1", "--format", "html")
+    assert code == 0, err
+    assert nodeid in out
+
+
+def test_untrusted_names_cannot_break_out_of_the_markdown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rendered by a CommonMark parser with GFM tables, as a CI page would.
+    from markdown_it import MarkdownIt
+
+    evil = "<img src=x onerror=alert(1)>"
+    flaky = f"t/a.py::test_x[a`{evil}`|b\rc]"
+    broken = f"t/a.py::test_y[``{evil}]"
+    owner = "<b>team</b>\n# pwned | *x*"
+    b = Builder()
+    for i in range(4):
+        b.run(
+            {
+                flaky: ("failed" if i == 1 else "passed", 1.0, {"owner": owner}),
+                broken: ("failed" if i >= 2 else "passed", 1.0, {"owner": owner}),
+            },
+            commit=f"`<b>x</b>{i // 2}",
+            gpu=f"H100`{evil}",
+            run_id=f"run`{evil}`{i}",
+        )
+    path = b.write(tmp_path / "h.jsonl")
+    tickets = tmp_path / "tickets"
+    code, summary, err = report(capsys, path, "--min-runs", "2", "--format", "markdown", "--tickets", tickets)
+    assert code == 0, err
+    (ticket_file,) = tickets.iterdir()
+    ticket = ticket_file.read_text()
+    md = MarkdownIt("commonmark").enable("table")
+    for text in (summary, ticket):
+        html = md.render(text)
+        assert "<img" not in html and "<b>" not in html and "<em>" not in html, html
+        spans = [
+            child.content
+            for token in md.parse(text)
+            for child in token.children or []
+            if child.type == "code_inline"
+        ]
+        # Each name is one code span, whole (a CR reads as a space).
+        assert flaky.replace("\r", " ") in spans, spans
+        assert broken in spans, spans
+        assert f"run`{evil}`2" in spans, spans
+    # One row per test, seven cells each: no `|` or CR split a row or a cell.
+    flaky_table = summary.split("### Flaky tests", 1)[1].split("###", 1)[0]
+    kinds = [t.type for t in md.parse(flaky_table)]
+    assert (kinds.count("tr_open"), kinds.count("td_open")) == (2, 7), flaky_table
+    # The owner's newline does not end the ticket's heading.
+    tokens = md.parse(ticket)
+    assert [t.tag for t in tokens if t.type == "heading_open"].count("h1") == 1
+    assert tokens[0].tag == "h1"
+    assert tokens[1].content.startswith("[CI] ") and "# pwned" in tokens[1].content, tokens[1].content

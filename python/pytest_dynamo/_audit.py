@@ -68,14 +68,16 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 class AuditPlugin:
-    def __init__(self, config: pytest.Config, rules: GpuRules, nvml_lib: str | None) -> None:
+    def __init__(
+        self, config: pytest.Config, rules: GpuRules, nvml_lib: str | None, nvml_timeout: float
+    ) -> None:
         self.config = config
         self.mode = _options.get_choice(config, "dynamo_audit", MODES, "DYNAMO_AUDIT")
         self.interval = _interval("dynamo_audit_interval", _options.get(config, "dynamo_audit_interval"))
         self.audit: Audit | None = None
         if self.mode != "off":
             run_pid: int = _state.shared(config, "run_pid", os.getpid)
-            self.audit = Audit(rules, nvml_lib, self.interval, run_pid)
+            self.audit = Audit(rules, nvml_lib, self.interval, run_pid, nvml_timeout)
 
     def attach(self, hardware: Hardware) -> None:
         if self.audit is None:

@@ -149,9 +149,11 @@ def probe_gpus(
     cuda_visible_devices: str | None = None,
     count: int | None = None,
     count_label: str | None = None,
+    timeout_s: float = 10.0,
 ) -> str:
-    """Probe NVML once and apply `CUDA_VISIBLE_DEVICES`; the inventory as JSON.
-    `count` overrides the number of GPUs (`count_label` says by what)."""
+    """Probe NVML once, waiting at most `timeout_s`, and apply
+    `CUDA_VISIBLE_DEVICES`; the inventory as JSON. `count` sets the number
+    of GPUs instead (`count_label` says by what): NVML is then not asked."""
 
 def describe_gpus(inventory_json: str) -> str:
     """The header line for an inventory (JSON)."""
@@ -192,7 +194,14 @@ class Audit:
     """The lowest-hardware audit of one process: samples NVML while each
     `gpu_N` test runs, and reports at the end."""
 
-    def __new__(cls, rules: GpuRules, nvml_lib: str | None, interval_s: float, run_pid: int) -> Audit:
+    def __new__(
+        cls,
+        rules: GpuRules,
+        nvml_lib: str | None,
+        interval_s: float,
+        run_pid: int,
+        nvml_timeout_s: float = 10.0,
+    ) -> Audit:
         """`run_pid`: the run's root process (the xdist controller, or this one)."""
     def attach(self, hardware: Hardware) -> None:
         """Which tests to audit: the batch's hardware decisions."""

@@ -21,6 +21,27 @@ MISSING = "dynamo-gpu-missing-hardware"
 ON_MISSING = ("skip", "deselect", "fail")
 #: More than any machine has: a bigger count is a typo.
 MAX_GPUS = _numbers.MAX_GPUS
+#: How long the NVML probe may take, in seconds. NVML can take several
+#: seconds to initialise a multi-GPU machine without persistence mode.
+DEFAULT_NVML_TIMEOUT = 10.0
+MAX_NVML_TIMEOUT = 600.0
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and 0 < seconds <= MAX_NVML_TIMEOUT else None
+
+
+def _timeout_flag(value: str) -> str:
+    if _seconds(value) is None:
+        raise pytest.UsageError(
+            f"--dynamo-nvml-timeout: '{value}' is not a number of seconds above 0, "
+            f"at most {MAX_NVML_TIMEOUT:g}"
+        )
+    return value
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -41,6 +62,19 @@ def add_options(parser: pytest.Parser) -> None:
         "env DYNAMO_NVML_LIB).",
     )
     parser.addini("dynamo_nvml_lib", "The NVML library to load, relative to the rootdir.", default="")
+    group.addoption(
+        "--dynamo-nvml-timeout",
+        dest="dynamo_nvml_timeout",
+        type=_timeout_flag,
+        metavar="SECONDS",
+        help=f"How long NVML may take to answer before the run counts no GPU (default "
+        f"{DEFAULT_NVML_TIMEOUT:g}; env DYNAMO_NVML_TIMEOUT).",
+    )
+    parser.addini(
+        "dynamo_nvml_timeout",
+        "How long NVML may take to answer, in seconds, before the run counts no GPU.",
+        default=f"{DEFAULT_NVML_TIMEOUT:g}",
+    )
     group.addoption(
         "--dynamo-on-missing-hardware",
         dest="dynamo_on_missing_hardware",
@@ -100,6 +134,20 @@ def gpu_count(config: pytest.Config) -> tuple[int | None, str]:
     return count, where if count is not None else ""
 
 
+def nvml_timeout(config: pytest.Config) -> float:
+    """How long the probe and the audit wait for NVML, in seconds."""
+    value, where = _options.setting(config, "dynamo_nvml_timeout", "DYNAMO_NVML_TIMEOUT")
+    if not value.strip():
+        return DEFAULT_NVML_TIMEOUT
+    seconds = _seconds(value)
+    if seconds is None:
+        raise pytest.UsageError(
+            f"pytest-dynamo: {where}: not a number of seconds above 0, at most {MAX_NVML_TIMEOUT:g}; "
+            "fix or unset it"
+        )
+    return seconds
+
+
 def nvml_lib(config: pytest.Config) -> str | None:
     """The NVML library named by the user; a path that does not exist is an error."""
     value, where = _options.setting(config, "dynamo_nvml_lib", "DYNAMO_NVML_LIB")
@@ -141,15 +189,17 @@ class GpuPlugin:
         )
         lib = nvml_lib(config)
         count, where = gpu_count(config)
+        timeout = nvml_timeout(config)
 
         def probe() -> dict[str, Any]:
-            found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None)
+            # With a count set by hand NVML is not asked at all.
+            found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None, timeout)
             inventory: dict[str, Any] = json.loads(found)
             return inventory
 
         self.inventory: dict[str, Any] = _state.shared(config, "inventory", probe)
         config.stash[_state.INVENTORY] = self.inventory
-        self.audit = _audit.AuditPlugin(config, self.rules, lib)
+        self.audit = _audit.AuditPlugin(config, self.rules, lib, timeout)
         config.pluginmanager.register(self.audit, _audit.AUDIT)
         self.budget, self.budget_where = vram_budget(config)
         #: Tests the budget deselected: (above it, without a VRAM marker).

@@ -89,6 +89,21 @@ impl Inventory {
         }
     }
 
+    /// The count set by hand (`label` says by what), NVML not asked: a
+    /// wedged driver cannot hang a run that names its GPU count, and nothing
+    /// is known of the GPUs beyond how many there are.
+    pub fn counted(n: u32, label: &str, cuda_visible_devices: Option<&str>) -> Self {
+        Inventory {
+            visible: n,
+            physical: 0,
+            devices: Vec::new(),
+            driver: None,
+            cuda_visible_devices: cuda_visible_devices.map(String::from),
+            reason: Some(format!("count set by {label}")),
+            source: Source::Override,
+        }
+    }
+
     /// The visible devices among the physical GPUs NVML found.
     pub fn build(
         physical: &[Physical],
@@ -442,6 +457,20 @@ mod tests {
         let zero = Inventory::build(&eight(), driver(), None).with_override(0, "DYNAMO_GPUS=0");
         assert_eq!(
             zero.describe(),
+            "dynamo: no NVIDIA GPU (count set by DYNAMO_GPUS=0)"
+        );
+    }
+
+    #[test]
+    fn a_count_set_by_hand_needs_no_nvml() {
+        let two = Inventory::counted(2, "--dynamo-gpus=2", None);
+        assert_eq!((two.visible, two.source), (2, Source::Override));
+        assert_eq!(
+            two.describe(),
+            "dynamo: 2 GPUs (count set by --dynamo-gpus=2)"
+        );
+        assert_eq!(
+            Inventory::counted(0, "DYNAMO_GPUS=0", Some("0")).describe(),
             "dynamo: no NVIDIA GPU (count set by DYNAMO_GPUS=0)"
         );
     }

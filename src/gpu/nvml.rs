@@ -6,6 +6,8 @@
 use std::ffi::OsStr;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
@@ -49,6 +51,30 @@ pub fn open(lib: Option<&str>) -> Result<Session, String> {
         nvml: ManuallyDrop::new(nvml),
         can_shut_down,
     })
+}
+
+/// Why NVML took too long, for the header and the skip reasons.
+pub fn no_answer(limit: Duration) -> String {
+    format!("NVML did not answer in {} s", limit.as_secs_f64())
+}
+
+/// Run `work` (NVML calls) on a thread of its own and wait at most `limit`
+/// for its answer: a wedged driver blocks `nvmlInit_v2` forever. On time
+/// out the thread is left behind, detached: it holds no lock of ours and
+/// does not keep the process from exiting.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (answer, answered) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("dynamo-nvml".into())
+        .spawn(move || {
+            // The receiver is gone when the wait timed out.
+            let _ = answer.send(work());
+        })
+        .map_err(|e| format!("could not start a thread to ask NVML: {e}"))?;
+    answered.recv_timeout(limit).map_err(|_| no_answer(limit))
 }
 
 /// Why NVML could not be opened, for the header and the skip reasons.
@@ -108,6 +134,16 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_answer_that_does_not_come_is_a_reason() {
+        let quick = within(Duration::from_secs(5), || 42);
+        assert_eq!(quick, Ok(42));
+        let (release, wait) = mpsc::channel::<()>();
+        let stuck = within(Duration::from_millis(50), move || wait.recv().is_ok());
+        assert_eq!(stuck, Err("NVML did not answer in 0.05 s".to_string()));
+        drop(release);
     }
 
     #[test]

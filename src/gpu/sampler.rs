@@ -18,11 +18,17 @@ use nvml_wrapper::error::NvmlError;
 use serde::{Deserialize, Serialize};
 
 use super::nvml;
+use super::probe;
 use super::procs::{self, Owner};
 
 const MIB: f64 = 1024.0 * 1024.0;
-/// How long `stop` waits for the thread's last sample.
+/// How long `stop` waits for the thread's last sample (at least: opening
+/// NVML may take its own time limit first).
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `close` waits for the thread to end before leaving it behind.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// More compute processes than one GPU can hold.
+pub const MAX_PROCESSES: u32 = 4096;
 
 /// What one test's processes did on the GPUs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +126,8 @@ struct State {
     /// NVML cannot be used: why.
     unavailable: Option<String>,
     shutdown: bool,
+    /// The thread has returned: `close` can join it without waiting.
+    exited: bool,
     samples: u64,
 }
 
@@ -141,10 +149,13 @@ impl Shared {
 pub struct Sampler {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// How long `stop` waits for the closing sample.
+    stop_timeout: Duration,
 }
 
 impl Sampler {
-    pub fn spawn(lib: Option<String>, interval: Duration) -> Self {
+    /// `limit`: how long opening NVML may take before the audit gives up.
+    pub fn spawn(lib: Option<String>, interval: Duration, limit: Duration) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -152,12 +163,20 @@ impl Sampler {
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("dynamo-gpu-audit".into())
-            .spawn(move || run(&for_thread, lib.as_deref(), interval))
+            .spawn(move || {
+                run(&for_thread, lib, interval, limit);
+                for_thread.lock().exited = true;
+                for_thread.wake.notify_all();
+            })
             .ok();
         if thread.is_none() {
             shared.lock().unavailable = Some("the GPU audit thread could not start".into());
         }
-        Sampler { shared, thread }
+        Sampler {
+            shared,
+            thread,
+            stop_timeout: STOP_TIMEOUT.max(limit + Duration::from_secs(1)),
+        }
     }
 
     /// Why NVML cannot be sampled, once the thread found out.
@@ -190,7 +209,7 @@ impl Sampler {
         let (mut st, timeout) = self
             .shared
             .wake
-            .wait_timeout_while(st, STOP_TIMEOUT, |s| {
+            .wait_timeout_while(st, self.stop_timeout, |s| {
                 s.finished < generation && s.unavailable.is_none()
             })
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -200,17 +219,29 @@ impl Sampler {
         if timeout.timed_out() {
             return Err(format!(
                 "the GPU audit thread took more than {} s to sample",
-                STOP_TIMEOUT.as_secs()
+                self.stop_timeout.as_secs()
             ));
         }
         Ok(std::mem::take(&mut st.tracker.usage))
     }
 
+    /// Stop the thread. One stuck in an NVML call that never returns is
+    /// left behind after `CLOSE_TIMEOUT`: joining it would hang pytest's exit.
     pub fn close(&mut self) {
-        self.shared.lock().shutdown = true;
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let mut st = self.shared.lock();
+        st.shutdown = true;
         self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let (st, _) = self
+            .shared
+            .wake
+            .wait_timeout_while(st, CLOSE_TIMEOUT, |s| !s.exited)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.exited {
+            drop(st);
+            let _ = thread.join();
         }
     }
 }
@@ -235,8 +266,21 @@ fn take(
 ) -> Result<Vec<Seen>, Failure> {
     let mut out = Vec::new();
     for (gpu, device) in devices {
-        let processes = match device.running_compute_processes() {
-            Ok(p) => p,
+        // Asked first: nvml-wrapper allocates for as many as NVML claims.
+        let listed = device.running_compute_processes_count().and_then(|n| {
+            if n > MAX_PROCESSES {
+                Ok(Err(n))
+            } else {
+                device.running_compute_processes().map(Ok)
+            }
+        });
+        let processes = match listed {
+            Ok(Ok(p)) => p,
+            Ok(Err(n)) => {
+                return Err(Failure::Unusable(probe::implausible(&format!(
+                    "{n} processes on GPU {gpu}"
+                ))))
+            }
             Err(e @ NvmlError::FailedToLoadSymbol(_)) => {
                 return Err(Failure::Unusable(nvml::call_error(
                     "list the processes on a GPU",
@@ -266,19 +310,19 @@ fn take(
     Ok(out)
 }
 
-fn run(shared: &Shared, lib: Option<&str>, interval: Duration) {
+fn run(shared: &Shared, lib: Option<String>, interval: Duration, limit: Duration) {
     let give_up = |why: String| {
         let mut st = shared.lock();
         st.unavailable = Some(why);
         shared.wake.notify_all();
     };
-    let session = match nvml::open(lib) {
-        Ok(s) => s,
-        Err(why) => return give_up(why),
+    let session = match nvml::within(limit, move || nvml::open(lib.as_deref())) {
+        Ok(Ok(s)) => s,
+        Ok(Err(why)) | Err(why) => return give_up(why),
     };
-    let count = match session.device_count() {
+    let count = match probe::count(&session) {
         Ok(n) => n,
-        Err(e) => return give_up(nvml::call_error("count GPUs", &e)),
+        Err(why) => return give_up(why),
     };
     // Every physical GPU: a test's child may pick GPUs of its own.
     let devices: Vec<_> = (0..count)
@@ -389,6 +433,7 @@ mod tests {
         let mut s = Sampler::spawn(
             Some("/nonexistent/libnvidia-ml.so.1".into()),
             Duration::from_millis(5),
+            Duration::from_secs(10),
         );
         s.start(std::process::id(), std::process::id());
         assert_eq!(

@@ -24,6 +24,10 @@ VARIANTS: dict[str, list[str]] = {
     "old": ["-DFAKE_NVML_OLD", "-DFAKE_NVML_NO_SHUTDOWN"],
 }
 
+#: Environment variables that make the fake misbehave (see fake_nvml.c):
+#: a test sets them with ``monkeypatch.setenv``.
+KNOBS = ("FAKE_NVML_INIT_SLEEP", "FAKE_NVML_COUNT", "FAKE_NVML_MIG_COUNT", "FAKE_NVML_PROC_COUNT")
+
 H100 = "NVIDIA H100 80GB HBM3"
 A100 = "NVIDIA A100-SXM4-40GB"
 L40S = "NVIDIA L40S"
@@ -41,7 +45,9 @@ class Gpu:
     name: str
     uuid: str
     total_mib: int = 81559
-    free_mib: int = 80000
+    #: None: 80000, or all of it on a smaller GPU (more free than total is
+    #: an answer no real GPU gives, and the probe refuses it).
+    free_mib: int | None = None
     mig: bool = False
     instances: list[Mig] = field(default_factory=list)
 
@@ -91,7 +97,8 @@ class FakeNvml:
         if driver:
             lines.append(f"driver|{driver}")
         for g in devices:
-            lines.append(f"gpu|{g.name}|{g.uuid}|{g.total_mib}|{g.free_mib}|{int(g.mig)}")
+            free = min(80000, g.total_mib) if g.free_mib is None else g.free_mib
+            lines.append(f"gpu|{g.name}|{g.uuid}|{g.total_mib}|{free}|{int(g.mig)}")
         for i, g in enumerate(devices):
             lines.extend(f"mig|{i}|{m.name}|{m.uuid}|{m.total_mib}" for m in g.instances)
         lines.extend(f"proc|{gpu}|{pid}|{mib}" for gpu, pid, mib in procs)
@@ -111,7 +118,14 @@ def prepare(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     libs = build(tmp_path_factory.getbasetemp() / "fake_nvml_libs")
     config = tmp_path_factory.mktemp("machine") / "machine.txt"
     monkeypatch.setenv("FAKE_NVML_CONFIG", str(config))
-    for name in ("CUDA_VISIBLE_DEVICES", "DYNAMO_GPUS", "DYNAMO_NVML_LIB", "DYNAMO_AUDIT"):
+    settings = (
+        "CUDA_VISIBLE_DEVICES",
+        "DYNAMO_GPUS",
+        "DYNAMO_NVML_LIB",
+        "DYNAMO_AUDIT",
+        "DYNAMO_NVML_TIMEOUT",
+    )
+    for name in (*settings, *KNOBS):
         monkeypatch.delenv(name, raising=False)
     nvml = FakeNvml(libs, config)
     nvml.machine()

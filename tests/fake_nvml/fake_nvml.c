@@ -15,6 +15,16 @@
  *
  * When FAKE_NVML_LOG names a file, nvmlInit_v2 appends "init <pid>" to it.
  *
+ * Environment variables make the library misbehave, as broken drivers do:
+ *   FAKE_NVML_INIT_SLEEP=S   nvmlInit_v2 sleeps S seconds first (a wedged
+ *                            driver: 3600)
+ *   FAKE_NVML_COUNT=N        nvmlDeviceGetCount_v2 answers N, whatever the
+ *                            machine has (4294967295: a corrupt answer)
+ *   FAKE_NVML_MIG_COUNT=N    nvmlDeviceGetMaxMigDeviceCount answers N
+ *   FAKE_NVML_PROC_COUNT=N   nvmlDeviceGetComputeRunningProcesses_v3, asked
+ *                            for the count, answers N
+ * A GPU line with FREE_MIB above TOTAL_MIB is another impossible answer.
+ *
  * Build flags leave symbols out, as old or broken libraries do:
  *   -DFAKE_NVML_NO_INIT      no nvmlInit_v2
  *   -DFAKE_NVML_NO_COUNT     no nvmlDeviceGetCount_v2
@@ -106,6 +116,16 @@ static int split(char *line, char **fields, int max) {
     return n;
 }
 
+/* An unsigned number from the environment; 0 when unset. */
+static int knob(const char *name, unsigned int *value) {
+    const char *text = getenv(name);
+    if (!text || !*text) {
+        return 0;
+    }
+    *value = (unsigned int)strtoul(text, NULL, 10);
+    return 1;
+}
+
 static void copy(char *to, const char *from) {
     strncpy(to, from, TEXT - 1);
     to[TEXT - 1] = '\0';
@@ -188,6 +208,12 @@ nvmlReturn_t nvmlInit_v2(void) {
         fprintf(f, "init %d\n", (int)getpid());
         fclose(f);
     }
+    unsigned int pause;
+    if (knob("FAKE_NVML_INIT_SLEEP", &pause)) {
+        while (pause > 0) {
+            pause = sleep(pause);
+        }
+    }
     return m.init;
 }
 #endif
@@ -216,7 +242,9 @@ nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length) {
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count) {
     struct machine m;
     load(&m);
-    *count = (unsigned int)m.gpus;
+    if (!knob("FAKE_NVML_COUNT", count)) {
+        *count = (unsigned int)m.gpus;
+    }
     return NVML_SUCCESS;
 }
 #endif
@@ -287,7 +315,9 @@ nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *c
     if (!decode(device, &m, &g, &i) || i >= 0) {
         return NVML_ERROR_INVALID_ARGUMENT;
     }
-    *count = MAX_MIGS;
+    if (!knob("FAKE_NVML_MIG_COUNT", count)) {
+        *count = MAX_MIGS;
+    }
     return NVML_SUCCESS;
 }
 
@@ -317,6 +347,11 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsign
     unsigned int n = 0;
     for (int p = 0; p < m.procs; p++) {
         n += m.proc[p].gpu == g;
+    }
+    unsigned int claimed;
+    if (!infos && knob("FAKE_NVML_PROC_COUNT", &claimed)) {
+        *count = claimed;
+        return claimed ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
     }
     if (!infos || *count < n) {
         *count = n;
