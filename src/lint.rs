@@ -60,14 +60,21 @@ fn collected(
 ) -> Vec<PathBuf> {
     let (paths, globs) = ignore::from_addopts(&config.addopts());
     let ignores = Ignores {
-        conftests: conftests.iter().map(|c| (c.dir.as_path(), &c.ignore)).collect(),
+        conftests: conftests
+            .iter()
+            .map(|c| (c.dir.as_path(), &c.ignore))
+            .collect(),
         paths: paths
             .iter()
             .map(|p| ignore::normalize(&cwd.join(p)))
             .collect(),
         globs: globs
             .iter()
-            .map(|g| ignore::normalize(&cwd.join(g)).to_string_lossy().into_owned())
+            .map(|g| {
+                ignore::normalize(&cwd.join(g))
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect(),
     };
     files
@@ -325,8 +332,7 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                 Parsed::Tree(src, tree) => {
                     let root = tree.root_node();
                     let scope = source::Scope::new(&src, root);
-                    let mut fixtures =
-                        fixtures::module_fixtures(&scope, &source::statements(root));
+                    let mut fixtures = fixtures::module_fixtures(&scope, &source::statements(root));
                     for f in &mut fixtures {
                         f.file = Some(path.clone());
                     }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tree_sitter::Node;
 
 use crate::lint::collect::{defs, generate_tests, pytestmark, Collector, Context, Def};
-use crate::lint::imports::Imported;
 use crate::lint::grammar::fields;
+use crate::lint::imports::Imported;
 use crate::lint::literal::{text, Literal};
 use crate::lint::marks::{is_mark_free_module, Marks, Unresolved};
 use crate::lint::source::{children, decorators, definition, statements, Binding, Pos, Scope};
@@ -80,14 +80,9 @@ fn base<'t>(scope: &Scope<'t>, ctx: &Context<'_>, node: Node<'t>, depth: u32) ->
                 Base::UnitTest
             }
             Some(Binding::From(m, _)) if m == "pytest" || is_mark_free_module(m) => Base::Plain,
-            Some(Binding::From(m, attr)) => imported(
-                ctx,
-                node,
-                m,
-                attr,
-                unknown,
-                format!("is imported from {m}"),
-            ),
+            Some(Binding::From(m, attr)) => {
+                imported(ctx, node, m, attr, unknown, format!("is imported from {m}"))
+            }
             None if matches!(text(node, src), "object" | "Exception") => Base::Plain,
             _ => unknown("is not a class of this module".into()),
         },

@@ -16,8 +16,8 @@ use tree_sitter::{Node, Tree};
 use crate::lint::classes::{Base, TestCase};
 use crate::lint::discover::fnmatch;
 use crate::lint::fixtures::{self, Fixture, Visible};
-use crate::lint::imports::Modules;
 use crate::lint::grammar::fields;
+use crate::lint::imports::Modules;
 use crate::lint::literal::text;
 use crate::lint::marks::{is_mark_free_module, Marks, Spelled, Unresolved};
 use crate::lint::params::Parametrize;
@@ -373,8 +373,12 @@ impl<'t> Collector<'_, 't> {
         let nested = defs(self.scope, &self.body(class), "class_definition", true);
         inner_chain.push(&marks);
         inner_chain.extend_from_slice(chain);
-        self.class_fixtures
-            .push(methods.iter().filter_map(|m| m.fixture_def.clone()).collect());
+        self.class_fixtures.push(
+            methods
+                .iter()
+                .filter_map(|m| m.fixture_def.clone())
+                .collect(),
+        );
         for m in &methods {
             if name_matches(&m.name, &self.rules.python_functions) && !m.fixture {
                 self.function(&nodeid, m, &inner_chain, false);

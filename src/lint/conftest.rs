@@ -185,8 +185,17 @@ fn marks_harmless<'t>(scope: &Scope<'t>, arg: Node<'t>, inert: &dyn Fn(&str) -> 
 
 /// Methods that change a list in place.
 const MUTATORS: &[&str] = &[
-    "append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse", "__setitem__",
-    "__delitem__", "__iadd__",
+    "append",
+    "extend",
+    "insert",
+    "remove",
+    "pop",
+    "clear",
+    "sort",
+    "reverse",
+    "__setitem__",
+    "__delitem__",
+    "__iadd__",
 ];
 
 /// Whether the value of `expr` (an `own_markers` list) is changed where it
@@ -307,9 +316,9 @@ fn own_markers_writes<'t>(root: Node<'t>, src: &[u8]) -> Vec<Node<'t>> {
                     .child_by_field_id(fields().arguments.get())
                     .map(children)
                     .unwrap_or_default();
-                let named = args.get(1).is_some_and(|a| {
-                    matches!(literal(*a, src), Some(Literal::Str(s)) if s == "own_markers")
-                });
+                let named = args.get(1).is_some_and(
+                    |a| matches!(literal(*a, src), Some(Literal::Str(s)) if s == "own_markers"),
+                );
                 if named && (function == "setattr" || is_written(node, src, 0)) {
                     out.push(node);
                 }
@@ -427,6 +436,48 @@ mod tests {
     fn harmless_hooks_and_plain_fixtures_change_nothing() {
         let src = "import pytest\n@pytest.fixture\ndef engine(): return 1\ndef pytest_collection_modifyitems(items):\n    for i in items:\n        i.add_marker(pytest.mark.skip(reason='x'))\n        i.add_marker('xfail')\n";
         assert!(reasons(src).is_empty(), "{:?}", reasons(src));
+    }
+
+    #[test]
+    fn markers_are_followed_through_a_hooks_local_names() {
+        let src = "import pytest\ndef pytest_collection_modifyitems(config, items):\n    skip = pytest.mark.skip(reason='x')\n    other = skip if config else pytest.mark.xfail\n    for item in items:\n        item.add_marker(skip)\n        item.add_marker(other)\n        item.add_marker(pytest.mark.asyncio)\n";
+        assert!(reasons(src).is_empty(), "{:?}", reasons(src));
+        // A local bound to a rule marker, a parameter, a loop variable: unknown or changing.
+        for src in [
+            "import pytest\ndef pytest_itemcollected(item):\n    m = pytest.mark.unit\n    item.add_marker(m)\n",
+            "import pytest\ndef pytest_itemcollected(item):\n    m = pytest.mark.skip\n    if item:\n        m = pytest.mark.nightly\n    item.add_marker(m)\n",
+            "def pytest_itemcollected(item, m):\n    item.add_marker(m)\n",
+            "def pytest_itemcollected(item):\n    for m in NAMES:\n        item.add_marker(m)\n",
+        ] {
+            assert_eq!(reasons(src).len(), 1, "{src}");
+        }
+        // A module-level name is read as before.
+        let src = "import pytest\nSKIP = pytest.mark.skip\ndef pytest_itemcollected(item):\n    item.add_marker(SKIP)\n";
+        assert!(reasons(src).is_empty());
+    }
+
+    #[test]
+    fn only_writes_to_own_markers_count() {
+        for src in [
+            "def pytest_itemcollected(item):\n    marks = getattr(item, 'own_markers', [])\n    if any(m.name == 'x' for m in marks): pass\n",
+            "def pytest_itemcollected(item):\n    names = [m.name for m in item.own_markers]\n    n = len(item.own_markers)\n",
+        ] {
+            assert!(reasons(src).is_empty(), "{src}: {:?}", reasons(src));
+        }
+        for src in [
+            "def pytest_itemcollected(item):\n    item.own_markers.append(M)\n",
+            "def pytest_itemcollected(item):\n    item.own_markers = []\n",
+            "def pytest_itemcollected(item):\n    item.own_markers += [M]\n",
+            "def pytest_itemcollected(item):\n    del item.own_markers[0]\n",
+            "def pytest_itemcollected(item):\n    item.own_markers[0] = M\n",
+            "def pytest_itemcollected(item):\n    setattr(item, 'own_markers', [])\n",
+            "def pytest_itemcollected(item):\n    getattr(item, 'own_markers').extend([M])\n",
+            "def pytest_itemcollected(item):\n    marks = item.own_markers\n    marks.insert(0, M)\n",
+        ] {
+            let r = reasons(src);
+            assert_eq!(r.len(), 1, "{src}: {r:?}");
+            assert!(r[0].contains("changes `own_markers`"), "{src}: {r:?}");
+        }
     }
 
     #[test]

@@ -332,9 +332,16 @@ mod tests {
 
     #[test]
     fn addopts_ignores_are_read_in_both_spellings() {
-        let args: Vec<String> = ["-q", "--ignore=a", "--ignore", "b", "--ignore-glob=*x*", "-x"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = [
+            "-q",
+            "--ignore=a",
+            "--ignore",
+            "b",
+            "--ignore-glob=*x*",
+            "-x",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(
             from_addopts(&args),
             (vec!["a".into(), "b".into()], vec!["*x*".into()])
@@ -354,7 +361,10 @@ mod tests {
             unresolved: None,
         };
         let ignores = Ignores {
-            conftests: vec![(Path::new("/r/tests"), &top), (Path::new("/r/tests/sub"), &sub)],
+            conftests: vec![
+                (Path::new("/r/tests"), &top),
+                (Path::new("/r/tests/sub"), &sub),
+            ],
             paths: vec![PathBuf::from("/r/tests/skipme.py")],
             globs: vec![],
         };

@@ -97,7 +97,10 @@ impl Modules {
     /// to the rootdir (`tests.common`, `common`). None outside the rootdir.
     pub fn find(&self, from: &Path, module: &str) -> Option<PathBuf> {
         let dots = module.chars().take_while(|c| *c == '.').count();
-        let rest: Vec<&str> = module[dots..].split('.').filter(|p| !p.is_empty()).collect();
+        let rest: Vec<&str> = module[dots..]
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .collect();
         let here = from.parent()?;
         let dirs: Vec<&Path> = if dots > 0 {
             let mut dir = here;
@@ -203,14 +206,14 @@ impl Modules {
                 })
             }
             // A name the module imports in turn: `from .base import BaseTest`.
-            Some(Binding::From(m, attr)) => self
-                .class(path, m, attr, depth + 1)
-                .map(|found| Imported {
+            Some(Binding::From(m, attr)) => {
+                self.class(path, m, attr, depth + 1).map(|found| Imported {
                     file: found.file.clone(),
                     marks: found.marks.clone(),
                     methods: found.methods.clone(),
                     unittest: found.unittest,
-                }),
+                })
+            }
             _ => Err(Some(format!("{module} defines no class `{name}`"))),
         }
     }
