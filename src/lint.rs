@@ -313,6 +313,7 @@ struct FileResult {
 
 /// What a conftest does to the tests below it.
 struct Conftest {
+    path: PathBuf,
     dir: PathBuf,
     effects: Vec<Unresolved>,
     /// Its `collect_ignore` and `collect_ignore_glob`.
@@ -337,6 +338,7 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                         f.file = Some(path.clone());
                     }
                     Conftest {
+                        path: path.clone(),
                         dir,
                         effects: conftest::effects(path, &src, &tree, inert),
                         ignore: ignore::read(&src, &tree),
@@ -345,6 +347,7 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                     }
                 }
                 Parsed::Failed(pos, message) => Conftest {
+                    path: path.clone(),
                     dir,
                     effects: Vec::new(),
                     ignore: ConftestIgnore::default(),
@@ -406,6 +409,45 @@ impl Checker<'_> {
     }
 }
 
+/// What the conftests themselves get: a syntax error, a `collect_ignore`
+/// that cannot be read.
+fn conftest_findings(
+    conftests: &[Conftest],
+    cwd: &Path,
+    strict_unresolved: bool,
+    grouped: &mut BTreeMap<Key, Vec<String>>,
+) {
+    let severity = if strict_unresolved {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    for c in conftests {
+        if let Some(u) = &c.ignore.unresolved {
+            let key = (
+                shown(&c.path, cwd),
+                u.pos,
+                UNRESOLVED,
+                severity,
+                format!("{}; left to collection", u.reason),
+                IGNORE_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
+        if let Some((pos, message)) = &c.syntax_error {
+            let key = (
+                shown(&c.path, cwd),
+                *pos,
+                SYNTAX,
+                Severity::Error,
+                message.clone(),
+                SYNTAX_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
+    }
+}
+
 /// Lint the tests the request names.
 pub fn run(request: &Request) -> Result<Report> {
     let cwd = request.invocation_dir.as_path();
@@ -429,17 +471,9 @@ pub fn run(request: &Request) -> Result<Report> {
     };
     let inert = |name: &str| is_inert(&engine.taxonomy, &registered, name);
     let mut conftests = conftests(&files.conftests, &inert);
-    let mut conftest_paths = files.conftests.clone();
     let tests = collected(&files, &conftests, &config, cwd);
     // A conftest.py of an ignored directory is never loaded.
-    let used: Vec<bool> = conftests
-        .iter()
-        .map(|c| tests.iter().any(|t| t.starts_with(&c.dir)))
-        .collect();
-    let mut keep = used.iter();
-    conftests.retain(|_| *keep.next().unwrap_or(&true));
-    let mut keep = used.iter();
-    conftest_paths.retain(|_| *keep.next().unwrap_or(&true));
+    conftests.retain(|c| tests.iter().any(|t| t.starts_with(&c.dir)));
     let modules = Modules::new(&config.rootdir);
     let checker = Checker {
         taxonomy: &engine.taxonomy,
@@ -457,35 +491,7 @@ pub fn run(request: &Request) -> Result<Report> {
     let mut nodeids = Vec::new();
     let mut unresolved = 0;
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    let severity = if request.strict_unresolved {
-        Severity::Error
-    } else {
-        Severity::Warning
-    };
-    for (c, path) in conftests.iter().zip(&conftest_paths) {
-        if let Some(u) = &c.ignore.unresolved {
-            let key = (
-                shown(path, cwd),
-                u.pos,
-                UNRESOLVED,
-                severity,
-                format!("{}; left to collection", u.reason),
-                IGNORE_FIX.to_string(),
-            );
-            grouped.entry(key).or_default();
-        }
-        if let Some((pos, message)) = &c.syntax_error {
-            let key = (
-                shown(path, cwd),
-                *pos,
-                SYNTAX,
-                Severity::Error,
-                message.clone(),
-                SYNTAX_FIX.to_string(),
-            );
-            grouped.entry(key).or_default();
-        }
-    }
+    conftest_findings(&conftests, cwd, request.strict_unresolved, &mut grouped);
     for result in per_file {
         nodeids.extend(result.nodeids);
         unresolved += result.unresolved;

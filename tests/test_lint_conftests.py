@@ -97,7 +97,9 @@ def test_hooks_adding_only_harmless_markers_leave_tests_checked(
             "changes `own_markers` of tests: `item.own_markers.append(pytest.mark.nightly.mark)`",
         ),
         (
-            "    for item in items:\n        marks = getattr(item, 'own_markers', [])\n        marks += [pytest.mark.unit.mark]\n",
+            "    for item in items:\n"
+            "        marks = getattr(item, 'own_markers', [])\n"
+            "        marks += [pytest.mark.unit.mark]\n",
             "changes `own_markers` of tests",
         ),
         (
@@ -354,8 +356,11 @@ COMMON = """
         ({"tests/__init__.py": ""}, "from tests.common import Derived as Base", "Base"),
         ({}, "import common", "common.Derived"),
         ({"tests/__init__.py": ""}, "from . import common", "common.Derived"),
-        ({"tests/__init__.py": "", "tests/reexport.py": "from .common import Derived\n"},
-         "from .reexport import Derived", "Derived"),
+        (
+            {"tests/__init__.py": "", "tests/reexport.py": "from .common import Derived\n"},
+            "from .reexport import Derived",
+            "Derived",
+        ),
     ],
 )
 def test_base_classes_imported_from_the_project_are_read(

@@ -250,7 +250,7 @@ impl<'t> Collector<'_, 't> {
                             pos: *at,
                             marks: i.placed(m.marks.clone(), *at),
                             fixture: m.fixture,
-                            fixture_def: m.fixture_def.clone(),
+                            as_fixture: m.as_fixture.clone(),
                             args: m.args.clone(),
                         })
                         .collect();

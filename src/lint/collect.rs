@@ -121,7 +121,7 @@ pub(super) struct Def<'t> {
     pub(super) marks: Marks,
     pub(super) fixture: bool,
     /// The fixture it is, when it is one.
-    pub(super) fixture_def: Option<Fixture>,
+    pub(super) as_fixture: Option<Fixture>,
     /// The fixtures it requests by argument name.
     pub(super) args: Vec<String>,
 }
@@ -173,7 +173,7 @@ pub(super) fn defs<'t>(
             pos,
             marks,
             fixture,
-            fixture_def: if fixture {
+            as_fixture: if fixture {
                 fixtures::read(scope, *stmt, method)
             } else {
                 None
@@ -376,7 +376,7 @@ impl<'t> Collector<'_, 't> {
         self.class_fixtures.push(
             methods
                 .iter()
-                .filter_map(|m| m.fixture_def.clone())
+                .filter_map(|m| m.as_fixture.clone())
                 .collect(),
         );
         for m in &methods {

@@ -299,11 +299,10 @@ fn own_markers_writes<'t>(root: Node<'t>, src: &[u8]) -> Vec<Node<'t>> {
             "attribute"
                 if node
                     .child_by_field_id(fields().attribute.get())
-                    .is_some_and(|a| text(a, src) == "own_markers") =>
+                    .is_some_and(|a| text(a, src) == "own_markers")
+                    && is_written(node, src, 0) =>
             {
-                if is_written(node, src, 0) {
-                    out.push(node);
-                }
+                out.push(node);
             }
             "call" => {
                 let function = node

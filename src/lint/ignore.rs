@@ -74,16 +74,15 @@ fn string(scope: &Scope<'_>, node: Node<'_>, depth: u32) -> Option<String> {
     if depth > 8 {
         return None;
     }
-    match literal(node, scope.src) {
-        Some(Literal::Str(s)) => Some(s),
-        Some(_) => None,
-        None if node.kind() == "identifier" => {
-            match scope.lookup(text(node, scope.src), node.start_byte())? {
-                Binding::Value(v) => string(scope, v, depth + 1),
-                _ => None,
-            }
-        }
-        None => None,
+    if let Some(Literal::Str(s)) = literal(node, scope.src) {
+        return Some(s);
+    }
+    if node.kind() != "identifier" {
+        return None;
+    }
+    match scope.lookup(text(node, scope.src), node.start_byte())? {
+        Binding::Value(v) => string(scope, v, depth + 1),
+        _ => None,
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Method {
     pub name: String,
     pub marks: Marks,
     pub fixture: bool,
-    pub fixture_def: Option<Fixture>,
+    pub as_fixture: Option<Fixture>,
     pub args: Vec<String>,
 }
 
@@ -190,7 +190,7 @@ impl Modules {
                         name: m.name.into_owned(),
                         marks: m.marks,
                         fixture: m.fixture,
-                        fixture_def: m.fixture_def.map(|mut f| {
+                        as_fixture: m.as_fixture.map(|mut f| {
                             f.file.get_or_insert_with(|| path.to_path_buf());
                             f
                         }),
