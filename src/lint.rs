@@ -320,6 +320,8 @@ struct Conftest {
     ignore: ConftestIgnore,
     /// Its fixtures (their `params` may parametrize the tests below).
     fixtures: Vec<Fixture>,
+    /// Where it gets fixtures the lint cannot read.
+    opaque: Option<Unresolved>,
     /// A conftest that does not parse fails the whole collection.
     syntax_error: Option<(Pos, String)>,
 }
@@ -333,16 +335,22 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                 Parsed::Tree(src, tree) => {
                     let root = tree.root_node();
                     let scope = source::Scope::new(&src, root);
-                    let mut fixtures = fixtures::module_fixtures(&scope, &source::statements(root));
+                    let body = source::statements(root);
+                    let mut fixtures = fixtures::module_fixtures(&scope, &body);
                     for f in &mut fixtures {
                         f.file = Some(path.clone());
                     }
+                    let opaque = fixtures::opaque_source(&scope, &body).map(|mut u| {
+                        u.file = Some(path.clone());
+                        u
+                    });
                     Conftest {
                         path: path.clone(),
                         dir,
                         effects: conftest::effects(path, &src, &tree, inert),
                         ignore: ignore::read(&src, &tree),
                         fixtures,
+                        opaque,
                         syntax_error: None,
                     }
                 }
@@ -352,6 +360,7 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                     effects: Vec::new(),
                     ignore: ConftestIgnore::default(),
                     fixtures: Vec::new(),
+                    opaque: None,
                     syntax_error: Some((pos, message)),
                 },
             }
@@ -393,6 +402,7 @@ impl Checker<'_> {
         let ctx = Context {
             path: Some(path),
             conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
+            opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
             modules: Some(self.modules),
             depth: 0,
         };

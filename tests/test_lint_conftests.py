@@ -407,3 +407,21 @@ def test_a_base_class_outside_the_project_stays_unresolved(
     report = lint_json(capsys)
     (finding,) = unresolved(report)
     assert "base class `BaseTest` is imported from vendor_tests" in finding["message"]
+
+
+def test_fixtures_out_of_sight_leave_their_tests_unresolved(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        pytester,
+        {
+            "conftest.py": "from shared_fixtures import *\n",
+            "test_uses.py": f"import pytest\n\n{VALID}def test_hidden(engine): pass\n\n"
+            f"{VALID}def test_builtin(tmp_path, monkeypatch): pass\n",
+        },
+    )
+    report = lint_json(capsys)
+    (finding,) = unresolved(report)
+    assert finding["tests"] == ["test_uses.py::test_hidden"]
+    assert "fixture `engine` is not defined where the lint can see it" in finding["message"]
+    assert codes(report) == {("test_uses.py::test_hidden", "DYN900")}

@@ -133,6 +133,8 @@ pub struct Context<'a> {
     pub path: Option<&'a Path>,
     /// Fixtures of the conftest.py files above the module, nearest first.
     pub conftest_fixtures: Vec<&'a [Fixture]>,
+    /// Where those conftests get fixtures the lint cannot read.
+    pub opaque_fixtures: Vec<&'a Unresolved>,
     /// The project's modules, read when a base class is imported from one.
     pub modules: Option<&'a Modules>,
     /// How many imports away from a test module this module is.
@@ -202,6 +204,8 @@ pub(super) struct Collector<'a, 't> {
     pub(super) ctx: &'a Context<'a>,
     /// Fixtures defined at the top of the module.
     module_fixtures: Vec<Fixture>,
+    /// Where the module gets fixtures the lint cannot read.
+    module_opaque: Option<Unresolved>,
     /// Fixtures of the classes a test is in, outermost first.
     class_fixtures: Vec<Vec<Fixture>>,
     /// Class bodies and bases, read once per class (node id).
@@ -224,7 +228,9 @@ impl<'t> Collector<'_, 't> {
         let mut params = if unittest {
             Vec::new()
         } else {
-            self.fixture_params(def, &all, pos)
+            let (params, unseen) = self.fixture_params(def, &all, pos);
+            all.unresolved.extend(unseen);
+            params
         };
         params.extend(std::mem::take(&mut all.params));
         all.params = params;
@@ -284,7 +290,14 @@ impl<'t> Collector<'_, 't> {
 
     /// The `params` of the fixtures a test uses, in pytest's order; those of
     /// a conftest.py placed at the test (their markers are spelled there).
-    fn fixture_params(&self, def: &Def<'t>, all: &Marks, pos: Pos) -> Vec<Parametrize> {
+    /// Also why fixtures it uses may be out of sight: where the module or a
+    /// conftest gets fixtures the lint cannot read.
+    fn fixture_params(
+        &self,
+        def: &Def<'t>,
+        all: &Marks,
+        pos: Pos,
+    ) -> (Vec<Parametrize>, Vec<Unresolved>) {
         let mut levels: Vec<&[Fixture]> = self
             .class_fixtures
             .iter()
@@ -295,7 +308,7 @@ impl<'t> Collector<'_, 't> {
         levels.extend(self.ctx.conftest_fixtures.iter().copied());
         let visible = Visible { levels };
         let direct: HashSet<String> = all.argnames.iter().cloned().collect();
-        visible
+        let params = visible
             .params(&all.usefixtures, &def.args, &direct)
             .into_iter()
             .filter_map(|f| {
@@ -305,7 +318,27 @@ impl<'t> Collector<'_, 't> {
                 }
                 Some(p)
             })
-            .collect()
+            .collect();
+        let opaque: Vec<&Unresolved> = self
+            .module_opaque
+            .iter()
+            .chain(self.ctx.opaque_fixtures.iter().copied())
+            .collect();
+        let mut unseen = Vec::new();
+        if !opaque.is_empty() {
+            for name in visible.missing(&all.usefixtures, &def.args, &direct) {
+                for source in &opaque {
+                    unseen.push(Unresolved {
+                        reason: format!(
+                            "fixture `{name}` is not defined where the lint can see it ({} may define it): its params may carry markers",
+                            source.reason
+                        ),
+                        ..(*source).clone()
+                    });
+                }
+            }
+        }
+        (params, unseen)
     }
 
     fn class(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks]) {
@@ -431,6 +464,7 @@ impl<'a, 't> Collector<'a, 't> {
             tests: Vec::new(),
             ctx,
             module_fixtures: fixtures::module_fixtures(scope, &body),
+            module_opaque: fixtures::opaque_source(scope, &body),
             class_fixtures: Vec::new(),
             bodies: RefCell::default(),
             bases: RefCell::default(),

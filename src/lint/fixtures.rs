@@ -13,9 +13,59 @@ use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::Val;
+use crate::lint::marks::{is_mark_free_module, Unresolved, Val};
 use crate::lint::params::{self, Parametrize};
 use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
+
+/// Fixtures pytest itself provides (never parametrized).
+const BUILTIN: &[&str] = &[
+    "cache",
+    "capfd",
+    "capfdbinary",
+    "caplog",
+    "capsys",
+    "capsysbinary",
+    "capteesys",
+    "doctest_namespace",
+    "monkeypatch",
+    "pytestconfig",
+    "pytester",
+    "record_property",
+    "record_testsuite_property",
+    "record_xml_attribute",
+    "recwarn",
+    "request",
+    "subtests",
+    "testdir",
+    "tmp_path",
+    "tmp_path_factory",
+    "tmpdir",
+    "tmpdir_factory",
+];
+
+/// Where a module gets fixtures the lint cannot read: `pytest_plugins`, or
+/// `from module import *` of a module that is not the standard library's.
+pub fn opaque_source(scope: &Scope<'_>, body: &[Node<'_>]) -> Option<Unresolved> {
+    let src = scope.src;
+    body.iter().find_map(|stmt| match stmt.kind() {
+        "import_from_statement" => {
+            let module = stmt
+                .child_by_field_id(fields().module_name.get())
+                .map_or("", |m| text(m, src));
+            let star = children(*stmt)
+                .iter()
+                .any(|c| c.kind() == "wildcard_import");
+            (star && module != "pytest" && !is_mark_free_module(module))
+                .then(|| Unresolved::at(*stmt, format!("`from {module} import *`")))
+        }
+        "expression_statement" => children(*stmt).into_iter().find_map(|e| {
+            let left = e.child_by_field_id(fields().left.get())?;
+            (e.kind() == "assignment" && text(left, src) == "pytest_plugins")
+                .then(|| Unresolved::at(e, "`pytest_plugins`"))
+        }),
+        _ => None,
+    })
+}
 
 /// pytest's scopes, widest first (a closure is sorted by them).
 const SCOPES: &[&str] = &["session", "package", "module", "class", "function"];
@@ -175,16 +225,14 @@ impl<'a> Visible<'a> {
             .collect()
     }
 
-    /// The parametrized fixtures a test uses, in the order pytest
-    /// parametrizes them: its fixture closure (autouse fixtures, then
-    /// `usefixtures`, then its arguments, then what those request), sorted by
-    /// scope, without the names the test parametrizes itself.
-    pub fn params(
+    /// A test's fixture closure: autouse fixtures, then `usefixtures`, then
+    /// its arguments, then what those request, sorted by scope.
+    fn closure(
         &self,
         usefixtures: &[String],
         args: &[String],
         direct: &HashSet<String>,
-    ) -> Vec<&'a Fixture> {
+    ) -> Vec<String> {
         let mut closure: Vec<String> = Vec::new();
         let push = |name: &str, closure: &mut Vec<String>| {
             if !closure.iter().any(|c| c == name) {
@@ -222,8 +270,19 @@ impl<'a> Visible<'a> {
                 .map_or(SCOPES.len() - 1, |f| f.scope)
         };
         closure.sort_by_key(|name| scope_of(name));
+        closure
+    }
+
+    /// The parametrized fixtures a test uses, in the order pytest
+    /// parametrizes them, without the names the test parametrizes itself.
+    pub fn params(
+        &self,
+        usefixtures: &[String],
+        args: &[String],
+        direct: &HashSet<String>,
+    ) -> Vec<&'a Fixture> {
         let mut out = Vec::new();
-        for name in &closure {
+        for name in &self.closure(usefixtures, args, direct) {
             if direct.contains(name) {
                 continue;
             }
@@ -238,6 +297,21 @@ impl<'a> Visible<'a> {
             }
         }
         out
+    }
+
+    /// The fixtures a test uses that are defined nowhere in sight (nor by pytest).
+    pub fn missing(
+        &self,
+        usefixtures: &[String],
+        args: &[String],
+        direct: &HashSet<String>,
+    ) -> Vec<String> {
+        self.closure(usefixtures, args, direct)
+            .into_iter()
+            .filter(|n| {
+                !direct.contains(n) && !BUILTIN.contains(&n.as_str()) && self.defs(n).is_empty()
+            })
+            .collect()
     }
 }
 
@@ -313,5 +387,32 @@ mod tests {
         assert_eq!(names(&["s"], &["f"], &[]), ["s", "auto", "f"]);
         // A name the test parametrizes itself wins over the fixture's params.
         assert_eq!(names(&[], &["f"], &["f"]), ["auto"]);
+    }
+
+    #[test]
+    fn fixtures_out_of_sight_are_told_from_pytests_own() {
+        let module = fixtures("import pytest\n@pytest.fixture\ndef mine(other): pass\n");
+        let visible = Visible {
+            levels: vec![&module],
+        };
+        let args: Vec<String> = ["mine", "tmp_path", "theirs"].map(String::from).to_vec();
+        assert_eq!(
+            visible.missing(&[], &args, &HashSet::new()),
+            ["theirs", "other"]
+        );
+        for (src, found) in [
+            ("from fixtures import *\n", true),
+            ("pytest_plugins = ['a.b']\n", true),
+            ("from os.path import *\nfrom x import y\n", false),
+        ] {
+            let tree = parse(src);
+            let root = tree.root_node();
+            let scope = Scope::new(src.as_bytes(), root);
+            assert_eq!(
+                opaque_source(&scope, &statements(root)).is_some(),
+                found,
+                "{src}"
+            );
+        }
     }
 }

@@ -178,6 +178,7 @@ impl Modules {
                 let ctx = Context {
                     path: Some(path),
                     conftest_fixtures: Vec::new(),
+                    opaque_fixtures: Vec::new(),
                     modules: Some(self),
                     depth: depth + 1,
                 };
