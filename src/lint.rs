@@ -8,7 +8,10 @@ pub mod classes;
 pub mod collect;
 pub mod conftest;
 pub mod discover;
+pub mod fixtures;
 pub mod grammar;
+pub mod ignore;
+pub mod imports;
 pub mod literal;
 pub mod marks;
 pub mod params;
@@ -26,7 +29,10 @@ use tree_sitter::{Parser, Tree};
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::lint::collect::{Rules, StaticTest};
+use crate::lint::collect::{Context, Rules, StaticTest};
+use crate::lint::fixtures::Fixture;
+use crate::lint::ignore::{ConftestIgnore, Ignores};
+use crate::lint::imports::Modules;
 use crate::lint::marks::Unresolved;
 use crate::lint::source::Pos;
 use crate::taxonomy::{Resolved, Taxonomy};
@@ -41,6 +47,52 @@ const UNRESOLVED_FIX: &str =
     "spell the markers out where the test is defined (@pytest.mark.NAME), \
      or leave this test to collection-time validation";
 const SYNTAX_FIX: &str = "fix the syntax error: pytest cannot import this file either";
+const IGNORE_FIX: &str =
+    "write collect_ignore / collect_ignore_glob as a list of strings at the top of the \
+     conftest.py, or name the files to lint on the command line";
+
+/// The test files pytest collects: those found, less those a conftest's
+/// `collect_ignore` / `collect_ignore_glob` or `--ignore` / `--ignore-glob`
+/// in `addopts` exclude (a path named on the command line is never excluded).
+fn collected(
+    files: &discover::Files,
+    conftests: &[Conftest],
+    config: &pytest_config::PytestConfig,
+    cwd: &Path,
+) -> Vec<PathBuf> {
+    let (paths, globs) = ignore::from_addopts(&config.addopts());
+    let ignores = Ignores {
+        conftests: conftests
+            .iter()
+            .map(|c| (c.dir.as_path(), &c.ignore))
+            .collect(),
+        paths: paths
+            .iter()
+            .map(|p| ignore::normalize(&cwd.join(p)))
+            .collect(),
+        globs: globs
+            .iter()
+            .map(|g| {
+                ignore::normalize(&cwd.join(g))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+    };
+    files
+        .tests
+        .iter()
+        .filter(|t| {
+            files
+                .roots
+                .iter()
+                .filter(|r| t.starts_with(r))
+                .max_by_key(|r| r.components().count())
+                .is_none_or(|root| ignores.keeps(t, root))
+        })
+        .cloned()
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -169,6 +221,7 @@ struct Checker<'a> {
     registered: &'a HashSet<String>,
     strict_unresolved: bool,
     invocation_dir: &'a Path,
+    modules: &'a Modules,
 }
 
 impl Checker<'_> {
@@ -290,8 +343,15 @@ struct FileResult {
 
 /// What a conftest does to the tests below it.
 struct Conftest {
+    path: PathBuf,
     dir: PathBuf,
     effects: Vec<Unresolved>,
+    /// Its `collect_ignore` and `collect_ignore_glob`.
+    ignore: ConftestIgnore,
+    /// Its fixtures (their `params` may parametrize the tests below).
+    fixtures: Vec<Fixture>,
+    /// Where it gets fixtures the lint cannot read.
+    opaque: Option<Unresolved>,
     /// A conftest that does not parse fails the whole collection.
     syntax_error: Option<(Pos, String)>,
 }
@@ -302,14 +362,35 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
         .map_init(grammar::parser, |parser, path| {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             match parse(parser, path) {
-                Parsed::Tree(src, tree) => Conftest {
-                    dir,
-                    effects: conftest::effects(path, &src, &tree, inert),
-                    syntax_error: None,
-                },
+                Parsed::Tree(src, tree) => {
+                    let root = tree.root_node();
+                    let scope = source::Scope::new(&src, root);
+                    let body = source::statements(root);
+                    let mut fixtures = fixtures::module_fixtures(&scope, &body);
+                    for f in &mut fixtures {
+                        f.file = Some(path.clone());
+                    }
+                    let opaque = fixtures::opaque_source(&scope, &body).map(|mut u| {
+                        u.file = Some(path.clone());
+                        u
+                    });
+                    Conftest {
+                        path: path.clone(),
+                        dir,
+                        effects: conftest::effects(path, &src, &tree, inert),
+                        ignore: ignore::read(&src, &tree),
+                        fixtures,
+                        opaque,
+                        syntax_error: None,
+                    }
+                }
                 Parsed::Failed(pos, message) => Conftest {
+                    path: path.clone(),
                     dir,
                     effects: Vec::new(),
+                    ignore: ConftestIgnore::default(),
+                    fixtures: Vec::new(),
+                    opaque: None,
                     syntax_error: Some((pos, message)),
                 },
             }
@@ -343,12 +424,20 @@ impl Checker<'_> {
                 return out;
             }
         };
-        let mut tests = collect::collect(&src, &tree, &shown(path, rootdir), rules);
-        let inherited: Vec<&Unresolved> = conftests
+        let mut above: Vec<&Conftest> = conftests
             .iter()
             .filter(|c| path.starts_with(&c.dir))
-            .flat_map(|c| &c.effects)
             .collect();
+        above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
+        let ctx = Context {
+            path: Some(path),
+            conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
+            opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
+            modules: Some(self.modules),
+            depth: 0,
+        };
+        let mut tests = collect::collect_in(&src, &tree, &shown(path, rootdir), rules, &ctx);
+        let inherited: Vec<&Unresolved> = above.iter().flat_map(|c| &c.effects).collect();
         for test in &mut tests {
             test.unresolved
                 .extend(inherited.iter().map(|u| (*u).clone()));
@@ -357,6 +446,45 @@ impl Checker<'_> {
         }
         out.nodeids = tests.into_iter().map(|t| t.nodeid).collect();
         out
+    }
+}
+
+/// What the conftests themselves get: a syntax error, a `collect_ignore`
+/// that cannot be read.
+fn conftest_findings(
+    conftests: &[Conftest],
+    cwd: &Path,
+    strict_unresolved: bool,
+    grouped: &mut BTreeMap<Key, Vec<String>>,
+) {
+    let severity = if strict_unresolved {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    for c in conftests {
+        if let Some(u) = &c.ignore.unresolved {
+            let key = (
+                shown(&c.path, cwd),
+                u.pos,
+                UNRESOLVED,
+                severity,
+                format!("{}; left to collection", u.reason),
+                IGNORE_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
+        if let Some((pos, message)) = &c.syntax_error {
+            let key = (
+                shown(&c.path, cwd),
+                *pos,
+                SYNTAX,
+                Severity::Error,
+                message.clone(),
+                SYNTAX_FIX.to_string(),
+            );
+            grouped.entry(key).or_default();
+        }
     }
 }
 
@@ -382,15 +510,19 @@ pub fn run(request: &Request) -> Result<Report> {
         collect_imported_tests: config.collect_imported_tests(),
     };
     let inert = |name: &str| is_inert(&engine.taxonomy, &registered, name);
-    let conftests = conftests(&files.conftests, &inert);
+    let mut conftests = conftests(&files.conftests, &inert);
+    let tests = collected(&files, &conftests, &config, cwd);
+    // A conftest.py of an ignored directory is never loaded.
+    conftests.retain(|c| tests.iter().any(|t| t.starts_with(&c.dir)));
+    let modules = Modules::new(&config.rootdir);
     let checker = Checker {
         taxonomy: &engine.taxonomy,
         registered: &registered,
         strict_unresolved: request.strict_unresolved,
         invocation_dir: cwd,
+        modules: &modules,
     };
-    let per_file: Vec<FileResult> = files
-        .tests
+    let per_file: Vec<FileResult> = tests
         .par_iter()
         .map_init(grammar::parser, |parser, path| {
             checker.file(parser, path, &config.rootdir, &rules, &conftests)
@@ -399,19 +531,7 @@ pub fn run(request: &Request) -> Result<Report> {
     let mut nodeids = Vec::new();
     let mut unresolved = 0;
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    for (c, path) in conftests.iter().zip(&files.conftests) {
-        if let Some((pos, message)) = &c.syntax_error {
-            let key = (
-                shown(path, cwd),
-                *pos,
-                SYNTAX,
-                Severity::Error,
-                message.clone(),
-                SYNTAX_FIX.to_string(),
-            );
-            grouped.entry(key).or_default();
-        }
-    }
+    conftest_findings(&conftests, cwd, request.strict_unresolved, &mut grouped);
     for result in per_file {
         nodeids.extend(result.nodeids);
         unresolved += result.unresolved;
@@ -439,7 +559,7 @@ pub fn run(request: &Request) -> Result<Report> {
     Ok(Report {
         rootdir: config.rootdir.to_string_lossy().into_owned(),
         findings,
-        files: files.tests.len(),
+        files: tests.len(),
         tests: nodeids.len(),
         unresolved,
         nodeids,

@@ -25,12 +25,54 @@ markers = ["timeout(seconds): a plugin's marker"]
 """
 
 
+#: With ``real_conftests``: what a real project's conftest and helper module
+#: do (a hook adding only harmless markers through a local name and reading
+#: ``own_markers``, ``collect_ignore``, a parametrized fixture whose params
+#: carry markers), and a base class the tests import from another module.
+REAL_PYPROJECT = PYPROJECT.replace(
+    "[tool.pytest.ini_options]\n", '[tool.pytest.ini_options]\npythonpath = ["tests"]\n'
+)
+
+REAL_CONFTEST = """\
+import pytest
+
+collect_ignore = ["pkg_000/test_legacy.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="not on this runner")
+    for item in items:
+        if any(m.name == "gpu_4" for m in getattr(item, "own_markers", [])):
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=[pytest.param("a", marks=pytest.mark.slow), "b"])
+def variant(request):
+    return request.param
+"""
+
+REAL_COMMON = """\
+import pytest
+
+
+class Base:
+    pytestmark = [pytest.mark.unit]
+
+    def test_shared(self):
+        pass
+"""
+
+#: Collected by no one: conftest's collect_ignore names it.
+LEGACY = "import pytest\n\n@pytest.mark.gpu_0\ndef test_legacy():\n    pass\n"
+
+
 class Module:
     """One generated test module, written bit by bit."""
 
-    def __init__(self, rng: random.Random, valid_share: float) -> None:
+    def __init__(self, rng: random.Random, valid_share: float, real: bool = False) -> None:
         self.rng = rng
         self.valid_share = valid_share
+        self.real = real
         self.style = rng.choice(["pytest", "alias", "from"])
         self.mark = {"pytest": "pytest.mark.", "alias": "pt.mark.", "from": "mark."}[self.style]
         self.param = {"pytest": "pytest.param", "alias": "pt.param", "from": "param"}[self.style]
@@ -39,7 +81,7 @@ class Module:
             "alias": "import pytest as pt\n",
             "from": "import pytest\nfrom pytest import mark, param\n",
         }[self.style]
-        self.lines = [head + "import unittest\n"]
+        self.lines = [head + "import unittest\n" + ("from common import Base\n" if real else "")]
         self.tests = 0
         self.names = 0
 
@@ -111,6 +153,9 @@ class Module:
             param, count = self.params(covered | set(marks))
             deco = param + deco
             args = "x"
+        if self.real and self.rng.random() < 0.3:
+            args = f"{args}, variant" if args else "variant"
+            count *= 2
         self.lines.append(f"\n{deco}def {self.name('test_f')}({args}):\n    pass\n")
         self.tests += count
 
@@ -126,8 +171,10 @@ class Module:
             body.append(
                 f"{self.decorators(marks, '    ')}    def {self.name('test_m')}(self):\n        pass\n"
             )
-        self.lines.append(f"\n{self.decorators(own)}class {name}:\n" + "\n".join(body))
-        self.tests += methods
+        based = self.real and rng.random() < 0.3
+        bases = "(Base)" if based else ""
+        self.lines.append(f"\n{self.decorators(own)}class {name}{bases}:\n" + "\n".join(body))
+        self.tests += methods + based
         if budget - methods >= methods + 1 and rng.random() < 0.3:
             # A subclass inherits the methods and the class markers.
             sub = self.name("TestSub")
@@ -135,7 +182,7 @@ class Module:
                 f"\n{self.decorators(self.markers(covered))}class {sub}({name}):\n"
                 f"    def {self.name('test_s')}(self):\n        pass\n"
             )
-            self.tests += methods + 1
+            self.tests += methods + based + 1
 
     def unittest_class(self, covered: set[str], budget: int) -> None:
         own = self.markers(covered)
@@ -159,16 +206,30 @@ class Module:
         return "".join(self.lines)
 
 
-def generate(root: Path, files: int, tests_per_file: int, seed: int, valid_share: float = 0.7) -> int:
+def generate(
+    root: Path,
+    files: int,
+    tests_per_file: int,
+    seed: int,
+    valid_share: float = 0.7,
+    real_conftests: bool = False,
+) -> int:
     """Write a suite under ``root``; returns the number of tests (at least
-    ``tests_per_file`` per file: a class may overshoot by its subclass)."""
+    ``tests_per_file`` per file: a class may overshoot by its subclass).
+    ``real_conftests`` adds what real projects' conftests do (see
+    ``REAL_CONFTEST``)."""
     rng = random.Random(seed)
-    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "pyproject.toml").write_text(REAL_PYPROJECT if real_conftests else PYPROJECT)
+    if real_conftests:
+        (root / "tests" / "pkg_000").mkdir(parents=True, exist_ok=True)
+        (root / "tests" / "conftest.py").write_text(REAL_CONFTEST)
+        (root / "tests" / "common.py").write_text(REAL_COMMON)
+        (root / "tests" / "pkg_000" / "test_legacy.py").write_text(LEGACY)
     total = 0
     for i in range(files):
         folder = root / "tests" / f"pkg_{i // 50:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        module = Module(rng, valid_share)
+        module = Module(rng, valid_share, real_conftests)
         (folder / f"test_mod_{i:04d}.py").write_text(module.build(tests_per_file))
         total += module.tests
     return total

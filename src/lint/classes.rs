@@ -2,16 +2,19 @@
 //! module, `unittest.TestCase`, or imported and out of sight), their markers
 //! along the MRO, and the methods they inherit.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use tree_sitter::Node;
 
-use crate::lint::collect::{defs, generate_tests, pytestmark, Collector, Def};
+use crate::lint::collect::{defs, generate_tests, pytestmark, Collector, Context, Def};
 use crate::lint::grammar::fields;
+use crate::lint::imports::Imported;
 use crate::lint::literal::{text, Literal};
 use crate::lint::marks::{is_mark_free_module, Marks, Unresolved};
-use crate::lint::source::{children, decorators, definition, statements, Binding, Scope};
+use crate::lint::source::{children, decorators, definition, statements, Binding, Pos, Scope};
 
 /// Whether a class is a `unittest.TestCase` (Maybe: a base is out of sight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +24,39 @@ pub enum TestCase {
     Maybe,
 }
 
-/// A base class: one of this module, `unittest.TestCase`, one that carries
-/// no markers (`object`, the standard library's), or one out of sight.
+/// A base class: one of this module, one read from another module of the
+/// project (and where this module names it), `unittest.TestCase`, one that
+/// carries no markers (`object`, the standard library's), or one out of sight.
 #[derive(Clone)]
 pub enum Base<'t> {
     Local(Node<'t>),
+    Imported(Arc<Imported>, Pos),
     UnitTest,
     Plain,
     Unknown(Unresolved),
 }
 
-fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
+/// A class of another module of the project, read without importing it;
+/// `why` is the reason it stays out of sight when it cannot be read.
+fn imported<'t>(
+    ctx: &Context<'_>,
+    node: Node<'t>,
+    module: &str,
+    class: &str,
+    unknown: impl Fn(String) -> Base<'t>,
+    why: String,
+) -> Base<'t> {
+    let (Some(modules), Some(path)) = (ctx.modules, ctx.path) else {
+        return unknown(why);
+    };
+    match modules.class(path, module, class, ctx.depth) {
+        Ok(found) => Base::Imported(found, Pos::of(node)),
+        Err(None) => unknown(why),
+        Err(Some(reason)) => unknown(format!("{why} ({reason})")),
+    }
+}
+
+fn base<'t>(scope: &Scope<'t>, ctx: &Context<'_>, node: Node<'t>, depth: u32) -> Base<'t> {
     let src = scope.src;
     let unknown = |why: String| {
         Base::Unknown(Unresolved::at(
@@ -48,29 +73,46 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
     match node.kind() {
         "identifier" => match scope.lookup(text(node, src), node.start_byte()) {
             Some(Binding::Def(def)) if def.kind() == "class_definition" => Base::Local(def),
-            Some(Binding::Value(v)) => base(scope, v, depth + 1),
+            Some(Binding::Value(v)) => base(scope, ctx, v, depth + 1),
             Some(Binding::From(m, attr))
                 if m.starts_with("unittest") && attr.ends_with("TestCase") =>
             {
                 Base::UnitTest
             }
             Some(Binding::From(m, _)) if m == "pytest" || is_mark_free_module(m) => Base::Plain,
-            Some(Binding::From(m, _)) => unknown(format!("is imported from {m}")),
+            Some(Binding::From(m, attr)) => {
+                imported(ctx, node, m, attr, unknown, format!("is imported from {m}"))
+            }
             None if matches!(text(node, src), "object" | "Exception") => Base::Plain,
             _ => unknown("is not a class of this module".into()),
         },
         "attribute" => {
             let t = text(node, src);
-            let root = t.split('.').next().unwrap_or(t);
-            let Some(Binding::Module(module)) = scope.lookup(root, node.start_byte()) else {
-                return unknown("is not a class of this module".into());
+            let parts: Vec<&str> = t.split('.').map(str::trim).collect();
+            let (root, middle, class) = match parts.as_slice() {
+                [root, middle @ .., class] => (*root, middle, *class),
+                _ => return unknown("is not a class of this module".into()),
+            };
+            // `common.Base` after `import common` or `from . import common`.
+            let module = match scope.lookup(root, node.start_byte()) {
+                Some(Binding::Module(module)) => module.to_string(),
+                Some(Binding::From(m, a)) if m.ends_with('.') => format!("{m}{a}"),
+                Some(Binding::From(m, a)) if !is_mark_free_module(m) && m != "pytest" => {
+                    format!("{m}.{a}")
+                }
+                _ => return unknown("is not a class of this module".into()),
             };
             if module.starts_with("unittest") && t.ends_with("TestCase") {
                 Base::UnitTest
-            } else if is_mark_free_module(module) {
+            } else if is_mark_free_module(&module) {
                 Base::Plain
             } else {
-                unknown(format!("comes from module {module}"))
+                let full = std::iter::once(module.as_str())
+                    .chain(middle.iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let why = format!("comes from module {module}");
+                imported(ctx, node, &full, class, unknown, why)
             }
         }
         "subscript" => Base::Plain,
@@ -78,14 +120,14 @@ fn base<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Base<'t> {
     }
 }
 
-pub fn bases<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Base<'t>> {
+pub fn bases<'t>(scope: &Scope<'t>, ctx: &Context<'_>, class: Node<'t>) -> Vec<Base<'t>> {
     class
         .child_by_field_id(fields().superclasses.get())
         .map(children)
         .unwrap_or_default()
         .into_iter()
         .filter(|n| n.kind() != "keyword_argument")
-        .map(|n| base(scope, n, 0))
+        .map(|n| base(scope, ctx, n, 0))
         .collect()
 }
 
@@ -125,7 +167,7 @@ impl<'t> Collector<'_, 't> {
             self.bases
                 .borrow_mut()
                 .entry(class.id())
-                .or_insert_with(|| Rc::new(bases(self.scope, class))),
+                .or_insert_with(|| Rc::new(bases(self.scope, self.ctx, class))),
         )
     }
 
@@ -138,6 +180,7 @@ impl<'t> Collector<'_, 't> {
             let this = match b {
                 Base::UnitTest => TestCase::Yes,
                 Base::Local(def) => self.unittest(*def, seen),
+                Base::Imported(i, _) => i.unittest,
                 Base::Unknown(_) => TestCase::Maybe,
                 Base::Plain => TestCase::No,
             };
@@ -160,6 +203,7 @@ impl<'t> Collector<'_, 't> {
         for b in self.bases(class).iter() {
             match b {
                 Base::Local(def) => marks.extend(self.class_marks(*def, seen)),
+                Base::Imported(i, at) => marks.extend(i.marks_at(*at)),
                 Base::Unknown(u) => marks.unresolved.push(u.clone()),
                 Base::UnitTest | Base::Plain => {}
             }
@@ -187,13 +231,32 @@ impl<'t> Collector<'_, 't> {
             }
         };
         add(
-            defs(self.scope, &self.body(class), "function_definition"),
+            defs(self.scope, &self.body(class), "function_definition", true),
             &mut out,
         );
         for b in self.bases(class).iter() {
-            if let Base::Local(def) = b {
-                let inherited = self.methods(*def, seen);
-                add(inherited, &mut out);
+            match b {
+                Base::Local(def) => {
+                    let inherited = self.methods(*def, seen);
+                    add(inherited, &mut out);
+                }
+                Base::Imported(i, at) => {
+                    let inherited = i
+                        .methods
+                        .iter()
+                        .map(|m| Def {
+                            name: Cow::Owned(m.name.clone()),
+                            node: None,
+                            pos: *at,
+                            marks: i.placed(m.marks.clone(), *at),
+                            fixture: m.fixture,
+                            as_fixture: m.as_fixture.clone(),
+                            args: m.args.clone(),
+                        })
+                        .collect();
+                    add(inherited, &mut out);
+                }
+                _ => {}
             }
         }
         out

@@ -5,17 +5,22 @@
 //! give it: its own, its classes' (and their bases'), the module's
 //! `pytestmark`, and its parameter set's.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::rc::Rc;
 
 use tree_sitter::{Node, Tree};
 
 use crate::lint::classes::{Base, TestCase};
 use crate::lint::discover::fnmatch;
+use crate::lint::fixtures::{self, Fixture, Visible};
 use crate::lint::grammar::fields;
+use crate::lint::imports::Modules;
 use crate::lint::literal::text;
 use crate::lint::marks::{is_mark_free_module, Marks, Spelled, Unresolved};
+use crate::lint::params::Parametrize;
 use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
 
 /// One test as the lint sees it.
@@ -107,13 +112,43 @@ pub fn generate_tests<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Option<Unreso
 
 /// A function or class definition with its decorators' markers.
 pub(super) struct Def<'t> {
-    pub(super) name: &'t str,
-    pub(super) node: Node<'t>,
+    pub(super) name: Cow<'t, str>,
+    /// None for a method of a class read from another module.
+    pub(super) node: Option<Node<'t>>,
+    /// Where its name is written (for a method of another module: where
+    /// that module's class is named as a base).
+    pub(super) pos: Pos,
     pub(super) marks: Marks,
     pub(super) fixture: bool,
+    /// The fixture it is, when it is one.
+    pub(super) as_fixture: Option<Fixture>,
+    /// The fixtures it requests by argument name.
+    pub(super) args: Vec<String>,
 }
 
-pub(super) fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<Def<'t>> {
+/// What a module's tests see from outside it.
+#[derive(Default)]
+pub struct Context<'a> {
+    /// The module's own path, for the imports relative to it.
+    pub path: Option<&'a Path>,
+    /// Fixtures of the conftest.py files above the module, nearest first.
+    pub conftest_fixtures: Vec<&'a [Fixture]>,
+    /// Where those conftests get fixtures the lint cannot read.
+    pub opaque_fixtures: Vec<&'a Unresolved>,
+    /// The project's modules, read when a base class is imported from one.
+    pub modules: Option<&'a Modules>,
+    /// How many imports away from a test module this module is.
+    pub depth: u32,
+}
+
+/// The function and class definitions of a body; `method` says it is a
+/// class body (the first argument of a method is no fixture).
+pub(super) fn defs<'t>(
+    scope: &Scope<'t>,
+    body: &[Node<'t>],
+    kind: &str,
+    method: bool,
+) -> Vec<Def<'t>> {
     let mut out: Vec<Def<'t>> = Vec::new();
     for stmt in body {
         let def = definition(*stmt);
@@ -131,12 +166,25 @@ pub(super) fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<
             marks.extend(m);
             fixture |= f;
         }
+        let pos = Pos::of(name);
         let name = text(name, scope.src);
+        let static_method = fixtures::is_static(*stmt, scope.src);
         let item = Def {
-            name,
-            node: def,
+            name: Cow::Borrowed(name),
+            node: Some(def),
+            pos,
             marks,
             fixture,
+            as_fixture: if fixture {
+                fixtures::read(scope, *stmt, method)
+            } else {
+                None
+            },
+            args: if kind == "function_definition" {
+                fixtures::argnames(def, scope.src, method && !static_method)
+            } else {
+                Vec::new()
+            },
         };
         // A later definition replaces an earlier one of the same name.
         match out.iter_mut().find(|d| d.name == name) {
@@ -153,6 +201,13 @@ pub(super) struct Collector<'a, 't> {
     file: &'a str,
     module_marks: Marks,
     tests: Vec<StaticTest>,
+    pub(super) ctx: &'a Context<'a>,
+    /// Fixtures defined at the top of the module.
+    module_fixtures: Vec<Fixture>,
+    /// Where the module gets fixtures the lint cannot read.
+    module_opaque: Option<Unresolved>,
+    /// Fixtures of the classes a test is in, outermost first.
+    class_fixtures: Vec<Vec<Fixture>>,
     /// Class bodies and bases, read once per class (node id).
     pub(super) bodies: RefCell<HashMap<usize, Rc<Vec<Node<'t>>>>>,
     pub(super) bases: RefCell<HashMap<usize, Rc<Vec<Base<'t>>>>>,
@@ -167,11 +222,18 @@ impl<'t> Collector<'_, 't> {
             all.extend((*marks).clone());
         }
         all.extend(self.module_marks.clone());
-        let pos = def
-            .node
-            .child_by_field_id(fields().name.get())
-            .map_or_else(|| Pos::of(def.node), Pos::of);
+        let pos = def.pos;
         let base = format!("{prefix}::{}", def.name);
+        // pytest parametrizes with fixtures' params before `parametrize` markers.
+        let mut params = if unittest {
+            Vec::new()
+        } else {
+            let (params, unseen) = self.fixture_params(def, &all, pos);
+            all.unresolved.extend(unseen);
+            params
+        };
+        params.extend(std::mem::take(&mut all.params));
+        all.params = params;
         if unittest || all.params.is_empty() {
             self.tests.push(StaticTest {
                 nodeid: base,
@@ -226,15 +288,70 @@ impl<'t> Collector<'_, 't> {
         }
     }
 
+    /// The `params` of the fixtures a test uses, in pytest's order; those of
+    /// a conftest.py placed at the test (their markers are spelled there).
+    /// Also why fixtures it uses may be out of sight: where the module or a
+    /// conftest gets fixtures the lint cannot read.
+    fn fixture_params(
+        &self,
+        def: &Def<'t>,
+        all: &Marks,
+        pos: Pos,
+    ) -> (Vec<Parametrize>, Vec<Unresolved>) {
+        let mut levels: Vec<&[Fixture]> = self
+            .class_fixtures
+            .iter()
+            .rev()
+            .map(Vec::as_slice)
+            .collect();
+        levels.push(&self.module_fixtures);
+        levels.extend(self.ctx.conftest_fixtures.iter().copied());
+        let visible = Visible { levels };
+        let direct: HashSet<String> = all.argnames.iter().cloned().collect();
+        let params = visible
+            .params(&all.usefixtures, &def.args, &direct)
+            .into_iter()
+            .filter_map(|f| {
+                let mut p = f.params.clone()?;
+                if let Some(file) = &f.file {
+                    placed_at(&mut p, pos, file);
+                }
+                Some(p)
+            })
+            .collect();
+        let opaque: Vec<&Unresolved> = self
+            .module_opaque
+            .iter()
+            .chain(self.ctx.opaque_fixtures.iter().copied())
+            .collect();
+        let mut unseen = Vec::new();
+        if !opaque.is_empty() {
+            for name in visible.missing(&all.usefixtures, &def.args, &direct) {
+                for source in &opaque {
+                    unseen.push(Unresolved {
+                        reason: format!(
+                            "fixture `{name}` is not defined where the lint can see it ({} may define it): its params may carry markers",
+                            source.reason
+                        ),
+                        ..(*source).clone()
+                    });
+                }
+            }
+        }
+        (params, unseen)
+    }
+
     fn class(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks]) {
-        let class = def.node;
+        let Some(class) = def.node else {
+            return;
+        };
         let nodeid = format!("{prefix}::{}", def.name);
         let kind = self.unittest(class, &mut HashSet::new());
         let test_attr = self.class_attr(class, "__test__");
         if test_attr == Some(false) {
             return;
         }
-        let named = name_matches(def.name, &self.rules.python_classes) || test_attr == Some(true);
+        let named = name_matches(&def.name, &self.rules.python_classes) || test_attr == Some(true);
         let marks = self.class_marks(class, &mut HashSet::new());
         let mut inner_chain: Vec<&Marks> = vec![];
         match kind {
@@ -247,7 +364,7 @@ impl<'t> Collector<'_, 't> {
                 if tests.is_empty() {
                     tests = methods.iter().filter(|m| m.name == "runTest").collect();
                 }
-                tests.sort_by_key(|m| m.name);
+                tests.sort_by(|a, b| a.name.cmp(&b.name));
                 inner_chain.push(&marks);
                 inner_chain.extend_from_slice(chain);
                 for m in tests {
@@ -286,44 +403,98 @@ impl<'t> Collector<'_, 't> {
             return;
         }
         let methods = self.methods(class, &mut HashSet::new());
-        let nested = defs(self.scope, &self.body(class), "class_definition");
+        let nested = defs(self.scope, &self.body(class), "class_definition", true);
         inner_chain.push(&marks);
         inner_chain.extend_from_slice(chain);
+        self.class_fixtures.push(
+            methods
+                .iter()
+                .filter_map(|m| m.as_fixture.clone())
+                .collect(),
+        );
         for m in &methods {
-            if name_matches(m.name, &self.rules.python_functions) && !m.fixture {
+            if name_matches(&m.name, &self.rules.python_functions) && !m.fixture {
                 self.function(&nodeid, m, &inner_chain, false);
             }
         }
         for n in &nested {
             self.class(&nodeid, n, &inner_chain);
         }
+        self.class_fixtures.pop();
+    }
+}
+
+/// Put a conftest fixture's parameter sets at the test that uses them: the
+/// lint reports a test's findings in its own file.
+fn placed_at(p: &mut Parametrize, pos: Pos, file: &Path) {
+    p.pos = pos;
+    if let Some(u) = &mut p.unknown {
+        u.file.get_or_insert_with(|| file.to_path_buf());
+    }
+    for set in p.sets.iter_mut().flatten() {
+        set.pos = pos;
+        for m in &mut set.marks {
+            m.pos = pos;
+        }
+        for u in &mut set.unresolved {
+            u.file.get_or_insert_with(|| file.to_path_buf());
+        }
+    }
+}
+
+impl<'a, 't> Collector<'a, 't> {
+    /// A collector of one module's tests.
+    pub(super) fn new(
+        scope: &'a Scope<'t>,
+        root: Node<'t>,
+        rules: &'a Rules,
+        file: &'a str,
+        ctx: &'a Context<'a>,
+    ) -> Self {
+        let body = statements(root);
+        let mut module_marks = pytestmark(scope, &body);
+        if let Some(u) = generate_tests(scope, &body) {
+            module_marks.unresolved.push(u);
+        }
+        Collector {
+            scope,
+            rules,
+            file,
+            module_marks,
+            tests: Vec::new(),
+            ctx,
+            module_fixtures: fixtures::module_fixtures(scope, &body),
+            module_opaque: fixtures::opaque_source(scope, &body),
+            class_fixtures: Vec::new(),
+            bodies: RefCell::default(),
+            bases: RefCell::default(),
+        }
     }
 }
 
 /// Every test of a parsed module. `file` is its path relative to the rootdir.
 pub fn collect(src: &[u8], tree: &Tree, file: &str, rules: &Rules) -> Vec<StaticTest> {
+    collect_in(src, tree, file, rules, &Context::default())
+}
+
+/// Every test of a parsed module, with what it sees from outside it.
+pub fn collect_in(
+    src: &[u8],
+    tree: &Tree,
+    file: &str,
+    rules: &Rules,
+    ctx: &Context<'_>,
+) -> Vec<StaticTest> {
     let root = tree.root_node();
     let scope = Scope::new(src, root);
     let body = statements(root);
-    let mut module_marks = pytestmark(&scope, &body);
-    if let Some(u) = generate_tests(&scope, &body) {
-        module_marks.unresolved.push(u);
-    }
-    let mut c = Collector {
-        scope: &scope,
-        rules,
-        file,
-        module_marks,
-        tests: Vec::new(),
-        bodies: RefCell::default(),
-        bases: RefCell::default(),
-    };
-    for def in defs(&scope, &body, "function_definition") {
-        if name_matches(def.name, &rules.python_functions) && !def.fixture {
+    let mut c = Collector::new(&scope, root, rules, file, ctx);
+    for def in defs(&scope, &body, "function_definition", false) {
+        if name_matches(&def.name, &rules.python_functions) && !def.fixture {
             c.function(file, &def, &[], false);
         }
     }
-    for def in defs(&scope, &body, "class_definition") {
+    for def in defs(&scope, &body, "class_definition", false) {
         c.class(file, &def, &[]);
     }
     if rules.collect_imported_tests {

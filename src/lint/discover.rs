@@ -140,6 +140,8 @@ pub struct Files {
     pub tests: Vec<PathBuf>,
     /// `conftest.py` files in the test modules' directories and above, up to the rootdir.
     pub conftests: Vec<PathBuf>,
+    /// The paths the walk started from (pytest never ignores these).
+    pub roots: Vec<PathBuf>,
 }
 
 fn is_venv(dir: &Path) -> bool {
@@ -228,6 +230,7 @@ pub fn discover(invocation_dir: &Path, paths: &[PathBuf], config: &PytestConfig)
     Ok(Files {
         tests: tests.into_iter().collect(),
         conftests: conftests.into_iter().collect(),
+        roots,
     })
 }
 

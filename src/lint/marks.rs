@@ -47,6 +47,10 @@ pub struct Marks {
     pub marks: Vec<Spelled>,
     pub params: Vec<Parametrize>,
     pub unresolved: Vec<Unresolved>,
+    /// Fixture names given to `usefixtures` markers.
+    pub usefixtures: Vec<String>,
+    /// Argument names of `parametrize` markers (they win over fixtures' params).
+    pub argnames: Vec<String>,
 }
 
 impl Marks {
@@ -54,6 +58,8 @@ impl Marks {
         self.marks.extend(other.marks);
         self.params.extend(other.params);
         self.unresolved.extend(other.unresolved);
+        self.usefixtures.extend(other.usefixtures);
+        self.argnames.extend(other.argnames);
     }
 
     fn unresolved(u: Unresolved) -> Self {
@@ -357,7 +363,21 @@ impl<'t> Scope<'t> {
                         marks
                             .params
                             .push(params::parametrize(self, args, d.pos, depth));
+                        marks
+                            .argnames
+                            .extend(params::parametrized_names(self, args));
                     }
+                }
+                if d.name == "usefixtures" {
+                    marks.usefixtures.extend(
+                        args.map(children)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|a| match literal(a, self.src) {
+                                Some(Literal::Str(s)) => Some(s),
+                                _ => None,
+                            }),
+                    );
                 }
                 marks.marks.push(d);
                 Val::Marks(marks)

@@ -402,6 +402,103 @@ fn param_set(
     }
 }
 
+/// A fixture's `params=` (and `ids=`), read as pytest parametrizes the
+/// tests using it: like `parametrize(name, params, ids=ids)`.
+pub fn fixture_params<'t>(
+    scope: &Scope<'t>,
+    name: &str,
+    values: Node<'t>,
+    ids: Option<Node<'t>>,
+    pos: Pos,
+) -> Parametrize {
+    let names = [name.to_string()];
+    if let Some(ints) = range_values(scope, values) {
+        let sets = ints
+            .into_iter()
+            .map(|i| ParamSet {
+                id: i.to_string(),
+                pos,
+                marks: Vec::new(),
+                unresolved: Vec::new(),
+            })
+            .collect();
+        return Parametrize {
+            pos,
+            sets: Some(sets),
+            unknown: None,
+        };
+    }
+    let Some(items) = elements(scope, values, 0) else {
+        let unknown = scope.may_carry_marks(values, 1).then(|| {
+            Unresolved::at(
+                values,
+                format!(
+                    "fixture `{name}` has parameters computed at run time that may carry markers: `{}`",
+                    scope.snippet(values)
+                ),
+            )
+        });
+        return Parametrize {
+            pos,
+            sets: None,
+            unknown,
+        };
+    };
+    if items.is_empty() {
+        return Parametrize {
+            pos,
+            sets: Some(vec![ParamSet {
+                id: "NOTSET".into(),
+                pos,
+                marks: vec![Spelled {
+                    name: "skip".into(),
+                    pos,
+                }],
+                unresolved: Vec::new(),
+            }]),
+            unknown: None,
+        };
+    }
+    let explicit: Vec<Option<String>> = ids
+        .and_then(|ids| elements(scope, ids, 0))
+        .map(|ids| {
+            ids.into_iter()
+                .map(|n| literal(n, scope.src).and_then(|l| explicit_id(&l)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sets: Vec<ParamSet> = items
+        .iter()
+        .enumerate()
+        .map(|(idx, item)| {
+            param_set(
+                scope,
+                *item,
+                &names,
+                idx,
+                explicit.get(idx).cloned().flatten(),
+                1,
+            )
+        })
+        .collect();
+    let mut unique: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
+    make_unique(&mut unique);
+    for (set, id) in sets.iter_mut().zip(unique) {
+        set.id = id;
+    }
+    Parametrize {
+        pos,
+        sets: Some(sets),
+        unknown: None,
+    }
+}
+
+/// The argument names of a `parametrize(...)` call's arguments.
+pub fn parametrized_names(scope: &Scope<'_>, args: Node<'_>) -> Vec<String> {
+    let args = Args::of(scope.src, args);
+    argnames(scope, args.get(0, "argnames"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,11 @@ impl PytestConfig {
             .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no"))
     }
 
+    /// The `addopts` ini option, split as pytest splits it.
+    pub fn addopts(&self) -> Vec<String> {
+        self.args("addopts", &[])
+    }
+
     /// The `dynamo_config` ini option of pytest-dynamo.
     pub fn dynamo_config(&self) -> Option<String> {
         self.string("dynamo_config")
