@@ -37,7 +37,7 @@ pub const UNRESOLVED: &str = "DYN900";
 pub const SYNTAX: &str = "DYN901";
 
 /// How deeply a file's syntax tree may nest for the lint to check it. The
-/// lint's walkers recurse over expressions; CPython 3.11 itself gives up
+/// lint's walkers recurse over expressions; `CPython` 3.11 itself gives up
 /// compiling at about this depth (3,000 terms of `a + a + ...`).
 pub const MAX_DEPTH: usize = 3000;
 
@@ -184,7 +184,7 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
 fn not_utf8(src: &[u8], error: &std::str::Utf8Error) -> (Pos, String) {
     let at = error.valid_up_to();
     let before = &src[..at];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
     let col = at
         - before
             .iter()

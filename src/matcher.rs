@@ -147,19 +147,20 @@ fn same(mark: &MarkValue, wanted: &Value) -> bool {
         _ => None,
     };
     match (mark, wanted) {
-        (MarkValue::Str(a), Value::Str(b)) => a == b,
+        // A Python int beyond 64 bits reaches the core as its repr, which is
+        // its decimal form, the very form `BigInt` keeps.
+        (MarkValue::Str(a), Value::Str(b)) | (MarkValue::Other(a), Value::BigInt(b)) => a == b,
         (MarkValue::None, Value::None) => true,
         (MarkValue::Int(a), w) => number(w) == Some(i128::from(*a)),
         (MarkValue::Bool(a), w) => number(w) == Some(i128::from(*a)),
-        // Exact, as Python compares: 2.0 == 2, 2.5 != 2.
-        #[allow(clippy::cast_precision_loss, clippy::float_cmp)]
+        // Exact, as Python compares: 2.0**70 == 2**70, 1e30 != 10**30.
+        #[allow(clippy::float_cmp)]
         (MarkValue::Float(a), Value::BigInt(b)) => {
             a.is_finite() && a.fract() == 0.0 && format!("{a:.0}") == *b
         }
+        // Exact, as Python compares: 2.0 == 2, 2.5 != 2.
+        #[allow(clippy::cast_precision_loss, clippy::float_cmp)]
         (MarkValue::Float(a), w) => number(w).is_some_and(|n| *a == n as f64),
-        // A Python int beyond 64 bits reaches the core as its repr, which is
-        // its decimal form, the very form `BigInt` keeps.
-        (MarkValue::Other(a), Value::BigInt(b)) => a == b,
         _ => false,
     }
 }

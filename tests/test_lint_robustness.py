@@ -76,7 +76,7 @@ def test_nesting_within_the_limit_is_checked(pytester: pytest.Pytester, valid_ma
     assert (finding["path"], finding["code"]) == ("test_with_args.py", "DYN900")
     assert finding["message"] == (
         "`pytest.mark.unit.with_args(1).with_args(1).with_args(1).w...`: computed markers: "
-        "`pytest.mark.unit.with_args(1).with_args(1)`; left to collection-time validation"
+        "`pytest.mark.unit.with_args(1).with_args`; left to collection-time validation"
     )
 
 

@@ -149,12 +149,11 @@ pub(super) fn defs<'t>(scope: &Scope<'t>, body: &[Node<'t>], kind: &str) -> Vec<
             fixture,
         };
         // A later definition replaces an earlier one of the same name.
-        match index.get(name) {
-            Some(&at) => out[at] = item,
-            None => {
-                index.insert(name, out.len());
-                out.push(item);
-            }
+        if let Some(&at) = index.get(name) {
+            out[at] = item;
+        } else {
+            index.insert(name, out.len());
+            out.push(item);
         }
     }
     out
@@ -571,6 +570,7 @@ class Derived(Checks):
 
     #[test]
     fn parametrizations_beyond_the_limit_are_counted_not_expanded() {
+        use std::fmt::Write;
         // 2^40 ids once reached 12 GB before anything was reported.
         let stacked = |n: usize, marked: bool| {
             let mut src = String::from("import pytest\n@pytest.mark.unit\n");
@@ -578,7 +578,7 @@ class Derived(Checks):
                 if marked && i == 0 {
                     src.push_str("@pytest.mark.parametrize('p0', [pytest.param(0, marks=pytest.mark.gpu_1), 1])\n");
                 } else {
-                    src.push_str(&format!("@pytest.mark.parametrize('p{i}', [0, 1])\n"));
+                    let _ = writeln!(src, "@pytest.mark.parametrize('p{i}', [0, 1])");
                 }
             }
             src.push_str("def test_p(): pass\n");

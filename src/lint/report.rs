@@ -60,7 +60,7 @@ pub fn label(finding: &Finding) -> Option<String> {
             let function = |n: &str| n.split('[').next().unwrap_or(n).to_string();
             let first = function(&many[0]);
             if many.iter().all(|n| function(n) == first) {
-                Some(format!("{}[*] ({count} parametrizations)", local(&first),))
+                Some(format!("{}[*] ({count} parametrizations)", local(&first)))
             } else {
                 Some(format!("{count} tests"))
             }
