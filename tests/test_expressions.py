@@ -226,7 +226,10 @@ def test_an_expression_nested_too_deeply_is_a_usage_error(
     result = pytester.runpytest_subprocess("--dynamo-pipeline=deep")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"*deep.stages?0?.expr: the expression nests deeper than 200 levels of parentheses and `not` (column {column})"]
+        [
+            "*deep.stages?0?.expr: the expression nests deeper than 200 levels of parentheses and `not` "
+            f"(column {column})"
+        ]
     )
     assert len(result.stderr.str()) < 2000, "a long expression is shown cut around the column"
 
