@@ -118,7 +118,10 @@ pub fn too_deep(tree: &Tree, limit: usize) -> Option<Pos> {
         if depth > limit {
             return Some(Pos::of(cursor.node()));
         }
-        if cursor.goto_first_child() {
+        // A subtree of n nodes is at most n - 1 levels deep below its root:
+        // small ones (nearly every statement) are skipped unvisited.
+        let deepest = depth + cursor.node().descendant_count().saturating_sub(1);
+        if deepest > limit && cursor.goto_first_child() {
             depth += 1;
             continue;
         }
