@@ -109,6 +109,7 @@ impl History {
             release_after: release_after.unwrap_or(gates.release_after).max(1),
             top,
             slowdown_percent: gates.performance_regression,
+            slowdown_min_s: gates.slowdown_min_s,
             quarantine_days: gates.quarantine_days,
             pipeline,
         };

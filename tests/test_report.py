@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,48 @@ def test_durations_per_test_and_stage_against_the_previous_window(
     assert [s["name"] for s in d["slowdowns"]] == ["t/e2e.py::slow"]
     assert [s["name"] for s in d["slowest"]] == ["t/e2e.py::slow", "t/unit.py::quick"]
     assert len(d["trend"]) == 8, "one point per stage and run"
+
+
+def test_a_millisecond_test_is_no_slow_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Builder()
+    for slow, quick in [(2.0, 0.002), (2.0, 0.002), (4.0, 0.004), (4.0, 0.004)]:
+        b.run({"t/a.py::slow": ("passed", slow, {}), "t/a.py::quick": ("passed", quick, {})})
+    path = b.write(tmp_path / "ms.jsonl")
+    args = ("--window", "2", "--min-runs", "2", "--rootdir", tmp_path)
+    data = report_json(capsys, path, *args)
+    quick = next(t for t in data["durations"]["tests"] if t["name"] == "t/a.py::quick")
+    assert quick["change_percent"] == pytest.approx(100.0), "+100%, 2 ms"
+    assert [s["name"] for s in data["durations"]["slowdowns"]] == ["t/a.py::slow"]
+    # The floor is configurable; 0 lists every relative slow-down, as before.
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nslowdown_min_s = 0\n")
+    data = report_json(capsys, path, *args)
+    assert [s["name"] for s in data["durations"]["slowdowns"]] == ["t/a.py::slow", "t/a.py::quick"]
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nslowdown_min_s = 2.5\n")
+    assert report_json(capsys, path, *args)["durations"]["slowdowns"] == []
+
+
+def test_report_times_are_rfc3339_with_seconds_and_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = report_json(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(stamp, data["generated_at"]), data["generated_at"]
+    times = [data["runs"]["first"], data["runs"]["latest"]["started_at"]]
+    times += [p["started_at"] for p in data["flake_trend"]] + [p["started_at"] for p in data["durations"]["trend"]]
+    assert times and all(re.fullmatch(stamp, t) for t in times), times
+
+
+def test_an_impossible_date_is_a_corrupt_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = durations_history(tmp_path)
+    lines = path.read_text().splitlines()
+    start = json.loads(lines[0])
+    start["started_at"] = "2026-02-31T00:00:00Z"
+    path.write_text("\n".join([json.dumps(start), *lines[1:]]) + "\n")
+    code, out, err = report(capsys, path, "--format", "json")
+    data = json.loads(out)
+    # February 31 is not read as March 3: the line is counted, not shifted.
+    assert "2026-03-03" not in out
+    assert data["inputs"]["corrupt"] == 1, data["inputs"]
 
 
 def test_the_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
