@@ -390,6 +390,9 @@ def push_metrics(url: str, pipeline: str, text: str, timeout_s: float = 10.0) ->
 def new_run_id() -> str:
     """A new run id: 32 hex digits."""
 
+def new_flow_id() -> str:
+    """A new flow id: a random version 4 UUID (the one the core gives each test)."""
+
 def test_id(nodeid: str) -> str:
     """The stable id of a test: the sha256 of its node id, in hex."""
 
