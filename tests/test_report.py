@@ -273,6 +273,22 @@ expires = "2026-06-01"
 """
 
 
+def test_the_configured_quarantine_file_is_read_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "q.toml").write_text(QUARANTINE)
+    history = quarantine_history(tmp_path)
+    args = ("--release-after", "5", "--min-runs", "3", "--rootdir", tmp_path)
+    unconfigured = report_json(capsys, history, *args)["quarantine"]
+    assert unconfigured["release"] == [], "no file: nothing to release"
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest-dynamo.quarantine]\nfile = "q.toml"\n')
+    configured = report_json(capsys, history, *args)["quarantine"]
+    explicit = report_json(capsys, history, *args, "--quarantine", tmp_path / "q.toml")["quarantine"]
+    assert configured == explicit
+    assert [r["test"] for r in configured["release"]] == ["t/b.py::held_*"]
+    assert "t/c.py::still_bad" not in [e["test"] for e in configured["add"]], "already quarantined"
+
+
 def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

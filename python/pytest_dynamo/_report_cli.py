@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
         "--quarantine",
         type=Path,
         metavar="FILE",
-        help="The quarantine file: releases are checked against it.",
+        help="The quarantine file: releases are checked against it "
+        "(default: the file [tool.pytest-dynamo.quarantine] names, if any).",
     )
     p.add_argument(
         "--quarantine-out",
@@ -126,10 +127,23 @@ def main(argv: Sequence[str]) -> int:
         return 2
 
 
+def configured_quarantine(engine: _core.Engine, rootdir: Path) -> Path | None:
+    """The quarantine file the configuration names (``[tool.pytest-dynamo.quarantine]
+    file``), read and checked as the plugin reads it; None when none is named."""
+    try:
+        named = _core.RunPolicy.load(engine, str(rootdir)).quarantine_file
+    except _core.ConfigError as err:
+        raise UsageError(str(err)) from None
+    return None if named is None else Path(named)
+
+
 def run(args: argparse.Namespace) -> int:
-    engine, _ = load_engine(args)
+    engine, rootdir = load_engine(args)
     if args.quarantine is not None and not args.quarantine.is_file():
         raise UsageError(f"--quarantine {args.quarantine}: no such file")
+    if args.quarantine is None:
+        # Without it, the report would suggest quarantining tests that already are.
+        args.quarantine = configured_quarantine(engine, rootdir)
     history = load_history(args.paths)
     try:
         report = history.report(
