@@ -297,7 +297,7 @@ def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     qfile.write_text(QUARANTINE)
     out_file = tmp_path / "quarantine.new.toml"
     args = ["--quarantine", qfile, "--quarantine-out", out_file, "--release-after", "5", "--min-runs", "3"]
-    data = report_json(capsys, quarantine_history(tmp_path), *args)
+    data = report_json(capsys, quarantine_history(tmp_path), *args, "--ticket", "DYN-99")
     q = data["quarantine"]
     assert [e["test"] for e in q["add"]] == ["t/a.py::newly_flaky"]
     added = q["add"][0]
@@ -313,11 +313,41 @@ def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     entries = tomllib.loads(updated)["quarantine"]
     assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky"]
     assert set(entries[1]) == {"test", "reason", "owner", "ticket", "expires"}
+    assert entries[1]["ticket"] == "DYN-99"
     # Six passes are needed now: nothing to release.
     data = report_json(
-        capsys, quarantine_history(tmp_path), *args[:4], "--release-after", "6", "--min-runs", "3"
+        capsys,
+        quarantine_history(tmp_path),
+        *args[:4],
+        "--release-after",
+        "6",
+        "--min-runs",
+        "3",
+        "--ticket",
+        "T",
     )
     assert data["quarantine"]["release"] == []
+
+
+def test_the_written_quarantine_file_loads_at_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qfile = tmp_path / "q.toml"
+    qfile.write_text(QUARANTINE)
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest-dynamo.quarantine]\nfile = "q.toml"\n')
+    args = ("--quarantine-out", qfile, "--min-runs", "3", "--rootdir", tmp_path)
+    # Without a ticket the added entry would not load: refused, nothing written.
+    code, _, err = report(capsys, quarantine_history(tmp_path), *args)
+    assert code == 2
+    assert "--quarantine-out would add entries without ticket (t/a.py::newly_flaky)" in err
+    assert "pass --ticket DYN-123" in err
+    assert qfile.read_text() == QUARANTINE
+    code, _, err = report(capsys, quarantine_history(tmp_path), *args, "--ticket", "DYN-7")
+    assert code == 0, err
+    # The round trip: the run loads what the report wrote (an empty ticket was exit 4).
+    policy = _core.RunPolicy.load(_core.Engine.load(str(tmp_path)), str(tmp_path))
+    assert policy.quarantine_file == str(qfile)
+    assert 'ticket = "DYN-7"' in qfile.read_text()
 
 
 def test_a_broken_quarantine_file_is_a_usage_error(

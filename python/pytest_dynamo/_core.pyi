@@ -340,9 +340,11 @@ class Report:
         """One self-contained HTML page with inline SVG charts."""
     def tickets(self) -> list[tuple[str, str, str]]:
         """`(owner, file-name slug, Markdown body)`: one ready-to-file ticket per owner."""
-    def quarantine_file(self) -> str:
+    def quarantine_file(self, ticket: str | None = None, owner: str | None = None) -> str:
         """The quarantine file with the suggested changes applied (released
-        entries cut out, new ones appended); a new file when none was read."""
+        entries cut out, new ones appended); a new file when none was read.
+        `ticket` and `owner` fill added entries that have none: an entry
+        without them does not load."""
 
 @final
 class GateOutcome:
