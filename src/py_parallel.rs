@@ -1,6 +1,8 @@
 //! GPU-aware parallel runs (issue #16) for Python: the packing scheduler
 //! the xdist integration drives, and its simulation for plans and benchmarks.
 
+use std::collections::BTreeMap;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -164,7 +166,7 @@ impl GpuScheduler {
 
     /// Node id -> why it will not run (never fits, or no VRAM value with "skip").
     #[getter]
-    fn unrunnable(&self) -> Vec<(String, String)> {
+    fn unrunnable(&self) -> BTreeMap<String, String> {
         self.inner
             .unrunnable()
             .iter()

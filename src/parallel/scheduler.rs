@@ -75,12 +75,19 @@ impl Scheduler {
         let mut queue = Vec::with_capacity(specs.len());
         let mut unrunnable = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
+            // Without a slot of its kind a test would wait forever.
             match &spec.placement {
                 Placement::Skip(why) => unrunnable.push((i, why.clone())),
+                Placement::Gpu(_) if resources.gpu_slots == 0 => {
+                    unrunnable.push((i, "no worker runs GPU tests (0 GPU slots)".into()));
+                }
                 Placement::Gpu(need) => match resources.never_fits(need) {
                     Some(why) => unrunnable.push((i, why)),
                     None => queue.push(i),
                 },
+                Placement::Cpu if resources.cpu_slots == 0 => {
+                    unrunnable.push((i, "no worker runs gpu_0 tests (0 CPU slots)".into()));
+                }
                 Placement::Cpu => queue.push(i),
             }
         }
@@ -418,6 +425,23 @@ mod tests {
         s.release(2);
         assert_eq!(s.next_for(false, true), None);
         assert_eq!(s.next_for(true, false).map(|a| a.test), Some(3));
+    }
+
+    #[test]
+    fn a_kind_without_slots_is_unrunnable_not_queued_forever() {
+        let s = Scheduler::new(
+            machine(1, 0, 0),
+            vec![gpu("g", 1, Some(1.0), None), cpu("c", None)],
+        );
+        assert!(s.pending().is_empty() && s.is_done());
+        let why: Vec<&str> = s.unrunnable().iter().map(|(_, w)| w.as_str()).collect();
+        assert_eq!(
+            why,
+            [
+                "no worker runs GPU tests (0 GPU slots)",
+                "no worker runs gpu_0 tests (0 CPU slots)"
+            ]
+        );
     }
 
     #[test]

@@ -211,4 +211,56 @@ mod tests {
         assert!(sim.makespan >= sim.lower_bound && sim.makespan < sim.sequential);
         assert!((makespan(machine(4, 12), specs) - sim.makespan).abs() < 1e-12);
     }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn test_spec() -> impl Strategy<Value = (u32, Option<u32>, Option<u32>)> {
+            (
+                prop::sample::select(vec![0_u32, 1, 1, 1, 2, 4, 8]),
+                prop::option::weighted(0.9, 1_u32..90),
+                prop::option::weighted(0.8, 0_u32..50),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn every_test_runs_once_or_is_reported_and_no_budget_is_exceeded(
+                tests in prop::collection::vec(test_spec(), 0..40),
+                gpus in 1_usize..5,
+                slots in 1_u32..6,
+            ) {
+                let config = ParallelConfig::default();
+                let specs: Vec<TestSpec> = tests
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (g, v, d))| TestSpec {
+                        id: format!("t{i}"),
+                        placement: Placement::of(*g, v.map(f64::from), &config),
+                        duration: d.map(f64::from),
+                    })
+                    .collect();
+                let sim = simulate(machine(gpus, slots), specs.clone());
+                let mut seen: Vec<usize> = sim.slots.iter().map(|s| s.test).collect();
+                seen.extend(sim.unrunnable.iter().map(|u| u.0));
+                seen.sort_unstable();
+                prop_assert_eq!(seen, (0..specs.len()).collect::<Vec<_>>());
+                for probe in &sim.slots {
+                    let on_now = |s: &&Slot| s.start <= probe.start && probe.start < s.end;
+                    prop_assert!(sim.slots.iter().filter(|s| !s.gpus.is_empty()).filter(on_now).count() <= slots as usize);
+                    for g in 0..gpus {
+                        let on: Vec<&Slot> = sim.slots.iter().filter(on_now).filter(|s| s.gpus.contains(&g)).collect();
+                        let sum: f64 = on.iter().map(|s| s.reserved_gib).sum();
+                        prop_assert!(sum <= 68.0 + 1e-9);
+                        let exclusive = on.iter().any(|s| {
+                            matches!(specs[s.test].placement, Placement::Gpu(Need { vram_gib: None, .. }))
+                        });
+                        prop_assert!(!exclusive || on.len() == 1);
+                    }
+                }
+                prop_assert!(sim.makespan + 1e-9 >= sim.lower_bound);
+            }
+        }
+    }
 }
