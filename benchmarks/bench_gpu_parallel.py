@@ -140,15 +140,18 @@ def main() -> None:
     gaps.sort()
     within = sum(g <= 0.15 for g in gaps)
     lines = [
-        f"suite: {args.tests} tests (gpu_0 {counts[0]}, gpu_1 {counts[1]}, gpu_2 {counts[2]}, gpu_4 {counts[4]}), "
+        f"suite: {args.tests} tests (gpu_0 {counts[0]}, gpu_1 {counts[1]}, "
+        f"gpu_2 {counts[2]}, gpu_4 {counts[4]}), "
         f"seed {args.seed}; machine: {GPUS} GPUs x {TOTAL_GIB:g} GiB (budget {sched.budgets_gib[0]:g} GiB), "
         f"{args.gpu_slots} GPU slots + {args.cpu_slots} CPU slots",
         f"sequential sum: {sim.sequential:.0f} s (GPU tests {gpu_sequential:.0f} s)",
-        f"makespan (simulated): {sim.makespan:.0f} s = {sim.sequential / sim.makespan:.1f}x faster than sequential",
+        f"makespan (simulated): {sim.makespan:.0f} s = "
+        f"{sim.sequential / sim.makespan:.1f}x faster than sequential",
         f"lower bound: {sim.lower_bound:.0f} s; makespan is {gap:+.1%} above it (target <= +15%)",
         f"over {args.seeds} suites (seeds 0-{args.seeds - 1}): the gap to the lower bound is median "
         f"{gaps[len(gaps) // 2]:+.1%}, worst {gaps[-1]:+.1%}; {within} of {args.seeds} within 15%",
-        f"simulation of the whole run: {simulate_s * 1e3:.2f} ms ({simulate_s / args.tests * 1e6:.1f} us per test)",
+        f"simulation of the whole run: {simulate_s * 1e3:.2f} ms "
+        f"({simulate_s / args.tests * 1e6:.1f} us per test)",
         f"replay with real sleeps (x{args.scale:g}): wall {replay_wall:.3f} s vs simulated "
         f"{sim.makespan * args.scale:.3f} s; scheduler cost {per_test_us:.1f} us per test (target < 1000 us)",
         f"peak reserved per GPU (GiB): {', '.join(f'{p:.0f}' for p in sim.peak_gib)}",
@@ -160,9 +163,10 @@ def main() -> None:
         section = (
             "## GPU-parallel packing\n\n"
             + (
-                "`python benchmarks/bench_gpu_parallel.py --write` (release build): issue #16's synthetic suite "
-                "packed by the Rust scheduler on a simulated clock, then replayed with real sleeps (test seconds "
-                "scaled to milliseconds) through the scheduler's `next`/`release` calls, one thread per running "
+                "`python benchmarks/bench_gpu_parallel.py --write` (release build): issue #16's "
+                "synthetic suite packed by the Rust scheduler on a simulated clock, then replayed with "
+                "real sleeps (test seconds scaled to milliseconds) through the scheduler's "
+                "`next`/`release` calls, one thread per running "
                 f"test. Machine: {machine}, shared with other builds.\n\n"
             )
             + "\n".join(f"- {line}" for line in lines)
@@ -170,7 +174,8 @@ def main() -> None:
         )
         cost_met = "met" if per_test_us < 1000 else "NOT met"
         section += (
-            f"Targets: the scheduler's cost under 1 ms per test is **{cost_met}** ({per_test_us:.0f} us through "
+            f"Targets: the scheduler's cost under 1 ms per test is **{cost_met}** "
+            f"({per_test_us:.0f} us through "
             f"the Python binding). Within 15% of the lower bound: **{within} of {args.seeds} suites** "
             f"(this one: {gap:+.1%}). The bound is not always reachable: it lets a test's memory-time "
             "spread over every GPU, and ignores the run's end, when fewer tests remain than GPUs can hold; "

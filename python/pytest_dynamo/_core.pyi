@@ -627,6 +627,7 @@ class ParallelSimulation:
     @property
     def test_gpus(self) -> list[list[int]]: ...
 
+@final
 class GpuScheduler:
     """Packs tests onto GPUs by count and memory (issue #16): longest first,
     reserved on dispatch, released on report."""
