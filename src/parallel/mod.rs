@@ -10,6 +10,6 @@ pub mod scheduler;
 pub mod simulate;
 
 pub use config::{ParallelConfig, UnknownVram};
-pub use resources::{Need, Placement, Resources};
+pub use resources::{Need, Placement, Resources, WorkerPlan};
 pub use scheduler::{Assignment, Scheduler, TestSpec};
 pub use simulate::{simulate, Simulation};
