@@ -189,6 +189,7 @@ pub fn whole(config: &Config, taxonomy: &Taxonomy, source: &str) -> Result<()> {
     )?;
     Owners::new(&config.owners, taxonomy)?;
     config.gates.check(source)?;
+    config.parallel.check(source)?;
     Ok(())
 }
 
@@ -222,6 +223,7 @@ mod tests {
             ("[tool.pytest-dynamo.owners.paths]\n\"./\" = \"team\"\n", "names no file or folder"),
             ("[tool.pytest-dynamo.pipelines.nightly]\nadd_stages = [{ name = \"x\", expr = \"unit\", machine = \"cpu\" }, { name = \"x\", expr = \"e2e\", machine = \"cpu\" }]\n", "two stages are named 'x'"),
             ("[tool.pytest-dynamo.gates]\nwindow = 0\n", "window must be at least 1"),
+            ("[tool.pytest-dynamo.parallel]\nmemory_margin = 1.5\n", "memory_margin"),
             ("[tool.pytest-dynamo.gates]\nflaky_rate = nan\n", "flaky_rate"),
             ("[tool.pytest-dynamo.gates]\nflaky_rate = inf\n", "flaky_rate"),
             ("[tool.pytest-dynamo.gates]\nflaky_rate = -1\n", "flaky_rate"),

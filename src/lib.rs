@@ -32,6 +32,7 @@ pub mod marker;
 pub mod marker_args;
 pub mod matcher;
 pub mod owners;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod prometheus;
@@ -61,6 +62,7 @@ mod py_engine;
 mod py_environ;
 mod py_gpu;
 mod py_lint;
+mod py_parallel;
 mod py_pipeline;
 mod py_records;
 mod py_report;
@@ -82,6 +84,8 @@ mod _core {
 
     #[pymodule_export]
     use crate::py_lint::{lint, LintReport};
+    #[pymodule_export]
+    use crate::py_parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
 
     #[pymodule_export]
     use crate::py_analytics::{

@@ -583,3 +583,93 @@ class Recorder:
     @staticmethod
     def check_durations(path: str) -> None:
         """Check that a durations file (if it exists) can be read and merged."""
+
+@final
+class GpuAssignment:
+    """A test the GPU scheduler handed out, with its reservation."""
+
+    @property
+    def test(self) -> int:
+        """The test's position in the scheduler's list."""
+    @property
+    def gpus(self) -> list[int]:
+        """Indices into the scheduler's GPUs."""
+    @property
+    def ids(self) -> list[str]:
+        """The GPUs as the outer `CUDA_VISIBLE_DEVICES` names them."""
+    @property
+    def reserved_gib(self) -> float:
+        """Memory reserved on each GPU (0 for an exclusive test: it holds the GPU)."""
+    @property
+    def exclusive(self) -> bool:
+        """The test has its GPUs to itself (no VRAM value)."""
+
+@final
+class ParallelSimulation:
+    """The suite run by the scheduler on a simulated clock."""
+
+    @property
+    def makespan(self) -> float: ...
+    @property
+    def sequential(self) -> float:
+        """The sum of the durations of the tests that run."""
+    @property
+    def lower_bound(self) -> float:
+        """`max(longest test, GPU memory-time / total budget)`."""
+    @property
+    def busy(self) -> list[float]:
+        """Per GPU: seconds with at least one test on it."""
+    @property
+    def peak_gib(self) -> list[float]:
+        """Per GPU: the most memory reserved at once."""
+    @property
+    def starts(self) -> list[float]: ...
+    @property
+    def ends(self) -> list[float]: ...
+    @property
+    def tests(self) -> list[int]:
+        """Per started test: its position in the scheduler's list."""
+    @property
+    def test_gpus(self) -> list[list[int]]: ...
+
+@final
+class GpuScheduler:
+    """Packs tests onto GPUs by count and memory (issue #16): longest first,
+    reserved on dispatch, released on report."""
+
+    def __new__(
+        cls,
+        gpu_ids: Sequence[str],
+        totals_gib: Sequence[float],
+        gpu_slots: int,
+        cpu_slots: int,
+        ids: Sequence[str],
+        gpus: Sequence[int],
+        vram_gib: Sequence[float | None],
+        durations: Sequence[float | None],
+        *,
+        memory_margin: float = 0.15,
+        gpu_memory_gib: float | None = None,
+        unknown_vram: str | float | None = None,
+    ) -> GpuScheduler: ...
+    def next(self, cpu_ok: bool = True, gpu_ok: bool = True) -> GpuAssignment | None:
+        """The next test that fits now for a free slot of that kind, reserved."""
+    def release(self, test: int) -> bool:
+        """Free what a finished test held; False if it was not running."""
+    def requeue(self, test: int) -> None:
+        """Put a handed-out test that never ran back in the queue."""
+    def stop(self) -> None:
+        """Hand out nothing more (`-x`, an interrupt)."""
+    @property
+    def done(self) -> bool: ...
+    @property
+    def pending(self) -> list[int]: ...
+    @property
+    def unrunnable(self) -> dict[str, str]:
+        """Node id -> why it will not run."""
+    @property
+    def budgets_gib(self) -> list[float]: ...
+    @property
+    def peak_gib(self) -> list[float]: ...
+    def simulate(self) -> ParallelSimulation:
+        """The whole suite on a simulated clock, from the start."""
