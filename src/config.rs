@@ -40,6 +40,8 @@ pub struct Config {
     /// `[tool.pytest-dynamo.packages]`: marker -> the top-level packages a
     /// test carrying it needs installed (skipped when one is missing).
     pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
+    /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
+    pub shards: crate::shards::ShardsConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -47,6 +47,7 @@ pub mod report_html;
 pub mod report_markdown;
 pub mod report_text;
 pub mod selection;
+pub mod shards;
 pub mod stats;
 pub mod suggest;
 pub mod taxonomy;
@@ -63,6 +64,7 @@ mod py_gpu;
 mod py_lint;
 mod py_pipeline;
 mod py_records;
+mod py_shards;
 mod py_report;
 mod py_test_start;
 
@@ -92,6 +94,8 @@ mod _core {
     use crate::py_records::{new_run_id, test_id, FactsTable, Recorder, RunPolicy};
     #[pymodule_export]
     use crate::py_test_start::TestStart;
+    #[pymodule_export]
+    use crate::py_shards::{partition_shards, ShardPlan};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
