@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytest_dynamo._core import partition_shards  # noqa: E402
-from report import machine, write_section  # noqa: E402
+from pytest_dynamo._core import partition_shards
+from report import machine, write_section
 
 COUNTS = [2, 4, 8, 16, 32, 64]
 
@@ -44,7 +44,11 @@ def suite(tests: int, seed: int) -> tuple[list[str], dict[str, float]]:
 
 def measure(ids: list[str], path: str, durations: dict[str, float], repeat: int) -> list[tuple[str, ...]]:
     known = sorted(durations.values())
-    median = known[len(known) // 2] if len(known) % 2 else (known[len(known) // 2 - 1] + known[len(known) // 2]) / 2
+    median = (
+        known[len(known) // 2]
+        if len(known) % 2
+        else (known[len(known) // 2 - 1] + known[len(known) // 2]) / 2
+    )
     longest = max(durations.get(nodeid, median) for nodeid in ids)
     files: dict[str, float] = {}
     for nodeid in ids:
@@ -90,8 +94,8 @@ def main() -> None:
         rows = measure(ids, str(path), durations, args.repeat)
     total = sum(durations.values())
     head = (
-        "| shards | ideal (total / N or longest) | slowest shard | over ideal | over ideal, `group = \"module\"` "
-        "| partition time |\n|---|---|---|---|---|---|"
+        "| shards | ideal (total / N or longest) | slowest shard | over ideal "
+        '| over ideal, `group = "module"` | partition time |\n|---|---|---|---|---|---|'
     )
     table = "\n".join([head, *("| " + " | ".join(row) + " |" for row in rows)])
     body = (

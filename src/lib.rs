@@ -64,8 +64,8 @@ mod py_gpu;
 mod py_lint;
 mod py_pipeline;
 mod py_records;
-mod py_shards;
 mod py_report;
+mod py_shards;
 mod py_test_start;
 
 use pyo3::prelude::*;
@@ -93,9 +93,9 @@ mod _core {
     #[pymodule_export]
     use crate::py_records::{new_run_id, test_id, FactsTable, Recorder, RunPolicy};
     #[pymodule_export]
-    use crate::py_test_start::TestStart;
-    #[pymodule_export]
     use crate::py_shards::{partition_shards, ShardPlan};
+    #[pymodule_export]
+    use crate::py_test_start::TestStart;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,6 +1,6 @@
 //! The Python face of the shards: one call with the whole selection.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
@@ -76,12 +76,17 @@ pub fn partition_shards(
         return Err(PyValueError::new_err("the shard count must be at least 1"));
     }
     let inner = py.detach(|| {
-        let known: HashMap<String, f64> = match &durations {
-            Some(path) => durations::read(path)?.into_iter().collect(),
-            None => HashMap::new(),
+        let known = match &durations {
+            Some(path) => durations::read(path)?,
+            None => BTreeMap::new(),
         };
         let refs: Vec<&str> = nodeids.iter().map(String::as_str).collect();
-        Ok::<_, Error>(shards::partition(&refs, &known, count, group))
+        Ok::<_, Error>(shards::partition(
+            &refs,
+            |id| known.get(id).copied(),
+            count,
+            group,
+        ))
     })?;
     Ok(ShardPlan { inner })
 }

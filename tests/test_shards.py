@@ -43,7 +43,11 @@ def unit_suite(pytester: pytest.Pytester, files: int = 3, per_file: int = 6) -> 
     """``files`` files of ``per_file`` pre-merge unit tests, two classes each; their node ids."""
     ids = set()
     for f in range(files):
-        lines = ["import pytest", "", "pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]"]
+        lines = [
+            "import pytest",
+            "",
+            "pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]",
+        ]
         for c in range(2):
             lines.append(f"class TestC{c}:")
             for t in range(per_file // 2):
@@ -128,7 +132,12 @@ def stage_suite(pytester: pytest.Pytester) -> tuple[set[str], set[str]]:
     lines = ["import pytest", ""]
     unit, integration = set(), set()
     for i in range(7):
-        lines += ["@pytest.mark.pre_merge", "@pytest.mark.gpu_0", "@pytest.mark.unit", f"def test_unit_{i}(): pass"]
+        lines += [
+            "@pytest.mark.pre_merge",
+            "@pytest.mark.gpu_0",
+            "@pytest.mark.unit",
+            f"def test_unit_{i}(): pass",
+        ]
         unit.add(f"test_stages.py::test_unit_{i}")
     for i in range(3):
         lines += [
@@ -152,9 +161,11 @@ def test_shards_split_the_stage_not_the_collection(pytester: pytest.Pytester) ->
 
 
 def test_shards_compose_with_k(pytester: pytest.Pytester) -> None:
-    unit, integration = stage_suite(pytester)
+    _, integration = stage_suite(pytester)
     shards = shards_of(pytester, 2, "-k", "integration or unit_1")
-    assert sorted(n for shard in shards for n in shard) == sorted(integration | {"test_stages.py::test_unit_1"})
+    assert sorted(n for shard in shards for n in shard) == sorted(
+        integration | {"test_stages.py::test_unit_1"}
+    )
     assert sorted(len(shard) for shard in shards) == [2, 2]
 
 
@@ -165,7 +176,9 @@ def test_an_empty_shard_exits_0_and_says_so(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--dynamo-shard=3/3")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*pytest-dynamo: shard 3/3 received no test (2 tests over 3 shards); exit 0*"])
+    result.stdout.fnmatch_lines(
+        ["*pytest-dynamo: shard 3/3 received no test (2 tests over 3 shards); exit 0*"]
+    )
     result.stdout.fnmatch_lines(["*2 deselected*"])
     result = pytester.runpytest("--dynamo-shard=1/3")
     result.assert_outcomes(passed=1, deselected=1)
@@ -188,7 +201,9 @@ def test_the_same_partition_in_independent_processes_and_xdist_workers(
     for seed, workers in (("1", ()), ("2", ()), ("3", ("-n", "2"))):
         # Different hash seeds: nothing may hang on set or dict order.
         monkeypatch.setenv("PYTHONHASHSEED", seed)
-        result = pytester.runpytest_subprocess("--dynamo-shard=2/3", "-p", "no:cacheprovider", "-rA", *workers)
+        result = pytester.runpytest_subprocess(
+            "--dynamo-shard=2/3", "-p", "no:cacheprovider", "-rA", *workers
+        )
         assert result.ret == 0, result.stdout.str()
         ran.append(sorted(line.split()[1] for line in result.outlines if line.startswith("PASSED ")))
     assert ran[0] and ran[0] == ran[1] == ran[2]
@@ -223,7 +238,9 @@ def test_a_bad_shard_is_a_usage_error(pytester: pytest.Pytester, value: str, mes
     assert "Traceback" not in result.stderr.str()
 
 
-def test_shard_from_the_environment_and_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shard_from_the_environment_and_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = unit_suite(pytester, files=1, per_file=4)
     pytester.makeini("[pytest]\ndynamo_shard = 1/4\n")
     assert header(pytester) == ["dynamo shard: 1/4 (from dynamo_shard = 1/4; group: test)"]
@@ -238,8 +255,18 @@ def test_shard_from_the_environment_and_ini(pytester: pytest.Pytester, monkeypat
 AUTO = [
     # (environment, flags, expected shard, header source)
     ({"CI_NODE_INDEX": "2", "CI_NODE_TOTAL": "3"}, (), "2/3", "GitLab CI_NODE_INDEX=2, CI_NODE_TOTAL=3"),
-    ({"JOB_COMPLETION_INDEX": "0"}, ("--dynamo-shard-count=3",), "1/3", "Kubernetes JOB_COMPLETION_INDEX=0, --dynamo-shard-count=3"),
-    ({"JOB_COMPLETION_INDEX": "2", "DYNAMO_SHARD_COUNT": "3"}, (), "3/3", "Kubernetes JOB_COMPLETION_INDEX=2, DYNAMO_SHARD_COUNT=3"),
+    (
+        {"JOB_COMPLETION_INDEX": "0"},
+        ("--dynamo-shard-count=3",),
+        "1/3",
+        "Kubernetes JOB_COMPLETION_INDEX=0, --dynamo-shard-count=3",
+    ),
+    (
+        {"JOB_COMPLETION_INDEX": "2", "DYNAMO_SHARD_COUNT": "3"},
+        (),
+        "3/3",
+        "Kubernetes JOB_COMPLETION_INDEX=2, DYNAMO_SHARD_COUNT=3",
+    ),
     (
         {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "4"},
         (),
@@ -247,7 +274,12 @@ AUTO = [
         "Slurm SLURM_ARRAY_TASK_ID=5, SLURM_ARRAY_TASK_MIN=4, SLURM_ARRAY_TASK_COUNT=3",
     ),
     (
-        {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2"},
+        {
+            "SLURM_ARRAY_TASK_ID": "4",
+            "SLURM_ARRAY_TASK_COUNT": "3",
+            "SLURM_ARRAY_TASK_MIN": "0",
+            "SLURM_ARRAY_TASK_STEP": "2",
+        },
         (),
         "3/3",
         "Slurm SLURM_ARRAY_TASK_ID=4, SLURM_ARRAY_TASK_MIN=0, SLURM_ARRAY_TASK_COUNT=3",
@@ -267,7 +299,9 @@ def test_auto_reads_the_ci_variables(
     unit_suite(pytester, files=1, per_file=6)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert header(pytester, "--dynamo-shard=auto", *flags) == [f"dynamo shard: {shard} (from {source}; group: test)"]
+    assert header(pytester, "--dynamo-shard=auto", *flags) == [
+        f"dynamo shard: {shard} (from {source}; group: test)"
+    ]
     result = pytester.runpytest("--dynamo-shard=auto", "--collect-only", "-q", *flags)
     index, count = map(int, shard.split("/"))
     for name in env:
@@ -277,17 +311,33 @@ def test_auto_reads_the_ci_variables(
 
 
 AUTO_ERRORS = [
-    ({}, (), "*no CI shard variables are set; it reads CI_NODE_INDEX and CI_NODE_TOTAL*SLURM_ARRAY_TASK_MIN*"),
-    ({"CI_NODE_INDEX": "2"}, (), "*GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; CI_NODE_TOTAL is missing*"),
+    (
+        {},
+        (),
+        "*no CI shard variables are set; it reads CI_NODE_INDEX and CI_NODE_TOTAL*SLURM_ARRAY_TASK_MIN*",
+    ),
+    (
+        {"CI_NODE_INDEX": "2"},
+        (),
+        "*GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; CI_NODE_TOTAL is missing*",
+    ),
     ({"CI_NODE_INDEX": "4", "CI_NODE_TOTAL": "3"}, (), "*CI_NODE_INDEX=4 is above CI_NODE_TOTAL=3*"),
-    ({"CI_NODE_INDEX": "0", "CI_NODE_TOTAL": "3"}, (), "*CI_NODE_INDEX=0: 0 is out of range*(GitLab's index is 1-based)*"),
+    (
+        {"CI_NODE_INDEX": "0", "CI_NODE_TOTAL": "3"},
+        (),
+        "*CI_NODE_INDEX=0: 0 is out of range*(GitLab's index is 1-based)*",
+    ),
     ({"JOB_COMPLETION_INDEX": "1"}, (), "*JOB_COMPLETION_INDEX=1 is set but not the shard count*"),
     (
         {"JOB_COMPLETION_INDEX": "3", "DYNAMO_SHARD_COUNT": "3"},
         (),
         "*JOB_COMPLETION_INDEX=3 (0-based) is not below the shard count 3 (DYNAMO_SHARD_COUNT=3)*",
     ),
-    ({"JOB_COMPLETION_INDEX": "x"}, ("--dynamo-shard-count=2",), "*JOB_COMPLETION_INDEX=x: 'x' is not a whole number*"),
+    (
+        {"JOB_COMPLETION_INDEX": "x"},
+        ("--dynamo-shard-count=2",),
+        "*JOB_COMPLETION_INDEX=x: 'x' is not a whole number*",
+    ),
     ({"SLURM_ARRAY_TASK_ID": "1"}, (), "*SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN missing*"),
     (
         {"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"},
@@ -304,7 +354,11 @@ AUTO_ERRORS = [
 
 @pytest.mark.parametrize(("env", "flags", "message"), AUTO_ERRORS)
 def test_auto_refuses_missing_or_inconsistent_variables(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], flags: tuple[str, ...], message: str
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    flags: tuple[str, ...],
+    message: str,
 ) -> None:
     unit_suite(pytester, files=1)
     for name, value in env.items():
@@ -326,7 +380,9 @@ def test_the_plan_prints_every_shard(pytester: pytest.Pytester) -> None:
     unit, _ = stage_suite(pytester)
     durations = {nodeid: 10.0 for nodeid in sorted(unit)[:4]}
     pytester.path.joinpath(".test_durations").write_text(json.dumps(durations))
-    result = pytester.runpytest("--dynamo-plan", "--dynamo-pipeline=pre_merge", "--dynamo-stage=unit", "--dynamo-shard=2/3")
+    result = pytester.runpytest(
+        "--dynamo-plan", "--dynamo-pipeline=pre_merge", "--dynamo-stage=unit", "--dynamo-shard=2/3"
+    )
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(
         [

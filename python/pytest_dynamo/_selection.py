@@ -12,7 +12,6 @@ import operator
 import os
 from collections.abc import Sequence
 from itertools import compress
-from pathlib import Path
 from typing import Any
 
 import pytest

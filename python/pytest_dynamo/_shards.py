@@ -118,7 +118,10 @@ def from_ci(environ: Mapping[str, str], count_setting: tuple[str, str]) -> Shard
     if ci == "GitLab":
         missing = [n for n in ("CI_NODE_INDEX", "CI_NODE_TOTAL") if not environ.get(n, "").strip()]
         if missing:
-            raise _usage(f"--dynamo-shard=auto: GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; {missing[0]} is missing")
+            raise _usage(
+                "--dynamo-shard=auto: GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; "
+                f"{missing[0]} is missing"
+            )
         index = _number(environ, "CI_NODE_INDEX", 1, "GitLab's index is 1-based")
         total = _number(environ, "CI_NODE_TOTAL", 1, "the job's parallel: count")
         if index > total:
@@ -145,11 +148,17 @@ def from_ci(environ: Mapping[str, str], count_setting: tuple[str, str]) -> Shard
     names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")
     missing = [n for n in names if not environ.get(n, "").strip()]
     if missing:
-        raise _usage(f"--dynamo-shard=auto: a Slurm array sets {', '.join(names)}; {', '.join(missing)} missing")
+        raise _usage(
+            f"--dynamo-shard=auto: a Slurm array sets {', '.join(names)}; {', '.join(missing)} missing"
+        )
     task = _number(environ, "SLURM_ARRAY_TASK_ID", 0, "the array task's id")
     count = _number(environ, "SLURM_ARRAY_TASK_COUNT", 1, "the array's task count")
     low = _number(environ, "SLURM_ARRAY_TASK_MIN", 0, "the array's first id")
-    step = _number(environ, "SLURM_ARRAY_TASK_STEP", 1, "the array's step") if environ.get("SLURM_ARRAY_TASK_STEP", "").strip() else 1
+    step = (
+        _number(environ, "SLURM_ARRAY_TASK_STEP", 1, "the array's step")
+        if environ.get("SLURM_ARRAY_TASK_STEP", "").strip()
+        else 1
+    )
     offset = task - low
     if offset < 0 or offset % step or offset // step >= count:
         raise _usage(
@@ -266,7 +275,9 @@ class ShardsPlugin:
                 yellow=True,
             )
         elif self.before:
-            terminalreporter.write_line(f"pytest-dynamo: shard {label}: {self.mine} of {self.before} selected tests")
+            terminalreporter.write_line(
+                f"pytest-dynamo: shard {label}: {self.mine} of {self.before} selected tests"
+            )
 
 
 #: What names one CI run of a job across its machines, by CI: the variables
@@ -306,7 +317,8 @@ def run_id(config: pytest.Config) -> str | None:
     found = plugin(config)
     if found is None:
         return None
-    return shared_run_id(os.environ, config.stash.get(_state.RUN_CONTEXT, {}), found.shard)
+    context: dict[str, Any] = config.stash.get(_state.RUN_CONTEXT, {})
+    return shared_run_id(os.environ, context, found.shard)
 
 
 def register(config: pytest.Config) -> None:

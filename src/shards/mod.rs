@@ -3,7 +3,7 @@
 //! the durations and N, never on the order pytest collected the tests in,
 //! so every machine (and every xdist worker) computes the same one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
@@ -108,39 +108,54 @@ fn median(mut known: Vec<f64>) -> Option<f64> {
 
 /// Split `nodeids` into `count` shards (`count` >= 1): groups longest first
 /// onto the least-loaded shard (ties: the group with the smaller key first,
-/// the shard with the lower index). A test without a usable duration counts
-/// as the median of the known ones (1 s when none is known, so counts balance).
+/// the shard with the lower index). A test without a usable duration from
+/// `seconds_of` counts as the median of the known ones (1 s when none is
+/// known, so counts balance).
 #[must_use]
-pub fn partition<S: std::hash::BuildHasher>(
+pub fn partition(
     nodeids: &[&str],
-    durations: &HashMap<String, f64, S>,
+    seconds_of: impl Fn(&str) -> Option<f64>,
     count: usize,
     group: Group,
 ) -> Partition {
     let count = count.max(1);
     let seconds: Vec<Option<f64>> = nodeids
         .iter()
-        .map(|id| durations.get(*id).copied().and_then(usable))
+        .map(|id| seconds_of(id).and_then(usable))
         .collect();
     let known: Vec<f64> = seconds.iter().filter_map(|s| *s).collect();
     let known_count = known.len();
     let assumed = median(known).unwrap_or(1.0);
-    // Keyed by the group's name: a BTreeMap gives the key order the ties need,
-    // whatever order the tests came in.
-    let mut groups: BTreeMap<&str, (f64, Vec<usize>)> = BTreeMap::new();
-    for (i, id) in nodeids.iter().enumerate() {
-        let entry = groups.entry(group_key(id, group)).or_default();
-        entry.0 += seconds[i].unwrap_or(assumed);
-        entry.1.push(i);
-    }
-    let mut order: Vec<(&str, f64, Vec<usize>)> =
-        groups.into_iter().map(|(k, (s, m))| (k, s, m)).collect();
-    // Stable sort: equal loads keep the key order.
-    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // One entry per group (no list of members: a test finds its shard
+    // through its group's index).
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodeids.len());
+    let mut groups: Vec<(&str, f64, usize)> = Vec::new();
+    let group_of: Vec<usize> = nodeids
+        .iter()
+        .zip(&seconds)
+        .map(|(id, s)| {
+            let key = group_key(id, group);
+            let at = *index.entry(key).or_insert_with(|| {
+                groups.push((key, 0.0, 0));
+                groups.len() - 1
+            });
+            groups[at].1 += s.unwrap_or(assumed);
+            groups[at].2 += 1;
+            at
+        })
+        .collect();
+    // Longest first, ties by key: an order that depends on no input order.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        groups[b]
+            .1
+            .total_cmp(&groups[a].1)
+            .then_with(|| groups[a].0.cmp(groups[b].0))
+    });
     let mut loads = vec![0.0_f64; count];
     let mut counts = vec![0_usize; count];
-    let mut shard_of = vec![0_usize; nodeids.len()];
-    for (_, load, members) in order {
+    let mut shard_of_group = vec![0_usize; groups.len()];
+    for g in order {
         // N is small (a CI matrix): a scan beats a heap and ties are plain.
         let mut best = 0;
         for (k, l) in loads.iter().enumerate().skip(1) {
@@ -148,14 +163,12 @@ pub fn partition<S: std::hash::BuildHasher>(
                 best = k;
             }
         }
-        loads[best] += load;
-        counts[best] += members.len();
-        for m in members {
-            shard_of[m] = best;
-        }
+        loads[best] += groups[g].1;
+        counts[best] += groups[g].2;
+        shard_of_group[g] = best;
     }
     Partition {
-        shard_of,
+        shard_of: group_of.iter().map(|&g| shard_of_group[g]).collect(),
         loads,
         counts,
         known: known_count,
@@ -197,7 +210,7 @@ mod tests {
             reversed.reverse();
             for n in 1..=8 {
                 for group in [Group::Test, Group::Class, Group::Module] {
-                    let p = partition(&refs, &durations, n, group);
+                    let p = partition(&refs, |id| durations.get(id).copied(), n, group);
                     assert_eq!(p.shard_of.len(), size);
                     assert!(p.shard_of.iter().all(|&s| s < n));
                     assert_eq!(p.counts.iter().sum::<usize>(), size);
@@ -210,8 +223,11 @@ mod tests {
                     }
                     assert!(seen.iter().all(|&c| c == 1));
                     // Deterministic, and independent of the input order.
-                    assert_eq!(p, partition(&refs, &durations, n, group));
-                    let q = partition(&reversed, &durations, n, group);
+                    assert_eq!(
+                        p,
+                        partition(&refs, |id| durations.get(id).copied(), n, group)
+                    );
+                    let q = partition(&reversed, |id| durations.get(id).copied(), n, group);
                     for (i, id) in refs.iter().enumerate() {
                         let j = size - 1 - i;
                         assert_eq!(p.shard_of[i], q.shard_of[j], "{id}");
@@ -235,7 +251,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p = partition(&refs, &d, 2, Group::Test);
+        let p = partition(&refs, |id| d.get(id).copied(), 2, Group::Test);
         // a -> 0; b -> 1; c -> 1 (4 < 5); d -> 0 (5 < 7); e -> 1 (7 < 8).
         assert_eq!(p.shard_of, vec![0, 1, 1, 0, 1]);
         assert_eq!(p.loads, vec![8.0, 10.0]);
@@ -248,21 +264,24 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p = partition(&refs, &d, 1, Group::Test);
+        let p = partition(&refs, |id| d.get(id).copied(), 1, Group::Test);
         assert_eq!(p.assumed, 2.0);
         assert_eq!(p.known, 3);
         assert_eq!(p.loads, vec![14.0]);
-        let none = partition(&refs, &HashMap::new(), 2, Group::Test);
+        let none = partition(&refs, |_| None, 2, Group::Test);
         assert_eq!(none.counts, vec![2, 2]);
         let bad: HashMap<String, f64> = [("a".to_string(), f64::NAN), ("b".to_string(), -1.0)]
             .into_iter()
             .collect();
-        assert_eq!(partition(&refs, &bad, 1, Group::Test).known, 0);
+        assert_eq!(
+            partition(&refs, |id| bad.get(id).copied(), 1, Group::Test).known,
+            0
+        );
     }
 
     #[test]
     fn more_shards_than_tests_leaves_some_empty() {
-        let p = partition(&["a", "b"], &HashMap::new(), 5, Group::Test);
+        let p = partition(&["a", "b"], |_| None, 5, Group::Test);
         assert_eq!(p.counts, vec![1, 1, 0, 0, 0]);
     }
 
@@ -272,7 +291,10 @@ mod tests {
         assert_eq!(group_key(t, Group::Module), "tests/a.py");
         assert_eq!(group_key(t, Group::Class), "tests/a.py::TestX");
         assert_eq!(group_key(t, Group::Test), t);
-        assert_eq!(group_key("tests/a.py::test_f[x]", Group::Class), "tests/a.py::test_f[x]");
+        assert_eq!(
+            group_key("tests/a.py::test_f[x]", Group::Class),
+            "tests/a.py::test_f[x]"
+        );
         assert_eq!(group_key("tests/a.py", Group::Module), "tests/a.py");
     }
 }
