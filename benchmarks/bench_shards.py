@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def main() -> None:
         "(counted as the median). Time: best of "
         f"{args.repeat}, reading the durations file included. Targets: slowest shard within 5% of the "
         "ideal, under 50 ms.\n\n"
-        f"Machine: {machine()}.\n\n{table}\n"
+        f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} while it ran.\n\n{table}\n"
     )
     print(body)
     if not args.dry_run:
