@@ -39,6 +39,8 @@ SELECTION_ENV = (
     "DYNAMO_TEST_FRAMEWORK",
     "DYNAMO_DEFAULT_FRAMEWORK",
     "DYNAMO_BASE",
+    "DYNAMO_SHARD",
+    "DYNAMO_SHARD_COUNT",
     # When this suite itself runs under xdist, its inner runs are not workers.
     "PYTEST_XDIST_WORKER",
     "PYTEST_XDIST_WORKER_COUNT",

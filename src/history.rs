@@ -545,6 +545,13 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
                 Parsed::Start(s) => {
                     let i = run_of(&s.run_id, &mut runs) as usize;
                     let run = &mut runs[i].run;
+                    // The shards of one run (`--dynamo-shard`) share its
+                    // run_id: one start per machine. The run starts with the
+                    // first; the first to say the context keeps it.
+                    if run.has_start {
+                        run.started_at = run.started_at.min(s.started_at);
+                        continue;
+                    }
                     run.has_start = true;
                     run.started_at = s.started_at;
                     run.pipeline = owned(s.pipeline.as_ref());
@@ -557,11 +564,22 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
                 }
                 Parsed::End(e) => {
                     let i = run_of(&e.run_id, &mut runs) as usize;
-                    runs[i].run.end = Some(RunEnd {
+                    let mut end = RunEnd {
                         exit_status: e.exit_status,
                         wall_s: e.wall_s,
                         finished_at: e.finished_at,
-                    });
+                    };
+                    // Shards end one by one: the run failed if one did, and
+                    // took as long as its slowest machine.
+                    if let Some(before) = &runs[i].run.end {
+                        end.exit_status = end.exit_status.max(before.exit_status);
+                        end.wall_s = end.wall_s.max(before.wall_s);
+                        end.finished_at = match (end.finished_at, before.finished_at) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
+                    }
+                    runs[i].run.end = Some(end);
                 }
                 Parsed::Test(_) => {}
             }
@@ -741,6 +759,30 @@ mod tests {
         assert_eq!(h.name(h.rows[0].owner), Some("alec"));
         assert_eq!(h.inputs.runs_without_end, 1);
         assert_eq!(h.rows_by_run(), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn the_shards_of_a_run_are_one_run() {
+        let end = |status: i32, wall: f64, at: &str| {
+            format!(
+                r#"{{"record":"run_end","schema":1,"run_id":"s","exit_status":{status},"counts":{{}},"wall_s":{wall},"finished_at":"{at}"}}"#
+            )
+        };
+        let lines = [
+            start("s", "2026-03-01T00:00:05Z", "c1"),
+            test("s", "t.py::a", "passed", "2026-03-01T00:01:00Z"),
+            end(1, 90.0, "2026-03-01T00:01:35Z"),
+            start("s", "2026-03-01T00:00:00Z", "c1"),
+            test("s", "t.py::b", "passed", "2026-03-01T00:02:00Z"),
+            end(0, 120.0, "2026-03-01T00:02:00Z"),
+        ];
+        let h = History::from_lines(lines.iter().map(String::as_str));
+        assert_eq!(h.runs.len(), 1);
+        let run = &h.runs[0];
+        assert_eq!(crate::timestamp::minute(run.started_at), "2026-03-01 00:00");
+        let end = run.end.as_ref().unwrap();
+        assert_eq!((end.exit_status, end.wall_s), (1, 120.0));
+        assert_eq!(h.rows_by_run(), vec![0..2]);
     }
 
     #[test]

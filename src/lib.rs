@@ -48,6 +48,7 @@ pub mod report_html;
 pub mod report_markdown;
 pub mod report_text;
 pub mod selection;
+pub mod shards;
 pub mod stats;
 pub mod suggest;
 pub mod taxonomy;
@@ -66,6 +67,7 @@ mod py_parallel;
 mod py_pipeline;
 mod py_records;
 mod py_report;
+mod py_shards;
 mod py_test_start;
 
 use pyo3::prelude::*;
@@ -94,6 +96,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::py_records::{new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy};
+    #[pymodule_export]
+    use crate::py_shards::{partition_shards, ShardPlan};
     #[pymodule_export]
     use crate::py_test_start::TestStart;
 

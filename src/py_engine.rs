@@ -74,6 +74,13 @@ impl Engine {
         self.inner.note.clone()
     }
 
+    /// What `--dynamo-shard` keeps together: "test", "class" or "module"
+    /// (`[tool.pytest-dynamo.shards] group`).
+    #[getter]
+    fn shard_group(&self) -> &'static str {
+        self.inner.config.shards.group.name()
+    }
+
     /// Every marker as `(name, category, description)`, category by category.
     fn markers(&self) -> Vec<(String, String, String)> {
         self.inner

@@ -207,6 +207,7 @@ struct StartContext {
     pipeline: Option<String>,
     stage: Option<String>,
     framework: Option<String>,
+    shard: Option<String>,
     gpus: Option<serde_json::Value>,
 }
 
@@ -242,6 +243,7 @@ impl Recorder {
             pipeline: c.pipeline,
             stage: c.stage,
             framework: c.framework,
+            shard: c.shard,
             gpus: c.gpus,
             host: c.host,
         };
@@ -381,8 +383,10 @@ impl Recorder {
     }
 
     /// What the run-start line will say; it is written before the first
-    /// test's line, or with the run-end line. `gpus` is the GPU inventory as JSON.
-    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None))]
+    /// test's line, or with the run-end line. `gpus` is the GPU inventory as
+    /// JSON; `shard` is `"K/N"` for one shard of a stage.
+    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None, shard=None))]
+    #[allow(clippy::too_many_arguments)]
     fn begin(
         &mut self,
         rootdir: PathBuf,
@@ -391,6 +395,7 @@ impl Recorder {
         stage: Option<String>,
         framework: Option<String>,
         gpus: Option<String>,
+        shard: Option<String>,
     ) -> PyResult<()> {
         let gpus = gpus
             .map(|g| serde_json::from_str(&g))
@@ -404,6 +409,7 @@ impl Recorder {
             pipeline,
             stage,
             framework,
+            shard,
             gpus,
         });
         Ok(())

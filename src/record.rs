@@ -323,6 +323,9 @@ pub struct RunStart<'a> {
     pub pipeline: Option<&'a str>,
     pub stage: Option<&'a str>,
     pub framework: Option<&'a str>,
+    /// `"K/N"` for one shard of a stage; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<&'a str>,
     pub gpus: Option<&'a serde_json::Value>,
     pub git: &'a Git,
     pub host: &'a str,

@@ -59,6 +59,8 @@ pub struct RunContext {
     pub pipeline: Option<String>,
     pub stage: Option<String>,
     pub framework: Option<String>,
+    /// `"K/N"` when the run is one shard of a stage.
+    pub shard: Option<String>,
     pub gpus: Option<serde_json::Value>,
     pub git: Git,
     pub host: String,
@@ -169,6 +171,7 @@ impl Recorder {
             pipeline: context.pipeline.as_deref(),
             stage: context.stage.as_deref(),
             framework: context.framework.as_deref(),
+            shard: context.shard.as_deref(),
             gpus: context.gpus.as_ref(),
             git: &context.git,
             host: &context.host,

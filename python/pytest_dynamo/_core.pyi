@@ -33,6 +33,10 @@ class Engine:
     def note(self) -> str | None:
         """Why the configuration is not the rootdir's own (a nested pytest root
         using the nearest table above it), or None."""
+    @property
+    def shard_group(self) -> str:
+        """What `--dynamo-shard` keeps together: "test", "class" or "module"
+        (`[tool.pytest-dynamo.shards] group`)."""
     def markers(self) -> list[tuple[str, str, str]]:
         """Every marker as `(name, category, description)`, category by category."""
     def suggest(self, name: str) -> str | None:
@@ -449,6 +453,34 @@ def push_metrics(url: str, pipeline: str, text: str, timeout_s: float = 10.0) ->
 
 # Records, retries, quarantine and ownership (docs/records.md, docs/flakiness.md).
 
+@final
+class ShardPlan:
+    """Where each test goes, and each shard's test count and estimated seconds."""
+
+    @property
+    def shard_of(self) -> list[int]:
+        """Per test handed in, in order: its shard, 0-based."""
+    @property
+    def loads(self) -> list[float]:
+        """Per shard: estimated seconds."""
+    @property
+    def counts(self) -> list[int]:
+        """Per shard: how many tests."""
+    @property
+    def known(self) -> int:
+        """How many tests had a recorded duration."""
+    @property
+    def assumed(self) -> float:
+        """The seconds assumed for a test without a recorded duration."""
+
+def partition_shards(
+    nodeids: Sequence[str], count: int, group: str, durations: str | None = None
+) -> ShardPlan:
+    """Split `nodeids` into `count` shards balanced by the durations file (a
+    pytest-split `.test_durations`; None: none known), keeping `group`
+    ("test", "class" or "module") together. Raises `ConfigError` for a bad
+    durations file, `ValueError` for a bad group or count."""
+
 def new_run_id() -> str:
     """A new run id: 32 hex digits."""
 
@@ -533,9 +565,11 @@ class Recorder:
         stage: str | None = None,
         framework: str | None = None,
         gpus: str | None = None,
+        shard: str | None = None,
     ) -> None:
         """What the run-start line will say; it is written before the first
-        test's line, or with the run-end line. `gpus` is the GPU inventory as JSON."""
+        test's line, or with the run-end line. `gpus` is the GPU inventory as
+        JSON; `shard` is `"K/N"` for one shard of a stage."""
     def start(self) -> str | None:
         """Make (and write) the run-start line now, from what `begin` gave, and
         return it; None before `begin`."""

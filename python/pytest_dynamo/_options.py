@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -142,3 +143,21 @@ def check_flag_values(config: pytest.Config) -> None:
                 f"pytest-dynamo: {arg}: the value {value!r} looks like an option, not a value for {flag}; "
                 f"write {flag}=VALUE, or leave the flag out"
             )
+
+
+def durations_path(config: pytest.Config) -> str | None:
+    """The durations file the plan and the shards read: ``--dynamo-durations``
+    (or ini), else the rootdir's ``.test_durations`` when there is one."""
+    value = get(config, "dynamo_durations").strip()
+    if not value:
+        default = config.rootpath / ".test_durations"
+        return str(default) if default.is_file() else None
+    path = Path(value)
+    if not path.is_absolute():
+        path = config.rootpath / path
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"pytest-dynamo: durations file {path} does not exist\n"
+            "  fix: correct --dynamo-durations / dynamo_durations (relative paths start at the rootdir)"
+        )
+    return str(path)

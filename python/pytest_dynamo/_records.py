@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _state, _summary
+from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _shards, _state, _summary
 from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
@@ -93,7 +93,7 @@ def register(config: pytest.Config) -> None:
         policy = RunPolicy.load(engine, str(config.rootpath))
     except ConfigError as err:
         raise pytest.UsageError(f"pytest-dynamo: {err}") from None
-    run_id: str = _state.shared(config, "run_id", _new_run_id)
+    run_id: str = _state.shared(config, "run_id", lambda: _new_run_id(config))
     retrier = _flaky.other_retrier(config)
     facts = _facts.TestFacts(
         config,
@@ -113,10 +113,11 @@ def register(config: pytest.Config) -> None:
         config.pluginmanager.register(outcomes, _outcomes.PLUGIN)
 
 
-def _new_run_id() -> str:
+def _new_run_id(config: pytest.Config) -> str:
     from pytest_dynamo._core import new_run_id
 
-    return new_run_id()
+    # The shards of one CI run share its run_id: one run in the report, not N.
+    return _shards.run_id(config) or new_run_id()
 
 
 class RecordsPlugin:
@@ -178,6 +179,7 @@ class RecordsPlugin:
             context.get("stage"),
             context.get("framework"),
             inventory,
+            context.get("shard"),
         )
 
     @pytest.hookimpl(tryfirst=True)

@@ -12,12 +12,11 @@ import operator
 import os
 from collections.abc import Sequence
 from itertools import compress
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_dynamo import _activation, _framework, _options, _state
+from pytest_dynamo import _activation, _framework, _options, _shards, _state
 from pytest_dynamo._core import ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
@@ -212,19 +211,7 @@ class SelectionPlugin:
         return plugin
 
     def _durations(self) -> str | None:
-        value = _options.get(self.config, "dynamo_durations").strip()
-        if not value:
-            default = self.config.rootpath / ".test_durations"
-            return str(default) if default.is_file() else None
-        path = Path(value)
-        if not path.is_absolute():
-            path = self.config.rootpath / path
-        if not path.is_file():
-            raise pytest.UsageError(
-                f"pytest-dynamo: durations file {path} does not exist\n"
-                "  fix: correct --dynamo-durations / dynamo_durations (relative paths start at the rootdir)"
-            )
-        return str(path)
+        return _options.durations_path(self.config)
 
     def select(self, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:
         batch = _state.batch(self.config)
@@ -242,6 +229,16 @@ class SelectionPlugin:
                 )
             except ConfigError as err:
                 raise _usage(err) from None
+            shards = _shards.plugin(self.config)
+            if shards is not None:
+                planned = items
+                if self.active:
+                    keep = batch.select(
+                        self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
+                    ).keep()
+                    planned = list(compress(items, keep))
+                lines = shards.plan_lines([item.nodeid for item in planned])
+                self.plan_text += "\n".join(lines) + "\n"
             return
         if not self.active:
             return
@@ -412,6 +409,12 @@ def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> l
         return None
     index = dict(zip(map(id, batched), range(len(batched))))
     return list(map(index.__getitem__, map(id, items)))
+
+
+def planning(config: pytest.Config) -> bool:
+    """True when this run prints the plan instead of running tests."""
+    plugin = config.pluginmanager.get_plugin(SELECTION)
+    return isinstance(plugin, SelectionPlugin) and plugin.plan
 
 
 def select(config: pytest.Config, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:

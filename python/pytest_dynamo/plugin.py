@@ -16,6 +16,7 @@ from pytest_dynamo import (
     _options,
     _records,
     _selection,
+    _shards,
     _state,
     _validation,
 )
@@ -32,6 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _validation.add_options(parser)
     _gpu.add_options(parser)
     _selection.add_options(parser)
+    _shards.add_options(parser)
     _analytics.add_options(parser)
     _records.add_options(parser)
 
@@ -92,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Gating(), GATING)
     _gpu.register(config)
     config.pluginmanager.register(_selection.SelectionPlugin(config), _selection.SELECTION)
+    _shards.register(config)
     _analytics.register(config)
     _records.register(config)
     if config.pluginmanager.hasplugin("xdist"):
@@ -124,6 +127,8 @@ def pytest_collection_modifyitems(
     # then hardware skips or deselection (the GPU feature), in that order.
     _selection.select(config, items, everything)
     _gpu.apply(config, batch, items, everything)
+    # Last: shards split what every other decision left to run.
+    _shards.apply(config, items, _selection.planning(config))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
