@@ -65,6 +65,7 @@ impl Engine {
             config,
             taxonomy,
             source: None,
+            note: None,
         })
     }
 
