@@ -21,7 +21,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Str(String),
-    Int(i64),
+    /// Python's ints are unbounded; i128 holds every literal a person writes.
+    Int(i128),
     Bool(bool),
     None,
 }
@@ -112,10 +113,42 @@ struct Token {
 }
 
 fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | ':' | '+' | '-' | '.' | '[' | ']' | '\\' | '/')
+    c.is_ascii_alphanumeric()
+        || matches!(c, '_' | ':' | '+' | '-' | '.' | '[' | ']' | '\\' | '/')
+        || (!c.is_ascii() && is_python_alnum(c))
 }
 
-fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
+/// Python's `\w` beyond ASCII is `str.isalnum`: a letter (`L*`) or a number
+/// (`N*`). Rust's `is_alphanumeric` differs: it takes combining vowel signs
+/// (`\u{93e}`) and circled letters as alphabetic.
+fn is_python_alnum(c: char) -> bool {
+    static ALNUM: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    ALNUM
+        .get_or_init(|| regex::Regex::new(r"^[\p{L}\p{N}]$").expect("a valid class"))
+        .is_match(c.encode_utf8(&mut [0; 4]))
+}
+
+/// The tokens, and the first lexical error with the number of tokens before
+/// it. pytest lexes lazily, one token ahead of its parser, so a parse error
+/// before the bad character is the one it reports; `parse` does the same.
+fn lex(input: &str) -> (Vec<Token>, Option<(usize, SyntaxError)>) {
+    match lex_until_error(input) {
+        Ok(tokens) => (tokens, None),
+        Err((mut tokens, error)) => {
+            let at = tokens.len();
+            // Stands where the bad token is; reaching it means pytest's lexer
+            // has already raised.
+            tokens.push(Token {
+                kind: Kind::Eof,
+                text: String::new(),
+                pos: error.column.saturating_sub(1),
+            });
+            (tokens, Some((at, error)))
+        }
+    }
+}
+
+fn lex_until_error(input: &str) -> Result<Vec<Token>, (Vec<Token>, SyntaxError)> {
     let chars: Vec<char> = input.chars().collect();
     let mut tokens = Vec::new();
     let mut pos = 0;
@@ -146,17 +179,24 @@ fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
             }
             '\'' | '"' => {
                 let Some(len) = chars[pos + 1..].iter().position(|&q| q == c) else {
-                    return Err(SyntaxError {
-                        column: pos + 1,
-                        message: format!("closing quote \"{c}\" is missing"),
-                    });
+                    return Err((
+                        tokens,
+                        SyntaxError {
+                            column: pos + 1,
+                            message: format!("closing quote \"{c}\" is missing"),
+                        },
+                    ));
                 };
                 let body: String = chars[pos + 1..pos + 1 + len].iter().collect();
                 if let Some(b) = body.chars().position(|x| x == '\\') {
-                    return Err(SyntaxError {
-                        column: pos + 2 + b,
-                        message: "escaping with \"\\\" not supported in marker expression".into(),
-                    });
+                    return Err((
+                        tokens,
+                        SyntaxError {
+                            column: pos + 2 + b,
+                            message: "escaping with \"\\\" not supported in marker expression"
+                                .into(),
+                        },
+                    ));
                 }
                 tokens.push(Token {
                     kind: Kind::Str,
@@ -181,10 +221,13 @@ fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
                 pos += len;
             }
             c => {
-                return Err(SyntaxError {
-                    column: pos + 1,
-                    message: format!("unexpected character \"{c}\""),
-                })
+                return Err((
+                    tokens,
+                    SyntaxError {
+                        column: pos + 1,
+                        message: format!("unexpected character \"{c}\""),
+                    },
+                ))
             }
         }
     }
@@ -200,16 +243,23 @@ const PYTHON_KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
+/// Python's `str.isidentifier`: XID_Start or `_`, then XID_Continue (`x²`
+/// is not one, though `²` is alphanumeric).
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| unicode_ident::is_xid_start(c) || c == '_')
+        && chars.all(unicode_ident::is_xid_continue)
 }
 
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
     names: Vec<(String, usize)>,
+    /// A keyword given twice: pytest finds it when compiling, after the whole
+    /// expression parsed, so it is reported only then (at the key).
+    repeated: Option<SyntaxError>,
 }
 
 impl Parser {
@@ -278,8 +328,8 @@ impl Parser {
         if self.accept(Kind::LParen).is_some() {
             loop {
                 let (key, value) = self.kwarg()?;
-                if kwargs.iter().any(|(k, _)| *k == key.text) {
-                    return Err(SyntaxError {
+                if self.repeated.is_none() && kwargs.iter().any(|(k, _)| *k == key.text) {
+                    self.repeated = Some(SyntaxError {
                         column: key.pos + 1,
                         message: format!("keyword argument repeated: {}", key.text),
                     });
@@ -342,18 +392,30 @@ impl Parser {
 
 /// Parse an expression with pytest's grammar and error messages.
 pub fn parse(input: &str) -> Result<Parsed, SyntaxError> {
+    let (tokens, lex_error) = lex(input);
     let mut parser = Parser {
-        tokens: lex(input)?,
+        tokens,
         at: 0,
         names: Vec::new(),
+        repeated: None,
     };
-    let expr = if parser.accept(Kind::Eof).is_some() {
-        Expr::Empty
+    let parsed = if parser.accept(Kind::Eof).is_some() {
+        Ok(Expr::Empty)
     } else {
-        let expr = parser.expr()?;
-        parser.expect(Kind::Eof)?;
-        expr
+        parser
+            .expr()
+            .and_then(|expr| parser.expect(Kind::Eof).map(|_| expr))
     };
+    // The parser reached the bad token: pytest's lexer raised there first.
+    if let Some((at, error)) = lex_error {
+        if parser.at >= at {
+            return Err(error);
+        }
+    }
+    let expr = parsed?;
+    if let Some(error) = parser.repeated {
+        return Err(error);
+    }
     Ok(Parsed {
         expr,
         names: parser.names,
@@ -576,20 +638,40 @@ mod tests {
             ("gpu(a=b)", 7, "unexpected character/s \"b\""),
             ("gpu(a=1, a=2)", 10, "keyword argument repeated: a"),
             (
-                "gpu(a=99999999999999999999)",
+                "gpu(a=9999999999999999999999999999999999999999)",
                 7,
-                "integer 99999999999999999999 is out of range",
+                "integer 9999999999999999999999999999999999999999 is out of range",
             ),
+            // pytest lexes one token ahead of its parser: a parse error before
+            // a bad character wins, and a repeated keyword is found last.
+            ("a b 'open", 3, "expected end of input; got identifier"),
+            ("a and 'open", 7, "closing quote \"'\" is missing"),
+            ("gpu(a=1, a=2) b", 15, "expected end of input; got identifier"),
+            ("gpu(a=1, a=2) $", 15, "unexpected character \"$\""),
             (
                 "gpu(a=1 b=2)",
                 9,
                 "expected right parenthesis; got identifier",
             ),
             ("ünï & x", 5, "unexpected character \"&\""),
+            ("x(a²=1)", 3, "not a valid python identifier a²"),
+            ("a\u{93e}", 2, "unexpected character \"\u{93e}\""),
+            ("a\u{24b6}", 2, "unexpected character \"\u{24b6}\""),
         ];
         for (input, column, message) in cases {
             assert_eq!(err(input), (*column, (*message).to_string()), "{input}");
         }
+    }
+
+    #[test]
+    fn integers_past_i64_are_read_as_python_reads_them() {
+        assert_eq!(
+            p("gpu(a=99999999999999999999)"),
+            Expr::Name {
+                name: "gpu".into(),
+                kwargs: vec![("a".into(), Value::Int(99_999_999_999_999_999_999))],
+            }
+        );
     }
 
     #[test]
@@ -642,10 +724,10 @@ mod tests {
     fn random_value(rng: &mut Rng) -> Value {
         match rng.below(5) {
             0 => Value::Str(["", "h100", "a b", "it's", "say \"x\""][rng.below(5)].into()),
-            1 => Value::Int(i64::try_from(rng.below(2000)).unwrap() - 1000),
+            1 => Value::Int(i128::try_from(rng.below(2000)).unwrap() - 1000),
             2 => Value::Bool(rng.below(2) == 0),
             3 => Value::None,
-            _ => Value::Int(i64::MIN),
+            _ => Value::Int(i128::from(i64::MIN)),
         }
     }
 

@@ -32,7 +32,7 @@ LITERALS = [
     "99999999999999999999", "1.5", "x", "'a\\b'",
 ]  # fmt: skip
 VALUES: list[Any] = [1, -2, 0, 7, True, False, None, "s", "t", "1", "", 1.0, 2.5]
-NOISE = list("()=,'\" \tabn!@#\\\n\u00a0é+-:.[]/$\u0301") + [
+NOISE = list("()=,'\" \tabn!@#\\\n\u00a0é+-:.[]/$\u0301\u093e\u24b6\u2167\u00b7²") + [
     "and", "or", "not", "(", ")", "=", "True", " and ", " or ", "not ",
 ]  # fmt: skip
 
@@ -83,7 +83,14 @@ def pytest_verdicts(text: str, tests: list[list[tuple[str, tuple[()], dict[str, 
     """pytest's answer: ('error', column) or ('ok', [verdict per test])."""
     try:
         compiled = pytest_expression.Expression.compile(text)
+    except ValueError:
+        # pytest's own bug: `k=²2` passes str.isdigit, then int() raises.
+        return ("crash", None)
     except (ParseError, SyntaxError) as e:
+        if str(getattr(e, "msg", e)).startswith("keyword argument repeated"):
+            # Found by Python's compile() after the parse, at column 1; we
+            # point at the repeated key, also after the whole parse.
+            return ("error", "repeated keyword")
         column = getattr(e, "column", None) or getattr(e, "offset", None)
         return ("error", column)
     verdicts = []
@@ -96,11 +103,15 @@ def pytest_verdicts(text: str, tests: list[list[tuple[str, tuple[()], dict[str, 
 def ours(text: str, tests: list[list[tuple[str, tuple[()], dict[str, Any]]]]) -> Any:
     judged = _core.judge_marker_expression(text, tests)
     if judged.error_column is not None:
+        if (judged.error_message or "").startswith("keyword argument repeated"):
+            return ("error", "repeated keyword")
         return ("error", judged.error_column)
     return ("ok", judged.verdicts)
 
 
-@pytest.mark.skipif(MarkMatcher is None, reason="this pytest has no MarkMatcher (before 8.3)")
+@pytest.mark.skipif(
+    not hasattr(MarkMatcher, "from_markers"), reason="this pytest has no MarkMatcher.from_markers (before 8.3)"
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_random_expressions_are_judged_as_pytest_judges_them(seed: int) -> None:
     rng = random.Random(1400 + seed)
@@ -112,6 +123,8 @@ def test_random_expressions_are_judged_as_pytest_judges_them(seed: int) -> None:
             text = mutate(rng, text)
         tests = [marker_set(rng) for _ in range(8)]
         theirs, mine = pytest_verdicts(text, tests), ours(text, tests)
+        if theirs[0] == "crash" and mine[0] == "error":
+            continue  # we refuse what pytest crashes on
         if theirs != mine:
             diverged.append(f"{text!r}: pytest {theirs}, pytest-dynamo {mine}")
     assert not diverged, f"{len(diverged)} of {cases} diverge, e.g.\n" + "\n".join(diverged[:15])
