@@ -646,7 +646,11 @@ mod tests {
             // a bad character wins, and a repeated keyword is found last.
             ("a b 'open", 3, "expected end of input; got identifier"),
             ("a and 'open", 7, "closing quote \"'\" is missing"),
-            ("gpu(a=1, a=2) b", 15, "expected end of input; got identifier"),
+            (
+                "gpu(a=1, a=2) b",
+                15,
+                "expected end of input; got identifier",
+            ),
             ("gpu(a=1, a=2) $", 15, "unexpected character \"$\""),
             (
                 "gpu(a=1 b=2)",

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::duration_trends::{self, Timing};
 use crate::flakiness::{self, TrendPoint, Verdict};
-use crate::history::{History, Inputs};
 use crate::glob::Names;
+use crate::history::{History, Inputs};
 use crate::quarantine_advice::{self, Entry, QuarantineFile};
 use crate::timestamp;
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from _pytest.mark import expression as pytest_expression
-
 from pytest_dynamo import _core
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]
@@ -32,7 +31,8 @@ LITERALS = [
     "99999999999999999999", "1.5", "x", "'a\\b'",
 ]  # fmt: skip
 VALUES: list[Any] = [1, -2, 0, 7, True, False, None, "s", "t", "1", "", 1.0, 2.5]
-NOISE = list("()=,'\" \tabn!@#\\\n\u00a0é+-:.[]/$\u0301\u093e\u24b6\u2167\u00b7²") + [
+NOISE = [
+    *"()=,'\" \tabn!@#\\\n\u00a0é+-:.[]/$\u0301\u093e\u24b6\u2167\u00b7²",
     "and", "or", "not", "(", ")", "=", "True", " and ", " or ", "not ",
 ]  # fmt: skip
 
@@ -110,7 +110,8 @@ def ours(text: str, tests: list[list[tuple[str, tuple[()], dict[str, Any]]]]) ->
 
 
 @pytest.mark.skipif(
-    not hasattr(MarkMatcher, "from_markers"), reason="this pytest has no MarkMatcher.from_markers (before 8.3)"
+    not hasattr(MarkMatcher, "from_markers"),
+    reason="this pytest has no MarkMatcher.from_markers (before 8.3)",
 )
 @pytest.mark.parametrize("seed", range(4))
 def test_random_expressions_are_judged_as_pytest_judges_them(seed: int) -> None:

@@ -55,7 +55,7 @@ def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
 def test_messages_point_to_the_documentation_by_url(pytester: pytest.Pytester) -> None:
     """An installed wheel has no docs/ folder: messages name pages by URL, the
     docs of this version's release tag."""
-    assert _core.DOCS_URL == f"https://github.com/ai-dynamo/pytest-dynamo/blob/v{_core.__version__}/docs/"
+    assert f"https://github.com/ai-dynamo/pytest-dynamo/blob/v{_core.__version__}/docs/" == _core.DOCS_URL
     package = Path(pytest_dynamo.__file__).parent
     offenders = []
     for path in sorted(package.glob("*.py")):
@@ -84,7 +84,9 @@ def test_messages_point_to_the_documentation_by_url(pytester: pytest.Pytester) -
 
 
 def test_the_metadata_links_the_repository_and_its_documentation() -> None:
-    urls = dict(u.split(", ", 1) for u in importlib.metadata.metadata("pytest-dynamo").get_all("Project-URL") or [])
+    urls = dict(
+        u.split(", ", 1) for u in importlib.metadata.metadata("pytest-dynamo").get_all("Project-URL") or []
+    )
     assert {"Homepage", "Documentation", "Repository", "Issues"} <= set(urls)
     assert _core.DOCS_URL.startswith(urls["Repository"] + "/blob/v")
     assert urls["Documentation"].startswith(urls["Repository"])

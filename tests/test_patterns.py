@@ -85,7 +85,10 @@ def judged_by_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str], pat
     history = b.write(tmp_path / "history.jsonl")
     qfile = tmp_path / "advice.toml"
     qfile.write_text(quarantine_entry(pattern))
-    code = _cli.main(["report", str(history), "--quarantine", str(qfile), "--min-runs", "2", "--format", "json"])
+    capsys.readouterr()  # what the pytest run printed
+    code = _cli.main(
+        ["report", str(history), "--quarantine", str(qfile), "--min-runs", "2", "--format", "json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     advised = {e["test"] for e in json.loads(out)["quarantine"]["add"]}
@@ -139,5 +142,7 @@ def test_a_pathological_python_files_pattern_answers_at_once(pytester: pytest.Py
     linear one answers at once (the timeout only guards against a relapse)."""
     pattern = "*a" * 25 + "b.py"
     pytester.makeini(f"[pytest]\npython_files = {pattern} test_*.py\n")
-    pytester.makepyfile(**{"a" * 60: HEADER + "def test_x(): pass\n", "test_real": HEADER + "def test_y(): pass\n"})
+    pytester.makepyfile(
+        **{"a" * 60: HEADER + "def test_x(): pass\n", "test_real": HEADER + "def test_y(): pass\n"}
+    )
     assert lint_nodeids(pytester) == {"test_real.py::test_y"}

@@ -342,9 +342,7 @@ class LintReport:
 
 _PyMark = tuple[str, tuple[Any, ...], dict[str, Any]]
 
-def judge_marker_expression(
-    text: str, tests: Sequence[Sequence[_PyMark]]
-) -> ExpressionVerdicts:
+def judge_marker_expression(text: str, tests: Sequence[Sequence[_PyMark]]) -> ExpressionVerdicts:
     """Parse a marker expression as pipelines and stages do, and judge each
     test (its `(name, args, kwargs)` marks); every name in the expression is
     taken as a marker of the taxonomy."""

@@ -572,8 +572,15 @@ mod tests {
         let dir = tmp("quote");
         std::fs::write(dir.join("pytest.ini"), "[pytest]\naddopts = -k 'not slow\n").unwrap();
         let err = determine(&dir, &[], None, None).unwrap_err().to_string();
-        assert!(err.contains("pytest.ini") && err.contains("'addopts'"), "{err}");
-        std::fs::write(dir.join("pytest.ini"), "[pytest]\naddopts = -k 'not slow' --x=a\\ b\n").unwrap();
+        assert!(
+            err.contains("pytest.ini") && err.contains("'addopts'"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.join("pytest.ini"),
+            "[pytest]\naddopts = -k 'not slow' --x=a\\ b\n",
+        )
+        .unwrap();
         let c = determine(&dir, &[], None, None).unwrap();
         assert_eq!(c.addopts(), ["-k", "not slow", "--x=a b"]);
     }
