@@ -7,13 +7,30 @@ use plotters::prelude::*;
 
 const WIDTH: u32 = 880;
 const HEIGHT: u32 = 320;
-const PALETTE: [RGBColor; 6] = [
+/// matplotlib's tab20, strong shades first, then their light partners: 20
+/// distinct colours, so the built-in nightly pipeline's 7 stages (and up to
+/// 20 series) never share one; with 6 colours the 7th stage took the 1st's.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 152, 150),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(247, 182, 210),
+    RGBColor(199, 199, 199),
+    RGBColor(219, 219, 141),
+    RGBColor(158, 218, 229),
 ];
 
 type Draw<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
@@ -199,6 +216,24 @@ mod tests {
         assert!(s.contains("flake rate"));
         assert!(s.contains("e2e") && s.contains("unit"));
         assert!(s.contains("<polyline"));
+    }
+
+    #[test]
+    fn twelve_stages_get_twelve_colours() {
+        let series: Vec<(String, Vec<(usize, f64)>)> = (0..12)
+            .map(|i| (format!("stage{i}"), vec![(1, 1.0), (2, f64::from(i))]))
+            .collect();
+        let s = lines("stage time", "s", 2, &series);
+        let stroke = regex::Regex::new(r#"<polyline[^>]*stroke="(#[0-9A-Fa-f]{6})""#).unwrap();
+        let colours: std::collections::BTreeSet<_> = stroke
+            .captures_iter(&s)
+            .map(|c| c[1].to_ascii_uppercase())
+            .filter(|c| c != "#000000")
+            .collect();
+        assert!(colours.len() >= 12, "{colours:?}");
+        let distinct: std::collections::BTreeSet<_> =
+            PALETTE.iter().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(distinct.len(), PALETTE.len());
     }
 
     #[test]

@@ -137,12 +137,15 @@ pub fn stage_totals(history: &History, runs: &[usize]) -> BTreeMap<String, BTree
     out
 }
 
-/// Tests whose p50 grew the most in seconds, by at least `min_percent`,
-/// with at least `min_samples` results in both windows; at most `top`.
+/// Tests whose p50 grew the most in seconds, by at least `min_percent` and
+/// at least `min_change_s` seconds (a millisecond test that took 2 ms more is
+/// +100% and no slow-down), with at least `min_samples` results in both
+/// windows; at most `top`.
 pub fn slowdowns(
     tests: &[Timing],
     min_samples: usize,
     min_percent: f64,
+    min_change_s: f64,
     top: usize,
 ) -> Vec<Timing> {
     let mut out: Vec<Timing> = tests
@@ -152,7 +155,7 @@ pub fn slowdowns(
                 && t.previous
                     .as_ref()
                     .is_some_and(|p| p.samples >= min_samples)
-                && t.change_s.is_some_and(|d| d > 0.0)
+                && t.change_s.is_some_and(|d| d > 0.0 && d >= min_change_s)
                 && t.change_percent.is_some_and(|p| p >= min_percent)
         })
         .cloned()
@@ -217,16 +220,36 @@ mod tests {
         );
         assert_eq!(b.change_percent, Some(0.0));
         assert_eq!(t[0].name, "a", "slowest p95 first");
-        let slow = slowdowns(&t, 1, 5.0, 10);
+        let slow = slowdowns(&t, 1, 5.0, 1.0, 10);
         assert_eq!(slow.len(), 1);
         assert_eq!(slow[0].name, "a");
         assert!(
-            slowdowns(&t, 3, 5.0, 10).is_empty(),
+            slowdowns(&t, 3, 5.0, 1.0, 10).is_empty(),
             "too few samples to call it"
         );
         assert!(
-            slowdowns(&t, 1, 200.1, 10).is_empty(),
+            slowdowns(&t, 1, 200.1, 1.0, 10).is_empty(),
             "below the threshold"
+        );
+        assert!(
+            slowdowns(&t, 1, 5.0, 2.5, 10).is_empty(),
+            "2 s more is under a 2.5 s floor"
+        );
+    }
+
+    #[test]
+    fn milliseconds_more_are_no_slowdown() {
+        let h = history(&[
+            &[("ms", "passed", 0.002, "unit")],
+            &[("ms", "passed", 0.004, "unit")],
+        ]);
+        let t = per_test(&h, &[1], &[0]);
+        assert!(t[0].change_percent.unwrap() > 99.0, "+100%");
+        assert!(slowdowns(&t, 1, 5.0, 1.0, 10).is_empty());
+        assert_eq!(
+            slowdowns(&t, 1, 5.0, 0.0, 10).len(),
+            1,
+            "no floor, as before"
         );
     }
 

@@ -1,7 +1,10 @@
 //! The durations file, in pytest-split's `.test_durations` format (a JSON
 //! object of node id -> seconds, keys sorted, indented by four), so teams can
 //! shard by our data. A run merges its tests into it and replaces the file
-//! atomically: readers never see half a file.
+//! atomically: readers never see half a file. Concurrent runs (shards of one
+//! job writing one file) merge one at a time, under an exclusive lock of
+//! `<file>.lock` beside it (std's file lock, as the records take): the file
+//! itself is replaced by each merge, so it cannot hold the lock.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -81,15 +84,8 @@ fn kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Merge `durations` into the file (this run's value wins) and replace it
-/// atomically. Returns how many tests the file holds.
+/// atomically, under the lock. Returns how many tests the file holds.
 pub fn merge(path: &Path, durations: impl IntoIterator<Item = (String, f64)>) -> Result<usize> {
-    let mut all = read(path)?;
-    all.extend(durations);
-    let mut text = Vec::with_capacity(all.len() * 80);
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut text, formatter);
-    all.serialize(&mut ser).map_err(|e| corrupt(path, e))?;
-    text.push(b'\n');
     let io = |e: std::io::Error| Error::io(path.display().to_string(), &e);
     let dir = path
         .parent()
@@ -99,17 +95,38 @@ pub fn merge(path: &Path, durations: impl IntoIterator<Item = (String, f64)>) ->
     let name = path
         .file_name()
         .map_or_else(|| "durations".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&text)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{name}.lock")))
+        .map_err(io)?;
+    // Held until `lock` is dropped: read, merge and replace are one step.
+    lock.lock().map_err(io)?;
+    let mut all = read(path)?;
+    all.extend(durations);
+    let mut text = Vec::with_capacity(all.len() * 80);
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut text, formatter);
+    all.serialize(&mut ser).map_err(|e| corrupt(path, e))?;
+    text.push(b'\n');
+    // tempfile: a unique name in the same folder (rename stays atomic), removed
+    // on any error; the replaced file keeps its mode (tempfile's is 0600).
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".").suffix(".tmp");
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+        std::fs::Permissions::from_mode(mode)
+    };
+    #[cfg(unix)]
+    builder.permissions(mode);
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    tmp.write_all(&text).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    drop(lock);
     Ok(all.len())
 }
 
@@ -141,11 +158,16 @@ mod tests {
             text,
             "{\n    \"t.py::a\": 0.5,\n    \"t.py::b\": 2.0,\n    \"t.py::c\": 3.0\n}\n"
         );
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+        names.sort();
+        assert_eq!(
+            names,
+            [".test_durations", ".test_durations.lock"],
+            "no temporary file is left"
+        );
     }
 
     #[test]
@@ -168,5 +190,50 @@ mod tests {
             assert!(err.contains("fix: delete the file"), "{err}");
             assert!(merge(&path, []).is_err());
         }
+    }
+
+    /// One of the processes of `two_processes_merging_one_file_lose_nothing`
+    /// (run by it, ignored otherwise): merges `MERGES` tests of its own, one
+    /// merge each.
+    #[test]
+    #[ignore = "a worker process of another test"]
+    fn durations_merge_worker() {
+        let (Ok(path), Ok(me)) = (
+            std::env::var("DYNAMO_DURATIONS_FILE"),
+            std::env::var("DYNAMO_DURATIONS_WORKER"),
+        ) else {
+            return;
+        };
+        for i in 0..MERGES {
+            merge(Path::new(&path), [(format!("{me}::{i}"), 1.0)]).unwrap();
+        }
+    }
+
+    const MERGES: usize = 150;
+
+    #[test]
+    fn two_processes_merging_one_file_lose_nothing() {
+        let dir = scratch("processes");
+        let path = dir.join(".test_durations");
+        let exe = std::env::current_exe().unwrap();
+        let workers: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|me| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "--ignored", "--quiet"])
+                    .arg("durations::tests::durations_merge_worker")
+                    .env("DYNAMO_DURATIONS_FILE", &path)
+                    .env("DYNAMO_DURATIONS_WORKER", me)
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut w in workers {
+            assert!(w.wait().unwrap().success());
+        }
+        // Without the lock, a merge that read the file before the other
+        // process replaced it writes the other's latest test away.
+        assert_eq!(read(&path).unwrap().len(), 2 * MERGES);
     }
 }

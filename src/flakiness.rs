@@ -295,7 +295,7 @@ pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
             let r = &history.runs[run];
             TrendPoint {
                 run_id: r.run_id.clone(),
-                started_at: crate::timestamp::minute(r.started_at),
+                started_at: crate::timestamp::seconds(r.started_at),
                 commit: r.commit.clone(),
                 tests: sampled,
                 flaky: flaky[run],

@@ -24,6 +24,9 @@ pub struct GatesConfig {
     pub flaky_rate: f64,
     /// Regression of a performance metric against its baseline median, in percent.
     pub performance_regression: f64,
+    /// A test's p50 must also grow by at least this many seconds to be a
+    /// slow-down: a few milliseconds more is noise, whatever the percentage.
+    pub slowdown_min_s: f64,
     /// Earlier runs on the same GPU model that make a metric's baseline.
     pub performance_baseline_runs: usize,
     /// Values a baseline needs before a metric is judged.
@@ -49,6 +52,7 @@ impl Default for GatesConfig {
             min_runs: 5,
             flaky_rate: 5.0,
             performance_regression: 5.0,
+            slowdown_min_s: 1.0,
             performance_baseline_runs: 10,
             performance_min_baseline: 3,
             coverage_drop: 2.0,
@@ -96,6 +100,12 @@ impl GatesConfig {
                     &format!("must be a percentage of 0 or more, not {value}"),
                 );
             }
+        }
+        if !self.slowdown_min_s.is_finite() || self.slowdown_min_s < 0.0 {
+            return fail(
+                "slowdown_min_s",
+                &format!("must be seconds, 0 or more, not {}", self.slowdown_min_s),
+            );
         }
         for (lang, floor) in &self.coverage_floors.0 {
             if !(0.0..=100.0).contains(floor) {
@@ -163,7 +173,14 @@ mod tests {
             (5.0, 5.0, 2.0)
         );
         assert!(g.coverage_floors.0.is_empty());
+        assert_eq!(g.slowdown_min_s, 1.0);
         assert!(g.check("x").is_ok());
+        let negative = GatesConfig {
+            slowdown_min_s: -0.5,
+            ..GatesConfig::default()
+        };
+        let err = negative.check("x").unwrap_err().to_string();
+        assert!(err.contains("slowdown_min_s must be seconds"), "{err}");
     }
 
     #[test]

@@ -176,7 +176,10 @@ impl History {
         let mut history = assemble(&sources, chunks);
         // After the corrupt lines: a summary quoting "the first" problem
         // quotes a line.
-        history.inputs.problems.extend(expanded.skipped.iter().cloned());
+        history
+            .inputs
+            .problems
+            .extend(expanded.skipped.iter().cloned());
         history.inputs.skipped = expanded.skipped;
         Ok(history)
     }

@@ -94,7 +94,7 @@ mod _core {
         Report,
     };
     #[pymodule_export]
-    use crate::py_records::{new_run_id, test_id, FactsTable, Recorder, RunPolicy};
+    use crate::py_records::{new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy};
     #[pymodule_export]
     use crate::py_test_start::TestStart;
 

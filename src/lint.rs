@@ -19,7 +19,7 @@ pub mod pytest_config;
 pub mod report;
 pub mod source;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -40,8 +40,18 @@ use crate::validate::{self, code, Problem};
 
 /// Markers the source cannot tell (left to collection-time validation).
 pub const UNRESOLVED: &str = "DYN900";
-/// A file that does not parse.
+/// A file that cannot be checked: it does not parse, cannot be read, is
+/// not UTF-8 or nests too deeply.
 pub const SYNTAX: &str = "DYN901";
+
+/// How deeply a file's syntax tree may nest for the lint to check it. The
+/// lint's walkers recurse over expressions; `CPython` 3.11 itself gives up
+/// compiling at about this depth (3,000 terms of `a + a + ...`).
+pub const MAX_DEPTH: usize = 3000;
+
+/// The stack of the lint's worker threads: walkers recursing over a tree
+/// [`MAX_DEPTH`] deep need more than rayon's default 2 MiB.
+const WORKER_STACK: usize = 64 << 20;
 
 const UNRESOLVED_FIX: &str =
     "spell the markers out where the test is defined (@pytest.mark.NAME), \
@@ -93,6 +103,14 @@ fn collected(
         .cloned()
         .collect()
 }
+const UNREADABLE_FIX: &str =
+    "make the file readable, or keep it out of the test paths (`norecursedirs`, `python_files`)";
+const NOT_UTF8_FIX: &str =
+    "save the file as UTF-8 (the lint reads no other encoding; its tests are left to collection)";
+const NOT_REGULAR_FIX: &str = "a test module is a regular file: remove this one or rename it \
+     so that `python_files` does not match it";
+const TOO_DEEP_FIX: &str = "split the deeply nested expression into named parts; \
+     its tests are left to collection";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -134,6 +152,9 @@ pub struct Finding {
     pub fix: String,
     /// Node ids of the tests concerned, in collection order.
     pub tests: Vec<String>,
+    /// How many tests it concerns: more than `tests` lists when one of them
+    /// stands for parametrizations too many to expand (`name[*]`).
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -188,29 +209,99 @@ fn shown(path: &Path, base: &Path) -> String {
 
 enum Parsed {
     Tree(Vec<u8>, Tree),
-    Failed(Pos, String),
+    /// Where, what, and the fix.
+    Failed(Pos, String, &'static str),
+}
+
+/// What a path that is no regular file is, for the message.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Where the first byte that is not UTF-8 is (1-based line and column in bytes).
+fn not_utf8(src: &[u8], error: &std::str::Utf8Error) -> (Pos, String) {
+    let at = error.valid_up_to();
+    let before = &src[..at];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let col = at
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (
+        Pos {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+        },
+        format!(
+            "the file is not UTF-8 (byte 0x{:02x}), so it cannot be checked",
+            src[at]
+        ),
+    )
 }
 
 fn parse(parser: &mut Parser, path: &Path) -> Parsed {
-    let src = match std::fs::read(path) {
-        Ok(s) => s,
-        Err(e) => {
+    let start = Pos { line: 1, col: 1 };
+    // Only regular files are opened: reading a FIFO waits for a writer forever.
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
             return Parsed::Failed(
-                Pos { line: 1, col: 1 },
-                format!("cannot read the file: {e}"),
+                start,
+                format!("{}, not a module: skipped", file_kind(&meta)),
+                NOT_REGULAR_FIX,
             )
         }
-    };
-    match parser.parse(&src, None) {
-        Some(tree) => match grammar::syntax_error(&tree, &src) {
-            Some((pos, message)) => Parsed::Failed(pos, message),
-            None => Parsed::Tree(src, tree),
-        },
-        None => Parsed::Failed(
-            Pos { line: 1, col: 1 },
-            "the file could not be parsed".into(),
-        ),
+        Ok(_) => {}
+        Err(e) => {
+            return Parsed::Failed(start, format!("cannot read the file: {e}"), UNREADABLE_FIX)
+        }
     }
+    match std::fs::read(path) {
+        Ok(src) => parse_source(parser, src),
+        Err(e) => Parsed::Failed(start, format!("cannot read the file: {e}"), UNREADABLE_FIX),
+    }
+}
+
+/// A module's bytes parsed, or why they cannot be checked.
+fn parse_source(parser: &mut Parser, src: Vec<u8>) -> Parsed {
+    let start = Pos { line: 1, col: 1 };
+    if let Err(e) = std::str::from_utf8(&src) {
+        let (pos, message) = not_utf8(&src, &e);
+        return Parsed::Failed(pos, message, NOT_UTF8_FIX);
+    }
+    let Some(tree) = parser.parse(&src, None) else {
+        return Parsed::Failed(start, "the file could not be parsed".into(), SYNTAX_FIX);
+    };
+    if let Some((pos, message)) = grammar::syntax_error(&tree, &src) {
+        return Parsed::Failed(pos, message, SYNTAX_FIX);
+    }
+    if let Some(pos) = grammar::too_deep(&tree, MAX_DEPTH) {
+        return Parsed::Failed(
+            pos,
+            format!("too deeply nested to check: more than {MAX_DEPTH} levels of syntax"),
+            TOO_DEEP_FIX,
+        );
+    }
+    Parsed::Tree(src, tree)
 }
 
 /// A finding before it is grouped: one problem of one test.
@@ -337,8 +428,12 @@ fn vram_at(src: &[u8], pos: Pos, name: &str) -> Option<f64> {
 #[derive(Default)]
 struct FileResult {
     nodeids: Vec<String>,
-    unresolved: usize,
+    /// Tests, parametrizations counted.
+    tests: u64,
+    unresolved: u64,
     findings: Vec<(Key, String)>,
+    /// Node ids that stand for more than one test, and for how many.
+    counts: HashMap<String, u64>,
 }
 
 /// What a conftest does to the tests below it.
@@ -353,7 +448,7 @@ struct Conftest {
     /// Where it gets fixtures the lint cannot read.
     opaque: Option<Unresolved>,
     /// A conftest that does not parse fails the whole collection.
-    syntax_error: Option<(Pos, String)>,
+    syntax_error: Option<(Pos, String, &'static str)>,
 }
 
 fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Conftest> {
@@ -384,14 +479,14 @@ fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Co
                         syntax_error: None,
                     }
                 }
-                Parsed::Failed(pos, message) => Conftest {
+                Parsed::Failed(pos, message, fix) => Conftest {
                     path: path.clone(),
                     dir,
                     effects: Vec::new(),
                     ignore: ConftestIgnore::default(),
                     fixtures: Vec::new(),
                     opaque: None,
-                    syntax_error: Some((pos, message)),
+                    syntax_error: Some((pos, message, fix)),
                 },
             }
         })
@@ -411,14 +506,14 @@ impl Checker<'_> {
         let mut out = FileResult::default();
         let (src, tree) = match parse(parser, path) {
             Parsed::Tree(src, tree) => (src, tree),
-            Parsed::Failed(pos, message) => {
+            Parsed::Failed(pos, message, fix) => {
                 let key = (
                     display,
                     pos,
                     SYNTAX,
                     Severity::Error,
                     message,
-                    SYNTAX_FIX.to_string(),
+                    fix.to_string(),
                 );
                 out.findings.push((key, String::new()));
                 return out;
@@ -441,7 +536,13 @@ impl Checker<'_> {
         for test in &mut tests {
             test.unresolved
                 .extend(inherited.iter().map(|u| (*u).clone()));
-            out.unresolved += usize::from(!test.unresolved.is_empty());
+            out.tests += test.count;
+            if !test.unresolved.is_empty() {
+                out.unresolved += test.count;
+            }
+            if test.count > 1 {
+                out.counts.insert(test.nodeid.clone(), test.count);
+            }
             self.check(&display, &src, test, &mut out.findings);
         }
         out.nodeids = tests.into_iter().map(|t| t.nodeid).collect();
@@ -474,22 +575,34 @@ fn conftest_findings(
             );
             grouped.entry(key).or_default();
         }
-        if let Some((pos, message)) = &c.syntax_error {
+        if let Some((pos, message, fix)) = &c.syntax_error {
             let key = (
                 shown(&c.path, cwd),
                 *pos,
                 SYNTAX,
                 Severity::Error,
                 message.clone(),
-                SYNTAX_FIX.to_string(),
+                (*fix).to_string(),
             );
             grouped.entry(key).or_default();
         }
     }
 }
 
-/// Lint the tests the request names.
+/// Lint the tests the request names, on worker threads with stacks deep
+/// enough for the walkers (a pool of rayon's default stacks when one with
+/// deeper ones cannot be made).
 pub fn run(request: &Request) -> Result<Report> {
+    match rayon::ThreadPoolBuilder::new()
+        .stack_size(WORKER_STACK)
+        .build()
+    {
+        Ok(pool) => pool.install(|| lint(request)),
+        Err(_) => lint(request),
+    }
+}
+
+fn lint(request: &Request) -> Result<Report> {
     let cwd = request.invocation_dir.as_path();
     let config = pytest_config::determine(
         cwd,
@@ -522,6 +635,7 @@ pub fn run(request: &Request) -> Result<Report> {
         invocation_dir: cwd,
         modules: &modules,
     };
+    let collected_files = tests.len();
     let per_file: Vec<FileResult> = tests
         .par_iter()
         .map_init(grammar::parser, |parser, path| {
@@ -529,12 +643,16 @@ pub fn run(request: &Request) -> Result<Report> {
         })
         .collect();
     let mut nodeids = Vec::new();
-    let mut unresolved = 0;
+    let mut tests = 0u64;
+    let mut unresolved = 0u64;
+    let mut counts: HashMap<String, u64> = HashMap::new();
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     conftest_findings(&conftests, cwd, request.strict_unresolved, &mut grouped);
     for result in per_file {
         nodeids.extend(result.nodeids);
-        unresolved += result.unresolved;
+        tests = tests.saturating_add(result.tests);
+        unresolved = unresolved.saturating_add(result.unresolved);
+        counts.extend(result.counts);
         for (key, nodeid) in result.findings {
             let entry = grouped.entry(key).or_default();
             if !nodeid.is_empty() {
@@ -546,6 +664,9 @@ pub fn run(request: &Request) -> Result<Report> {
         .into_iter()
         .map(
             |((path, pos, code, severity, message, fix), tests)| Finding {
+                count: tests.iter().fold(0u64, |n, t| {
+                    n.saturating_add(counts.get(t).copied().unwrap_or(1))
+                }),
                 path,
                 pos,
                 code,
@@ -559,9 +680,9 @@ pub fn run(request: &Request) -> Result<Report> {
     Ok(Report {
         rootdir: config.rootdir.to_string_lossy().into_owned(),
         findings,
-        files: tests.len(),
-        tests: nodeids.len(),
-        unresolved,
+        files: collected_files,
+        tests: usize::try_from(tests).unwrap_or(usize::MAX),
+        unresolved: usize::try_from(unresolved).unwrap_or(usize::MAX),
         nodeids,
         config_note: engine.note.as_ref().map(|note| {
             format!(
@@ -704,6 +825,114 @@ mod tests {
         assert_eq!(report.count(Severity::Error), 7);
         let strict = lint(&root, true);
         assert_eq!(strict.count(Severity::Error), 8);
+    }
+
+    /// The front end on one source, as a worker thread runs it: parsed,
+    /// refused with a finding, or collected; never a panic.
+    fn front_end(src: Vec<u8>) -> std::result::Result<usize, (Pos, String)> {
+        std::thread::Builder::new()
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                let mut parser = grammar::parser();
+                match parse_source(&mut parser, src) {
+                    Parsed::Tree(src, tree) => {
+                        let rules = Rules {
+                            python_classes: vec!["Test".into()],
+                            python_functions: vec!["test".into()],
+                            collect_imported_tests: true,
+                        };
+                        Ok(collect::collect(&src, &tree, "t.py", &rules).len())
+                    }
+                    Parsed::Failed(pos, message, _) => Err((pos, message)),
+                }
+            })
+            .expect("a thread")
+            .join()
+            .expect("no panic")
+    }
+
+    /// Python-ish pieces that nest: the walkers recurse into each.
+    fn nested(kinds: &[u8]) -> String {
+        let mut inner = String::from("pytest.mark.unit");
+        for k in kinds {
+            inner = match k % 6 {
+                0 => format!("[{inner}]"),
+                1 => format!("({inner})"),
+                2 => format!("{inner}.with_args(1)"),
+                3 => format!("[m] + {inner}"),
+                4 => format!("{inner} + [m]"),
+                _ => format!("pytest.param(1, marks={inner})"),
+            };
+        }
+        inner
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn property_arbitrary_bytes_never_panic(src in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = front_end(src);
+        }
+
+        #[test]
+        fn property_arbitrary_text_never_panics(src in "(?s)[ -~\n\t\u{e9}\u{65e5}]{0,300}") {
+            let _ = front_end(src.into_bytes());
+        }
+
+        #[test]
+        fn property_arbitrary_nesting_is_checked_or_refused(
+            kinds in proptest::collection::vec(0u8..6, 0..2500),
+            place in 0u8..3,
+        ) {
+            let value = nested(&kinds);
+            let src = match place {
+                0 => format!("import pytest\nm = pytest.mark.unit\npytestmark = {value}\ndef test_a(): pass\n"),
+                1 => format!("import pytest\nm = pytest.mark.unit\n@pytest.mark.parametrize('x', [{value}])\ndef test_a(x): pass\n"),
+                _ => format!("import pytest\nm = pytest.mark.unit\nclass TestA:\n    pytestmark = {value}\n    def test_a(self): pass\n"),
+            };
+            match front_end(src.into_bytes()) {
+                Ok(tests) => proptest::prop_assert!(tests >= 1),
+                Err((_, message)) => proptest::prop_assert!(
+                    message.starts_with("too deeply nested") || message.starts_with("invalid syntax"),
+                    "{message}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_depth_limit_is_what_the_walkers_can_take() {
+        // Just under the limit, each recursive construct on the stack a
+        // worker thread has; just over, one finding.
+        for piece in 0..6u8 {
+            // Levels of syntax per piece: `x.with_args(1)` is a call of an
+            // attribute, `pytest.param(1, marks=x)` a call, its arguments
+            // and a keyword argument.
+            let per_level = match piece {
+                2 => 2,
+                5 => 3,
+                _ => 1,
+            };
+            let under = vec![piece; (MAX_DEPTH - 20) / per_level];
+            let src = format!(
+                "import pytest\nm = 1\npytestmark = {}\ndef test_a(): pass\n",
+                nested(&under)
+            );
+            let under = front_end(src.into_bytes());
+            assert!(under.is_ok(), "piece {piece}: {under:?}");
+            let over = vec![piece; MAX_DEPTH];
+            let src = format!(
+                "import pytest\nm = 1\npytestmark = {}\ndef test_a(): pass\n",
+                nested(&over)
+            );
+            let (pos, message) = front_end(src.into_bytes()).unwrap_err();
+            assert!(
+                message.starts_with("too deeply nested to check"),
+                "piece {piece}: {message}"
+            );
+            assert_eq!(pos.line, 3);
+        }
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl History {
             release_after: release_after.unwrap_or(gates.release_after).max(1),
             top,
             slowdown_percent: gates.performance_regression,
+            slowdown_min_s: gates.slowdown_min_s,
             quarantine_days: gates.quarantine_days,
             pipeline,
         };
@@ -183,12 +184,30 @@ impl Report {
 
     /// The quarantine file with the suggested changes applied (released
     /// entries cut out, new ones appended); a new file when none was read.
-    fn quarantine_file(&self) -> String {
+    /// `ticket` and `owner` fill added entries that have none: an entry
+    /// without them does not load.
+    #[pyo3(signature = (ticket=None, owner=None))]
+    fn quarantine_file(&self, ticket: Option<&str>, owner: Option<&str>) -> String {
         let q = &self.inner.quarantine;
+        let fill = |value: &mut String, with: Option<&str>| {
+            if let Some(with) = with.filter(|_| value.trim().is_empty()) {
+                *value = with.to_string();
+            }
+        };
+        let add: Vec<_> = q
+            .add
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                fill(&mut e.ticket, ticket);
+                fill(&mut e.owner, owner);
+                e
+            })
+            .collect();
         self.quarantine
             .clone()
             .unwrap_or_default()
-            .updated(&q.release_indices, &q.add)
+            .updated(&q.release_indices, &add)
     }
 }
 

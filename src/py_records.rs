@@ -599,6 +599,13 @@ pub fn new_run_id() -> String {
     recorder::new_run_id()
 }
 
+/// A new flow id: a random version 4 UUID, made as the core makes every
+/// test's (one implementation for both languages).
+#[pyfunction]
+pub fn new_flow_id() -> String {
+    crate::facts::FlowIds::fresh()
+}
+
 /// The stable id of a test: the sha256 of its node id, in hex.
 #[pyfunction]
 pub fn test_id(nodeid: &str) -> String {

@@ -35,21 +35,20 @@ impl TestStart {
     /// exemptions by node id.
     #[new]
     fn new(
-        py: Python<'_>,
         table: Option<&FactsTable>,
         attach: bool,
         environ: Py<PyAny>,
         variable: Py<PyString>,
         key: Py<PyAny>,
         exempt: Py<PyDict>,
-    ) -> PyResult<Self> {
-        Ok(TestStart {
+    ) -> Self {
+        TestStart {
             table: table.map(FactsTable::table),
             attach,
-            variable: Variable::new(py, environ, variable)?,
+            variable: Variable::new(environ, variable),
             key,
             exempt,
-        })
+        }
     }
 
     /// Start `item`: give it its flow id (a new one for a test collection

@@ -111,6 +111,7 @@ fn deserialize_date<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Date
     d.deserialize_any(V)
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `serialize_with` passes a reference
 fn serialize_date<S: serde::Serializer>(date: &Date, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(date)
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub top: usize,
     /// A slow-down is listed when p50 grew by at least this much, in percent.
     pub slowdown_percent: f64,
+    /// ... and by at least this many seconds.
+    pub slowdown_min_s: f64,
     /// Days a suggested quarantine lasts before it must be renewed.
     pub quarantine_days: u32,
     /// Only runs of this pipeline (all runs when None).
@@ -42,6 +44,7 @@ impl Default for Settings {
             release_after: 10,
             top: 10,
             slowdown_percent: 5.0,
+            slowdown_min_s: 1.0,
             quarantine_days: 30,
             pipeline: None,
         }
@@ -191,7 +194,7 @@ pub fn latest_summary(history: &History, run: usize) -> RunSummary {
     }
     RunSummary {
         run_id: r.run_id.clone(),
-        started_at: timestamp::minute(r.started_at),
+        started_at: timestamp::seconds(r.started_at),
         pipeline: r.pipeline.clone(),
         commit: r.commit.clone(),
         gpu_model: r.gpu_model.clone(),
@@ -273,6 +276,7 @@ pub fn build(
         &tests,
         settings.min_runs,
         settings.slowdown_percent,
+        settings.slowdown_min_s,
         settings.top,
     );
     let slowest: Vec<Timing> = tests.iter().take(settings.top).cloned().collect();
@@ -286,7 +290,7 @@ pub fn build(
         })
         .map(|(stage, run, total_s)| StagePoint {
             run_id: run_id(run),
-            started_at: timestamp::minute(history.runs[run].started_at),
+            started_at: timestamp::seconds(history.runs[run].started_at),
             epoch: history.runs[run].started_at,
             stage,
             total_s,
@@ -305,7 +309,7 @@ pub fn build(
 
     Report {
         schema: 1,
-        generated_at: format!("{}Z", timestamp::minute(now).replace(' ', "T")),
+        generated_at: timestamp::seconds(now),
         settings: settings.clone(),
         inputs: history.inputs.clone(),
         runs: Runs {
@@ -314,7 +318,7 @@ pub fn build(
             previous_window: previous.len(),
             first: selected
                 .first()
-                .map(|&r| timestamp::minute(history.runs[r].started_at)),
+                .map(|&r| timestamp::seconds(history.runs[r].started_at)),
             latest: selected.last().map(|&r| latest_summary(history, r)),
         },
         flakiness: FlakinessSection {

@@ -27,25 +27,13 @@ pub fn fold(name: &str) -> String {
         .collect()
 }
 
-/// Levenshtein distance with an early exit beyond `limit`.
+/// Levenshtein distance (strsim's), or None beyond `limit`.
 pub fn distance(a: &str, b: &str, limit: usize) -> Option<usize> {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > limit {
+    // Names that differ in length by more than the limit are not measured.
+    if a.chars().count().abs_diff(b.chars().count()) > limit {
         return None;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        if cur.iter().min().copied().unwrap_or(0) > limit {
-            return None;
-        }
-        prev = cur;
-    }
-    let d = prev[b.len()];
+    let d = strsim::levenshtein(a, b);
     (d <= limit).then_some(d)
 }
 

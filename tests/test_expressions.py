@@ -179,3 +179,128 @@ def test_a_bad_expression_is_a_usage_error_at_its_column(
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(lines)
+
+
+def deep_stage_project(pytester: pytest.Pytester, expr: str) -> None:
+    pytester.makepyprojecttoml(
+        f"""
+        [tool.pytest-dynamo.pipelines.deep]
+        lifecycle = "release"
+        stages = [{{ name = "long", expr = "{expr}", machine = "cpu" }}]
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = [pytest.mark.pre_merge, pytest.mark.unit]
+
+        @pytest.mark.gpu_0
+        def test_cpu(): pass
+
+        @pytest.mark.gpu_1
+        def test_gpu(): pass
+        """
+    )
+
+
+def test_a_flat_chain_of_25000_terms_selects_as_pytest_does(pytester: pytest.Pytester) -> None:
+    # A left-deep tree of 25,000 nodes once overflowed the stack (SIGSEGV) in
+    # parsing, evaluation and drop: a chain is flat, whatever its length.
+    deep_stage_project(pytester, " and ".join(["gpu_0"] * 12_500 + ["unit"] * 12_500))
+    result = pytester.runpytest_subprocess("--dynamo-pipeline=deep", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.parametrize(
+    ("expr", "column"),
+    [
+        pytest.param("(" * 10_000 + "unit" + ")" * 10_000, 201, id="10000-parentheses"),
+        pytest.param("not " * 20_000 + "unit", 801, id="20000-nots"),
+        pytest.param("not (" * 150 + "unit" + ")" * 150, 501, id="mixed"),
+    ],
+)
+def test_an_expression_nested_too_deeply_is_a_usage_error(
+    pytester: pytest.Pytester, expr: str, column: int
+) -> None:
+    deep_stage_project(pytester, expr)
+    result = pytester.runpytest_subprocess("--dynamo-pipeline=deep")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*deep.stages?0?.expr: the expression nests deeper than 200 levels of parentheses and `not` "
+            f"(column {column})"
+        ]
+    )
+    assert len(result.stderr.str()) < 2000, "a long expression is shown cut around the column"
+
+
+def test_nesting_within_the_limit_still_selects(pytester: pytest.Pytester) -> None:
+    deep_stage_project(pytester, "(" * 199 + "gpu_0" + ")" * 199 + " and " + "not " * 199 + "gpu_1")
+    result = pytester.runpytest_subprocess("--dynamo-pipeline=deep")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "gpu(count=1180591620717411303424)",
+        "gpu(count=-1180591620717411303424)",
+        "gpu(count=\u0661\u0662)",
+        "gpu(count=9223372036854775807)",
+    ],
+)
+def test_integers_beyond_64_bits_select_what_pytest_m_selects(pytester: pytest.Pytester, expr: str) -> None:
+    pytester.makepyprojecttoml(
+        f"""
+        [tool.pytest-dynamo.taxonomy.other]
+        add = [{{ name = "gpu", description = "GPUs by keyword" }}]
+        [tool.pytest-dynamo.pipelines.big]
+        lifecycle = "release"
+        stages = [{{ name = "s", expr = "{expr}", machine = "cpu" }}]
+        """
+    )
+    pytester.makepyfile(
+        test_big="""
+        import pytest
+        pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]
+
+        @pytest.mark.gpu(count=2**70)
+        def test_huge(): pass
+
+        @pytest.mark.gpu(count=-(2**70))
+        def test_negative(): pass
+
+        @pytest.mark.gpu(count=12)
+        def test_twelve(): pass
+
+        @pytest.mark.gpu(count=2**63 - 1)
+        def test_max(): pass
+
+        @pytest.mark.gpu(count=2.0**70)
+        def test_float(): pass
+        """
+    )
+    ours = collected_from(pytester.runpytest("--dynamo-pipeline=big", "--co", "-q"), "test_big.py::")
+    pytests = collected_from(pytester.runpytest("-p", "no:dynamo", "-m", expr, "--co", "-q"), "test_big.py::")
+    assert ours == pytests
+    assert ours
+
+
+def collected_from(result: pytest.RunResult, prefix: str) -> set[str]:
+    return {line for line in result.outlines if line.startswith(prefix)}
+
+
+@pytest.mark.parametrize("expr", ["e2e and \u0915\u093f", "unit or e\u0301", "\u24b6"])
+def test_marks_that_are_no_word_characters_are_refused_as_pytest_refuses_them(
+    pytester: pytest.Pytester, expr: str
+) -> None:
+    pytester.makepyprojecttoml(f'[tool.pytest-dynamo.pipelines.nightly]\ngating = "{expr}"\n')
+    pytester.makepyfile("def test_a(): pass\n")
+    ours = pytester.runpytest()
+    assert ours.ret == pytest.ExitCode.USAGE_ERROR
+    pytests = pytester.runpytest("-p", "no:dynamo", "-m", expr)
+    assert pytests.ret == pytest.ExitCode.USAGE_ERROR
+    # pytest: "Wrong expression passed to '-m': <expr>: at column N: unexpected character ..."
+    column = pytests.stderr.str().split("at column ")[1].split(":")[0]
+    message = pytests.stderr.str().split(f"at column {column}: ")[1].splitlines()[0]
+    ours.stderr.fnmatch_lines([f"*nightly.gating: {message} (column {column})"])

@@ -368,7 +368,9 @@ def test_a_wedged_driver_does_not_hang_the_audit(
     )
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["2 gpu tests not sampled: NVML did not answer in 0.5 s*"])
+    result.stdout.fnmatch_lines(
+        ["pytest-dynamo: GPU audit: 2 gpu tests not sampled: NVML did not answer in 0.5 s*"]
+    )
 
 
 def test_an_implausible_process_count_is_a_broken_library(
@@ -385,7 +387,7 @@ def test_an_implausible_process_count_is_a_broken_library(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "2 gpu tests not sampled: NVML answered 4294967290 processes on GPU 0, "
+            "pytest-dynamo: GPU audit: 2 gpu tests not sampled: NVML answered 4294967290 processes on GPU 0, "
             "which no real machine does: a broken NVML library*"
         ]
     )

@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_dynamo import _flow
 from pytest_dynamo._core import Recorder
 
 # A machine that runs every test: the GPU feature would skip framework tests here.
@@ -221,6 +223,77 @@ def test_the_ci_environment_names_the_commit(
     pytester.runpytest("--dynamo-records=r.jsonl")
     start = read(pytester.path / "r.jsonl")[0]
     assert start["git"] == {"commit": "a" * 40, "branch": "main"}
+
+
+def test_flow_ids_of_both_languages_are_version_4_uuids() -> None:
+    ids = {_flow.new_flow_id() for _ in range(100)}
+    assert len(ids) == 100
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+CI_GIT_VARS = ("GITHUB_SHA", "CI_COMMIT_SHA", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME")
+
+
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main")
+    return subprocess.run(["git", *identity, *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def no_ci_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit and branch come from git, not from a CI's variables."""
+    for var in (*CI_GIT_VARS, "GIT_DIR", "GIT_WORK_TREE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def committed(repo: Path, *init: str) -> str:
+    """A repository in ``repo`` with one commit on main; its sha."""
+    made = git(repo, "init", "-q", *init)
+    if made.returncode != 0:
+        pytest.skip(f"this git cannot `git init {' '.join(init)}`: {made.stderr.strip()}")
+    assert git(repo, "commit", "-q", "--allow-empty", "-m", "first").returncode == 0
+    return git(repo, "rev-parse", "HEAD").stdout.strip()
+
+
+@pytest.mark.usefixtures("no_ci_git")
+def test_a_reftable_repository_names_its_commit_and_branch(pytester: pytest.Pytester) -> None:
+    # reftable (git 2.45+) keeps no refs/heads files: reading .git by hand found nothing.
+    sha = committed(pytester.path, "--ref-format=reftable")
+    pytester.makepyfile(HEADER + "def test_a(): pass\n")
+    pytester.runpytest("--dynamo-records=r.jsonl").assert_outcomes(passed=1)
+    start = read(pytester.path / "r.jsonl")[0]
+    assert start["git"] == {"commit": sha, "branch": "main"}
+
+
+@pytest.mark.usefixtures("no_ci_git")
+def test_git_dir_names_the_repository(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sha = committed(elsewhere)
+    git(elsewhere, "checkout", "-q", "-b", "release")
+    monkeypatch.setenv("GIT_DIR", str(elsewhere / ".git"))
+    pytester.makepyfile(HEADER + "def test_a(): pass\n")
+    pytester.runpytest("--dynamo-records=r.jsonl").assert_outcomes(passed=1)
+    start = read(pytester.path / "r.jsonl")[0]
+    assert start["git"] == {"commit": sha, "branch": "release"}
+
+
+@pytest.mark.usefixtures("no_ci_git")
+def test_a_missing_git_is_stated_in_the_record(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committed(pytester.path)
+    pytester.makepyfile(HEADER + "def test_a(): pass\n")
+    monkeypatch.setenv("PATH", str(pytester.mkdir("empty-bin")))
+    result = pytester.runpytest("--dynamo-records=r.jsonl")
+    result.assert_outcomes(passed=1)
+    start = read(pytester.path / "r.jsonl")[0]
+    assert start["git"]["commit"] is None and start["git"]["branch"] is None
+    assert "git was not found on PATH" in start["git"]["unavailable"]
 
 
 def test_the_ini_option_names_the_file_relative_to_the_rootdir(pytester: pytest.Pytester) -> None:

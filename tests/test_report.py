@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,50 @@ def test_durations_per_test_and_stage_against_the_previous_window(
     assert len(d["trend"]) == 8, "one point per stage and run"
 
 
+def test_a_millisecond_test_is_no_slow_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    b = Builder()
+    for slow, quick in [(2.0, 0.002), (2.0, 0.002), (4.0, 0.004), (4.0, 0.004)]:
+        b.run({"t/a.py::slow": ("passed", slow, {}), "t/a.py::quick": ("passed", quick, {})})
+    path = b.write(tmp_path / "ms.jsonl")
+    args = ("--window", "2", "--min-runs", "2", "--rootdir", tmp_path)
+    data = report_json(capsys, path, *args)
+    quick = next(t for t in data["durations"]["tests"] if t["name"] == "t/a.py::quick")
+    assert quick["change_percent"] == pytest.approx(100.0), "+100%, 2 ms"
+    assert [s["name"] for s in data["durations"]["slowdowns"]] == ["t/a.py::slow"]
+    # The floor is configurable; 0 lists every relative slow-down, as before.
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nslowdown_min_s = 0\n")
+    data = report_json(capsys, path, *args)
+    assert [s["name"] for s in data["durations"]["slowdowns"]] == ["t/a.py::slow", "t/a.py::quick"]
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest-dynamo.gates]\nslowdown_min_s = 2.5\n")
+    assert report_json(capsys, path, *args)["durations"]["slowdowns"] == []
+
+
+def test_report_times_are_rfc3339_with_seconds_and_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = report_json(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(stamp, data["generated_at"]), data["generated_at"]
+    times = [data["runs"]["first"], data["runs"]["latest"]["started_at"]]
+    times += [p["started_at"] for p in data["flake_trend"]]
+    times += [p["started_at"] for p in data["durations"]["trend"]]
+    assert times and all(re.fullmatch(stamp, t) for t in times), times
+
+
+def test_an_impossible_date_is_a_corrupt_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = durations_history(tmp_path)
+    lines = path.read_text().splitlines()
+    start = json.loads(lines[0])
+    start["started_at"] = "2026-02-31T00:00:00Z"
+    path.write_text("\n".join([json.dumps(start), *lines[1:]]) + "\n")
+    code, out, _ = report(capsys, path, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    # February 31 is not read as March 3: the line is counted, not shifted.
+    assert "2026-03-03" not in out
+    assert data["inputs"]["corrupt"] == 1, data["inputs"]
+
+
 def test_the_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = report(capsys, durations_history(tmp_path), "--window", "2", "--min-runs", "2")
     assert code == 0
@@ -229,6 +274,22 @@ expires = "2026-06-01"
 """
 
 
+def test_the_configured_quarantine_file_is_read_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "q.toml").write_text(QUARANTINE)
+    history = quarantine_history(tmp_path)
+    args = ("--release-after", "5", "--min-runs", "3", "--rootdir", tmp_path)
+    unconfigured = report_json(capsys, history, *args)["quarantine"]
+    assert unconfigured["release"] == [], "no file: nothing to release"
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest-dynamo.quarantine]\nfile = "q.toml"\n')
+    configured = report_json(capsys, history, *args)["quarantine"]
+    explicit = report_json(capsys, history, *args, "--quarantine", tmp_path / "q.toml")["quarantine"]
+    assert configured == explicit
+    assert [r["test"] for r in configured["release"]] == ["t/b.py::held_*"]
+    assert "t/c.py::still_bad" not in [e["test"] for e in configured["add"]], "already quarantined"
+
+
 def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -237,7 +298,7 @@ def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     qfile.write_text(QUARANTINE)
     out_file = tmp_path / "quarantine.new.toml"
     args = ["--quarantine", qfile, "--quarantine-out", out_file, "--release-after", "5", "--min-runs", "3"]
-    data = report_json(capsys, quarantine_history(tmp_path), *args)
+    data = report_json(capsys, quarantine_history(tmp_path), *args, "--ticket", "DYN-99")
     q = data["quarantine"]
     assert [e["test"] for e in q["add"]] == ["t/a.py::newly_flaky"]
     added = q["add"][0]
@@ -253,11 +314,41 @@ def test_quarantine_and_release_as_a_change_to_the_quarantine_file(
     entries = tomllib.loads(updated)["quarantine"]
     assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky"]
     assert set(entries[1]) == {"test", "reason", "owner", "ticket", "expires"}
+    assert entries[1]["ticket"] == "DYN-99"
     # Six passes are needed now: nothing to release.
     data = report_json(
-        capsys, quarantine_history(tmp_path), *args[:4], "--release-after", "6", "--min-runs", "3"
+        capsys,
+        quarantine_history(tmp_path),
+        *args[:4],
+        "--release-after",
+        "6",
+        "--min-runs",
+        "3",
+        "--ticket",
+        "T",
     )
     assert data["quarantine"]["release"] == []
+
+
+def test_the_written_quarantine_file_loads_at_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qfile = tmp_path / "q.toml"
+    qfile.write_text(QUARANTINE)
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest-dynamo.quarantine]\nfile = "q.toml"\n')
+    args = ("--quarantine-out", qfile, "--min-runs", "3", "--rootdir", tmp_path)
+    # Without a ticket the added entry would not load: refused, nothing written.
+    code, _, err = report(capsys, quarantine_history(tmp_path), *args)
+    assert code == 2
+    assert "--quarantine-out would add entries without ticket (t/a.py::newly_flaky)" in err
+    assert "pass --ticket DYN-123" in err
+    assert qfile.read_text() == QUARANTINE
+    code, _, err = report(capsys, quarantine_history(tmp_path), *args, "--ticket", "DYN-7")
+    assert code == 0, err
+    # The round trip: the run loads what the report wrote (an empty ticket was exit 4).
+    policy = _core.RunPolicy.load(_core.Engine.load(str(tmp_path)), str(tmp_path))
+    assert policy.quarantine_file == str(qfile)
+    assert 'ticket = "DYN-7"' in qfile.read_text()
 
 
 def test_a_broken_quarantine_file_is_a_usage_error(

@@ -425,9 +425,11 @@ class Report:
         """One self-contained HTML page with inline SVG charts."""
     def tickets(self) -> list[tuple[str, str, str]]:
         """`(owner, file-name slug, Markdown body)`: one ready-to-file ticket per owner."""
-    def quarantine_file(self) -> str:
+    def quarantine_file(self, ticket: str | None = None, owner: str | None = None) -> str:
         """The quarantine file with the suggested changes applied (released
-        entries cut out, new ones appended); a new file when none was read."""
+        entries cut out, new ones appended); a new file when none was read.
+        `ticket` and `owner` fill added entries that have none: an entry
+        without them does not load."""
 
 @final
 class GateOutcome:
@@ -474,6 +476,9 @@ def push_metrics(url: str, pipeline: str, text: str, timeout_s: float = 10.0) ->
 
 def new_run_id() -> str:
     """A new run id: 32 hex digits."""
+
+def new_flow_id() -> str:
+    """A new flow id: a random version 4 UUID (the one the core gives each test)."""
 
 def test_id(nodeid: str) -> str:
     """The stable id of a test: the sha256 of its node id, in hex."""

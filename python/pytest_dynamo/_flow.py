@@ -5,19 +5,13 @@ be followed across components. Log lines read
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from pytest_dynamo._core import new_flow_id
 
 #: The environment variable a test's subprocesses find their flow id in.
 ENV = "DYNAMO_FLOW_ID"
 FLOW_ID = pytest.StashKey[str]()
-
-
-def new_flow_id() -> str:
-    """A random (version 4) UUID; formatted by hand, at a third of the cost of ``uuid.uuid4()``."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
 def line(component: str, flow_id: str, state: str, message: str) -> str:

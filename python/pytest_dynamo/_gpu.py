@@ -9,7 +9,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 

@@ -6,6 +6,7 @@ writes files."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -123,13 +124,24 @@ def parser() -> argparse.ArgumentParser:
         "--quarantine",
         type=Path,
         metavar="FILE",
-        help="The quarantine file: releases are checked against it.",
+        help="The quarantine file: releases are checked against it "
+        "(default: the file [tool.pytest-dynamo.quarantine] names, if any).",
     )
     p.add_argument(
         "--quarantine-out",
         type=Path,
         metavar="FILE",
         help="Write the quarantine file with the suggested changes applied (may be --quarantine itself).",
+    )
+    p.add_argument(
+        "--ticket",
+        metavar="ID",
+        help="The ticket of the entries --quarantine-out adds (required when it adds any).",
+    )
+    p.add_argument(
+        "--owner",
+        metavar="NAME",
+        help="The owner of added entries whose records name none (required when one has none).",
     )
     p.add_argument("--window", type=positive, help="Runs in the window (default: gates.window, 20).")
     p.add_argument(
@@ -160,10 +172,43 @@ def main(argv: Sequence[str]) -> int:
         return 2
 
 
+def configured_quarantine(engine: _core.Engine, rootdir: Path) -> Path | None:
+    """The quarantine file the configuration names (``[tool.pytest-dynamo.quarantine]
+    file``), read and checked as the plugin reads it; None when none is named."""
+    try:
+        named = _core.RunPolicy.load(engine, str(rootdir)).quarantine_file
+    except _core.ConfigError as err:
+        raise UsageError(str(err)) from None
+    return None if named is None else Path(named)
+
+
+def quarantine_text(args: argparse.Namespace, report: _core.Report) -> str:
+    """The file --quarantine-out writes: its added entries must load at the
+    next run, which refuses an entry without a ticket or an owner."""
+    added = json.loads(report.json())["quarantine"]["add"]
+    missing = [
+        (flag, [e["test"] for e in added if not e[key].strip()])
+        for flag, key, given in (("--ticket", "ticket", args.ticket), ("--owner", "owner", args.owner))
+        if not (given or "").strip()
+    ]
+    for flag, tests in missing:
+        if tests:
+            shown = ", ".join(tests[:5]) + (f" and {len(tests) - 5} more" if len(tests) > 5 else "")
+            raise UsageError(
+                f"--quarantine-out would add entries without {flag[2:]} ({shown}), and a quarantine "
+                f"entry without one does not load; file the ticket and pass {flag} "
+                f"{'DYN-123' if flag == '--ticket' else 'NAME'}"
+            )
+    return report.quarantine_file(ticket=args.ticket, owner=args.owner)
+
+
 def run(args: argparse.Namespace) -> int:
-    engine, _ = load_engine(args)
+    engine, rootdir = load_engine(args)
     if args.quarantine is not None and not args.quarantine.is_file():
         raise UsageError(f"--quarantine {args.quarantine}: no such file")
+    if args.quarantine is None:
+        # Without it, the report would suggest quarantining tests that already are.
+        args.quarantine = configured_quarantine(engine, rootdir)
     history = load_history(args.paths, args.max_decompressed, prog="pytest-dynamo report")
     try:
         report = history.report(
@@ -177,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None
+    # Refused before anything is written: the file must load at the next run.
+    quarantine = None if args.quarantine_out is None else quarantine_text(args, report)
     render = {"text": report.text, "json": report.json, "markdown": report.markdown, "html": report.html}
     if args.output is None:
         sys.stdout.write(render[args.format]())
@@ -188,8 +235,8 @@ def run(args: argparse.Namespace) -> int:
     if args.tickets is not None:
         for _, slug, body in report.tickets():
             write(args.tickets / f"{slug}.md", body)
-    if args.quarantine_out is not None:
-        write(args.quarantine_out, report.quarantine_file())
+    if args.quarantine_out is not None and quarantine is not None:
+        write(args.quarantine_out, quarantine)
     if history.records == 0 and history.corrupt == 0:
         print(
             f"pytest-dynamo report: no records in {', '.join(args.paths)} "

@@ -223,9 +223,11 @@ impl<'t> Collector<'_, 't> {
         if !seen.insert(class.id()) {
             return out;
         }
-        let add = |defs: Vec<Def<'t>>, out: &mut Vec<Def<'t>>| {
+        // Names already taken, in a set: a search of `out` was quadratic.
+        let mut taken: HashSet<String> = HashSet::new();
+        let mut add = |defs: Vec<Def<'t>>, out: &mut Vec<Def<'t>>| {
             for d in defs {
-                if !out.iter().any(|o| o.name == d.name) {
+                if taken.insert(d.name.to_string()) {
                     out.push(d);
                 }
             }

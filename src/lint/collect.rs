@@ -34,7 +34,14 @@ pub struct StaticTest {
     pub unresolved: Vec<Unresolved>,
     /// Where its parameter set is written, when parameter sets carry markers.
     pub param_pos: Option<Pos>,
+    /// How many tests this one stands for: 1, or the parametrizations of a
+    /// function with more than [`MAX_PARAMETRIZATIONS`] (node id `name[*]`).
+    pub count: u64,
 }
+
+/// Parametrizations of one function expanded one by one; beyond, they are
+/// counted (40 stacked two-value `parametrize` are 2^40 tests).
+pub const MAX_PARAMETRIZATIONS: u64 = 100_000;
 
 /// pytest's names for tests: `python_classes`, `python_functions`.
 pub struct Rules {
@@ -150,6 +157,9 @@ pub(super) fn defs<'t>(
     method: bool,
 ) -> Vec<Def<'t>> {
     let mut out: Vec<Def<'t>> = Vec::new();
+    // Where each name is in `out`: a search of `out` made a file of n tests
+    // cost n² (6.7 s for 40,000 tests).
+    let mut index: HashMap<&'t str, usize> = HashMap::new();
     for stmt in body {
         let def = definition(*stmt);
         if def.kind() != kind {
@@ -187,9 +197,11 @@ pub(super) fn defs<'t>(
             },
         };
         // A later definition replaces an earlier one of the same name.
-        match out.iter_mut().find(|d| d.name == name) {
-            Some(existing) => *existing = item,
-            None => out.push(item),
+        if let Some(&at) = index.get(name) {
+            out[at] = item;
+        } else {
+            index.insert(name, out.len());
+            out.push(item);
         }
     }
     out
@@ -241,7 +253,15 @@ impl<'t> Collector<'_, 't> {
                 marks: all.marks,
                 unresolved: all.unresolved,
                 param_pos: None,
+                count: 1,
             });
+            return;
+        }
+        let total = all.params.iter().fold(1u64, |n, p| {
+            n.saturating_mul(p.sets.as_ref().map_or(1, |s| s.len() as u64))
+        });
+        if total > MAX_PARAMETRIZATIONS {
+            self.counted(base, pos, all, total);
             return;
         }
         let mut combos = vec![(
@@ -284,6 +304,7 @@ impl<'t> Collector<'_, 't> {
                 marks,
                 unresolved,
                 param_pos: at,
+                count: 1,
             });
         }
     }
@@ -341,6 +362,40 @@ impl<'t> Collector<'_, 't> {
         (params, unseen)
     }
 
+    /// Too many parametrizations to expand: one entry that counts them. When
+    /// their parameter sets carry no markers of their own they all have the
+    /// function's markers, and are checked as one; otherwise which markers
+    /// each has is left to collection.
+    fn counted(&mut self, base: String, pos: Pos, all: Marks, total: u64) {
+        let mut unresolved = all.unresolved;
+        for p in &all.params {
+            unresolved.extend(p.unknown.iter().cloned());
+        }
+        if let Some(p) = all.params.iter().find(|p| p.has_own_marks()) {
+            let shown = if total == u64::MAX {
+                "more than 18446744073709551615".to_string()
+            } else {
+                total.to_string()
+            };
+            unresolved.push(Unresolved {
+                file: None,
+                pos: p.pos,
+                reason: format!(
+                    "{shown} parametrizations, some with markers of their own: \
+                     too many to check one by one (the lint expands up to {MAX_PARAMETRIZATIONS})"
+                ),
+            });
+        }
+        self.tests.push(StaticTest {
+            nodeid: format!("{base}[*]"),
+            pos,
+            marks: all.marks,
+            unresolved,
+            param_pos: None,
+            count: total,
+        });
+    }
+
     fn class(&mut self, prefix: &str, def: &Def<'t>, chain: &[&Marks]) {
         let Some(class) = def.node else {
             return;
@@ -393,6 +448,7 @@ impl<'t> Collector<'_, 't> {
                             ..Unresolved::at(class, "")
                         }],
                         param_pos: None,
+                        count: 1,
                     });
                 }
                 return;
@@ -538,6 +594,7 @@ impl Collector<'_, '_> {
                             format!("`{bound}` is imported from {module} and collected here too: its markers cannot be seen"),
                         )],
                         param_pos: None,
+                        count: 1,
                     });
                 }
             }
@@ -680,6 +737,46 @@ class Derived(Checks):
         );
         assert_eq!(marks(src, "t.py::Checks::test_b"), ["nightly", "unit"]);
         assert_eq!(marks(src, "t.py::Derived::test_a"), ["nightly"]);
+    }
+
+    #[test]
+    fn parametrizations_beyond_the_limit_are_counted_not_expanded() {
+        use std::fmt::Write;
+        // 2^40 ids once reached 12 GB before anything was reported.
+        let stacked = |n: usize, marked: bool| {
+            let mut src = String::from("import pytest\n@pytest.mark.unit\n");
+            for i in 0..n {
+                if marked && i == 0 {
+                    src.push_str("@pytest.mark.parametrize('p0', [pytest.param(0, marks=pytest.mark.gpu_1), 1])\n");
+                } else {
+                    let _ = writeln!(src, "@pytest.mark.parametrize('p{i}', [0, 1])");
+                }
+            }
+            src.push_str("def test_p(): pass\n");
+            let tree = parse(&src);
+            collect(src.as_bytes(), &tree, "t.py", &rules())
+        };
+        let tests = stacked(40, false);
+        assert_eq!(tests.len(), 1);
+        assert_eq!(tests[0].nodeid, "t.py::test_p[*]");
+        assert_eq!(tests[0].count, 1 << 40);
+        assert_eq!(tests[0].marks.len(), 41, "unit and the 40 parametrize");
+        assert!(tests[0].unresolved.is_empty());
+        // Sets with markers of their own: counted, and left to collection.
+        let tests = stacked(40, true);
+        assert_eq!((tests.len(), tests[0].count), (1, 1 << 40));
+        assert!(
+            tests[0].unresolved[0]
+                .reason
+                .starts_with("1099511627776 parametrizations, some with markers"),
+            "{:?}",
+            tests[0].unresolved
+        );
+        // At the limit and below, every parametrization is its own test.
+        let tests = stacked(16, true);
+        assert_eq!(tests.len(), 1 << 16);
+        assert!(tests.iter().all(|t| t.count == 1));
+        assert_eq!(stacked(80, false)[0].count, u64::MAX);
     }
 
     #[test]

@@ -146,9 +146,10 @@ pub fn discover(invocation_dir: &Path, paths: &[PathBuf], config: &PytestConfig)
     for root in &roots {
         if root.is_dir() {
             walk(root, &patterns, &norecurse, &mut tests);
-        } else if root.is_file() {
+        } else if root.exists() {
             // A file named on the command line is collected whatever its name,
-            // as pytest does; a conftest.py is read for its hooks only.
+            // as pytest does; a conftest.py is read for its hooks only. One that
+            // is no regular file (a FIFO) is reported when it is read, not opened.
             if root.extension().is_some_and(|e| e == "py")
                 && root.file_name().is_some_and(|n| n != "conftest.py")
             {

@@ -392,10 +392,19 @@ impl<'t> Scope<'t> {
                 node,
                 format!("markers built by the helper function `{name}()`"),
             )),
-            Val::Unknown(u) => Val::Unknown(Unresolved {
-                reason: format!("`{}`: {}", self.snippet(node), u.reason),
-                ..u
-            }),
+            Val::Unknown(u) => {
+                // One prefix, the outermost call's, before the cause: a
+                // prefix per call made a chain of n calls n prefixes long.
+                let cause = u
+                    .reason
+                    .strip_prefix('`')
+                    .and_then(|r| r.split_once("`: "))
+                    .map_or(u.reason.as_str(), |(_, cause)| cause);
+                Val::Unknown(Unresolved {
+                    reason: format!("`{}`: {cause}", self.snippet(node)),
+                    ..u
+                })
+            }
             _ => Val::Unknown(Unresolved::at(
                 node,
                 format!("computed markers: `{}`", self.snippet(node)),
@@ -454,9 +463,12 @@ impl<'t> Scope<'t> {
                     node.child_by_field_id(fields().left.get()),
                     node.child_by_field_id(fields().right.get()),
                 ) {
+                    // Lists added together are one list written in parts, not
+                    // an indirection: however many, they keep the depth (the
+                    // file's nesting is bounded before it is walked).
                     ("+", Some(l), Some(r)) => {
-                        let mut out = self.mark_list(l, depth + 1);
-                        out.extend(self.mark_list(r, depth + 1));
+                        let mut out = self.mark_list(l, depth);
+                        out.extend(self.mark_list(r, depth));
                         out
                     }
                     _ => Marks::unresolved(Unresolved::at(

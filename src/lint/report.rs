@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::lint::{Finding, Report, Severity, SYNTAX, UNRESOLVED};
@@ -21,6 +22,27 @@ pub const RULES: &[(&str, &str, &str)] = &[
     (SYNTAX, "syntax-error", "The file does not parse, so its tests cannot be checked."),
 ];
 
+/// What a SARIF path keeps as it is: RFC 3986's unreserved characters and
+/// the `/` between segments. Everything else is percent-encoded (`:` too,
+/// which would read as a scheme in a relative reference).
+const URI_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A finding's path as a SARIF `artifactLocation`: relative to the source
+/// root, or a `file://` URI for a file outside the invocation directory.
+fn artifact_location(path: &str) -> Value {
+    let encoded = utf8_percent_encode(path, URI_PATH).to_string();
+    if path.starts_with('/') {
+        json!({"uri": format!("file://{encoded}")})
+    } else {
+        json!({"uri": encoded, "uriBaseId": "%SRCROOT%"})
+    }
+}
+
 /// Who a finding concerns: one test, the parametrizations of one, or a count.
 pub fn label(finding: &Finding) -> Option<String> {
     let local = |nodeid: &str| -> String {
@@ -29,20 +51,18 @@ pub fn label(finding: &Finding) -> Option<String> {
             .map_or(nodeid, |(_, rest)| rest)
             .to_string()
     };
+    // More than listed when a node id stands for many parametrizations.
+    let count = finding.count.max(finding.tests.len() as u64);
     match finding.tests.as_slice() {
         [] => None,
-        [one] => Some(local(one)),
+        [one] if count == 1 => Some(local(one)),
         many => {
             let function = |n: &str| n.split('[').next().unwrap_or(n).to_string();
             let first = function(&many[0]);
             if many.iter().all(|n| function(n) == first) {
-                Some(format!(
-                    "{}[*] ({} parametrizations)",
-                    local(&first),
-                    many.len()
-                ))
+                Some(format!("{}[*] ({count} parametrizations)", local(&first)))
             } else {
-                Some(format!("{} tests", many.len()))
+                Some(format!("{count} tests"))
             }
         }
     }
@@ -102,6 +122,7 @@ fn finding_json(f: &Finding) -> Value {
         "message": f.message,
         "fix": f.fix,
         "tests": f.tests,
+        "count": f.count,
     })
 }
 
@@ -151,7 +172,7 @@ pub fn sarif(report: &Report) -> String {
                 "message": {"text": format!("{who}{} (fix: {})", f.message, f.fix)},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": artifact_location(&f.path),
                         "region": {"startLine": f.pos.line, "startColumn": f.pos.col},
                     }
                 }],
@@ -191,6 +212,7 @@ mod tests {
             message: "no lifecycle marker".into(),
             fix: "add one".into(),
             tests: tests.iter().map(|s| (*s).to_string()).collect(),
+            count: tests.len() as u64,
         }
     }
 
@@ -206,6 +228,12 @@ mod tests {
         let f = finding(code::LIFECYCLE, &["t.py::test_p", "t.py::test_q"]);
         assert_eq!(label(&f).unwrap(), "2 tests");
         assert_eq!(label(&finding(SYNTAX, &[])), None);
+        let mut f = finding(code::LIFECYCLE, &["t.py::test_p[*]"]);
+        f.count = 1 << 40;
+        assert_eq!(
+            label(&f).unwrap(),
+            "test_p[*] (1099511627776 parametrizations)"
+        );
     }
 
     #[test]
@@ -235,5 +263,41 @@ mod tests {
         assert_eq!(j["errors"], 1);
         assert!(text(&report)
             .ends_with("pytest-dynamo lint: 1 error, 0 warnings (1 test in 1 file checked)\n"));
+    }
+
+    #[test]
+    fn sarif_uris_are_percent_encoded() {
+        let uri = |path: &str| {
+            let mut f = finding(code::TYPE, &[]);
+            f.path = path.into();
+            let report = Report {
+                findings: vec![f],
+                ..Report::default()
+            };
+            let v: Value = serde_json::from_str(&sarif(&report)).unwrap();
+            let location = v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+                ["artifactLocation"]
+                .clone();
+            (
+                location["uri"].as_str().unwrap().to_string(),
+                location.get("uriBaseId").is_some(),
+            )
+        };
+        assert_eq!(uri("tests/test a.py"), ("tests/test%20a.py".into(), true));
+        assert_eq!(
+            uri("tests/t\u{e9}st_\u{65e5}.py"),
+            ("tests/t%C3%A9st_%E6%97%A5.py".into(), true)
+        );
+        // A literal `%20` is a file of that name, not a space.
+        assert_eq!(uri("tests/a%20b.py"), ("tests/a%2520b.py".into(), true));
+        assert_eq!(uri("tests/a\nb.py"), ("tests/a%0Ab.py".into(), true));
+        // A colon would read as a scheme; `#` and `?` end the path.
+        assert_eq!(uri("c:d/x#y?z.py"), ("c%3Ad/x%23y%3Fz.py".into(), true));
+        assert_eq!(uri("a-b_c.d~/e.py"), ("a-b_c.d~/e.py".into(), true));
+        // Outside the invocation directory: an absolute file URI.
+        assert_eq!(
+            uri("/srv/my tests/test_a.py"),
+            ("file:///srv/my%20tests/test_a.py".into(), false)
+        );
     }
 }
