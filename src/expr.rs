@@ -313,7 +313,7 @@ const PYTHON_KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
-/// Python's `str.isidentifier`: XID_Start or `_`, then XID_Continue (`x²`
+/// Python's `str.isidentifier`: `XID_Start` or `_`, then `XID_Continue` (`x²`
 /// is not one, though `²` is alphanumeric).
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();

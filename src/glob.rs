@@ -159,7 +159,7 @@ pub fn fnmatch(name: &str, pattern: &str) -> bool {
     })
 }
 
-/// The regex for an fnmatch pattern, as CPython's `fnmatch._translate`.
+/// The regex for an fnmatch pattern, as Python's `fnmatch._translate` builds it.
 fn fnmatch_regex(pattern: &str) -> String {
     let p: Vec<char> = pattern.chars().collect();
     let mut re = String::from(r"(?s)\A(?:");
