@@ -1,6 +1,10 @@
-"""Developer sessions. ``nox`` runs tests, rust and lint; ``nox -s bench`` the benchmarks."""
+"""Developer sessions. ``nox`` runs tests, rust and lint; ``nox -s bench`` the benchmarks;
+``nox -s build`` the wheel and sdist a release publishes."""
 
 from __future__ import annotations
+
+import glob
+import shutil
 
 import nox
 
@@ -43,3 +47,18 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; they write docs/benchmarks.md. Never part of the test command."""
     session.install(".[test]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The release artifacts, checked as the release workflow builds them: the local wheel with
+    ``maturin build --release`` (maturin's auditwheel check refuses a wheel that breaks the
+    manylinux policy it is tagged with), the sdist, a wheel built from that sdist alone, and
+    both artifacts' metadata (twine)."""
+    shutil.rmtree("dist", ignore_errors=True)
+    session.install("maturin>=1.16,<2", "twine")  # --auditwheel check: verified on 1.16
+    session.run("maturin", "build", "--release", "--auditwheel", "check", "--out", "dist")
+    session.run("maturin", "sdist", "--out", "dist")
+    sdist = glob.glob("dist/*.tar.gz")
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-w", session.create_tmp(), *sdist)
+    session.run("twine", "check", "--strict", *glob.glob("dist/*"))

@@ -14,8 +14,11 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 pub const TABLE: &str = "tool.pytest-dynamo";
-const DOCS_FIX: &str =
-    "correct or remove the key; docs/configuration.md lists every key and its type";
+const DOCS_FIX: &str = concat!(
+    "correct or remove the key; ",
+    crate::docs_url!("configuration.md"),
+    " lists every key and its type"
+);
 
 /// Everything under `[tool.pytest-dynamo]`.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -208,9 +208,29 @@ fn integer(text: &str) -> Option<Value> {
     )
 }
 
-fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
-    let chars: Vec<char> = input.chars().collect();
+/// The tokens, and the first lexical error with the number of tokens before
+/// it. pytest lexes lazily, one token ahead of its parser, so a parse error
+/// before the bad character is the one it reports; `parse` does the same.
+fn lex(input: &str) -> (Vec<Token>, Option<(usize, SyntaxError)>) {
     let mut tokens = Vec::new();
+    match lex_into(input, &mut tokens) {
+        Ok(()) => (tokens, None),
+        Err(error) => {
+            let at = tokens.len();
+            // Stands where the bad token is; reaching it means pytest's lexer
+            // has already raised.
+            tokens.push(Token {
+                kind: Kind::Eof,
+                text: String::new(),
+                pos: error.column.saturating_sub(1),
+            });
+            (tokens, Some((at, error)))
+        }
+    }
+}
+
+fn lex_into(input: &str, tokens: &mut Vec<Token>) -> Result<(), SyntaxError> {
+    let chars: Vec<char> = input.chars().collect();
     let mut pos = 0;
     let single = |kind, pos| Token {
         kind,
@@ -282,7 +302,7 @@ fn lex(input: &str) -> Result<Vec<Token>, SyntaxError> {
         }
     }
     tokens.push(single(Kind::Eof, chars.len()));
-    Ok(tokens)
+    Ok(())
 }
 
 /// Python's reserved words: not allowed as keyword-argument names.
@@ -293,16 +313,23 @@ const PYTHON_KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
+/// Python's `str.isidentifier`: `XID_Start` or `_`, then `XID_Continue` (`x²`
+/// is not one, though `²` is alphanumeric).
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| unicode_ident::is_xid_start(c) || c == '_')
+        && chars.all(unicode_ident::is_xid_continue)
 }
 
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
     names: Vec<(String, usize)>,
+    /// A keyword given twice: pytest finds it when compiling, after the whole
+    /// expression parsed, so it is reported only then (at the key).
+    repeated: Option<SyntaxError>,
     /// Parentheses and `not`s open around the current token.
     nesting: usize,
 }
@@ -393,8 +420,8 @@ impl Parser {
         if self.accept(Kind::LParen).is_some() {
             loop {
                 let (key, value) = self.kwarg()?;
-                if kwargs.iter().any(|(k, _)| *k == key.text) {
-                    return Err(SyntaxError {
+                if self.repeated.is_none() && kwargs.iter().any(|(k, _)| *k == key.text) {
+                    self.repeated = Some(SyntaxError {
                         column: key.pos + 1,
                         message: format!("keyword argument repeated: {}", key.text),
                     });
@@ -462,19 +489,31 @@ fn chain(mut operands: Vec<Expr>, make: fn(Vec<Expr>) -> Expr) -> Expr {
 
 /// Parse an expression with pytest's grammar and error messages.
 pub fn parse(input: &str) -> Result<Parsed, SyntaxError> {
+    let (tokens, lex_error) = lex(input);
     let mut parser = Parser {
-        tokens: lex(input)?,
+        tokens,
         at: 0,
         names: Vec::new(),
+        repeated: None,
         nesting: 0,
     };
-    let expr = if parser.accept(Kind::Eof).is_some() {
-        Expr::Empty
+    let parsed = if parser.accept(Kind::Eof).is_some() {
+        Ok(Expr::Empty)
     } else {
-        let expr = parser.expr()?;
-        parser.expect(Kind::Eof)?;
-        expr
+        parser
+            .expr()
+            .and_then(|expr| parser.expect(Kind::Eof).map(|_| expr))
     };
+    // The parser reached the bad token: pytest's lexer raised there first.
+    if let Some((at, error)) = lex_error {
+        if parser.at >= at {
+            return Err(error);
+        }
+    }
+    let expr = parsed?;
+    if let Some(error) = parser.repeated {
+        return Err(error);
+    }
     Ok(Parsed {
         expr,
         names: parser.names,
@@ -706,6 +745,17 @@ mod tests {
             ),
             ("gpu(a=b)", 7, "unexpected character/s \"b\""),
             ("gpu(a=1, a=2)", 10, "keyword argument repeated: a"),
+            // pytest lexes one token ahead of its parser: a parse error before
+            // a bad character wins, and a repeated keyword is found last.
+            ("a b 'open", 3, "expected end of input; got identifier"),
+            ("a and 'open", 7, "closing quote \"'\" is missing"),
+            (
+                "gpu(a=1, a=2) b",
+                15,
+                "expected end of input; got identifier",
+            ),
+            ("gpu(a=1, a=2) $", 15, "unexpected character \"$\""),
+            ("x(a²=1)", 3, "not a valid python identifier a²"),
             (
                 "gpu(a=1 b=2)",
                 9,

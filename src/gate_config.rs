@@ -72,7 +72,10 @@ impl GatesConfig {
             Err(Error::config(
                 source,
                 format!("[tool.pytest-dynamo.gates] {key} {why}"),
-                "docs/gates.md lists every key, its default and its range",
+                concat!(
+                    crate::docs_url!("gates.md"),
+                    " lists every key, its default and its range"
+                ),
             ))
         };
         for (key, value) in [

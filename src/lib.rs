@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_check;
 pub mod coverage;
 pub mod customize;
+pub mod docs;
 pub mod duration_trends;
 pub mod durations;
 pub mod engine;
@@ -61,6 +62,7 @@ mod py_collect;
 mod py_convert;
 mod py_engine;
 mod py_environ;
+mod py_expr;
 mod py_gpu;
 mod py_lint;
 mod py_parallel;
@@ -90,6 +92,9 @@ mod _core {
     use crate::py_parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
 
     #[pymodule_export]
+    use crate::py_expr::{judge_marker_expression, ExpressionVerdicts};
+
+    #[pymodule_export]
     use crate::py_analytics::{
         check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
         Report,
@@ -108,6 +113,7 @@ mod _core {
         // (caplog.set_level, log_level), and a cached level would hide records.
         let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("DOCS_URL", crate::docs::BASE)?;
         m.add(
             "ConfigError",
             m.py().get_type::<crate::py_convert::ConfigError>(),

@@ -265,8 +265,9 @@ impl Ctx<'_> {
         matcher::compile(self.taxonomy, text).map_err(|e| {
             let fix = if builtin {
                 format!(
-                    "{}; or redefine it under [{TABLE}.pipelines] (docs/pipelines.md)",
-                    e.fix
+                    "{}; or redefine it under [{TABLE}.pipelines] ({})",
+                    e.fix,
+                    crate::docs_url!("pipelines.md")
                 )
             } else {
                 e.fix.clone()

@@ -29,7 +29,11 @@ use crate::clock::Date;
 use crate::error::{Error, Result};
 use crate::glob::{self, Glob};
 
-const FIX: &str = "see docs/flakiness.md for the quarantine file's format";
+const FIX: &str = concat!(
+    "see ",
+    crate::docs_url!("flakiness.md"),
+    " for the quarantine file's format"
+);
 
 /// `[tool.pytest-dynamo.quarantine]`.
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -1,7 +1,7 @@
 //! Quarantine advice: flaky tests to quarantine, and quarantined tests to
 //! release after K consecutive passes, written as a change to the quarantine
 //! file (`[[quarantine]]` tables with `test`, `reason`, `owner`, `ticket`,
-//! `expires`; `test` is a node id, a test id or a glob pattern).
+//! `expires`; `test` is a node id or a node-id pattern, see `crate::glob`).
 //!
 //! The file's format belongs to the records feature; this reader only needs
 //! `test`, keeps every other key as it is, and edits the text in place so
@@ -170,89 +170,10 @@ pub fn render_entry(e: &Entry) -> String {
     )
 }
 
-/// Does an entry's `test` name this test: its node id, its test id, or a
-/// glob over the node id (`*` any run of characters, `?` one, `[abc]` a set).
+/// Does an entry's `test` name this test: its node id, or a node-id
+/// pattern over it (`crate::glob`, the dialect the run and owners use).
 pub fn matches(pattern: &str, nodeid: &str) -> bool {
-    if pattern == nodeid {
-        return true;
-    }
-    if !pattern.contains(['*', '?', '[']) {
-        return false;
-    }
-    glob(pattern.as_bytes(), nodeid.as_bytes())
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    // Iterative with one backtrack point: linear for the usual patterns.
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() {
-            match p[pi] {
-                b'*' => {
-                    star = Some((pi, si));
-                    pi += 1;
-                    continue;
-                }
-                b'?' => {
-                    pi += 1;
-                    si += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some((matched, next)) = class(&p[pi..], s[si]) {
-                        if matched {
-                            pi += next;
-                            si += 1;
-                            continue;
-                        }
-                    } else if s[si] == b'[' {
-                        pi += 1;
-                        si += 1;
-                        continue;
-                    }
-                }
-                c if c == s[si] => {
-                    pi += 1;
-                    si += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((sp, ss)) => {
-                pi = sp + 1;
-                si = ss + 1;
-                star = Some((sp, ss + 1));
-            }
-            None => return false,
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
-/// `[...]` at the start of `p`: whether `c` is in it and the class's length;
-/// None when the bracket is not closed (then it is a literal `[`).
-fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
-    let close = p.iter().skip(2).position(|&b| b == b']')? + 2;
-    let body = &p[1..close];
-    let (negate, body) = match body.first() {
-        Some(b'!') => (true, &body[1..]),
-        _ => (false, body),
-    };
-    let mut hit = false;
-    let mut i = 0;
-    while i < body.len() {
-        if i + 2 < body.len() && body[i + 1] == b'-' {
-            hit |= (body[i]..=body[i + 2]).contains(&c);
-            i += 3;
-        } else {
-            hit |= body[i] == c;
-            i += 1;
-        }
-    }
-    Some((hit != negate, close + 1))
+    crate::glob::names(pattern, nodeid)
 }
 
 #[cfg(test)]
@@ -312,12 +233,13 @@ mod tests {
     fn globs() {
         assert!(matches("tests/b.py::*", "tests/b.py::test_y[1]"));
         assert!(matches("tests/*/test_?.py::*", "tests/e2e/test_a.py::t"));
-        assert!(matches("t.py::test_[ab]", "t.py::test_b"));
-        assert!(!matches("t.py::test_[!ab]", "t.py::test_b"));
-        assert!(matches("t.py::test_[0-9]", "t.py::test_7"));
+        // Brackets are literal, as at run time: parametrized ids carry them.
+        assert!(!matches("t.py::test_[ab]", "t.py::test_b"));
+        assert!(matches("t.py::test_split[*]", "t.py::test_split[a/b]"));
         assert!(matches("t.py::p[x", "t.py::p[x"));
         assert!(!matches("tests/b.py::*", "tests/a.py::t"));
         assert!(!matches("t.py::a", "t.py::ab"));
-        assert!(matches("*", ""));
+        // `*` stops at `/` in the file's path, as at run time.
+        assert!(!matches("tests/*", "tests/unit/t.py::t"));
     }
 }

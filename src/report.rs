@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::duration_trends::{self, Timing};
 use crate::flakiness::{self, TrendPoint, Verdict};
+use crate::glob::Names;
 use crate::history::{History, Inputs};
 use crate::quarantine_advice::{self, Entry, QuarantineFile};
 use crate::timestamp;
@@ -217,11 +218,8 @@ pub fn build(
     let (window, previous) = windows(&selected, settings.window);
     let flakes = flakiness::assess(history, &window, settings.min_runs);
     let entries = quarantine.map_or(&[][..], |q| q.entries.as_slice());
-    let is_quarantined = |nodeid: &str| {
-        entries
-            .iter()
-            .any(|e| quarantine_advice::matches(&e.test, nodeid))
-    };
+    let patterns: Vec<Names> = entries.iter().map(|e| Names::new(&e.test)).collect();
+    let is_quarantined = |nodeid: &str| patterns.iter().any(|p| p.matches(nodeid));
 
     let owner_of = |row: usize| history.name(history.rows[row].owner).map(str::to_string);
     let stage_of = |row: usize| history.name(history.rows[row].stage).map(str::to_string);
@@ -370,8 +368,9 @@ fn advise(
     if let Some(q) = quarantine {
         let passes = flakiness::trailing_passes(history, selected);
         for (i, entry) in q.entries.iter().enumerate() {
+            let names = Names::new(&entry.test);
             let matched: Vec<usize> = (0..history.tests.len())
-                .filter(|&t| quarantine_advice::matches(&entry.test, &history.tests[t]))
+                .filter(|&t| names.matches(&history.tests[t]))
                 .collect();
             if matched.is_empty() {
                 continue;

@@ -150,7 +150,7 @@ def test_the_audit_finds_tests_marked_with_more_hardware_than_they_use(
             "lower it to vram_gib(20)",
             "  *::test_two_marked_one_used: peaked at 2.93 GiB on one GPU: add @pytest.mark.vram_gib(3)",
             "pytest-dynamo: GPU audit of 4 tests (sampled every 0.01 s): 3 marked with other hardware "
-            "than they use, 3 VRAM suggestions; a warning (dynamo_audit = warn), see docs/gpus.md",
+            "than they use, 3 VRAM suggestions; a warning (dynamo_audit = warn), see https://*/docs/gpus.md",
         ]
     )
     figures = props(result)

@@ -179,7 +179,7 @@ def test_without_records_there_is_nothing_to_export(pytester: pytest.Pytester, t
     assert not (tmp_path / "x.prom").exists()
     assert export.problems == [
         "no test records on this run, so no Prometheus metrics: the metrics are made from the records "
-        "(docs/records.md)"
+        f"({_core.DOCS_URL}records.md)"
     ]
 
 

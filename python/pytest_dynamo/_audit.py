@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _options, _outcomes, _state
-from pytest_dynamo._core import Audit, GpuRules, Hardware
+from pytest_dynamo._core import DOCS_URL, Audit, GpuRules, Hardware
 
 AUDIT = "dynamo-gpu-audit"
 SAMPLING = "dynamo-gpu-audit-sampling"
@@ -22,7 +22,7 @@ MODES = ("off", "warn", "strict")
 DEFAULT_INTERVAL = 0.1
 #: The key of a worker's records in ``workeroutput``.
 WORKER_KEY = "dynamo_gpu_audit"
-DOCS = "docs/gpus.md"
+DOCS = DOCS_URL + "gpus.md"
 
 
 def _interval(name: str, value: str) -> float:

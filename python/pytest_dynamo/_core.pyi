@@ -6,6 +6,8 @@ from typing import Any, final
 import pytest
 
 __version__: str
+DOCS_URL: str
+"""The documentation of this version, ending in `/docs/`: messages name pages under it."""
 
 class ConfigError(Exception):
     """A configuration value, file or flag of pytest-dynamo is wrong.
@@ -339,6 +341,29 @@ class LintReport:
         """The findings as SARIF 2.1.0."""
     def findings(self) -> list[_LintFinding]:
         """`(path, line, column, code, severity, message, fix, [nodeid])` per finding."""
+
+# The -m grammar as stages use it, held against pytest's own in the tests.
+
+_PyMark = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+def judge_marker_expression(text: str, tests: Sequence[Sequence[_PyMark]]) -> ExpressionVerdicts:
+    """Parse a marker expression as pipelines and stages do, and judge each
+    test (its `(name, args, kwargs)` marks); every name in the expression is
+    taken as a marker of the taxonomy."""
+
+@final
+class ExpressionVerdicts:
+    """A syntax error, or one verdict per test."""
+
+    @property
+    def error_column(self) -> int | None:
+        """1-based column of the syntax error, None when the expression parses."""
+    @property
+    def error_message(self) -> str | None:
+        """What is wrong, in pytest's words."""
+    @property
+    def verdicts(self) -> list[bool]:
+        """Whether each test matches; empty after a syntax error."""
 
 @final
 class History:

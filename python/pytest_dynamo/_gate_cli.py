@@ -34,7 +34,8 @@ def gate_list(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-dynamo gate",
-        description="Quality gates: flaky rate, performance regression, coverage drop (docs/gates.md).",
+        description="Quality gates: flaky rate, performance regression, coverage drop "
+        f"({_core.DOCS_URL}gates.md).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
     p.add_argument("--run", dest="run_id", help="The run_id to judge (default: the latest run).")

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_dynamo import _core, _options, _state
 
-DOCS = "docs/prometheus.md"
+DOCS = _core.DOCS_URL + "prometheus.md"
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -60,7 +60,7 @@ class PrometheusExport:
         if records is None:
             self.problems.append(
                 "no test records on this run, so no Prometheus metrics: "
-                "the metrics are made from the records (docs/records.md)"
+                f"the metrics are made from the records ({_core.DOCS_URL}records.md)"
             )
             return
         run_end = self.config.stash.get(_state.RUN_END, None)

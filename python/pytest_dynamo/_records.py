@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _shards, _state, _summary
-from pytest_dynamo._core import ConfigError, Recorder, RunPolicy
+from pytest_dynamo._core import DOCS_URL, ConfigError, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
 RECORDS = "dynamo-records"
@@ -34,7 +34,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="dynamo_records",
         metavar="PATH",
         help="Append a JSON line per test (and per run start and end) to PATH; "
-        "schema in docs/records.md. Several runs may share the file.",
+        f"schema in {DOCS_URL}records.md. Several runs may share the file.",
     )
     parser.addini("dynamo_records", "Records file (JSON Lines), relative to the rootdir.", default="")
     group.addoption(

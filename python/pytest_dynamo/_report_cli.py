@@ -106,7 +106,8 @@ def positive(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-dynamo report",
-        description="Report flaky, broken and slower tests over the records of many runs (docs/reports.md).",
+        description="Report flaky, broken and slower tests over the records of many runs "
+        f"({_core.DOCS_URL}reports.md).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
     p.add_argument(

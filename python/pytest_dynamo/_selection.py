@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _activation, _framework, _options, _shards, _state
-from pytest_dynamo._core import ConfigError, Engine
+from pytest_dynamo._core import DOCS_URL, ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
 SELECTION = "dynamo-selection"
-DOCS = "docs/pipelines.md"
+DOCS = DOCS_URL + "pipelines.md"
 #: ``item.user_properties`` names that carry the selection to the xdist
 #: controller with each report (and into junit XML).
 STAGE_PROPERTY = "dynamo_stage"

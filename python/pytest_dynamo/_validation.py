@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from pytest_dynamo import _collect, _flaky, _options, _state
-from pytest_dynamo._core import Batch, Validation
+from pytest_dynamo._core import DOCS_URL, Batch, Validation
 from pytest_dynamo._warnings import MarkerAliasWarning
 
-DOCS = "docs/markers.md"
+DOCS = DOCS_URL + "markers.md"
 #: The report in the terminal lists this many tests of a file, for this many
 #: files; every rule's count and the full list (--dynamo-validation-report)
 #: cover the rest. A legacy suite's 5,000 offenders once printed 120,006 lines.

@@ -9,60 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::lint::pytest_config::PytestConfig;
 
-/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]` and `[!seq]`.
-pub fn fnmatch(name: &str, pattern: &str) -> bool {
-    let n: Vec<char> = name.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    matches(&n, &p)
-}
-
-fn matches(n: &[char], p: &[char]) -> bool {
-    let Some((&first, rest)) = p.split_first() else {
-        return n.is_empty();
-    };
-    match first {
-        '*' => (0..=n.len()).any(|i| matches(&n[i..], rest)),
-        '?' => !n.is_empty() && matches(&n[1..], rest),
-        '[' => match class(rest) {
-            Some((set, negated, after)) => {
-                let Some((&c, tail)) = n.split_first() else {
-                    return false;
-                };
-                let hit = set.iter().any(|&(lo, hi)| lo <= c && c <= hi);
-                hit != negated && matches(tail, after)
-            }
-            None => n.first() == Some(&'[') && matches(&n[1..], rest),
-        },
-        c => n.first() == Some(&c) && matches(&n[1..], rest),
-    }
-}
-
-/// A `[...]` class: its ranges, whether negated, and what follows the `]`.
-type CharClass<'a> = (Vec<(char, char)>, bool, &'a [char]);
-
-/// A `[...]` class after its `[`.
-fn class(p: &[char]) -> Option<CharClass<'_>> {
-    let mut i = 0;
-    let negated = p.first() == Some(&'!');
-    if negated {
-        i += 1;
-    }
-    let start = i;
-    let mut set = Vec::new();
-    while i < p.len() {
-        if p[i] == ']' && i > start {
-            return Some((set, negated, &p[i + 1..]));
-        }
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            set.push((p[i], p[i + 2]));
-            i += 3;
-        } else {
-            set.push((p[i], p[i]));
-            i += 1;
-        }
-    }
-    None
-}
+/// Python's `fnmatch.fnmatchcase`: the project's one implementation.
+pub use crate::glob::fnmatch;
 
 /// pytest's `fnmatch_ex`: a pattern without `/` matches the file name, one
 /// with `/` the whole path.

@@ -61,7 +61,8 @@ impl PytestConfig {
         match self.values.get(key) {
             None => default.iter().map(|s| (*s).to_string()).collect(),
             Some(Value::List(items)) => items.clone(),
-            Some(Value::Text(text)) => split_args(text),
+            // Checked when the file is read (`check_args`).
+            Some(Value::Text(text)) => split_args(text).unwrap_or_default(),
         }
     }
 
@@ -150,32 +151,18 @@ impl PytestConfig {
     }
 }
 
-/// `shlex.split` for the common cases: whitespace separated, quotes grouping.
-fn split_args(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for c in text.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            None if c == '"' || c == '\'' => {
-                quote = Some(c);
-                any = true;
-            }
-            None if c.is_whitespace() => {
-                if any || !current.is_empty() {
-                    out.push(std::mem::take(&mut current));
-                }
-                any = false;
-            }
-            Some(_) | None => current.push(c),
-        }
+/// Python's `shlex.split(text)` (POSIX rules, as pytest reads `args`
+/// options), by the `shlex` crate. Python's default has no comments, the
+/// crate's has: `#` goes through as a placeholder and comes back. None for
+/// an unclosed quote or a trailing backslash, which Python refuses too.
+fn split_args(text: &str) -> Option<Vec<String>> {
+    // A private-use character: not in any real ini value.
+    const HASH: char = '\u{F8FF}';
+    if text.contains(HASH) {
+        return shlex::split(text);
     }
-    if any || !current.is_empty() {
-        out.push(current);
-    }
-    out
+    let words = shlex::split(&text.replace('#', "\u{F8FF}"))?;
+    Some(words.into_iter().map(|w| w.replace(HASH, "#")).collect())
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -448,7 +435,36 @@ pub fn determine(
         }
         config.rootdir = dir;
     }
+    check_args(&config)?;
     Ok(config)
+}
+
+/// The `args` options pytest splits with `shlex.split`: one it cannot split
+/// stops pytest too, so it is an error here, not a guess.
+fn check_args(config: &PytestConfig) -> Result<()> {
+    for key in [
+        "addopts",
+        "python_files",
+        "python_classes",
+        "python_functions",
+        "testpaths",
+        "norecursedirs",
+    ] {
+        if let Some(Value::Text(text)) = config.values.get(key) {
+            if split_args(text).is_none() {
+                let source = config
+                    .inifile
+                    .as_ref()
+                    .map_or_else(|| key.to_string(), |f| f.display().to_string());
+                return Err(Error::config(
+                    source,
+                    format!("ini option '{key}' has an unclosed quote or a trailing backslash: {text}"),
+                    "close the quote (or escape it with a backslash): pytest splits this option as a POSIX shell does",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -539,7 +555,33 @@ mod tests {
 
     #[test]
     fn args_split_like_shlex() {
-        assert_eq!(split_args(" a  'b c' \"d\" "), ["a", "b c", "d"]);
-        assert!(split_args("  ").is_empty());
+        let split = |t: &str| split_args(t).unwrap();
+        assert_eq!(split(" a  'b c' \"d\" "), ["a", "b c", "d"]);
+        assert!(split("  ").is_empty());
+        // As Python's shlex.split: backslash escapes, quotes joined to a word,
+        // `#` an ordinary character, an unclosed quote refused.
+        assert_eq!(split(r"-k a\ b"), ["-k", "a b"]);
+        assert_eq!(split(r#"--x="a b"c 'd\e'"#), ["--x=a bc", r"d\e"]);
+        assert_eq!(split(r#""a\"b""#), [r#"a"b"#]);
+        assert_eq!(split("-p no:x #c"), ["-p", "no:x", "#c"]);
+        assert_eq!(split_args("'open"), None);
+    }
+
+    #[test]
+    fn an_unclosed_quote_in_addopts_is_an_error_naming_the_option() {
+        let dir = tmp("quote");
+        std::fs::write(dir.join("pytest.ini"), "[pytest]\naddopts = -k 'not slow\n").unwrap();
+        let err = determine(&dir, &[], None, None).unwrap_err().to_string();
+        assert!(
+            err.contains("pytest.ini") && err.contains("'addopts'"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.join("pytest.ini"),
+            "[pytest]\naddopts = -k 'not slow' --x=a\\ b\n",
+        )
+        .unwrap();
+        let c = determine(&dir, &[], None, None).unwrap();
+        assert_eq!(c.addopts(), ["-k", "not slow", "--x=a b"]);
     }
 }

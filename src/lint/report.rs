@@ -156,7 +156,7 @@ pub fn sarif(report: &Report) -> String {
                 "shortDescription": {"text": description},
                 "fullDescription": {"text": description},
                 "defaultConfiguration": {"level": level},
-                "help": {"text": format!("{description} See docs/lint.md and docs/markers.md.")},
+                "help": {"text": format!("{description} See {} and {}.", crate::docs_url!("lint.md"), crate::docs_url!("markers.md"))},
             })
         })
         .collect();
