@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _numbers, _options, _state
-from pytest_dynamo._core import ConfigError, ShardPlan, partition_shards
+from pytest_dynamo._core import DOCS_URL, ConfigError, ShardPlan, partition_shards
 
 SHARDS = "dynamo-shards"
-DOCS = "docs/shards.md"
+DOCS = DOCS_URL + "shards.md"
 #: More machines than any CI matrix has: a bigger count is a typo.
 MAX_SHARDS = 10_000
 _FIXED = re.compile(r"\s*([0-9]{1,30})\s*/\s*([0-9]{1,30})\s*")
