@@ -20,6 +20,11 @@ pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]
 MarkMatcher: Any = getattr(importlib.import_module("_pytest.mark"), "MarkMatcher", None)
 # pytest 8 raised its own ParseError; pytest 9 raises SyntaxError.
 ParseError: type[Exception] = getattr(pytest_expression, "ParseError", SyntaxError)
+# pytest 8 refuses a whole expression at its first backslash as soon as it
+# lexes any string literal (it searched the input, not the literal: fixed in
+# pytest 9, whose grammar the core follows), so on pytest 8 such inputs are
+# left out of the comparison.
+BACKSLASH_BUG = int(pytest.__version__.split(".")[0]) < 9
 
 NAMES = [
     "a", "b", "c", "gpu", "x.y", "k:v", "p-q", "z[1]", "s/t", "n+1", "a\\b", "é", "x²",
@@ -123,6 +128,8 @@ def test_random_expressions_are_judged_as_pytest_judges_them(seed: int) -> None:
         if rng.random() < 0.45:
             text = mutate(rng, text)
         tests = [marker_set(rng) for _ in range(8)]
+        if BACKSLASH_BUG and "\\" in text:
+            continue
         theirs, mine = pytest_verdicts(text, tests), ours(text, tests)
         if theirs[0] == "crash" and mine[0] == "error":
             continue  # we refuse what pytest crashes on

@@ -277,6 +277,26 @@ def _legacy_suite(pytester: pytest.Pytester, files: int, tests: int) -> None:
     pytester.makepyfile(**{f"test_legacy_{f:02}": body for f in range(files)})
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_on_ci_the_short_summary_names_each_file_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """On CI pytest writes a string report's whole text into the short
+    summary: each file's report came out twice."""
+    monkeypatch.setenv("CI", "true")
+    _legacy_suite(pytester, files=3, tests=4)
+    result = pytester.runpytest_subprocess(*workers)
+    lines = result.outlines
+    summary = lines[lines.index(next(line for line in lines if "short test summary info" in line)) + 1 :]
+    errors = [line for line in summary if line.startswith("ERROR ")]
+    # Without xdist every file; under it, the errors of the worker xdist shows.
+    assert len(errors) == (3 if not workers else len(errors)) and errors, summary
+    for line in errors:
+        assert line.endswith(".py - pytest-dynamo: 4 tests in this file break the marker rules"), line
+    # Nothing else: no report text follows a line (the last line ends it).
+    assert all(line.startswith(("ERROR ", "!", "=")) for line in summary), summary
+
+
 def test_a_large_report_is_capped_and_counts_every_rule(pytester: pytest.Pytester) -> None:
     _legacy_suite(pytester, files=25, tests=15)
     result = pytester.runpytest()

@@ -9,6 +9,7 @@ import tempfile
 import warnings
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,41 @@ def write_report(path: Path, result: Validation) -> None:
         ) from None
 
 
+#: What starts the text of a collect report the plugin makes.
+OWN_REPORT = "pytest-dynamo: "
+
+
+class Headline:
+    """A crash line for the short summary: its first line only."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class FileReport:
+    """The longrepr of a collect report the plugin makes: the whole text under
+    ERRORS, its headline alone in the short summary. pytest writes a plain
+    string's whole text there on CI (``$CI`` set) and with ``-vv``, which
+    repeated every file's report."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = Headline(text.split("\n", 1)[0])
+
+    def toterminal(self, out: Any) -> None:
+        out.line(self.text, red=True)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class ValidationPlugin:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # Made here or on an xdist worker (where it travels as a string).
+        if report.failed and isinstance(report.longrepr, str) and report.longrepr.startswith(OWN_REPORT):
+            report.longrepr = FileReport(report.longrepr)  # type: ignore[assignment]
+
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.mode = _options.get_choice(config, "dynamo_validation", _options.VALIDATION_MODES)
