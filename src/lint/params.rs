@@ -135,6 +135,25 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
 }
 
 /// `range(...)` of integer literals: its values (pytest names each by its value).
+/// `range(...)` values of one argument: one set per integer, with pytest's
+/// ids (`test_x[0]`), all placed at `pos`.
+fn range_sets(scope: &Scope<'_>, values: Node<'_>, pos: Pos) -> Option<Parametrize> {
+    let sets = range_values(scope, values)?
+        .into_iter()
+        .map(|i| ParamSet {
+            id: i.to_string(),
+            pos,
+            marks: Vec::new(),
+            unresolved: Vec::new(),
+        })
+        .collect();
+    Some(Parametrize {
+        pos,
+        sets: Some(sets),
+        unknown: None,
+    })
+}
+
 fn range_values(scope: &Scope<'_>, node: Node<'_>) -> Option<Vec<i64>> {
     let node = resolve(scope, node);
     if node.kind() != "call" {
@@ -241,22 +260,8 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
         };
     };
     if names.len() == 1 {
-        if let Some(ints) = range_values(scope, values) {
-            let pos = Pos::of(values);
-            let sets = ints
-                .into_iter()
-                .map(|i| ParamSet {
-                    id: i.to_string(),
-                    pos,
-                    marks: Vec::new(),
-                    unresolved: Vec::new(),
-                })
-                .collect();
-            return Parametrize {
-                pos,
-                sets: Some(sets),
-                unknown: None,
-            };
+        if let Some(p) = range_sets(scope, values, Pos::of(values)) {
+            return p;
         }
     }
     let Some(items) = elements(scope, values, 0) else {
@@ -412,21 +417,8 @@ pub fn fixture_params<'t>(
     pos: Pos,
 ) -> Parametrize {
     let names = [name.to_string()];
-    if let Some(ints) = range_values(scope, values) {
-        let sets = ints
-            .into_iter()
-            .map(|i| ParamSet {
-                id: i.to_string(),
-                pos,
-                marks: Vec::new(),
-                unresolved: Vec::new(),
-            })
-            .collect();
-        return Parametrize {
-            pos,
-            sets: Some(sets),
-            unknown: None,
-        };
+    if let Some(p) = range_sets(scope, values, pos) {
+        return p;
     }
     let Some(items) = elements(scope, values, 0) else {
         let unknown = scope.may_carry_marks(values, 1).then(|| {
