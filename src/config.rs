@@ -47,6 +47,10 @@ pub struct Config {
     pub parallel: crate::parallel::ParallelConfig,
     /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
     pub shards: crate::shards::ShardsConfig,
+    /// `[tool.pytest-dynamo.timeouts]`: which tests must carry a timeout, and how long.
+    pub timeouts: crate::advice::TimeoutsConfig,
+    /// `[tool.pytest-dynamo.advice]`: how generous `pytest-dynamo advise` is.
+    pub advice: crate::advice::AdviceConfig,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

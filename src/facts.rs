@@ -10,6 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::history::RecordedTimeout;
 use crate::marker::Item;
 use crate::owners::Owners;
 use crate::quarantine::{Entry, Quarantine};
@@ -124,6 +125,20 @@ pub struct Facts {
     pub exempt: Option<String>,
     pub owner: Option<String>,
     pub quarantine: Option<QuarantineRef>,
+    /// The test's `timeout` marker (pytest-timeout's), in seconds; null without one.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+}
+
+/// The seconds of the test's closest `timeout` marker: `timeout(120)` or
+/// `timeout(timeout=120)`; None without one (or with no number in it).
+pub fn timeout_of(item: &Item) -> Option<f64> {
+    let mark = item.marks.iter().find(|m| m.name == "timeout")?;
+    mark.args
+        .first()
+        .or_else(|| mark.kwargs.get("timeout"))
+        .and_then(crate::marker::MarkValue::as_f64)
+        .filter(|s| s.is_finite())
 }
 
 /// Facts as the recorder reads them back, borrowing from the JSON text: the
@@ -142,6 +157,9 @@ pub struct FactsRef<'a> {
     pub owner: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     pub quarantine: Option<QuarantineRef>,
+    /// Absent: facts that do not say (a crashed worker's test); the record leaves it out.
+    #[serde(default, deserialize_with = "RecordedTimeout::deserialize")]
+    pub timeout_s: RecordedTimeout,
 }
 
 fn gates() -> bool {
@@ -158,6 +176,7 @@ impl Default for FactsRef<'_> {
             gating: true,
             owner: None,
             quarantine: None,
+            timeout_s: RecordedTimeout::Unknown,
         }
     }
 }
@@ -190,6 +209,8 @@ pub struct FactsView<'a> {
     pub gating: bool,
     pub owner: Option<&'a str>,
     pub quarantine: Option<&'a QuarantineRef>,
+    /// Unknown: the record leaves `timeout_s` out.
+    pub timeout_s: RecordedTimeout,
 }
 
 impl<'a> From<&'a FactsRef<'a>> for FactsView<'a> {
@@ -201,6 +222,7 @@ impl<'a> From<&'a FactsRef<'a>> for FactsView<'a> {
             gating: f.gating,
             owner: f.owner.as_deref(),
             quarantine: f.quarantine.as_ref(),
+            timeout_s: f.timeout_s,
         }
     }
 }
@@ -214,6 +236,7 @@ impl<'a> From<&'a Facts> for FactsView<'a> {
             gating: f.gating,
             owner: f.owner.as_deref(),
             quarantine: f.quarantine.as_ref(),
+            timeout_s: RecordedTimeout::present(f.timeout_s),
         }
     }
 }
@@ -299,6 +322,7 @@ pub fn facts(
                 .map(String::from)
         }),
         quarantine: entry.map(|e| QuarantineRef::of(e, rules.today)),
+        timeout_s: timeout_of(item),
     }
 }
 

@@ -95,9 +95,12 @@ pub struct Inputs<'a> {
     pub run_id: Option<String>,
     pub coverage: Option<Coverage>,
     pub coverage_baseline: Option<Coverage>,
+    /// `[tool.pytest-dynamo.timeouts]`, for the timeouts gate.
+    pub timeouts: crate::advice::TimeoutsConfig,
 }
 
-pub const GATES: [&str; 3] = ["flaky", "performance", "coverage"];
+/// The timeouts gate runs only when asked for (`--timeouts`, `--only timeouts`).
+pub const GATES: [&str; 4] = ["flaky", "performance", "coverage", "timeouts"];
 
 pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> Result<GateReport> {
     for name in only {
@@ -143,6 +146,25 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             inputs.coverage.as_ref(),
             inputs.coverage_baseline.as_ref(),
         ));
+    }
+    if only.iter().any(|o| o == "timeouts") {
+        gates.push(match (inputs.history, &judged) {
+            (Some(h), Some((selected, at))) => crate::advice::gate::timeouts_gate(
+                &inputs.timeouts,
+                config.window,
+                h,
+                &selected[..=*at],
+                inputs.pipeline.as_deref(),
+            ),
+            _ => skipped(
+                "timeouts",
+                "no records given",
+                format!(
+                    "require_above = \"{}\"",
+                    crate::advice::timeouts::human(inputs.timeouts.require_above)
+                ),
+            ),
+        });
     }
     Ok(GateReport {
         passed: gates.iter().all(|g| g.status != Status::Fail),
@@ -206,7 +228,7 @@ fn skipped(name: &str, why: &str, threshold: String) -> Gate {
     }
 }
 
-fn span(h: &History, runs: &[usize]) -> String {
+pub(crate) fn span(h: &History, runs: &[usize]) -> String {
     match (runs.first(), runs.last()) {
         (Some(&a), Some(&b)) => format!(
             "{} runs from {} ({}) to {} ({})",

@@ -126,7 +126,61 @@ pub struct Row {
     pub owner: u32,
     pub gating: bool,
     pub gpu_peak_mib: Option<f64>,
+    /// GPUs the GPU audit saw the test use.
+    pub gpus_used: Option<u32>,
+    pub timeout: RecordedTimeout,
     pub metrics: Vec<Metric>,
+}
+
+/// A test's `timeout` marker (pytest-timeout's) as its record tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum RecordedTimeout {
+    /// The record does not say: written before records carried `timeout_s`.
+    #[default]
+    Unknown,
+    /// No `timeout` marker, or `timeout(0)`, which pytest-timeout reads as none.
+    None,
+    Seconds(f64),
+}
+
+impl RecordedTimeout {
+    /// From a `timeout_s` that is there: null or a number.
+    pub fn present(value: Option<f64>) -> RecordedTimeout {
+        match value {
+            Some(s) if s > 0.0 => RecordedTimeout::Seconds(s),
+            _ => RecordedTimeout::None,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        *self == RecordedTimeout::Unknown
+    }
+
+    /// serde's reading of a `timeout_s` field (absent: `Unknown`, by `default`).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<RecordedTimeout, D::Error> {
+        <Option<f64> as serde::Deserialize>::deserialize(d).map(RecordedTimeout::present)
+    }
+}
+
+/// Written as the record's `timeout_s`: the seconds, or null.
+impl serde::Serialize for RecordedTimeout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            RecordedTimeout::Seconds(v) => s.serialize_f64(*v),
+            RecordedTimeout::None | RecordedTimeout::Unknown => s.serialize_none(),
+        }
+    }
+}
+
+/// The record's `gpus_used` as a count: a whole number of GPUs, else unknown.
+pub fn gpus_of(value: Option<f64>) -> Option<u32> {
+    // Cast after the check: a whole number from 0 to 4096 fits a u32 exactly.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    value
+        .filter(|v| v.fract() == 0.0 && (0.0..=4096.0).contains(v))
+        .map(|v| v as u32)
 }
 
 /// What the inputs held, for the report's header.
@@ -328,6 +382,8 @@ pub struct Prepared<'c> {
 struct LocalRow {
     duration_s: f64,
     gpu_peak_mib: Option<f64>,
+    gpus_used: Option<u32>,
+    timeout: RecordedTimeout,
     run: u32,
     stage: u32,
     owner: u32,
@@ -439,6 +495,8 @@ impl<'c> Prepared<'c> {
             owner,
             gating: t.gating,
             gpu_peak_mib: t.gpu_peak_mib,
+            gpus_used: t.gpus_used,
+            timeout: t.timeout,
         });
     }
 }
@@ -670,6 +728,8 @@ fn assemble(sources: &[history_read::Source], mut chunks: Vec<Chunk<'_>>) -> His
                     owner: map.names[row.owner as usize],
                     gating: row.gating,
                     gpu_peak_mib: row.gpu_peak_mib,
+                    gpus_used: row.gpus_used,
+                    timeout: row.timeout,
                     metrics: row_metrics,
                 });
             }

@@ -62,6 +62,14 @@ struct RawLine<'a> {
     owner: Option<Cow<'a, str>>,
     #[serde(default)]
     gpu_peak_mib: Option<f64>,
+    #[serde(default)]
+    gpus_used: Option<f64>,
+    /// Absent (an older writer) is not null (no `timeout` marker).
+    #[serde(
+        default,
+        deserialize_with = "crate::history::RecordedTimeout::deserialize"
+    )]
+    timeout_s: crate::history::RecordedTimeout,
     #[serde(borrow, default)]
     metrics: Option<Vec<RawMetric<'a>>>,
     // test and run_end
@@ -125,6 +133,8 @@ pub struct TestLine<'a> {
     pub gating: bool,
     pub owner: Option<Cow<'a, str>>,
     pub gpu_peak_mib: Option<f64>,
+    pub gpus_used: Option<u32>,
+    pub timeout: crate::history::RecordedTimeout,
     pub metrics: Vec<RawMetric<'a>>,
     pub finished_at: Option<f64>,
 }
@@ -137,7 +147,10 @@ pub struct EndLine<'a> {
 }
 
 /// Run starts and ends are rare and large: boxed, so the vector of
-/// parsed lines is as narrow as a test line.
+/// parsed lines is as narrow as a test line. A test line is never kept as
+/// a `Parsed` (it goes straight into its chunk's rows), so it is not boxed:
+/// one allocation per test line would cost more than the width.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     Start(Box<StartLine<'a>>),
     Test(TestLine<'a>),
@@ -497,6 +510,8 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             gating: raw.gating.unwrap_or(true),
             owner: raw.owner,
             gpu_peak_mib: raw.gpu_peak_mib,
+            gpus_used: crate::history::gpus_of(raw.gpus_used),
+            timeout: raw.timeout_s,
             metrics: raw.metrics.unwrap_or_default(),
         }),
         "run_end" => Parsed::End(Box::new(EndLine {

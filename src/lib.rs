@@ -2,6 +2,7 @@
 //! and (in later modules) pipelines, the GPU probe and records. The Python
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
+pub mod advice;
 pub mod changes;
 pub mod charts;
 pub mod clock;
@@ -57,12 +58,14 @@ pub mod timestamp;
 pub mod validate;
 pub mod validation_report;
 
+mod py_advice;
 mod py_analytics;
 mod py_collect;
 mod py_convert;
 mod py_engine;
 mod py_environ;
 mod py_expr;
+mod py_fix;
 mod py_gpu;
 mod py_lint;
 mod py_parallel;
@@ -95,10 +98,14 @@ mod _core {
     use crate::py_expr::{judge_marker_expression, ExpressionVerdicts};
 
     #[pymodule_export]
+    use crate::py_advice::{advise, Advice};
+    #[pymodule_export]
     use crate::py_analytics::{
         check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
         Report,
     };
+    #[pymodule_export]
+    use crate::py_fix::{advice_fix, lint_fix, FileFix, FixReport};
     #[pymodule_export]
     use crate::py_records::{new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy};
     #[pymodule_export]

@@ -8,6 +8,7 @@ pub mod classes;
 pub mod collect;
 pub mod conftest;
 pub mod discover;
+pub mod fix;
 pub mod fixtures;
 pub mod grammar;
 pub mod ignore;
@@ -51,7 +52,7 @@ pub const MAX_DEPTH: usize = 3000;
 
 /// The stack of the lint's worker threads: walkers recursing over a tree
 /// [`MAX_DEPTH`] deep need more than rayon's default 2 MiB.
-const WORKER_STACK: usize = 64 << 20;
+pub(crate) const WORKER_STACK: usize = 64 << 20;
 
 const UNRESOLVED_FIX: &str =
     "spell the markers out where the test is defined (@pytest.mark.NAME), \
@@ -64,7 +65,7 @@ const IGNORE_FIX: &str =
 /// The test files pytest collects: those found, less those a conftest's
 /// `collect_ignore` / `collect_ignore_glob` or `--ignore` / `--ignore-glob`
 /// in `addopts` exclude (a path named on the command line is never excluded).
-fn collected(
+pub(crate) fn collected(
     files: &discover::Files,
     conftests: &[Conftest],
     config: &pytest_config::PytestConfig,
@@ -200,14 +201,14 @@ pub fn is_inert<S: std::hash::BuildHasher>(
         && (registered.contains(name) || taxonomy.suggest(name).is_none())
 }
 
-fn shown(path: &Path, base: &Path) -> String {
+pub(crate) fn shown(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)
         .to_string_lossy()
         .replace('\\', "/")
 }
 
-enum Parsed {
+pub(crate) enum Parsed {
     Tree(Vec<u8>, Tree),
     /// Where, what, and the fix.
     Failed(Pos, String, &'static str),
@@ -259,7 +260,7 @@ fn not_utf8(src: &[u8], error: &std::str::Utf8Error) -> (Pos, String) {
     )
 }
 
-fn parse(parser: &mut Parser, path: &Path) -> Parsed {
+pub(crate) fn parse(parser: &mut Parser, path: &Path) -> Parsed {
     let start = Pos { line: 1, col: 1 };
     // Only regular files are opened: reading a FIFO waits for a writer forever.
     match std::fs::metadata(path) {
@@ -437,21 +438,21 @@ struct FileResult {
 }
 
 /// What a conftest does to the tests below it.
-struct Conftest {
+pub(crate) struct Conftest {
     path: PathBuf,
-    dir: PathBuf,
-    effects: Vec<Unresolved>,
+    pub(crate) dir: PathBuf,
+    pub(crate) effects: Vec<Unresolved>,
     /// Its `collect_ignore` and `collect_ignore_glob`.
     ignore: ConftestIgnore,
     /// Its fixtures (their `params` may parametrize the tests below).
-    fixtures: Vec<Fixture>,
+    pub(crate) fixtures: Vec<Fixture>,
     /// Where it gets fixtures the lint cannot read.
-    opaque: Option<Unresolved>,
+    pub(crate) opaque: Option<Unresolved>,
     /// A conftest that does not parse fails the whole collection.
     syntax_error: Option<(Pos, String, &'static str)>,
 }
 
-fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Conftest> {
+pub(crate) fn conftests(paths: &[PathBuf], inert: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Conftest> {
     paths
         .par_iter()
         .map_init(grammar::parser, |parser, path| {

@@ -20,7 +20,7 @@ use crate::{prometheus, pushgateway, report_html, report_markdown, report_text, 
 /// Runs read from records files: parsed once, reported on many ways.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct History {
-    inner: Arc<history::History>,
+    pub(crate) inner: Arc<history::History>,
 }
 
 /// The history report, ready to render as text, JSON, Markdown or HTML.
@@ -133,6 +133,7 @@ impl History {
             slowdown_min_s: gates.slowdown_min_s,
             quarantine_days: gates.quarantine_days,
             pipeline,
+            timeouts: engine.inner.config.timeouts.clone(),
         };
         let quarantine = quarantine
             .map(|p| {
@@ -290,6 +291,7 @@ pub fn run_gates(
             run_id,
             coverage: load(&coverage)?,
             coverage_baseline: load(&coverage_baseline)?,
+            timeouts: engine.inner.config.timeouts.clone(),
         };
         gates::evaluate(config, &inputs, &only)
     })?;

@@ -349,6 +349,10 @@ pub struct TestRecord<'a> {
     pub reason: Option<&'a str>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,
+    /// Added in schema 1: the `timeout` marker's seconds, null without one;
+    /// left out where the facts do not say (a crashed worker's test).
+    #[serde(skip_serializing_if = "crate::history::RecordedTimeout::is_unknown")]
+    pub timeout_s: crate::history::RecordedTimeout,
     pub worker: Option<&'a str>,
     pub flow_id: &'a str,
     pub stage: Option<&'a str>,

@@ -528,6 +528,7 @@ impl Scanner {
         let (mut record, mut run_id, mut nodeid, mut outcome) = (None, None, None, None);
         let (mut stage, mut owner, mut finished) = (None, None, None);
         let (mut duration, mut gating, mut peak) = (None, None, None);
+        let (mut gpus, mut timeout) = (None, crate::history::RecordedTimeout::Unknown);
         let (at, c) = line.token(0)?;
         if c != b'{' {
             return None;
@@ -594,6 +595,15 @@ impl Scanner {
                     seen.first(9)?;
                     (peak, at) = line.opt_f64(at)?;
                 }
+                b"gpus_used" => {
+                    seen.first(11)?;
+                    (gpus, at) = line.opt_f64(at)?;
+                }
+                b"timeout_s" => {
+                    seen.first(12)?;
+                    let (v, a) = line.opt_f64(at)?;
+                    (timeout, at) = (crate::history::RecordedTimeout::present(v), a);
+                }
                 b"metrics" => {
                     seen.first(10)?;
                     // Only the empty list here; metrics go through serde.
@@ -653,6 +663,8 @@ impl Scanner {
                 gating: gating.unwrap_or(true),
                 owner: owner.map(|s| Cow::Borrowed(text(s))),
                 gpu_peak_mib: peak,
+                gpus_used: crate::history::gpus_of(gpus),
+                timeout,
                 metrics: Vec::new(),
                 finished_at,
             },
@@ -693,6 +705,39 @@ mod tests {
         );
         assert!(slow.metrics.is_empty(), "{line}");
         assert_eq!(fast.finished_at, slow.finished_at, "{line}");
+        assert_eq!(fast.gpus_used, slow.gpus_used, "{line}");
+        assert_eq!(fast.timeout, slow.timeout, "{line}");
+    }
+
+    #[test]
+    fn gpus_and_timeouts_read_the_same_on_both_paths() {
+        use crate::history::RecordedTimeout;
+        let with = |extra: &str| LINE.replace(r#""worker""#, &format!("{extra},\"worker\""));
+        let fast = test_line(LINE.as_bytes()).unwrap();
+        assert_eq!(fast.gpus_used, Some(1));
+        assert_eq!(fast.timeout, RecordedTimeout::Unknown);
+        for (extra, timeout) in [
+            (r#""timeout_s":null"#, RecordedTimeout::None),
+            (r#""timeout_s":0"#, RecordedTimeout::None),
+            (r#""timeout_s":120"#, RecordedTimeout::Seconds(120.0)),
+            (r#""timeout_s":2.5e1"#, RecordedTimeout::Seconds(25.0)),
+        ] {
+            let line = with(extra);
+            same_as_serde(&line);
+            assert_eq!(
+                test_line(line.as_bytes()).unwrap().timeout,
+                timeout,
+                "{line}"
+            );
+        }
+        // Not a whole number of GPUs: unknown on both paths.
+        let line = LINE.replace(r#""gpus_used":1"#, r#""gpus_used":1.5"#);
+        same_as_serde(&line);
+        assert_eq!(test_line(line.as_bytes()).unwrap().gpus_used, None);
+        // A string where a number belongs is corrupt, as serde says.
+        let line = with(r#""timeout_s":"60""#);
+        assert!(test_line(line.as_bytes()).is_none());
+        assert!(parse_line(line.as_bytes()).is_err());
     }
 
     #[test]

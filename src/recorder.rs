@@ -238,6 +238,7 @@ impl Recorder {
                 reason: reason.as_deref(),
                 gpus_used: input.gpus_used,
                 gpu_peak_mib: input.gpu_peak_mib,
+                timeout_s: facts.timeout_s,
                 worker: input.worker,
                 flow_id: &flow_id,
                 stage: facts.stage,

@@ -34,6 +34,8 @@ pub struct Settings {
     pub quarantine_days: u32,
     /// Only runs of this pipeline (all runs when None).
     pub pipeline: Option<String>,
+    /// `[tool.pytest-dynamo.timeouts]`: which tests must carry a timeout.
+    pub timeouts: crate::advice::TimeoutsConfig,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             slowdown_min_s: 1.0,
             quarantine_days: 30,
             pipeline: None,
+            timeouts: crate::advice::TimeoutsConfig::default(),
         }
     }
 }
@@ -176,6 +179,8 @@ pub struct Report {
     pub durations: DurationsSection,
     pub quarantine: QuarantineSection,
     pub owners: Vec<Owner>,
+    /// Long tests without a timeout, and timeouts too tight or too loose.
+    pub timeouts: crate::advice::timeouts::TimeoutsSection,
 }
 
 /// The window and the window before it: the last `n` of `runs`, and the `n` before those.
@@ -340,6 +345,7 @@ pub fn build(
         },
         quarantine: quarantine_section,
         owners,
+        timeouts: crate::advice::timeouts::assess(history, &window, &settings.timeouts),
     }
 }
 

@@ -118,6 +118,7 @@ pub fn summary(r: &Report) -> String {
         }
         timings(&mut out, "slowest tests", &d.slowest);
     }
+    out.push_str(&crate::advice::timeouts::render_markdown(&r.timeouts));
     if !r.quarantine.change.is_empty() {
         let change = &r.quarantine.change;
         let f = fence(change);

@@ -274,6 +274,14 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    let timeouts = crate::advice::timeouts::render_text(&r.timeouts);
+    if let Some((title, rest)) = timeouts.split_first() {
+        let _ = writeln!(out, "\n{title}");
+        for line in rest {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
     let q = &r.quarantine;
     let _ = writeln!(out, "\nQuarantine");
     if q.change.is_empty() {

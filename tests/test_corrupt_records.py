@@ -84,6 +84,8 @@ WRONG_TYPES = {
     "stage": [1, [], {}, True],
     "owner": [1, ["o"], {}, False],
     "gpu_peak_mib": ["big", [], {}, True],
+    "gpus_used": ["1", [], {}, True],
+    "timeout_s": ["60", [], {}, True],
     "metrics": [{}, 1, "m", [1], [{"name": 1, "value": 1}], [{"name": "x", "value": "y"}], [{"value": 1}]],
     "finished_at": [1, [], "noon", "2026-13-01T00:00:00Z", "2026-01-01T25:00:00Z"],
 }

@@ -116,7 +116,7 @@ def test_a_test_line_has_every_field(outcomes: tuple[pytest.RunResult, list[dict
     line = by_nodeid(records)["test_outcomes.py::test_markers"]
     assert list(line) == [
         "record", "schema", "run_id", "nodeid", "test_id", "outcome", "attempts", "duration_s",
-        "markers", "reason", "gpus_used", "gpu_peak_mib", "worker", "flow_id", "stage", "gating",
+        "markers", "reason", "gpus_used", "gpu_peak_mib", "timeout_s", "worker", "flow_id", "stage", "gating",
         "owner", "metrics", "quarantine", "finished_at",
     ]  # fmt: skip
     assert line["schema"] == 1

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "lint": ("pytest_dynamo._lint_cli", "check test markers without importing the tests"),
+    "advise": ("pytest_dynamo._advise_cli", "the markers each test should carry, from the records"),
     "report": ("pytest_dynamo._report_cli", "flaky, broken and slower tests over many runs' records"),
     "gate": ("pytest_dynamo._gate_cli", "quality gates: flaky rate, performance, coverage"),
 }

@@ -1,6 +1,7 @@
 """The Rust core of pytest-dynamo (PyO3). Typed stub with the docstrings."""
 
 from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, final
 
 import pytest
@@ -732,3 +733,83 @@ class GpuScheduler:
     def peak_gib(self) -> list[float]: ...
     def simulate(self) -> ParallelSimulation:
         """The whole suite on a simulated clock, from the start."""
+
+@final
+class Advice:
+    """The decorators each test should carry, with their evidence."""
+
+    @property
+    def tests(self) -> int:
+        """Tests with advice."""
+    @property
+    def runs(self) -> int:
+        """Runs the advice was read from."""
+    def text(self) -> str:
+        """Per test, its decorators and their evidence."""
+    def json(self) -> str: ...
+
+def advise(
+    engine: Engine, history: History, *, window: int | None = None, pipeline: str | None = None
+) -> Advice:
+    """The advice from the last `window` runs (default: `gates.window`) of
+    `pipeline` (default: every run), with the engine's GPU rules,
+    `[tool.pytest-dynamo.advice]` and `[tool.pytest-dynamo.timeouts]`."""
+
+@final
+class FileFix:
+    """One file's change."""
+
+    @property
+    def path(self) -> str:
+        """The file, relative to the invocation directory when under it."""
+    @property
+    def absolute(self) -> Path:
+        """The file's absolute path, to write to."""
+    @property
+    def original(self) -> str:
+        """The text as read."""
+    @property
+    def fixed(self) -> str:
+        """The text with the edits (line ends and everything else untouched)."""
+    @property
+    def changes(self) -> list[str]:
+        """`path:line: what changed`, in line order."""
+
+@final
+class FixReport:
+    """What `lint --fix` or `advise --apply` would change, and what it leaves."""
+
+    def files(self) -> list[FileFix]:
+        """Files with a change, in path order."""
+    @property
+    def left(self) -> list[str]:
+        """`path:line: what was not edited, and why`."""
+    @property
+    def errors(self) -> list[str]:
+        """Files that could not be read or parsed, or whose edits would not parse: untouched."""
+    @property
+    def checked(self) -> int:
+        """Test files looked at."""
+
+def lint_fix(
+    paths: Sequence[str],
+    *,
+    invocation_dir: str,
+    rootdir: str | None = None,
+    config_file: str | None = None,
+    dynamo_config: str | None = None,
+) -> FixReport:
+    """The lint's fixable findings as edits: misspelled markers with one clear
+    suggestion and deprecated aliases renamed, a second hardware marker dropped."""
+
+def advice_fix(
+    advice: Advice,
+    paths: Sequence[str],
+    *,
+    invocation_dir: str,
+    rootdir: str | None = None,
+    config_file: str | None = None,
+    dynamo_config: str | None = None,
+) -> FixReport:
+    """The advice's markers as edits of the test files under `paths` (default:
+    the test paths, found as the lint finds them)."""

@@ -20,7 +20,10 @@ from pytest_dynamo._report_cli import (
 )
 
 FORMATS = ("text", "json", "markdown")
-GATES = ("flaky", "performance", "coverage")
+#: Gates run unless --only names others.
+DEFAULT_GATES = ("flaky", "performance", "coverage")
+#: Gates that run only when asked for (--timeouts, --only).
+GATES = (*DEFAULT_GATES, "timeouts")
 
 
 def gate_list(text: str) -> list[str]:
@@ -56,7 +59,18 @@ def parser() -> argparse.ArgumentParser:
         help="The baseline's coverage, e.g. of the target branch "
         "(repeatable; default: gates.coverage_baseline).",
     )
-    p.add_argument("--only", type=gate_list, default=[], help="Comma-separated gates to run (default: all).")
+    p.add_argument(
+        "--only",
+        type=gate_list,
+        default=[],
+        help=f"Comma-separated gates to run (default: {', '.join(DEFAULT_GATES)}).",
+    )
+    p.add_argument(
+        "--timeouts",
+        action="store_true",
+        help="Also run the timeouts gate: it fails when a test whose p95 duration is above "
+        "[timeouts] require_above carries no timeout marker.",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="Output format (default text).")
     p.add_argument("-o", "--output", type=Path, help="Write the verdicts there instead of standard output.")
     p.add_argument(
@@ -65,6 +79,14 @@ def parser() -> argparse.ArgumentParser:
     add_records_options(p)
     add_config_options(p)
     return p
+
+
+def only(args: argparse.Namespace) -> list[str]:
+    """The gates to run: --only's, else the default ones; --timeouts adds its gate."""
+    names: list[str] = list(args.only)
+    if args.timeouts:
+        names = [*(names or DEFAULT_GATES), *([] if "timeouts" in names else ["timeouts"])]
+    return names
 
 
 def main(argv: Sequence[str]) -> int:
@@ -98,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             coverage=[str(p) for p in args.coverage],
             coverage_baseline=[str(p) for p in args.coverage_baseline],
-            only=args.only,
+            only=only(args),
         )
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None

@@ -43,7 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="pytest-dynamo TOML configuration, relative to the rootdir "
         "(default: $DYNAMO_CONFIG, the dynamo_config ini option, or [tool.pytest-dynamo])",
     )
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="edit the test files: rename misspelled markers that have one clear suggestion and "
+        "deprecated aliases, drop a second hardware marker keeping the lowest",
+    )
+    parser.add_argument(
+        "--diff",
+        action="store_true",
+        help="with --fix (or alone): print the edits as a unified diff and write nothing",
+    )
     return parser
+
+
+def fix(args: argparse.Namespace, dynamo_config: str | None) -> int:
+    from pytest_dynamo import _fix
+    from pytest_dynamo._core import lint_fix
+
+    try:
+        report = lint_fix(
+            list(args.paths),
+            invocation_dir=os.getcwd(),
+            rootdir=args.rootdir,
+            config_file=args.config_file,
+            dynamo_config=dynamo_config,
+        )
+    except ConfigError as err:
+        print(f"pytest-dynamo lint: {err}", file=sys.stderr)
+        return 2
+    return _fix.finish(report, write_files=not args.diff, prog="pytest-dynamo lint")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -52,6 +81,8 @@ def main(argv: Sequence[str]) -> int:
     except SystemExit as exit:
         return exit.code if isinstance(exit.code, int) else 2
     dynamo_config = args.dynamo_config or os.environ.get("DYNAMO_CONFIG") or None
+    if args.fix or args.diff:
+        return fix(args, dynamo_config)
     try:
         report = lint(
             list(args.paths),

@@ -1,0 +1,9 @@
+//! Advice from the records (issue #17): which tests must carry a timeout and
+//! how long, and the markers each test should carry (`pytest-dynamo advise`).
+
+pub mod advise;
+pub mod config;
+pub mod gate;
+pub mod timeouts;
+
+pub use config::{AdviceConfig, TimeoutsConfig};

@@ -1,0 +1,64 @@
+//! `pytest-dynamo advise` across the boundary: the advice computed in the
+//! core from a `History`, handed to Python as one object that renders itself.
+
+use pyo3::prelude::*;
+
+use crate::advice::advise as recommend;
+use crate::gpu::rules::Rules;
+use crate::py_analytics::History;
+use crate::py_engine::Engine;
+
+/// The decorators each test should carry, with their evidence.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Advice {
+    pub(crate) inner: recommend::Advice,
+}
+
+#[pymethods]
+impl Advice {
+    /// Tests with advice.
+    #[getter]
+    fn tests(&self) -> usize {
+        self.inner.tests.len()
+    }
+
+    /// Runs the advice was read from.
+    #[getter]
+    fn runs(&self) -> usize {
+        self.inner.runs
+    }
+
+    /// Per test, its decorators and their evidence.
+    fn text(&self) -> String {
+        recommend::render_text(&self.inner)
+    }
+
+    fn json(&self) -> String {
+        serde_json::to_string_pretty(&self.inner).expect("advice serializes")
+    }
+}
+
+/// The advice from the last `window` runs (default: `gates.window`) of
+/// `pipeline` (default: every run), with the engine's GPU rules,
+/// `[tool.pytest-dynamo.advice]` and `[tool.pytest-dynamo.timeouts]`.
+#[pyfunction]
+#[pyo3(signature = (engine, history, *, window=None, pipeline=None))]
+pub fn advise(
+    py: Python<'_>,
+    engine: &Engine,
+    history: &History,
+    window: Option<usize>,
+    pipeline: Option<String>,
+) -> PyResult<Advice> {
+    let e = &engine.inner;
+    let rules = Rules::new(&e.config.gpu, &e.taxonomy, e.source_name())?;
+    let window = window.unwrap_or(e.config.gates.window).max(1);
+    let h = std::sync::Arc::clone(&history.inner);
+    let (settings, timeouts) = (e.config.advice.clone(), e.config.timeouts.clone());
+    let inner = py.detach(|| {
+        let selected = h.select(pipeline.as_deref());
+        let (runs, _) = crate::report::windows(&selected, window);
+        recommend::advise(&h, &runs, &rules, &settings, &timeouts)
+    });
+    Ok(Advice { inner })
+}
