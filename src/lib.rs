@@ -2,6 +2,7 @@
 //! and (in later modules) pipelines, the GPU probe and records. The Python
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
+pub mod budgets;
 pub mod changes;
 pub mod charts;
 pub mod clock;
