@@ -59,6 +59,7 @@ pub mod validate;
 pub mod validation_report;
 
 mod py_analytics;
+mod py_budgets;
 mod py_collect;
 mod py_convert;
 mod py_engine;

@@ -4,8 +4,13 @@
 //! records' measured wall times.
 
 pub mod duration;
+pub mod estimate;
+pub mod gate;
+pub mod machines;
+pub mod plan;
 
 pub use duration::{parse, BudgetText};
+pub use machines::MachineConfig;
 
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // exact answers
