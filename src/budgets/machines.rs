@@ -79,3 +79,45 @@ impl MachineConfig {
         )
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::float_cmp)] // exact answers
+mod tests {
+    use crate::config::from_pyproject;
+    use crate::config_check;
+    use crate::customize;
+    use crate::parallel::ParallelConfig;
+
+    fn load(body: &str) -> crate::error::Result<crate::config::Config> {
+        let config = from_pyproject("p", body)?.unwrap_or_default();
+        let taxonomy = customize::taxonomy(&config, "p")?;
+        config_check::whole(&config, &taxonomy, "p")?;
+        Ok(config)
+    }
+
+    #[test]
+    fn a_machine_class_becomes_the_schedulers_machine() {
+        let c = load("[tool.pytest-dynamo.machines.multi_gpu]\ngpus = 4\ngpu_memory_gib = 80\ncpu_slots = 2\n").unwrap();
+        let r = c.machines["multi_gpu"].resources(&ParallelConfig::default());
+        assert_eq!(r.gpus.len(), 4);
+        // The budget follows [parallel]: 80 x (1 - 0.15).
+        assert_eq!(r.gpus[0].budget_gib, 68.0);
+        assert_eq!((r.cpu_slots, r.gpu_slots), (2, 1024));
+    }
+
+    #[test]
+    fn bad_machine_classes_name_the_key_and_the_fix() {
+        for (body, words) in [
+            ("gpus = 0\ngpu_memory_gib = 80", "machines.x] gpus"),
+            ("gpus = 2\ngpu_memory_gib = -1", "gpu_memory_gib"),
+            ("gpus = 2\ngpu_memory_gib = 80\ngpu_slots = 0", "gpu_slots"),
+            ("gpus = 2", "gpu_memory_gib"),
+            ("gpus = 2\ngpu_memory_gib = 80\ngpu = 1", "gpu"),
+        ] {
+            let e = load(&format!("[tool.pytest-dynamo.machines.x]\n{body}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(words), "{body}: {e}");
+        }
+    }
+}
