@@ -51,6 +51,9 @@ pub struct Config {
     pub timeouts: crate::advice::TimeoutsConfig,
     /// `[tool.pytest-dynamo.advice]`: how generous `pytest-dynamo advise` is.
     pub advice: crate::advice::AdviceConfig,
+    /// `[tool.pytest-dynamo.machines.<class>]`: the GPUs of a stage's machine
+    /// class, for plans and shards of GPU-parallel stages.
+    pub machines: BTreeMap<String, crate::budgets::MachineConfig>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

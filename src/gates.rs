@@ -97,10 +97,13 @@ pub struct Inputs<'a> {
     pub coverage_baseline: Option<Coverage>,
     /// `[tool.pytest-dynamo.timeouts]`, for the timeouts gate.
     pub timeouts: crate::advice::TimeoutsConfig,
+    /// The project's pipelines, for the budget gate.
+    pub pipelines: Option<&'a crate::pipeline::Pipelines>,
 }
 
-/// The timeouts gate runs only when asked for (`--timeouts`, `--only timeouts`).
-pub const GATES: [&str; 4] = ["flaky", "performance", "coverage", "timeouts"];
+pub const GATES: [&str; 5] = ["flaky", "performance", "coverage", "budget", "timeouts"];
+/// Gates that run only when asked for (`--only`, or `gate --budget` / `--timeouts`).
+const OPT_IN: [&str; 2] = ["budget", "timeouts"];
 
 pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> Result<GateReport> {
     for name in only {
@@ -112,7 +115,13 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             ));
         }
     }
-    let wanted = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
+    let wanted = |g: &str| {
+        if only.is_empty() {
+            !OPT_IN.contains(&g)
+        } else {
+            only.iter().any(|o| o == g)
+        }
+    };
     let judged = judged_run(inputs)?;
     let mut gates = Vec::new();
     if wanted("flaky") {
@@ -147,7 +156,24 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             inputs.coverage_baseline.as_ref(),
         ));
     }
-    if only.iter().any(|o| o == "timeouts") {
+    if wanted("budget") {
+        gates.push(match (inputs.history, &judged, inputs.pipelines) {
+            (Some(h), Some((selected, at)), Some(pipelines)) => {
+                let pipeline = inputs
+                    .pipeline
+                    .as_deref()
+                    .map(|name| pipelines.find(name))
+                    .transpose()?;
+                crate::budgets::gate::gate(config, h, pipelines, pipeline, selected[*at])
+            }
+            _ => skipped(
+                "budget",
+                "no records given",
+                "[pipelines.NAME] budget".into(),
+            ),
+        });
+    }
+    if wanted("timeouts") {
         gates.push(match (inputs.history, &judged) {
             (Some(h), Some((selected, at))) => crate::advice::gate::timeouts_gate(
                 &inputs.timeouts,

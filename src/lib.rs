@@ -3,6 +3,7 @@
 //! package `pytest_dynamo` is a thin layer of pytest hooks over it.
 
 pub mod advice;
+pub mod budgets;
 pub mod changes;
 pub mod charts;
 pub mod clock;
@@ -60,6 +61,7 @@ pub mod validation_report;
 
 mod py_advice;
 mod py_analytics;
+mod py_budgets;
 mod py_collect;
 mod py_convert;
 mod py_engine;

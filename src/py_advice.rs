@@ -52,13 +52,21 @@ pub fn advise(
 ) -> PyResult<Advice> {
     let e = &engine.inner;
     let rules = Rules::new(&e.config.gpu, &e.taxonomy, e.source_name())?;
+    let pipelines =
+        crate::pipeline::Pipelines::build(&e.taxonomy, &e.config.pipelines, e.source_name())?;
+    let lifecycles = e
+        .taxonomy
+        .category(crate::taxonomy::LIFECYCLE)
+        .map(|c| c.markers.clone())
+        .unwrap_or_default();
     let window = window.unwrap_or(e.config.gates.window).max(1);
     let h = std::sync::Arc::clone(&history.inner);
     let (settings, timeouts) = (e.config.advice.clone(), e.config.timeouts.clone());
     let inner = py.detach(|| {
         let selected = h.select(pipeline.as_deref());
         let (runs, _) = crate::report::windows(&selected, window);
-        recommend::advise(&h, &runs, &rules, &settings, &timeouts)
+        let moves = crate::advice::moves::moves(&h, &runs, &pipelines, &lifecycles);
+        recommend::advise(&h, &runs, &rules, &settings, &timeouts, &moves)
     });
     Ok(Advice { inner })
 }

@@ -429,3 +429,45 @@ def test_the_command_is_registered() -> None:
         "pytest_dynamo._advise_cli",
         "the markers each test should carry, from the records",
     )
+
+
+def test_a_stage_over_its_budget_moves_its_slowest_tests_to_the_next_lifecycle(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pre_merge's unit stage measures 610 s a run against 8 minutes: test_slow (300 s) moves.
+    pytester.makepyprojecttoml('[tool.pytest-dynamo.pipelines.pre_merge]\nbudget = "8m"\n')
+    target = pytester.path / "test_move.py"
+    target.write_text(
+        "import pytest\n\n\n@pytest.mark.pre_merge  # fast lane\n@pytest.mark.gpu_0\n@pytest.mark.unit\n"
+        "def test_slow():\n    pass\n\n\n@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\n"
+        "def test_fast():\n    pass\n",
+        encoding="utf-8",
+    )
+    b = Builder()
+    for _ in range(2):
+        b.run(
+            {
+                "test_move.py::test_slow": result(300.0, timeout_s=900),
+                "test_move.py::test_mid": result(200.0, timeout_s=600),
+                "test_move.py::test_fast": result(110.0, timeout_s=400),
+            },
+            pipeline="pre_merge",
+            stage="unit",
+        )
+    records = b.write(pytester.path / "h.jsonl")
+    code, out, err = cli(capsys, "advise", records)
+    assert code == 0, err
+    assert "test_move.py::test_slow  (2 run(s), 2 passed, p95 5m)\n  @pytest.mark.post_merge" in out
+    assert (
+        "instead of pre_merge: p95 5m in stage unit of pre_merge, whose p95 10m10s is over its budget 8m; "
+        "moving its 1 slowest test(s) frees 5m"
+    ) in out
+    code, out, err = cli(capsys, "advise", records, "--apply")
+    assert code == 0, err
+    assert "test_move.py:4: 'pre_merge' replaced by 'post_merge'" in out
+    assert target.read_text(encoding="utf-8").startswith(
+        "import pytest\n\n\n@pytest.mark.post_merge  # fast lane\n@pytest.mark.gpu_0\n"
+    )
+    assert (
+        "@pytest.mark.pre_merge\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_fast" in target.read_text()
+    )

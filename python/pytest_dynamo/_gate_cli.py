@@ -22,8 +22,8 @@ from pytest_dynamo._report_cli import (
 FORMATS = ("text", "json", "markdown")
 #: Gates run unless --only names others.
 DEFAULT_GATES = ("flaky", "performance", "coverage")
-#: Gates that run only when asked for (--timeouts, --only).
-GATES = (*DEFAULT_GATES, "timeouts")
+#: Gates that run only when asked for (--budget, --timeouts, --only).
+GATES = (*DEFAULT_GATES, "budget", "timeouts")
 
 
 def gate_list(text: str) -> list[str]:
@@ -37,7 +37,7 @@ def gate_list(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-dynamo gate",
-        description="Quality gates: flaky rate, performance regression, coverage drop "
+        description="Quality gates: flaky rate, performance regression, coverage drop, time budgets "
         f"({_core.DOCS_URL}gates.md).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
@@ -66,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"Comma-separated gates to run (default: {', '.join(DEFAULT_GATES)}).",
     )
     p.add_argument(
+        "--budget",
+        action="store_true",
+        help="Also fail when a pipeline's or stage's p95 wall time in the records exceeds its budget "
+        "([tool.pytest-dynamo.pipelines.NAME] budget).",
+    )
+    p.add_argument(
         "--timeouts",
         action="store_true",
         help="Also run the timeouts gate: it fails when a test whose p95 duration is above "
@@ -82,10 +88,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def only(args: argparse.Namespace) -> list[str]:
-    """The gates to run: --only's, else the default ones; --timeouts adds its gate."""
+    """The gates to run: --only's, else the default ones; --budget and --timeouts add theirs."""
     names: list[str] = list(args.only)
-    if args.timeouts:
-        names = [*(names or DEFAULT_GATES), *([] if "timeouts" in names else ["timeouts"])]
+    added = [g for g, asked in (("budget", args.budget), ("timeouts", args.timeouts)) if asked]
+    if added:
+        names = [*(names or DEFAULT_GATES), *(g for g in added if g not in names)]
     return names
 
 

@@ -24,6 +24,8 @@ pub enum Kind {
     Vram,
     /// pytest-timeout's `timeout` marker: its value is replaced.
     Timeout,
+    /// The next lifecycle marker: replaces the pipeline's (`replaces`).
+    Lifecycle,
 }
 
 /// One decorator a test should carry.
@@ -35,6 +37,8 @@ pub struct Decorator {
     pub arg: Option<String>,
     /// Why: the figures it comes from.
     pub evidence: String,
+    /// The marker it takes the place of (a lifecycle move).
+    pub replaces: Option<String>,
 }
 
 impl Decorator {
@@ -78,13 +82,14 @@ pub fn vram_gib(peak_mib: f64, factor: f64) -> f64 {
 }
 
 /// The advice for every test with a result in `runs`; tests with nothing to
-/// carry are left out.
+/// carry are left out. `moves`: the lifecycle moves the budgets call for.
 pub fn advise(
     history: &History,
     runs: &[usize],
     rules: &Rules,
     advice: &AdviceConfig,
     timeouts: &TimeoutsConfig,
+    moves: &[super::moves::Move],
 ) -> Advice {
     let timing = timeouts::per_test(history, runs, timeouts);
     let by_test = results_by_test(history, runs);
@@ -116,6 +121,7 @@ pub fn advise(
                     marker: marker.to_string(),
                     arg: None,
                     evidence: format!("used {gpus} in {} passing run(s) measured", gpu_runs.len()),
+                    replaces: None,
                 });
             }
         }
@@ -130,6 +136,7 @@ pub fn advise(
                     peak / 1024.0,
                     number(advice.vram_factor)
                 ),
+                replaces: None,
             });
         }
         if let Some(problem) = t.problem {
@@ -147,6 +154,16 @@ pub fn advise(
                     t.runs,
                     number(timeouts.factor)
                 ),
+                replaces: None,
+            });
+        }
+        for m in moves.iter().filter(|m| m.nodeid == t.nodeid) {
+            decorators.push(Decorator {
+                kind: Kind::Lifecycle,
+                marker: m.to.clone(),
+                arg: None,
+                evidence: format!("instead of {}: {}", m.from, m.evidence),
+                replaces: Some(m.from.clone()),
             });
         }
         if decorators.is_empty() {
@@ -292,6 +309,7 @@ mod tests {
             &rules(),
             &AdviceConfig::default(),
             &TimeoutsConfig::default(),
+            &[],
         );
         let shown: Vec<(&str, Vec<String>)> = a
             .tests

@@ -4,6 +4,7 @@
 pub mod advise;
 pub mod config;
 pub mod gate;
+pub mod moves;
 pub mod timeouts;
 
 pub use config::{AdviceConfig, TimeoutsConfig};

@@ -284,6 +284,7 @@ impl Planner<'_> {
         match d.kind {
             Kind::Hardware => self.gpu.gpus(name).is_some(),
             Kind::Vram | Kind::Timeout => name == d.marker,
+            Kind::Lifecycle => d.replaces.as_deref() == Some(name),
         }
     }
 
@@ -318,6 +319,7 @@ impl Planner<'_> {
                     Kind::Hardware => {
                         Want::Rename(d.marker.clone(), self.gpu.gpus(&d.marker).unwrap_or(0))
                     }
+                    Kind::Lifecycle => Want::Rename(d.marker.clone(), 0),
                     Kind::Vram | Kind::Timeout => {
                         let arg = d.arg.clone().unwrap_or_default();
                         Want::Value(arg.parse().unwrap_or(0.0), arg)
@@ -328,6 +330,19 @@ impl Planner<'_> {
                     .iter()
                     .filter(|m| self.same_kind(d, &m.name))
                     .collect();
+                if existing.is_empty() && d.kind == Kind::Lifecycle {
+                    note(
+                        left,
+                        test.pos.line,
+                        format!(
+                            "{} does not carry '{}' where the source shows it: {} not written",
+                            test.nodeid,
+                            d.replaces.as_deref().unwrap_or_default(),
+                            d.text()
+                        ),
+                    );
+                    continue;
+                }
                 if existing.is_empty() {
                     if !test.unresolved.is_empty() {
                         note(
