@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use crate::gate_config::GatesConfig;
-use crate::gates::{Check, Gate, Status};
+use crate::analytics::gates::config::GatesConfig;
+use crate::analytics::gates::{Check, Gate, Status};
+use crate::analytics::report::windows;
+use crate::history::stats;
 use crate::history::History;
-use crate::pipeline::{Pipeline, Pipelines};
-use crate::plan::human;
-use crate::report::windows;
-use crate::stats;
+use crate::selection::pipeline::{Pipeline, Pipelines};
+use crate::selection::plan::human;
 
 /// Runs of one pipeline without a stage ran the whole pipeline in one job.
 const WHOLE: &str = "(all stages)";
@@ -347,7 +347,7 @@ pub fn gate(
 mod tests {
     use super::*;
     use crate::config::from_pyproject;
-    use crate::customize;
+    use crate::taxonomy::customize;
 
     fn pipelines(toml: &str) -> Pipelines {
         let config = from_pyproject("pyproject.toml", toml)

@@ -85,8 +85,8 @@ impl MachineConfig {
 mod tests {
     use crate::config::from_pyproject;
     use crate::config_check;
-    use crate::customize;
     use crate::parallel::ParallelConfig;
+    use crate::taxonomy::customize;
 
     fn load(body: &str) -> crate::error::Result<crate::config::Config> {
         let config = from_pyproject("p", body)?.unwrap_or_default();

@@ -16,9 +16,9 @@ pub use machines::MachineConfig;
 #[allow(clippy::float_cmp)] // exact answers
 mod config_tests {
     use crate::config::from_pyproject;
-    use crate::customize;
     use crate::error::Result;
-    use crate::pipeline::Pipelines;
+    use crate::selection::pipeline::Pipelines;
+    use crate::taxonomy::customize;
 
     fn build(toml: &str) -> Result<Pipelines> {
         let config = from_pyproject("pyproject.toml", toml)?.unwrap_or_default();

@@ -10,13 +10,13 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::requirement;
 use crate::gpu::rules::Rules;
-use crate::marker::Item;
 use crate::parallel::{Placement, Resources};
-use crate::plan::{human, Scope};
 use crate::selection;
+use crate::selection::plan::{human, Scope};
 use crate::shards::Group;
+use crate::taxonomy::marker::Item;
+use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::LIFECYCLE;
-use crate::validate::Resolution;
 
 /// The stage option that makes a stage pack GPU tests.
 pub const GPU_PARALLEL: &str = "--dynamo-gpu-parallel";
@@ -304,7 +304,7 @@ pub fn render(budgets: &[PipelineBudget], have_durations: bool) -> String {
             let mut line = String::new();
             for (c, (text, w)) in r.iter().zip(&widths).enumerate() {
                 line.push_str("  ");
-                crate::report_text::pad(&mut line, text, *w, c == 2 || c == 3);
+                crate::analytics::render::text::pad(&mut line, text, *w, c == 2 || c == 3);
             }
             line.push_str("  ");
             line.push_str(&r[4]);
@@ -369,7 +369,7 @@ fn over_budget(out: &mut String, p: &PipelineBudget) {
             .unwrap_or(0);
         for (id, d) in &m.tests {
             let mut line = String::from("    ");
-            crate::report_text::pad(&mut line, &human(*d), width, true);
+            crate::analytics::render::text::pad(&mut line, &human(*d), width, true);
             let _ = writeln!(out, "{line}  {id}");
         }
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::advice::advise::Advice;
+use crate::analytics::advice::advise::Advice;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::lint::collect::{self, Context};

@@ -9,13 +9,13 @@ use tree_sitter::{Node, Parser, Tree};
 
 use super::sites::{sites, Scope, Site};
 use super::{apply, Edit, FileFix, Goal};
-use crate::advice::advise::{Decorator, Kind};
+use crate::analytics::advice::advise::{Decorator, Kind};
 use crate::gpu::requirement::number;
 use crate::gpu::rules::Rules as GpuRules;
 use crate::lint::collect::StaticTest;
 use crate::lint::grammar;
 use crate::lint::source::Pos;
-use crate::suggest;
+use crate::taxonomy::suggest;
 use crate::taxonomy::{Resolved, Taxonomy};
 
 pub struct Planner<'a> {
