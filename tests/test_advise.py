@@ -46,6 +46,16 @@ def test_records_carry_the_timeout_marker_and_null_without_one(pytester: pytest.
     assert timeouts == {"test_positional": 120, "test_keyword": 2.5, "test_bare": None}
 
 
+def test_the_timeout_crosses_from_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_t=HEADER + "@pytest.mark.timeout(90)\ndef test_a(): pass\ndef test_b(): pass\n")
+    pytester.runpytest("-n", "2", "--dynamo-records=r.jsonl", "-p", "no:rerunfailures").assert_outcomes(
+        passed=2
+    )
+    lines = [json.loads(x) for x in (pytester.path / "r.jsonl").read_text().splitlines()]
+    timeouts = {r["nodeid"].split("::")[1]: r["timeout_s"] for r in lines if r["record"] == "test"}
+    assert timeouts == {"test_a": 90, "test_b": None}
+
+
 # --- the report and the gate -------------------------------------------------
 
 
