@@ -440,15 +440,8 @@ fn render_change(
                 continue;
             };
             let _ = writeln!(out, "# release: {}", r.reason);
-            match entry.lines {
-                Some((a, b)) => {
-                    for line in q.text.lines().skip(a).take(b - a) {
-                        let _ = writeln!(out, "-{line}");
-                    }
-                }
-                None => {
-                    let _ = writeln!(out, "-test = {:?}", entry.test);
-                }
+            for line in entry.text.lines() {
+                let _ = writeln!(out, "-{line}");
             }
         }
     }

@@ -351,6 +351,50 @@ def test_the_written_quarantine_file_loads_at_the_next_run(
     assert 'ticket = "DYN-7"' in qfile.read_text()
 
 
+COMMENTED = '''\
+# Tests out of the gate until fixed.
+# File the ticket before adding an entry.
+
+# the router
+[[quarantine]]
+test = "t/c.py::still_bad"
+reason = """
+race in teardown; seen on:
+[x] H100, driver 550
+[[quarantine]] was the first attempt
+"""
+owner   = "ryan"   # on call this week
+ticket = 'DYN-13'
+expires = 2999-06-01
+
+[notes]
+renewed = ["DYN-13"]
+# end of file
+'''
+
+
+def test_quarantine_out_keeps_comments_and_multi_line_strings_byte_for_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    qfile = tmp_path / "quarantine.toml"
+    qfile.write_text(COMMENTED)
+    args = ["--quarantine", qfile, "--quarantine-out", qfile, "--min-runs", "3", "--ticket", "DYN-99", "--owner", "ishan"]
+    data = report_json(capsys, quarantine_history(tmp_path), *args)
+    # `[x] ...` and `[[quarantine]] ...` inside the string are not tables: one entry, not released.
+    assert data["quarantine"]["release"] == []
+    assert [e["test"] for e in data["quarantine"]["add"]] == ["t/a.py::newly_flaky", "t/b.py::held_2"]
+    updated = qfile.read_text()
+    at = COMMENTED.index("\n[notes]")
+    added = updated[at : len(updated) - (len(COMMENTED) - at)]
+    assert updated == COMMENTED[:at] + added + COMMENTED[at:], "every byte of the file kept"
+    assert added.startswith('\n[[quarantine]]\ntest = "t/a.py::newly_flaky"\n'), added
+    assert tomllib.loads(added.replace("[[quarantine]]", "[[q]]"))["q"][1]["ticket"] == "DYN-99"
+    entries = tomllib.loads(updated)["quarantine"]
+    assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky", "t/b.py::held_2"]
+    assert entries[0]["reason"].startswith("race in teardown; seen on:\n[x] H100")
+
+
 def test_a_broken_quarantine_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
