@@ -107,10 +107,8 @@ def test_the_report_writes_a_quarantine_that_the_next_run_loads(
     history = b.write(pytester.path / "history.jsonl")
     qfile = pytester.path / "quarantine.toml"
     before = qfile.read_text()
-    code = _cli.main(
-        ["report", str(history), "--rootdir", str(pytester.path), "--min-runs", "3"]
-        + ["--quarantine-out", str(qfile), "--ticket", "DYN-77", "--format", "json"]
-    )
+    args = ["--rootdir", str(pytester.path), "--min-runs", "3", "--format", "json"]
+    code = _cli.main(["report", str(history), *args, "--quarantine-out", str(qfile), "--ticket", "DYN-77"])
     out, err = capsys.readouterr()
     assert code == 0, err
     # The configured file was read without --quarantine: test_param[2] is not added again.
