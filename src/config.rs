@@ -47,6 +47,9 @@ pub struct Config {
     pub parallel: crate::parallel::ParallelConfig,
     /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
     pub shards: crate::shards::ShardsConfig,
+    /// `[tool.pytest-dynamo.machines.<class>]`: the GPUs of a stage's machine
+    /// class, for plans and shards of GPU-parallel stages.
+    pub machines: BTreeMap<String, crate::selection::budgets::MachineConfig>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

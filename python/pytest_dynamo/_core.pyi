@@ -101,11 +101,31 @@ class Batch:
         framework: str | None,
         positions: Sequence[int] | None = None,
         durations: str | None = None,
+        *,
+        shards: int = 1,
+        gpu_parallel: bool = False,
     ) -> str:
         """The `--dynamo-plan` text for one pipeline (and stage) or, with
         `pipeline` None, for all of them. `positions` are the batch indices of
         the tests -m/-k left (None: all); `durations` a pytest-split durations
-        file. Raises `ConfigError`."""
+        file. `shards`: machines per stage (`--dynamo-shard=K/N`'s N);
+        `gpu_parallel`: every stage packs GPU tests (`--dynamo-gpu-parallel`).
+        Budgets are checked against wall times estimated that way. Raises
+        `ConfigError`."""
+    def partition_packed(
+        self,
+        positions: Sequence[int] | None,
+        count: int,
+        group: str,
+        pipeline: str,
+        stage: str,
+        durations: str | None = None,
+    ) -> ShardPlan:
+        """Split the tests at `positions` (batch indices, in order; None: all)
+        into `count` shards whose loads are makespans on the machine class of
+        `pipeline`'s `stage` (GPU tests packed as `--dynamo-gpu-parallel`
+        runs them). Raises `ConfigError` when the stage's machine class is not
+        described under `[machines]`, or for a bad durations file or VRAM marker."""
     def record_facts(
         self,
         policy: RunPolicy,

@@ -128,7 +128,7 @@ def pytest_collection_modifyitems(
     _selection.select(config, items, everything)
     _gpu.apply(config, batch, items, everything)
     # Last: shards split what every other decision left to run.
-    _shards.apply(config, items, _selection.planning(config))
+    _shards.apply(config, items, _selection.planning(config), everything)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

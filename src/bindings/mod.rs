@@ -4,6 +4,7 @@
 //! `pytest/`, the readers of pytest's own objects.
 
 pub mod analytics;
+pub mod budgets;
 pub mod convert;
 pub mod engine;
 pub mod expr;
