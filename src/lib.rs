@@ -66,6 +66,7 @@ mod py_expr;
 mod py_gpu;
 mod py_lint;
 mod py_parallel;
+mod py_parallel_run;
 mod py_pipeline;
 mod py_records;
 mod py_report;
@@ -90,6 +91,8 @@ mod _core {
     use crate::py_lint::{lint, LintReport};
     #[pymodule_export]
     use crate::py_parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
+    #[pymodule_export]
+    use crate::py_parallel_run::{GpuNeeds, ParallelSettings, ParallelWorkers};
 
     #[pymodule_export]
     use crate::py_expr::{judge_marker_expression, ExpressionVerdicts};
