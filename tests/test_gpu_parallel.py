@@ -317,17 +317,49 @@ def test_plain(n):
 def test_starts_on_one_gpu_are_staggered_and_env_is_set_and_restored(
     pytester: pytest.Pytester, fake: FakeNvml, log: Path
 ) -> None:
-    fake.machine(gpus(1))
+    # GPU 0 has 1 GiB free (another process holds the rest): with
+    # check_free_memory every 5 GiB test goes to GPU 1, one start per 150 ms.
+    machine = gpus(2)
+    machine[0].free_mib = 1024
+    fake.machine(machine)
     pytester.makepyprojecttoml(
-        '[tool.pytest-dynamo.parallel]\nstart_interval = "150ms"\n'
+        '[tool.pytest-dynamo.parallel]\nstart_interval = "150ms"\ncheck_free_memory = true\n'
         '[tool.pytest-dynamo.parallel.env]\nkv_bytes = "KV_BYTES"\n'
     )
     pytester.makepyfile(STAGGER_ENV)
     result = run(pytester, fake, "-n", "3", "--strict-markers")
     result.assert_outcomes(passed=7)
-    starts = sorted(t["start"] for t in lines(log) if t["gpus"])
-    assert len(starts) == 3
+    engines = [t for t in lines(log) if t["gpus"]]
+    assert [t["cvd"] for t in engines] == ["1"] * 3
+    assert all(t["env"] == {"KV_BYTES": "4096"} for t in engines)
+    starts = sorted(t["start"] for t in engines)
     assert all(b - a >= 0.15 for a, b in zip(starts, starts[1:])), starts
+
+
+AUTO = """
+import pytest
+
+pytestmark = [pytest.mark.pre_merge, pytest.mark.integration]
+
+@pytest.mark.gpu_1
+@pytest.mark.parametrize("n", range(3))
+def test_alone(n): pass
+"""
+
+
+def test_n_auto_sizes_the_workers_by_the_last_runs_needs(
+    pytester: pytest.Pytester, fake: FakeNvml, log: Path
+) -> None:
+    fake.machine(gpus(1))
+    pytester.makepyfile(AUTO)
+    args = ("-n", "auto", "--dynamo-gpu-parallel", "--dynamo-audit=off", f"--dynamo-nvml-lib={fake.lib()}")
+    first = pytester.runpytest_subprocess(*args, timeout=120)
+    first.assert_outcomes(passed=3)
+    # Before any run the needs are unknown: the CPU count; then one GPU
+    # that each test needs to itself runs one test at a time: one worker.
+    second = pytester.runpytest_subprocess(*args, timeout=120)
+    second.assert_outcomes(passed=3)
+    second.stdout.fnmatch_lines(["dynamo parallel: 1 GPU x 67.7 GiB budget, 1 worker (1 GPU slots, 0 CPU)"])
 
 
 def test_bad_parallel_settings_are_refused(pytester: pytest.Pytester, fake: FakeNvml, log: Path) -> None:
@@ -343,3 +375,32 @@ def test_simulated_gpus_need_a_budget(pytester: pytest.Pytester, fake: FakeNvml,
     result = pytester.runpytest("-n", "2", "--dynamo-gpu-parallel", "--dynamo-gpus=2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*the GPUs' memory is unknown*", "*fix: set *gpu_memory_gib*"])
+
+
+def test_the_plan_shows_the_packing(pytester: pytest.Pytester, fake: FakeNvml, log: Path) -> None:
+    fake.machine(gpus(2))
+    pytester.makepyfile(PACKING)
+    name = "test_the_plan_shows_the_packing.py"
+    durations = {f"{name}::test_alone": 5.0, f"{name}::test_pair[0]": 3.0}
+    (pytester.path / ".test_durations").write_text(json.dumps(durations))
+    # No -n: the plan runs nothing.
+    result = pytester.runpytest("--dynamo-plan", "--dynamo-gpu-parallel", f"--dynamo-nvml-lib={fake.lib()}")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "GPU-parallel plan: 2 GPUs (budgets 67.7, 67.7 GiB); -n auto starts * workers*",
+            "  estimated makespan *s against *s sequential (*x); lower bound *s",
+            "  GPU 0: * tests",
+            f"    {name}::test_alone @0.0s (exclusive)",
+            "  GPU 1: * tests",
+            f"    {name}::test_thirty[[]0[]] @0.0s (30 GiB)",
+            f"    {name}::test_pair[[]*[]] @*s (20 GiB)",
+            "  CPU slots: 2 gpu_0 tests",
+            f"    {name}::test_cpu[[]0[]] @0.0s",
+            "  never fit (2, skipped):",
+            f"    {name}::test_eight: needs 8 GPUs, 2 visible",
+            f"    {name}::test_too_big: needs 75 GiB*",
+            "  without a VRAM value (1; unknown_vram = 'exclusive'):",
+            f"    {name}::test_alone",
+        ]
+    )

@@ -346,7 +346,80 @@ def register(config: pytest.Config) -> None:
         return
     if not enabled(config):
         return
+    from pytest_dynamo import _selection
+
+    if _selection.planning(config):
+        return  # the plan runs nothing: it prints the packing instead
     check(config)
     parallel = settings(config)
     found = machine(config, config.stash[_state.INVENTORY], parallel)
     config.pluginmanager.register(ControllerPlugin(config, found, parallel), PLUGIN)
+
+
+def plan_text(config: pytest.Config, items: list[pytest.Item]) -> str:
+    """``--dynamo-plan --dynamo-gpu-parallel``: the packing plan from the
+    recorded durations (per GPU, its tests in order), the estimated makespan
+    against the sequential sum, the tests that never fit, those without a
+    VRAM value."""
+    from pytest_dynamo._core import GpuScheduler
+    from pytest_dynamo._parallel_sched import recorded_durations
+    from pytest_dynamo._parallel_worker import needs_of
+
+    parallel = settings(config)
+    found = machine(config, config.stash[_state.INVENTORY], parallel)
+    needs = needs_of(config, items, parallel)
+    ids = [item.nodeid for item in items]
+    gpus = [needs[i].gpus for i in ids]
+    vram = [needs[i].vram_gib for i in ids]
+    durations = recorded_durations(config)
+    core = GpuScheduler(
+        found.ids,
+        found.totals_gib,
+        max(1, len(ids)),
+        max(1, len(ids)),
+        ids,
+        gpus,
+        vram,
+        [durations.get(i) for i in ids],
+        memory_margin=parallel.memory_margin,
+        gpu_memory_gib=parallel.gpu_memory_gib,
+        unknown_vram=parallel.unknown_vram,
+    )
+    sim = core.simulate()
+    workers = parallel.worker_plan(found.totals_gib, gpus, vram, None, os.cpu_count() or 1)
+    budgets = ", ".join(_gib(round(b, 1)) for b in found.budgets_gib) or "none"
+    out = [
+        "",
+        f"GPU-parallel plan: {len(found.ids)} GPUs (budgets {budgets} GiB); -n auto starts "
+        f"{workers.workers} workers ({workers.gpu_slots} GPU slots, {workers.cpu_slots} CPU)",
+        f"  estimated makespan {sim.makespan:.1f}s against {sim.sequential:.1f}s sequential"
+        + (f" ({sim.sequential / sim.makespan:.1f}x)" if sim.makespan > 0 else "")
+        + f"; lower bound {sim.lower_bound:.1f}s"
+        + ("" if durations else " (no recorded durations: every test counts the same)"),
+    ]
+    on: dict[int, list[str]] = {}
+    cpu: list[str] = []
+    for test, start, gpu_list in zip(sim.tests, sim.starts, sim.test_gpus):
+        need = vram[test]
+        what = f"{ids[test]} @{start:.1f}s"
+        if not gpu_list:
+            cpu.append(what)
+            continue
+        size = "exclusive" if need is None else f"{_gib(need)} GiB"
+        for g in gpu_list:
+            on.setdefault(g, []).append(f"{what} ({size})")
+    for g, gpu_id in enumerate(found.ids):
+        out.append(f"  GPU {gpu_id}: {len(on.get(g, []))} tests")
+        out.extend(f"    {line}" for line in on.get(g, []))
+    if cpu:
+        out.append(f"  CPU slots: {len(cpu)} gpu_0 tests")
+        out.extend(f"    {line}" for line in cpu)
+    never = core.unrunnable
+    if never:
+        out.append(f"  never fit ({len(never)}, skipped):")
+        out.extend(f"    {nodeid}: {why}" for nodeid, why in never.items())
+    unknown = [i for i, g, v in zip(ids, gpus, vram) if g and v is None and i not in never]
+    if unknown:
+        out.append(f"  without a VRAM value ({len(unknown)}; unknown_vram = {parallel.unknown_vram!r}):")
+        out.extend(f"    {nodeid}" for nodeid in unknown)
+    return "\n".join(out) + "\n"
