@@ -190,6 +190,7 @@ pub fn whole(config: &Config, taxonomy: &Taxonomy, source: &str) -> Result<()> {
     Owners::new(&config.owners, taxonomy)?;
     config.gates.check(source)?;
     config.parallel.check(source)?;
+    config.retries.check(source)?;
     Ok(())
 }
 

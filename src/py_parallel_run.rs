@@ -60,6 +60,22 @@ impl Engine {
             inner: self.inner.config.parallel.clone(),
         }
     }
+
+    /// Whether `[tool.pytest-dynamo.retries] transient` names any pattern.
+    #[getter]
+    fn retries_transient(&self) -> bool {
+        !self.inner.config.retries.transient.is_empty()
+    }
+
+    /// The first `[tool.pytest-dynamo.retries] transient` pattern found in a
+    /// failure's text, or None.
+    fn transient_match(&self, text: &str) -> Option<String> {
+        self.inner
+            .config
+            .retries
+            .transient_match(text)
+            .map(String::from)
+    }
 }
 
 /// How many workers a parallel run starts, and the GPU and CPU slots.

@@ -404,3 +404,51 @@ def test_the_plan_shows_the_packing(pytester: pytest.Pytester, fake: FakeNvml, l
             f"    {name}::test_alone",
         ]
     )
+
+
+TRANSIENT = """
+from pathlib import Path
+import pytest
+
+pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
+
+def attempt(name):
+    path = Path(f"{name}.count")
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    return n
+
+def test_port_race():
+    if attempt("port") == 1:
+        raise OSError("[Errno 98] Address already in use")
+
+def test_real_bug():
+    attempt("bug")
+    assert 3 == 4
+"""
+
+
+def test_transient_failures_are_retried_and_recorded(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest-dynamo.retries]\ntransient = ["Address already in use"]\n')
+    pytester.makepyfile(TRANSIENT)
+    result = pytester.runpytest("-p", "no:rerunfailures", "--dynamo-records=r.jsonl")
+    # A test that passed on a retry counts as flaky.
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("flaky"), outcomes.get("failed"), outcomes.get("rerun")) == (1, 1, 1), outcomes
+    assert (pytester.path / "port.count").read_text() == "2"
+    assert (pytester.path / "bug.count").read_text() == "1", "a failure that is not transient runs once"
+    records = {
+        r["nodeid"].split("::")[1]: r
+        for r in map(json.loads, (pytester.path / "r.jsonl").read_text().splitlines())
+        if r.get("record") == "test"
+    }
+    assert [a["outcome"] for a in records["test_port_race"]["attempts"]] == ["failed", "passed"]
+    assert len(records["test_real_bug"]["attempts"]) == 1
+
+
+def test_a_bad_transient_pattern_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest-dynamo.retries]\ntransient = ["(unclosed"]\n')
+    pytester.makepyfile(TRANSIENT)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*transient[[]0[]]*is not a regular expression*"])

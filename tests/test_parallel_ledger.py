@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pytest_dynamo._parallel_ledger import Ledger, State
+from pytest_dynamo._parallel_ledger import Held, Ledger, State
+from pytest_dynamo._parallel_worker import FREE_WAIT_S, Need, attempt
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.unit]
 
@@ -52,3 +53,19 @@ def test_a_dead_workers_reservations_are_released(tmp_path: Path) -> None:
     state = ledger.read()
     assert state is not None and list(state.running) == ["y"]
     assert state.choose(1, 16.0, now=0.0) == [0]
+
+
+def test_a_test_waits_for_room_and_is_skipped_when_the_run_stops_or_memory_never_frees() -> None:
+    state = State([20.0])
+    need = Need(1, 15.0)
+    state.take("big", "gw0", [0], 10.0, now=0.0)
+    assert attempt(state, "t", "gw1", need, 0.0, None, 0.0) is None, "no room yet: wait"
+    state.release("big", now=1.0)
+    # NVML says 5 GiB free (a process outside the run): wait, then give up.
+    assert attempt(state, "t", "gw1", need, 1.0, [5.0], 1.0) is None
+    why = attempt(state, "t", "gw1", need, 1.0, [5.0], FREE_WAIT_S + 1)
+    assert isinstance(why, str) and "a process outside the run holds it" in why
+    held = attempt(state, "t", "gw1", need, 1.0, [19.0], 0.0)
+    assert isinstance(held, Held) and held.gpus == [0] and held.gib == 15.0
+    state.stopped = True
+    assert "the run is stopping" in str(attempt(state, "u", "gw1", Need(1, 1.0), 2.0, None, 0.0))

@@ -58,6 +58,12 @@ class Engine:
         """The GPU rules; raises `ConfigError` naming the key and the fix."""
     def parallel(self) -> ParallelSettings:
         """`[tool.pytest-dynamo.parallel]`, checked at load."""
+    @property
+    def retries_transient(self) -> bool:
+        """Whether `[tool.pytest-dynamo.retries] transient` names any pattern."""
+    def transient_match(self, text: str) -> str | None:
+        """The first `[tool.pytest-dynamo.retries] transient` pattern found in
+        a failure's text, or None."""
     def pipelines(self) -> Pipelines:
         """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
         `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""

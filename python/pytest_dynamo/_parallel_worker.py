@@ -20,6 +20,9 @@ from pytest_dynamo._core import ParallelSettings
 
 #: How long a waiting test sleeps between two looks at the ledger, in seconds.
 POLL_S = 0.01
+#: How long a test waits for memory NVML says is taken, when no test of the
+#: run holds any, before it is skipped (it would otherwise wait forever).
+FREE_WAIT_S = 30.0
 #: ``item.user_properties`` name of a test's GPUs (the outer form, joined by ",").
 GPUS_PROPERTY = "dynamo_parallel_gpus"
 CVD = "CUDA_VISIBLE_DEVICES"
@@ -65,6 +68,38 @@ def needs_of(config: pytest.Config, items: list[pytest.Item], settings: Parallel
     return out
 
 
+def attempt(
+    state: _parallel_ledger.State | None,
+    nodeid: str,
+    worker: str,
+    need: Need,
+    now: float,
+    free: list[float] | None,
+    waited_s: float,
+) -> _parallel_ledger.Held | str | None:
+    """One look at the ledger: the reservation taken, a skip reason, or
+    None (wait and look again)."""
+    if state is None:
+        return "the parallel run's ledger is gone (the controller ended)"
+    if state.stopped:
+        return "not started: the run is stopping (-x, --maxfail or an interrupt)"
+    gpus = state.choose(need.gpus, need.vram_gib, now, free)
+    if gpus is not None:
+        return state.take(nodeid, worker, gpus, need.vram_gib, now)
+    if (
+        free is not None
+        and not state.running
+        and waited_s > FREE_WAIT_S
+        and state.choose(need.gpus, need.vram_gib, now) is not None
+    ):
+        # Nothing of this run holds the memory: something else does.
+        return (
+            f"check_free_memory: NVML has not reported the memory free for {FREE_WAIT_S:g}s "
+            "while no test of this run held any: a process outside the run holds it"
+        )
+    return None
+
+
 class WorkerPlugin:
     def __init__(self, config: pytest.Config, machine: Any, settings: ParallelSettings, folder: str) -> None:
         self.config = config
@@ -101,17 +136,13 @@ class WorkerPlugin:
     def _wait(self, item: pytest.Item, need: Need) -> _parallel_ledger.Held | str:
         """Reserve the test's GPUs, waiting until they have room; a skip
         reason when it must not start."""
+        began = time.time()
         while True:
             free = self._free_gib() if self.settings.check_free_memory else None
             with self.ledger.locked() as state:
-                if state is None:
-                    return "the parallel run's ledger is gone (the controller ended)"
-                if state.stopped:
-                    return "not started: the run is stopping (-x, --maxfail or an interrupt)"
-                now = time.time()
-                gpus = state.choose(need.gpus, need.vram_gib, now, free)
-                if gpus is not None:
-                    return state.take(item.nodeid, self.worker, gpus, need.vram_gib, now)
+                got = attempt(state, item.nodeid, self.worker, need, time.time(), free, time.time() - began)
+            if got is not None:
+                return got
             time.sleep(POLL_S)
 
     def _free_gib(self) -> list[float] | None:

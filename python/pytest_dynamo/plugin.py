@@ -21,6 +21,7 @@ from pytest_dynamo import (
     _selection,
     _shards,
     _state,
+    _transient,
     _validation,
 )
 from pytest_dynamo._core import ConfigError, Engine
@@ -102,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _shards.register(config)
     _analytics.register(config)
     _records.register(config)
+    _transient.register(config)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod resources;
+pub mod retries;
 pub mod scheduler;
 pub mod simulate;
 
