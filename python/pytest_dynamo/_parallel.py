@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _parallel_ledger, _state
-from pytest_dynamo._core import ConfigError, ParallelSettings, ParallelWorkers, probe_gpus
+from pytest_dynamo._core import DOCS_URL, ConfigError, ParallelSettings, ParallelWorkers, probe_gpus
 from pytest_dynamo._parallel_worker import GPUS_PROPERTY
 
 PLUGIN = "dynamo-parallel"
@@ -40,7 +40,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=None,
         help="Run GPU tests in parallel on pytest-xdist workers (-n), packed onto the GPUs by "
-        "count and memory (docs/parallel.md; env DYNAMO_GPU_PARALLEL=1).",
+        f"count and memory ({DOCS_URL}parallel.md; env DYNAMO_GPU_PARALLEL=1).",
     )
     parser.addini(
         "dynamo_gpu_parallel",
