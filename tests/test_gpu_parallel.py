@@ -131,7 +131,7 @@ def test_tests_are_packed_within_budgets_on_their_own_gpus(
     # The caller narrowed the machine to three GPUs, by index, out of order.
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,1")
     pytester.makepyfile(PACKING)
-    result = run(pytester, fake, "-n", "4", "-v", "-rs")
+    result = run(pytester, fake, "-n", "4", "-v", "-rs", "--dynamo-records=r.jsonl")
     result.assert_outcomes(passed=12, skipped=2)
     result.stdout.fnmatch_lines(
         [
@@ -154,6 +154,12 @@ def test_tests_are_packed_within_budgets_on_their_own_gpus(
         assert len(ids) == test["gpus"] == len(set(ids)), test
         assert set(ids) <= {"2", "3", "1"}, test
     check_budgets(seen, 81559 / 1024 * 0.85)
+    # The records carry each test's GPUs (as its CUDA_VISIBLE_DEVICES named them) and worker.
+    records = {r["nodeid"]: r for r in lines(pytester.path / "r.jsonl") if r["record"] == "test"}
+    for test in seen:
+        record = records[test["id"]]
+        assert record.get("gpus_assigned") == (test["cvd"].split(",") if test["cvd"] else None), record
+        assert record["worker"] in {"gw0", "gw1", "gw2", "gw3"}
     # Six 30 GiB tests on three 67 GiB budgets: some ran side by side.
     thirty = [t for t in seen if t["vram"] == 30]
     assert any(a["start"] < b["end"] and b["start"] < a["end"] for a in thirty for b in thirty if a is not b)
