@@ -31,22 +31,22 @@ pub struct Config {
     /// `[tool.pytest-dynamo.gpu]`: GPU-model names, the VRAM marker, framework packages.
     pub gpu: crate::gpu::config::GpuConfig,
     /// Pipelines to add or change: `[tool.pytest-dynamo.pipelines.<name>]`.
-    pub pipelines: BTreeMap<String, crate::pipeline::PipelineConfig>,
+    pub pipelines: BTreeMap<String, crate::selection::pipeline::PipelineConfig>,
     /// Framework selection: `[tool.pytest-dynamo.frameworks]`.
-    pub frameworks: crate::framework::FrameworksConfig,
+    pub frameworks: crate::selection::framework::FrameworksConfig,
     /// `[tool.pytest-dynamo.gates]`: quality-gate thresholds and the history window.
-    pub gates: crate::gate_config::GatesConfig,
+    pub gates: crate::analytics::gates::config::GatesConfig,
     /// The quarantine file and whether an expired entry fails the run.
-    pub quarantine: crate::quarantine::QuarantineConfig,
+    pub quarantine: crate::policy::quarantine::QuarantineConfig,
     /// Owners of tests by marker or path (the strategy's PIC table).
-    pub owners: crate::owners::OwnersConfig,
+    pub owners: crate::policy::owners::OwnersConfig,
     /// `[tool.pytest-dynamo.packages]`: marker -> the top-level packages a
     /// test carrying it needs installed (skipped when one is missing).
     pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
     /// `[tool.pytest-dynamo.parallel]`: GPU-aware parallel runs on xdist.
     pub parallel: crate::parallel::ParallelConfig,
     /// `[tool.pytest-dynamo.retries]`: failures retried for what they say.
-    pub retries: crate::parallel::retries::RetriesConfig,
+    pub retries: crate::policy::transient::RetriesConfig,
     /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
     pub shards: crate::shards::ShardsConfig,
 }

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 
 use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
-use crate::framework::Frameworks;
 use crate::gpu::rules::Rules;
-use crate::owners::Owners;
-use crate::pipeline::Pipelines;
+use crate::policy::owners::Owners;
+use crate::selection::framework::Frameworks;
+use crate::selection::pipeline::Pipelines;
 use crate::taxonomy::{Taxonomy, HARDWARE};
 
 /// More devices than any machine has: a bigger count is a typo, and one

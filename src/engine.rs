@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::config::{self, Config};
 use crate::config_check;
-use crate::customize;
 use crate::error::Result;
+use crate::taxonomy::customize;
 use crate::taxonomy::Taxonomy;
 
 #[derive(Debug, Clone, Default)]

@@ -27,7 +27,7 @@ LOG = os.environ["PARALLEL_LOG"]
 
 
 @pytest.fixture(autouse=True)
-def record(request):
+def record(request, dynamo_gpus):
     started = time.time()
     seen = os.environ.get("CUDA_VISIBLE_DEVICES")
     extra = {k: v for k, v in os.environ.items() if k.startswith("KV_")}
@@ -37,7 +37,7 @@ def record(request):
     line = {
         "id": request.node.nodeid, "cvd": seen, "start": started, "end": time.time(),
         "gpus": int(hw[0][4:]) if hw else 0, "vram": mark.args[0] if mark else None,
-        "env": extra,
+        "env": extra, "reserved_at": dynamo_gpus and dynamo_gpus.reserved_at,
     }
     with open(LOG, "a") as f:
         f.write(json.dumps(line) + "\\n")
@@ -338,8 +338,10 @@ def test_starts_on_one_gpu_are_staggered_and_env_is_set_and_restored(
     engines = [t for t in lines(log) if t["gpus"]]
     assert [t["cvd"] for t in engines] == ["1"] * 3
     assert all(t["env"] == {"KV_BYTES": "4096"} for t in engines)
-    starts = sorted(t["start"] for t in engines)
+    # The ledger's own clock: when each test got its GPU, right before its setup.
+    starts = sorted(t["reserved_at"] for t in engines)
     assert all(b - a >= 0.15 for a, b in zip(starts, starts[1:])), starts
+    assert all(t["reserved_at"] <= t["start"] for t in engines)
 
 
 AUTO = """

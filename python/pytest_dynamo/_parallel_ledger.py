@@ -28,6 +28,8 @@ class Held:
     #: GiB reserved on each GPU (its whole budget when exclusive).
     gib: float
     exclusive: bool
+    #: When it was taken (epoch seconds): the stagger counts from here.
+    at: float = 0.0
 
 
 @dataclass
@@ -92,7 +94,7 @@ class State:
         exclusive = vram_gib is None
         # An exclusive test holds each GPU's whole budget.
         gib = max(self.budgets[g] for g in gpus) if vram_gib is None else float(vram_gib)
-        held = Held(worker, gpus, gib, exclusive)
+        held = Held(worker, gpus, gib, exclusive, now)
         on = self.tests_on()
         self.running[nodeid] = held
         reserved = self.reserved()

@@ -45,6 +45,8 @@ class Assignment:
     #: GiB this test may use on each GPU (the whole budget when exclusive).
     gib_per_gpu: float
     exclusive: bool
+    #: When the GPUs were reserved (epoch seconds), just before the setup.
+    reserved_at: float
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class WorkerPlugin:
                         tuple(self.machine.uuids[g] for g in got.gpus),
                         got.gib,
                         got.exclusive,
+                        got.at,
                     )
                     item.user_properties.append((GPUS_PROPERTY, ",".join(ids)))
             for marker, variable in self.settings.env.items():

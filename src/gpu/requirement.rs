@@ -2,9 +2,9 @@
 //! (`gpu_N`), GPU models, VRAM (the configured marker, in GiB) and the
 //! packages its markers need (frameworks, or any marker under `[packages]`).
 
-use crate::marker::{Item, Mark, MarkValue};
+use crate::taxonomy::marker::{Item, Mark, MarkValue};
+use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::{GPU_MODEL, HARDWARE};
-use crate::validate::Resolution;
 
 use super::rules::Rules;
 
@@ -104,8 +104,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::gpu::rules::Rules;
+    use crate::taxonomy::validate;
     use crate::taxonomy::Taxonomy;
-    use crate::validate;
     use std::collections::HashSet;
 
     fn req(marks: Vec<Mark>) -> Result<Requirement, String> {

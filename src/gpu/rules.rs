@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::TABLE;
 use crate::error::{Error, Result};
-use crate::marker::Item;
-use crate::suggest;
+use crate::taxonomy::marker::Item;
+use crate::taxonomy::suggest;
+use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::{Taxonomy, FRAMEWORK, GPU_MODEL, HARDWARE};
-use crate::validate::Resolution;
 
 use super::config::{GpuConfig, OneOrMany};
 
@@ -298,7 +298,7 @@ impl Rules {
 mod tests {
     use super::*;
     use crate::config::from_pyproject;
-    use crate::customize;
+    use crate::taxonomy::customize;
 
     fn rules(text: &str) -> Result<Rules> {
         let config = from_pyproject("pyproject.toml", text)?.unwrap_or_default();
@@ -388,7 +388,7 @@ frameworks = { vllm = ["vllm", "torch"], lmcache = "lmcache" }
             &["kvbm", "needs_redis", "unit", "custom_backend"],
         );
         let taxonomy = Taxonomy::builtin();
-        let resolved = crate::validate::resolve(
+        let resolved = crate::taxonomy::validate::resolve(
             &taxonomy,
             item.marks.iter().map(|m| m.name.as_str()),
             &std::collections::HashSet::<String>::new(),

@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::lint::{Finding, Report, Severity, SYNTAX, UNRESOLVED};
-use crate::validate::code;
+use crate::taxonomy::validate::code;
 
 /// Every code the lint reports: `(code, name, description)`.
 pub const RULES: &[(&str, &str, &str)] = &[

@@ -6,7 +6,6 @@
 
 pub mod config;
 pub mod resources;
-pub mod retries;
 pub mod scheduler;
 pub mod simulate;
 

@@ -36,7 +36,7 @@ fn check(line: &Line<'_>) -> f64 {
     let t = line
         .finished_at
         .as_deref()
-        .and_then(_core::timestamp::parse)
+        .and_then(_core::history::timestamp::parse)
         .unwrap_or(0.0);
     line.duration_s.unwrap_or(0.0) + t * 0.0 + line.nodeid.as_ref().map_or(0, |n| n.len()) as f64
 }
@@ -71,7 +71,7 @@ fn main() {
         lines
             .iter()
             .map(|l| {
-                let t = _core::record_scan::test_line(l).expect("fast path");
+                let t = _core::history::scan::test_line(l).expect("fast path");
                 t.duration_s + t.finished_at.unwrap_or(0.0) * 0.0 + t.nodeid.len() as f64
             })
             .sum()

@@ -1,0 +1,71 @@
+//! The Python face of the core, and the only folder that uses pyo3: the
+//! `#[pymodule]`, the conversions between Python objects and the core's
+//! plain types (`convert`), one file per Python-facing class family, and
+//! `pytest/`, the readers of pytest's own objects.
+
+pub mod analytics;
+pub mod convert;
+pub mod engine;
+pub mod expr;
+pub mod gpu;
+pub mod lint;
+pub mod parallel;
+pub mod parallel_run;
+pub mod pipeline;
+pub mod pytest;
+pub mod records;
+pub mod shards;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    use super::PyModule;
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use crate::bindings::engine::{Batch, Engine, Validation};
+    #[pymodule_export]
+    use crate::bindings::gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware, VramBudget};
+    #[pymodule_export]
+    use crate::bindings::pipeline::{Pipelines, Selection};
+
+    #[pymodule_export]
+    use crate::bindings::lint::{lint, LintReport};
+    #[pymodule_export]
+    use crate::bindings::parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
+    #[pymodule_export]
+    use crate::bindings::parallel_run::{GpuNeeds, ParallelSettings, ParallelWorkers};
+
+    #[pymodule_export]
+    use crate::bindings::expr::{judge_marker_expression, ExpressionVerdicts};
+
+    #[pymodule_export]
+    use crate::bindings::analytics::{
+        check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
+        Report,
+    };
+    #[pymodule_export]
+    use crate::bindings::pytest::test_start::TestStart;
+    #[pymodule_export]
+    use crate::bindings::records::{
+        new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy,
+    };
+    #[pymodule_export]
+    use crate::bindings::shards::{partition_shards, ShardPlan};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        // Rust log records reach Python's logging (caplog, --log-cli-level).
+        // Loggers are cached, levels are not: pytest changes levels per test
+        // (caplog.set_level, log_level), and a cached level would hide records.
+        let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("DOCS_URL", crate::docs::BASE)?;
+        m.add(
+            "ConfigError",
+            m.py().get_type::<crate::bindings::convert::ConfigError>(),
+        )?;
+        Ok(())
+    }
+}

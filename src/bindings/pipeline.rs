@@ -1,0 +1,363 @@
+//! The Python face of pipelines, stages and frameworks: the run's pipelines
+//! built once from the engine, and selection and the plan computed over the
+//! whole batch in one call each (the GIL released while Rust works). Tests
+//! are named by their batch position, so no node id crosses the boundary.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::PyIndexError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+
+use crate::bindings::engine::{Batch, Engine};
+use crate::engine;
+use crate::error::Error;
+use crate::records::durations;
+use crate::selection::changes;
+use crate::selection::framework::{Agnostic, Frameworks};
+use crate::selection::pipeline;
+use crate::selection::plan;
+use crate::selection::{self, FrameworkFilter, Reason, Request};
+
+/// The pipelines, stages and framework rules of one run.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Pipelines {
+    engine: Arc<engine::Engine>,
+    inner: Arc<pipeline::Pipelines>,
+    frameworks: Arc<Frameworks>,
+}
+
+/// Which of the tests handed to `Batch.select` are kept, and why not.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct Selection {
+    keep: Vec<bool>,
+    stage_names: Vec<String>,
+    /// For each kept test, in order: the first stage that selects it.
+    kept_stages: Vec<Option<usize>>,
+    counts: Vec<(&'static str, usize)>,
+    non_gating: Vec<String>,
+}
+
+/// `(stage, expression, machine)`.
+type PyStage = (String, String, String);
+/// `(name, aliases, lifecycle, gating, description, stages)`.
+type PyPipeline = (
+    String,
+    Vec<String>,
+    String,
+    Option<String>,
+    String,
+    Vec<PyStage>,
+);
+
+#[pymethods]
+impl Engine {
+    /// Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
+    /// `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`.
+    fn pipelines(&self) -> PyResult<Pipelines> {
+        let engine = Arc::clone(&self.inner);
+        let source = engine.source_name();
+        let inner = pipeline::Pipelines::build(&engine.taxonomy, &engine.config.pipelines, source)?;
+        let frameworks = Frameworks::build(&engine.taxonomy, &engine.config.frameworks, source)?;
+        Ok(Pipelines {
+            engine,
+            inner: Arc::new(inner),
+            frameworks: Arc::new(frameworks),
+        })
+    }
+}
+
+impl Pipelines {
+    fn request<'a>(
+        &'a self,
+        pipeline: Option<&str>,
+        stage: Option<&str>,
+        framework: Option<&'a str>,
+    ) -> Result<Request<'a>, Error> {
+        let (pipeline, stage) = match (pipeline, stage) {
+            (None, None) => (None, None),
+            (None, Some(s)) => {
+                return Err(Error::config(
+                    "--dynamo-stage",
+                    format!("the stage '{s}' was given without a pipeline"),
+                    "name the pipeline too: --dynamo-pipeline=NAME (or dynamo_pipeline, DYNAMO_PIPELINE)",
+                ))
+            }
+            (Some(p), None) => (Some(self.inner.find(p)?), None),
+            (Some(p), Some(s)) => {
+                let (p, i) = self.inner.find_stage(p, s)?;
+                (Some(p), Some(i))
+            }
+        };
+        Ok(Request {
+            pipeline,
+            stage,
+            framework: framework.map(|name| FrameworkFilter {
+                name,
+                agnostic: self.frameworks.agnostic,
+            }),
+        })
+    }
+}
+
+#[pymethods]
+impl Pipelines {
+    /// Every pipeline: `(name, aliases, lifecycle, gating or None, description,
+    /// [(stage, expression, machine)])`.
+    fn describe(&self) -> Vec<PyPipeline> {
+        self.inner
+            .list
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.aliases.clone(),
+                    p.lifecycle.clone(),
+                    p.gating.as_ref().map(|g| g.text.clone()),
+                    p.description.clone(),
+                    p.stages
+                        .iter()
+                        .map(|s| (s.name.clone(), s.expr.text.clone(), s.machine.clone()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The canonical pipeline name (aliases resolved) and the stage, checked.
+    /// An unknown one raises `ConfigError` listing the known ones.
+    #[pyo3(signature = (pipeline, stage=None))]
+    fn resolve(&self, pipeline: &str, stage: Option<&str>) -> PyResult<(String, Option<String>)> {
+        let req = self.request(Some(pipeline), stage, None)?;
+        let p = req.pipeline.expect("a pipeline was named");
+        Ok((p.name.clone(), req.stage.map(|i| p.stages[i].name.clone())))
+    }
+
+    /// A framework name given by `source` (a flag or variable), checked
+    /// against the framework markers of the taxonomy.
+    fn framework(&self, name: &str, source: &str) -> PyResult<String> {
+        Ok(self.frameworks.check(&self.engine.taxonomy, source, name)?)
+    }
+
+    /// A framework named by the environment variable `var`, one that
+    /// `[tool.pytest-dynamo.frameworks] env` lists; a value that is no
+    /// framework raises `ConfigError` naming the variable, value and key.
+    fn framework_from_env(&self, var: &str, value: &str) -> PyResult<String> {
+        Ok(self
+            .frameworks
+            .check_env(&self.engine.taxonomy, var, value)?)
+    }
+
+    /// The environment variable that names the framework, if the
+    /// configuration reads one (`[tool.pytest-dynamo.frameworks] env`).
+    #[getter]
+    fn framework_env(&self) -> Option<String> {
+        self.frameworks.named_env.clone()
+    }
+
+    /// The environment variable that gives the default framework, if any.
+    #[getter]
+    fn default_framework_env(&self) -> Option<String> {
+        self.frameworks.default_env.clone()
+    }
+
+    /// The pytest options of a stage (`options = [...]`); raises
+    /// `ConfigError` for an unknown pipeline or stage.
+    fn stage_options(&self, pipeline: &str, stage: &str) -> PyResult<Vec<String>> {
+        let (p, i) = self.inner.find_stage(pipeline, stage)?;
+        Ok(p.stages[i].options.clone())
+    }
+
+    /// The configured default framework (`[tool.pytest-dynamo.frameworks] default`).
+    #[getter]
+    fn default_framework(&self) -> Option<String> {
+        self.frameworks.default.clone()
+    }
+
+    /// What happens to tests without a framework marker: `keep` or `drop`.
+    #[getter]
+    fn agnostic(&self) -> &'static str {
+        match self.frameworks.agnostic {
+            Agnostic::Keep => "keep",
+            Agnostic::Drop => "drop",
+        }
+    }
+
+    /// `auto`: run `git diff --name-only BASE...HEAD` in `rootdir` and choose
+    /// the one framework the changes touch, else `default` (`(name, where it
+    /// came from)`, or None for all). Returns `(framework or None, why)`.
+    fn changed_framework(
+        &self,
+        py: Python<'_>,
+        rootdir: PathBuf,
+        base: &str,
+        default: Option<(String, String)>,
+    ) -> PyResult<(Option<String>, String)> {
+        let choice = py.detach(|| {
+            let changed = changes::changed_files(&rootdir, base)?;
+            let default = default.as_ref().map(|(f, w)| (f.as_str(), w.as_str()));
+            Ok::<_, Error>(self.frameworks.choose(&changed, default))
+        })?;
+        Ok((choice.framework, choice.why))
+    }
+}
+
+/// The batch positions of the tests pytest still runs: `positions` as given
+/// (checked), or the whole batch in order when None.
+fn in_run(batch: &Batch, positions: Option<Vec<usize>>) -> PyResult<Vec<usize>> {
+    let Some(positions) = positions else {
+        return Ok((0..batch.items.len()).collect());
+    };
+    if let Some(bad) = positions.iter().find(|p| **p >= batch.items.len()) {
+        return Err(PyIndexError::new_err(format!(
+            "position {bad} is outside the batch of {} tests",
+            batch.items.len()
+        )));
+    }
+    Ok(positions)
+}
+
+#[pymethods]
+impl Batch {
+    /// Select for a pipeline (and stage) and a framework among the tests
+    /// pytest still runs: `positions` holds their batch indices in their
+    /// order (None: the whole batch, in order).
+    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None))]
+    fn select(
+        &self,
+        py: Python<'_>,
+        pipelines: PyRef<'_, Pipelines>,
+        pipeline: Option<&str>,
+        stage: Option<&str>,
+        framework: Option<&str>,
+        positions: Option<Vec<usize>>,
+    ) -> PyResult<Selection> {
+        let req = pipelines.request(pipeline, stage, framework)?;
+        let positions = in_run(self, positions)?;
+        let taxonomy = &self.engine.taxonomy;
+        let selection = py.detach(|| {
+            let verdicts =
+                selection::select(taxonomy, &req, &self.items, &self.resolved, &positions);
+            let mut keep = Vec::with_capacity(verdicts.len());
+            let mut kept_stages = Vec::new();
+            let mut counts: HashMap<Reason, usize> = HashMap::new();
+            let mut non_gating = Vec::new();
+            for (v, &at) in verdicts.iter().zip(&positions) {
+                keep.push(v.reason.is_none());
+                if let Some(r) = v.reason {
+                    *counts.entry(r).or_default() += 1;
+                } else {
+                    kept_stages.push(v.stage);
+                    if !v.gating {
+                        non_gating.push(self.items[at].nodeid.clone());
+                    }
+                }
+            }
+            let counts = Reason::ALL
+                .iter()
+                .filter_map(|r| counts.get(r).map(|n| (r.key(), *n)))
+                .collect();
+            let stage_names = req
+                .pipeline
+                .map(|p| p.stages.iter().map(|s| s.name.clone()).collect())
+                .unwrap_or_default();
+            Selection {
+                keep,
+                stage_names,
+                kept_stages,
+                counts,
+                non_gating,
+            }
+        });
+        Ok(selection)
+    }
+
+    /// The `--dynamo-plan` text for one pipeline (and stage) or, with
+    /// `pipeline` None, for all of them. `positions` are the batch indices of
+    /// the tests -m/-k left (None: all); `durations` a pytest-split durations
+    /// file. Raises `ConfigError`.
+    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None, durations=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        py: Python<'_>,
+        pipelines: PyRef<'_, Pipelines>,
+        pipeline: Option<&str>,
+        stage: Option<&str>,
+        framework: Option<&str>,
+        positions: Option<Vec<usize>>,
+        durations: Option<PathBuf>,
+    ) -> PyResult<String> {
+        let req = pipelines.request(pipeline, stage, framework)?;
+        let positions = in_run(self, positions)?;
+        let shown = match req.pipeline {
+            Some(p) => vec![(p, req.stage)],
+            None => pipelines.inner.list.iter().map(|p| (p, None)).collect(),
+        };
+        let scope = plan::Scope {
+            shown,
+            all: &pipelines.inner,
+            framework: req.framework,
+        };
+        let taxonomy = &self.engine.taxonomy;
+        let text = py.detach(|| {
+            let known = match &durations {
+                Some(path) => durations::read(path)?.into_iter().collect(),
+                None => HashMap::new(),
+            };
+            let plan = plan::build(
+                taxonomy,
+                &scope,
+                &self.items,
+                &self.resolved,
+                &positions,
+                &known,
+            );
+            Ok::<_, Error>(plan::render(&plan, durations.is_some()))
+        })?;
+        Ok(text)
+    }
+}
+
+#[pymethods]
+impl Selection {
+    /// One flag per test handed in, in order: True to run it.
+    fn keep(&self) -> Vec<bool> {
+        self.keep.clone()
+    }
+
+    /// One entry per kept test, in order: the first stage that selects it
+    /// (None without a pipeline).
+    fn stages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        // One string object per stage, shared by every test in it.
+        let names: Vec<Bound<'py, PyString>> = self
+            .stage_names
+            .iter()
+            .map(|n| PyString::new(py, n))
+            .collect();
+        let none = py.None().into_bound(py);
+        let entries = self.kept_stages.iter().map(|s| match s {
+            Some(i) => names[*i].clone().into_any(),
+            None => none.clone(),
+        });
+        PyList::new(py, entries)
+    }
+
+    /// Deselected tests by reason: `lifecycle`, `no_lifecycle`, `stage`, `framework`.
+    fn counts(&self) -> HashMap<&'static str, usize> {
+        self.counts.iter().copied().collect()
+    }
+
+    /// Node ids of kept tests that do not gate the pipeline.
+    fn non_gating(&self) -> Vec<String> {
+        self.non_gating.clone()
+    }
+
+    /// How many of the tests handed in are kept.
+    #[getter]
+    fn selected(&self) -> usize {
+        self.keep.iter().filter(|k| **k).count()
+    }
+}

@@ -1,0 +1,624 @@
+//! The Python face of records, retries, quarantine and ownership: the run's
+//! rules (`RunPolicy`), the facts of a collected batch, and the `Recorder`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use crate::bindings::engine::{Batch, Engine};
+use crate::bindings::pytest::report;
+use crate::clock::Date;
+use crate::error::Error;
+use crate::policy::owners::Owners;
+use crate::policy::quarantine::Quarantine;
+use crate::records::durations;
+use crate::records::facts_table;
+use crate::records::git;
+use crate::records::record::{Phase, Report, ReportOutcome};
+use crate::records::recorder::{self, RunContext};
+
+/// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
+type PyFacts = (
+    FactsTable,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    foldhash::HashMap<String, u32>,
+);
+
+/// Each collected test's facts JSON and flow id, made in the core as the
+/// test starts: a Python tuple per test made at collection would cost a large
+/// suite garbage-collection time.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct FactsTable {
+    inner: Arc<facts_table::Table>,
+}
+
+impl FactsTable {
+    pub fn table(&self) -> Arc<facts_table::Table> {
+        Arc::clone(&self.inner)
+    }
+}
+
+#[pymethods]
+impl FactsTable {
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+/// `(test, ticket, owner, expires, reason)`.
+type PyEntry = (String, String, String, String, String);
+
+/// The run's quarantine and owners, loaded and checked once.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct RunPolicy {
+    quarantine: Arc<Quarantine>,
+    owners: Arc<Owners>,
+}
+
+#[pymethods]
+impl RunPolicy {
+    /// Read the quarantine file and the owners table the configuration names.
+    /// Raises `ConfigError` naming the file or key and the fix.
+    #[staticmethod]
+    fn load(py: Python<'_>, engine: &Engine, rootdir: PathBuf) -> PyResult<Self> {
+        let engine = Arc::clone(&engine.inner);
+        let (quarantine, owners) = py.detach(|| {
+            let q = Quarantine::load(&rootdir, &engine.config.quarantine)?;
+            let o = Owners::new(&engine.config.owners, &engine.taxonomy)?;
+            Ok::<_, Error>((q, o))
+        })?;
+        Ok(RunPolicy {
+            quarantine: Arc::new(quarantine),
+            owners: Arc::new(owners),
+        })
+    }
+
+    /// The quarantine file read, or None.
+    #[getter]
+    fn quarantine_file(&self) -> Option<String> {
+        self.quarantine.source.clone()
+    }
+
+    /// Expired quarantine entries fail the run.
+    #[getter]
+    fn strict(&self) -> bool {
+        self.quarantine.strict
+    }
+
+    /// Quarantine entries past their expiry date (UTC), as
+    /// `(test, ticket, owner, expires, reason)`; each is logged as a warning
+    /// with the run id as its flow id.
+    fn expired(&self, run_id: &str) -> Vec<PyEntry> {
+        self.quarantine
+            .expired(Date::today())
+            .into_iter()
+            .map(|e| {
+                log::warn!(
+                    target: "pytest_dynamo.quarantine",
+                    "quarantine - {run_id} - expired {} on {}: {} ({}; owner {})",
+                    e.ticket, e.expires, e.test, e.reason, e.owner
+                );
+                (
+                    e.test.clone(),
+                    e.ticket.clone(),
+                    e.owner.clone(),
+                    e.expires.to_string(),
+                    e.reason.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl Batch {
+    /// The facts of the tests `nodeids` names, for their records, at once:
+    /// `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
+    /// {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
+    /// `exempt` to why they already do not gate; `retries` is False when
+    /// pytest-rerunfailures retries instead.
+    #[pyo3(signature = (policy, nodeids, stages, exempt, default_reruns, retries))]
+    #[allow(clippy::too_many_arguments)]
+    fn record_facts(
+        &self,
+        py: Python<'_>,
+        policy: &RunPolicy,
+        nodeids: Vec<String>,
+        stages: HashMap<String, String>,
+        exempt: HashMap<String, String>,
+        default_reruns: u32,
+        retries: bool,
+    ) -> PyFacts {
+        let policy = facts_table::Policy {
+            engine: Arc::clone(&self.engine),
+            owners: Arc::clone(&policy.owners),
+            quarantine: Arc::clone(&policy.quarantine),
+            today: Date::today(),
+            default_reruns,
+            retries,
+        };
+        let (items, resolved) = (Arc::clone(&self.items), Arc::clone(&self.resolved));
+        let (inner, checks) =
+            py.detach(|| facts_table::Table::new(policy, items, resolved, nodeids, stages, exempt));
+        let reruns = checks.reruns.into_iter().collect();
+        (
+            FactsTable {
+                inner: Arc::new(inner),
+            },
+            checks.quarantined,
+            checks.problems,
+            reruns,
+        )
+    }
+}
+
+/// What the report hook does once `Recorder.report` has taken a report:
+/// bit flags. A failed report: gating hears of it.
+const FAILED: u8 = 1;
+/// The report ended its test, whose line was made.
+const FINISHED: u8 = 2;
+/// The report ended an attempt that is retried.
+const RETRIED: u8 = 4;
+
+/// A report of a test still running: as the records read it, and itself.
+struct Pending {
+    report: Report,
+    object: Py<PyAny>,
+}
+
+/// The reports of a test still running.
+struct Running {
+    nodeid: Py<PyString>,
+    /// Its reports' `location`: in a single process every report of a test
+    /// holds the item's own tuple, found by identity without asking pytest
+    /// for the node id (a property that builds a string on pytest 9).
+    location: Option<Py<PyAny>>,
+    reports: Vec<Pending>,
+}
+
+/// Whether the attempt the last report ends was retried.
+fn retried(reports: &[Pending]) -> bool {
+    let last = reports.len().saturating_sub(1);
+    for (i, p) in reports.iter().enumerate().rev() {
+        // A crashed worker's report before the last one ended an earlier
+        // attempt (see `record::attempts`).
+        if i < last && p.report.when == Phase::Other {
+            return false;
+        }
+        if p.report.outcome == ReportOutcome::Rerun {
+            return true;
+        }
+        if p.report.when == Phase::Setup {
+            return false;
+        }
+    }
+    false
+}
+
+/// What the run-start line says, known before it is written.
+struct StartContext {
+    rootdir: PathBuf,
+    host: String,
+    pipeline: Option<String>,
+    stage: Option<String>,
+    framework: Option<String>,
+    shard: Option<String>,
+    gpus: Option<serde_json::Value>,
+}
+
+/// One run's records: the run-start line, a line per finished test, the
+/// run-end line, appended to the records file when one is named. It takes
+/// every pytest report as it comes, and keeps each test's until the test ends.
+#[pyclass(module = "pytest_dynamo._core")]
+pub struct Recorder {
+    inner: recorder::Recorder,
+    /// This process's facts, where it collected the tests it records: a
+    /// test's facts then come from here, not through its reports.
+    facts: Option<Arc<facts_table::Table>>,
+    /// The reports of tests still running: one test at a time in a single
+    /// process, one per worker under xdist, so a short list.
+    running: Vec<Running>,
+    /// Given by `begin`; the run-start line is written before the first test's.
+    context: Option<StartContext>,
+    /// Every test line of the run, in order.
+    lines: Vec<String>,
+}
+
+impl Recorder {
+    /// Write the run-start line from the context `begin` gave, once.
+    fn start_once(&mut self) {
+        if self.inner.has_started() {
+            return;
+        }
+        let Some(c) = self.context.take() else {
+            return;
+        };
+        let context = RunContext {
+            git: git::describe(&c.rootdir, |v| std::env::var(v).ok()),
+            pipeline: c.pipeline,
+            stage: c.stage,
+            framework: c.framework,
+            shard: c.shard,
+            gpus: c.gpus,
+            host: c.host,
+        };
+        self.inner.start(&context);
+    }
+
+    /// Make (and write) the line of a finished test from its reports.
+    fn finish(&mut self, py: Python<'_>, running: Running) -> PyResult<()> {
+        self.start_once();
+        let nodeid = running.nodeid.bind(py).to_cow()?.into_owned();
+        let (reports, objects): (Vec<Report>, Vec<Bound<'_, PyAny>>) = running
+            .reports
+            .into_iter()
+            .map(|p| (p.report, p.object.into_bound(py)))
+            .unzip();
+        let read = report::read(nodeid, reports, &objects)?;
+        let known = match (&read.facts, &self.facts) {
+            (None, Some(table)) => table.facts(&read.nodeid),
+            _ => None,
+        };
+        let (line, finished) = self.inner.test(&read.input(known.as_ref()));
+        for dropped in &read.dropped {
+            log::warn!(
+                target: "pytest_dynamo.records",
+                "records - {} - property dropped {}: {dropped} is not what the records read",
+                finished.flow_id,
+                read.nodeid
+            );
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Where the test a report belongs to is in `running`: by its location
+    /// tuple in a single process, else by an equal node id (an xdist
+    /// worker's report is a copy). Starts a test not running yet.
+    fn find(&mut self, report: &Bound<'_, PyAny>, dict: &Bound<'_, PyDict>) -> PyResult<usize> {
+        let py = report.py();
+        let location = dict
+            .get_item(intern!(py, "location"))?
+            .filter(PyAnyMethods::is_instance_of::<PyTuple>);
+        if let Some(location) = &location {
+            let same = |r: &Running| r.location.as_ref().is_some_and(|l| l.is(location));
+            if let Some(i) = self.running.iter().position(same) {
+                return Ok(i);
+            }
+        }
+        let nodeid = report
+            .getattr(intern!(py, "nodeid"))?
+            .cast_into::<PyString>()?;
+        for (i, r) in self.running.iter().enumerate() {
+            if r.nodeid.is(&nodeid) || PyAnyMethods::eq(r.nodeid.bind(py).as_any(), &nodeid)? {
+                return Ok(i);
+            }
+        }
+        self.running.push(Running {
+            nodeid: nodeid.unbind(),
+            location: location.map(Bound::unbind),
+            reports: Vec::new(),
+        });
+        Ok(self.running.len() - 1)
+    }
+}
+
+/// `JUnit` properties of a finished test: its outcome, every attempt, its
+/// markers by category, its owner and flow id.
+fn junit_properties(
+    outcome: &str,
+    attempts: &[serde_json::Value],
+    markers: &serde_json::Value,
+    owner: Option<&str>,
+    flow_id: &str,
+) -> Vec<(String, String)> {
+    let mut props = vec![("dynamo_outcome".to_string(), outcome.to_string())];
+    for (i, a) in attempts.iter().enumerate() {
+        props.push((
+            format!("dynamo_attempt_{}", i + 1),
+            format!(
+                "{} (setup {}s, call {}s, teardown {}s)",
+                a["outcome"].as_str().unwrap_or("?"),
+                a["setup_s"],
+                a["call_s"],
+                a["teardown_s"]
+            ),
+        ));
+    }
+    if let Some(map) = markers.as_object() {
+        for (category, names) in map {
+            let names: Vec<&str> = names
+                .as_array()
+                .map(|n| n.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            props.push((format!("dynamo_markers_{category}"), names.join(",")));
+        }
+    }
+    if let Some(owner) = owner {
+        props.push(("dynamo_owner".into(), owner.into()));
+    }
+    props.push(("dynamo_flow_id".into(), flow_id.into()));
+    props
+}
+
+#[pymethods]
+impl Recorder {
+    /// Start a run's records; `path` names the records file (None: keep the
+    /// records in memory only). Raises `ConfigError` when it cannot be opened.
+    #[new]
+    #[pyo3(signature = (run_id, path=None))]
+    fn new(py: Python<'_>, run_id: String, path: Option<PathBuf>) -> PyResult<Self> {
+        let mut inner = py.detach(|| recorder::Recorder::new(path.as_deref()))?;
+        inner.run_id = run_id;
+        Ok(Recorder {
+            inner,
+            facts: None,
+            running: Vec::new(),
+            context: None,
+            lines: Vec::new(),
+        })
+    }
+
+    /// The run id: 32 hex digits.
+    #[getter]
+    fn run_id(&self) -> String {
+        self.inner.run_id.clone()
+    }
+
+    /// The records file, or None.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        self.inner.path().map(|p| p.display().to_string())
+    }
+
+    /// Whether the run-start line was made.
+    #[getter]
+    fn started(&self) -> bool {
+        self.inner.has_started()
+    }
+
+    /// What the run-start line will say; it is written before the first
+    /// test's line, or with the run-end line. `gpus` is the GPU inventory as
+    /// JSON; `shard` is `"K/N"` for one shard of a stage.
+    #[pyo3(signature = (rootdir, host, pipeline=None, stage=None, framework=None, gpus=None, shard=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        &mut self,
+        rootdir: PathBuf,
+        host: String,
+        pipeline: Option<String>,
+        stage: Option<String>,
+        framework: Option<String>,
+        gpus: Option<String>,
+        shard: Option<String>,
+    ) -> PyResult<()> {
+        let gpus = gpus
+            .map(|g| serde_json::from_str(&g))
+            .transpose()
+            .map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("gpus is not JSON: {e}"))
+            })?;
+        self.context = Some(StartContext {
+            rootdir,
+            host,
+            pipeline,
+            stage,
+            framework,
+            shard,
+            gpus,
+        });
+        Ok(())
+    }
+
+    /// Make (and write) the run-start line now, from what `begin` gave, and
+    /// return it; None before `begin`.
+    fn start(&mut self) -> Option<String> {
+        self.start_once();
+        self.inner.start_line().map(String::from)
+    }
+
+    /// Take this process's facts table: tests whose reports carry no facts
+    /// (this process collected them) get theirs from it.
+    fn use_facts(&mut self, table: &FactsTable) {
+        self.facts = Some(Arc::clone(&table.inner));
+    }
+
+    /// Take one pytest report, as `pytest_runtest_logreport` sees it; the
+    /// last teardown of a test (or a report outside the phases, from a
+    /// crashed xdist worker) makes and writes its line. Returns bit flags:
+    /// 1, the report failed; 2, the test's line was made; 4, the report ends
+    /// an attempt that is retried.
+    fn report(&mut self, report: &Bound<'_, PyAny>) -> PyResult<u8> {
+        let py = report.py();
+        let dict = report::instance_dict(report)?;
+        let (read, failed) = report::report(report, &dict)?;
+        let flags = if failed { FAILED } else { 0 };
+        let pending = Pending {
+            report: read,
+            object: report.clone().unbind(),
+        };
+        let phase = pending.report.when;
+        let at = self.find(report, &dict)?;
+        self.running[at].reports.push(pending);
+        if matches!(phase, Phase::Setup | Phase::Call) {
+            return Ok(flags);
+        }
+        if retried(&self.running[at].reports) {
+            return Ok(flags | RETRIED);
+        }
+        let running = self.running.swap_remove(at);
+        self.finish(py, running)?;
+        Ok(flags | FINISHED)
+    }
+
+    /// Record the tests cut short (an interrupted run) that got as far as
+    /// a result; a test with only a passed setup has none. Returns how many.
+    fn finish_cut_short(&mut self, py: Python<'_>) -> PyResult<usize> {
+        let mut count = 0;
+        for running in std::mem::take(&mut self.running) {
+            let has_result = running.reports.iter().any(|p| {
+                p.report.when != Phase::Setup || p.report.outcome != ReportOutcome::Passed
+            });
+            if has_result {
+                self.finish(py, running)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Every test line made so far, in order.
+    fn lines(&self) -> Vec<String> {
+        self.lines.clone()
+    }
+
+    /// How many test lines were made.
+    fn __len__(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// `JUnit` properties of the last test line made (see `junit_properties`).
+    fn last_junit_properties(&self) -> PyResult<Vec<(String, String)>> {
+        Self::junit_properties(self.lines.last().map_or("", String::as_str))
+    }
+
+    /// `JUnit` properties of a test line: its outcome, every attempt, its
+    /// markers by category, its owner and flow id.
+    #[staticmethod]
+    fn junit_properties(line: &str) -> PyResult<Vec<(String, String)>> {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            pyo3::exceptions::PyValueError::new_err(format!("not a test record: {e}"))
+        })?;
+        let empty = Vec::new();
+        Ok(junit_properties(
+            v["outcome"].as_str().unwrap_or(""),
+            v["attempts"].as_array().unwrap_or(&empty),
+            &v["markers"],
+            v["owner"].as_str(),
+            v["flow_id"].as_str().unwrap_or(""),
+        ))
+    }
+
+    /// Failed tests (failed, error, quarantined-failed) with an owner:
+    /// `(nodeid, owner)`.
+    fn failure_owners(&self) -> Vec<(String, String)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter(|t| t.outcome.is_failure())
+            .filter_map(|t| Some((t.nodeid.clone(), t.owner.clone()?)))
+            .collect()
+    }
+
+    /// Make (and write) the run-end line, after the run-start line if no
+    /// test wrote it.
+    fn end(&mut self, exit_status: i32) -> String {
+        self.start_once();
+        self.inner.end(exit_status)
+    }
+
+    /// How many tests ended with `outcome`.
+    fn count(&self, outcome: &str) -> u64 {
+        crate::records::record::Outcome::ALL
+            .iter()
+            .find(|o| o.as_str() == outcome)
+            .map_or(0, |o| self.inner.count(*o))
+    }
+
+    /// Flaky tests: `(nodeid, attempts, owner, reason)`.
+    fn flaky(&self) -> Vec<(String, usize, Option<String>, Option<String>)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter(|t| t.outcome == crate::records::record::Outcome::Flaky)
+            .map(|t| {
+                (
+                    t.nodeid.clone(),
+                    t.attempts,
+                    t.owner.clone(),
+                    t.reason.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Quarantined tests that ran: `(nodeid, outcome, ticket, owner, expires)`.
+    fn quarantined(&self) -> Vec<(String, String, String, String, String)> {
+        self.inner
+            .tests()
+            .iter()
+            .filter_map(|t| {
+                let q = t.quarantine.as_ref()?;
+                Some((
+                    t.nodeid.clone(),
+                    t.outcome.as_str().to_string(),
+                    q.ticket.clone(),
+                    q.owner.clone(),
+                    q.expires.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The `n` slowest tests: `(nodeid, seconds, stage)`, slowest first.
+    fn slowest(&self, n: usize) -> Vec<(String, f64, Option<String>)> {
+        self.inner
+            .slowest(n)
+            .into_iter()
+            .map(|t| (t.nodeid.clone(), t.duration_s, t.stage.clone()))
+            .collect()
+    }
+
+    /// The first failed write to the records file and how many lines were lost.
+    fn write_error(&self) -> Option<(String, usize)> {
+        self.inner.write_error().map(|(e, n)| (e.to_string(), n))
+    }
+
+    /// Merge this run's test durations into a pytest-split durations file
+    /// (replaced atomically). Returns how many tests the file holds.
+    fn merge_durations(&self, py: Python<'_>, path: PathBuf) -> PyResult<usize> {
+        let tests: Vec<(String, f64)> = self
+            .inner
+            .tests()
+            .iter()
+            .map(|t| {
+                (
+                    t.nodeid.clone(),
+                    crate::records::record::round_micro(t.duration_s),
+                )
+            })
+            .collect();
+        Ok(py.detach(|| durations::merge(&path, tests))?)
+    }
+
+    /// Check that a durations file (if it exists) can be read and merged.
+    #[staticmethod]
+    fn check_durations(path: PathBuf) -> PyResult<()> {
+        durations::read(&path)?;
+        Ok(())
+    }
+}
+
+/// A new run id: 32 hex digits.
+#[pyfunction]
+pub fn new_run_id() -> String {
+    recorder::new_run_id()
+}
+
+/// A new flow id: a random version 4 UUID, made as the core makes every
+/// test's (one implementation for both languages).
+#[pyfunction]
+pub fn new_flow_id() -> String {
+    crate::records::facts::FlowIds::fresh()
+}
+
+/// The stable id of a test: the sha256 of its node id, in hex.
+#[pyfunction]
+pub fn test_id(nodeid: &str) -> String {
+    recorder::test_id(nodeid)
+}
