@@ -193,6 +193,7 @@ pub fn whole(config: &Config, taxonomy: &Taxonomy, source: &str) -> Result<()> {
     for (class, machine) in &config.machines {
         machine.check(class, source)?;
     }
+    config.retries.check(source)?;
     Ok(())
 }
 

@@ -12,7 +12,6 @@ pub mod engine;
 pub mod error;
 
 pub mod analytics;
-pub mod budgets;
 pub mod gpu;
 pub mod history;
 pub mod lint;

@@ -37,7 +37,6 @@ CONCEPT_FOLDERS = {
     "lint",
     "parallel",
     "shards",
-    "budgets",
     "bindings",
 }
 

@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_dynamo import _parallel
+
 
 def gpu_parallel(config: pytest.Config) -> bool:
-    """True when this run packs GPU tests (``--dynamo-gpu-parallel`` or ini
-    ``dynamo_gpu_parallel``); False where no such option is registered."""
-    if config.getoption("dynamo_gpu_parallel", default=False):
-        return True
-    try:
-        value = config.getini("dynamo_gpu_parallel")
-    except ValueError:  # the option is not registered in this install
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
+    """True when this run packs GPU tests: ``--dynamo-gpu-parallel``, its
+    environment variable or ini key, read as the GPU-parallel run reads them."""
+    return _parallel.enabled(config)

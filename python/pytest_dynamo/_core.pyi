@@ -57,6 +57,14 @@ class Engine:
         registered outside the taxonomy."""
     def gpu_rules(self) -> GpuRules:
         """The GPU rules; raises `ConfigError` naming the key and the fix."""
+    def parallel(self) -> ParallelSettings:
+        """`[tool.pytest-dynamo.parallel]`, checked at load."""
+    @property
+    def retries_transient(self) -> bool:
+        """Whether `[tool.pytest-dynamo.retries] transient` names any pattern."""
+    def transient_match(self, text: str) -> str | None:
+        """The first `[tool.pytest-dynamo.retries] transient` pattern found in
+        a failure's text, or None."""
     def pipelines(self) -> Pipelines:
         """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
         `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
@@ -72,6 +80,9 @@ class Batch:
     def flaky_problems(self, retrier: str) -> list[tuple[str, str]]:
         """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
         ``retrier`` (rerunfailures or flaky) cannot use."""
+    def gpu_needs(self, rules: GpuRules) -> GpuNeeds:
+        """Every test's GPU need from its `gpu_N` and VRAM markers. Raises
+        `ConfigError` for a VRAM marker without a number."""
     def framework_packages(self, rules: GpuRules) -> list[str]:
         """The packages the batch's markers need (frameworks, `[packages]`), to
         look up once each."""
@@ -833,3 +844,69 @@ def advice_fix(
 ) -> FixReport:
     """The advice's markers as edits of the test files under `paths` (default:
     the test paths, found as the lint finds them)."""
+
+@final
+class GpuNeeds:
+    """Per test of a batch, by position: what it needs of the GPUs."""
+
+    @property
+    def gpus(self) -> list[int]:
+        """GPUs needed (0: a CPU test; a VRAM or model marker implies 1)."""
+    @property
+    def vram_gib(self) -> list[float | None]:
+        """The VRAM marker's value per GPU; None when the test has none."""
+
+@final
+class ParallelWorkers:
+    """How many workers a parallel run starts (`WorkerPlan`)."""
+
+    @property
+    def workers(self) -> int: ...
+    @property
+    def gpu_slots(self) -> int:
+        """Workers that may run GPU tests at once."""
+    @property
+    def cpu_slots(self) -> int:
+        """Workers that may run `gpu_0` tests at once."""
+    @property
+    def max_gpu_tests(self) -> int:
+        """The most GPU tests that can run at once on the machine."""
+
+@final
+class ParallelSettings:
+    """`[tool.pytest-dynamo.parallel]` as a run reads it (checked at load)."""
+
+    @property
+    def memory_margin(self) -> float: ...
+    @property
+    def gpu_memory_gib(self) -> float | None: ...
+    @property
+    def unknown_vram(self) -> str | float:
+        """`"exclusive"`, `"skip"` or a number of GiB."""
+    @property
+    def cpu_slots(self) -> int | None: ...
+    @property
+    def max_workers(self) -> int | None: ...
+    @property
+    def start_interval_s(self) -> float:
+        """The least time between two starts on one GPU, in seconds (0: none)."""
+    @property
+    def check_free_memory(self) -> bool: ...
+    @property
+    def env(self) -> dict[str, str]:
+        """Marker name -> the environment variable its first argument sets."""
+    def budgets_gib(self, totals_gib: Sequence[float]) -> list[float]:
+        """Each GPU's budget in GiB from its total memory."""
+    def unrunnable(
+        self, totals_gib: Sequence[float], gpus: Sequence[int], vram_gib: Sequence[float | None]
+    ) -> list[str | None]:
+        """Per test: why it can never run on GPUs of these totals, or None."""
+    def worker_plan(
+        self,
+        totals_gib: Sequence[float],
+        gpus: Sequence[int],
+        vram_gib: Sequence[float | None],
+        requested: int | None,
+        cpu_count: int,
+    ) -> ParallelWorkers:
+        """The worker count for `-n auto` (`requested` None) or `-n N`."""

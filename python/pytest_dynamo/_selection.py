@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _activation, _budgets, _framework, _options, _shards, _state
+from pytest_dynamo import _activation, _budgets, _framework, _options, _parallel, _shards, _state
 from pytest_dynamo._core import DOCS_URL, ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
@@ -232,15 +232,19 @@ class SelectionPlugin:
                 )
             except ConfigError as err:
                 raise _usage(err) from None
-            if shards is not None:
+            parallel = _parallel.enabled(self.config)
+            if shards is not None or parallel:
                 planned = items
                 if self.active:
                     keep = batch.select(
                         self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
                     ).keep()
                     planned = list(compress(items, keep))
-                lines = shards.plan_lines(planned, batched)
-                self.plan_text += "\n".join(lines) + "\n"
+                if shards is not None:
+                    lines = shards.plan_lines(planned, batched)
+                    self.plan_text += "\n".join(lines) + "\n"
+                if parallel:
+                    self.plan_text += _parallel.plan_text(self.config, planned)
             return
         if not self.active:
             return

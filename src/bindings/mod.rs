@@ -13,6 +13,7 @@ pub mod fix;
 pub mod gpu;
 pub mod lint;
 pub mod parallel;
+pub mod parallel_run;
 pub mod pipeline;
 pub mod pytest;
 pub mod records;
@@ -36,6 +37,8 @@ mod _core {
     use crate::bindings::lint::{lint, LintReport};
     #[pymodule_export]
     use crate::bindings::parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
+    #[pymodule_export]
+    use crate::bindings::parallel_run::{GpuNeeds, ParallelSettings, ParallelWorkers};
 
     #[pymodule_export]
     use crate::bindings::expr::{judge_marker_expression, ExpressionVerdicts};

@@ -12,10 +12,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
 use crate::bindings::engine::{Batch, Engine};
-use crate::budgets;
 use crate::engine;
 use crate::error::Error;
 use crate::records::durations;
+use crate::selection::budgets;
 use crate::selection::changes;
 use crate::selection::framework::{Agnostic, Frameworks};
 use crate::selection::pipeline;

@@ -354,6 +354,10 @@ pub struct TestRecord<'a> {
     #[serde(skip_serializing_if = "crate::history::RecordedTimeout::is_unknown")]
     pub timeout_s: crate::history::RecordedTimeout,
     pub worker: Option<&'a str>,
+    /// The GPUs a GPU-parallel run gave the test (the outer
+    /// `CUDA_VISIBLE_DEVICES` form); absent from other runs' lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus_assigned: Option<&'a [String]>,
     pub flow_id: &'a str,
     pub stage: Option<&'a str>,
     pub gating: bool,

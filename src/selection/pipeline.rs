@@ -40,7 +40,7 @@ pub struct PipelineConfig {
     pub enabled: Option<bool>,
     /// The longest the pipeline may take, e.g. `"30m"` (its stages run side
     /// by side, so its slowest stage's wall time).
-    pub budget: Option<crate::budgets::BudgetText>,
+    pub budget: Option<crate::selection::budgets::BudgetText>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -58,7 +58,7 @@ pub struct StageConfig {
     pub options: Option<Vec<String>>,
     /// The longest the stage may take, e.g. `"10m"`.
     #[serde(default)]
-    pub budget: Option<crate::budgets::BudgetText>,
+    pub budget: Option<crate::selection::budgets::BudgetText>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -315,8 +315,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn budget(&self, key: &str, text: &crate::budgets::BudgetText) -> Result<f64> {
-        crate::budgets::parse(text).map_err(|(message, fix)| self.err(key, message, fix))
+    fn budget(&self, key: &str, text: &crate::selection::budgets::BudgetText) -> Result<f64> {
+        crate::selection::budgets::parse(text).map_err(|(message, fix)| self.err(key, message, fix))
     }
 
     fn name(&self, key: &str, what: &str, name: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 //! says what it compared, against which baseline, and passes, fails or is
 //! skipped with the reason.
 
+pub mod budget;
 pub mod config;
 pub mod coverage;
 
@@ -167,7 +168,7 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
                     .as_deref()
                     .map(|name| pipelines.find(name))
                     .transpose()?;
-                crate::budgets::gate::gate(config, h, pipelines, pipeline, selected[*at])
+                crate::analytics::gates::budget::gate(config, h, pipelines, pipeline, selected[*at])
             }
             _ => skipped(
                 "budget",

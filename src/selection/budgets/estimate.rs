@@ -182,8 +182,15 @@ impl<'a> Stage<'a> {
                 enough: false,
             };
         }
-        // wall_after(lo) > limit (lo = 0 is over, or we would not be here);
-        // wall_after(hi) <= limit.
+        let now = wall_after(0);
+        if now <= limit {
+            return Moves {
+                tests: Vec::new(),
+                after: now,
+                enough: true,
+            };
+        }
+        // wall_after(lo) > limit; wall_after(hi) <= limit.
         let (mut lo, mut hi, mut at_hi) = (0, candidates.len(), all);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
@@ -327,5 +334,46 @@ mod tests {
         let m = stage.to_move(&setup, 50.0, &HashSet::new());
         assert_eq!(m.tests.len(), 2);
         assert_eq!(m.after, 30.0);
+    }
+
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn the_moved_tests_are_the_fewest_slowest_that_fit(
+                seconds in prop::collection::vec(prop::option::weighted(0.8, 1_u32..1000), 1..40),
+                limit in 1_u32..5000,
+                shards in 1_usize..4,
+            ) {
+                let jobs: Vec<Job> = seconds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| cpu(&format!("t{i:02}"), s.map(f64::from)))
+                    .collect();
+                let Some(stage) = Stage::new(&jobs) else { return Ok(()) };
+                let setup = Setup { shards, group: Group::Test, machine: None };
+                let limit = f64::from(limit);
+                let none = HashSet::new();
+                let m = stage.to_move(&setup, limit, &none);
+                let gone: HashSet<&str> = m.tests.iter().map(|t| t.0.as_str()).collect();
+                prop_assert_eq!(stage.wall(&setup, &gone).seconds, m.after);
+                // Slowest first.
+                prop_assert!(m.tests.windows(2).all(|w| w[0].1 >= w[1].1));
+                if m.enough {
+                    prop_assert!(m.after <= limit);
+                    // One fewer is not enough (on one machine the wall time
+                    // only falls as tests leave, so this is the minimum).
+                    if shards == 1 && !m.tests.is_empty() {
+                        let fewer: HashSet<&str> =
+                            m.tests[..m.tests.len() - 1].iter().map(|t| t.0.as_str()).collect();
+                        prop_assert!(stage.wall(&setup, &fewer).seconds > limit);
+                    }
+                } else {
+                    prop_assert!(m.after > limit);
+                }
+            }
+        }
     }
 }
