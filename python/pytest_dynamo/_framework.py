@@ -80,8 +80,8 @@ def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
                     f"pytest-dynamo: {where}=auto compares the branch with a base, and none is set\n"
                     "  fix: --dynamo-base=origin/main (or the ini option dynamo_base, or DYNAMO_BASE)"
                 )
-            framework, why = pipelines.changed_framework(str(config.rootpath), base, default)
-            return [framework, f"{why}; base {base}"]
+            choice = pipelines.changed_framework(str(config.rootpath), base, default)
+            return [choice.framework, f"{choice.why}; base {base}"]
         if from_env:
             return [pipelines.framework_from_env(where, value), where]
         return [pipelines.framework(value, where), where]

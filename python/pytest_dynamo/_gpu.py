@@ -272,7 +272,8 @@ class GpuPlugin:
         except ConfigError as err:
             raise pytest.UsageError(f"pytest-dynamo: {err}") from None
         self.audit.attach(hardware)
-        reasons, positions, which = hardware.by_position()
+        refused = hardware.by_position()
+        reasons, positions, which = refused.reasons, refused.positions, refused.which
         if not positions:
             return
         if self.on_missing == "skip":

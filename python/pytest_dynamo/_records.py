@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _shards, _state, _summary
-from pytest_dynamo._core import DOCS_URL, ConfigError, Recorder, RunPolicy
+from pytest_dynamo._core import DOCS_URL, ConfigError, ExpiredQuarantine, Recorder, RunPolicy
 from pytest_dynamo._gating import Gating, GatingReports
 
 RECORDS = "dynamo-records"
@@ -144,7 +144,7 @@ class RecordsPlugin:
         #: for JUnit XML the properties of attempts and finished tests.
         self.more = FAILED | (FINISHED | RETRIED if self.junit else 0)
         self.gating: Gating = _facts.gating(config)
-        self.expired: list[tuple[str, str, str, str, str]] = []
+        self.expired: list[ExpiredQuarantine] = []
         self.durations_note: str | None = None
 
     @pytest.hookimpl(trylast=True)
@@ -162,7 +162,7 @@ class RecordsPlugin:
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
         if self.expired:
-            entries: list[object] = [_outcomes.ExpiredEntry(e[0], e[1]) for e in self.expired]
+            entries: list[object] = [_outcomes.ExpiredEntry(e.test, e.ticket) for e in self.expired]
             _outcomes.count(self.config, _outcomes.EXPIRED, entries)
             if self.policy.strict:
                 _outcomes.fail_the_last_line(self.config)

@@ -123,13 +123,13 @@ def apply_stage_options(config: pytest.Config, args: list[str]) -> None:
     try:
         pipelines = Engine.load(str(config.rootpath), config_file).pipelines()
         options = pipelines.stage_options(pipeline, stage)
-        name, stage_name = pipelines.resolve(pipeline, stage)
+        resolved = pipelines.resolve(pipeline, stage)
     except ConfigError:
         return
     if not options:
         return
     args[:0] = options
-    config.stash[STAGE_OPTIONS] = (name, stage_name or stage, list(options))
+    config.stash[STAGE_OPTIONS] = (resolved.pipeline, resolved.stage or stage, list(options))
     # `-p NAME` among them: load the plugin as pytest does for the command line.
     config.pluginmanager.consider_preparse(options, exclude_only=False)
 
@@ -161,12 +161,13 @@ class SelectionPlugin:
             )
         if pipeline is not None:
             try:
-                pipeline, stage = self.pipelines.resolve(pipeline, stage)
+                resolved = self.pipelines.resolve(pipeline, stage)
             except ConfigError as err:
                 raise _usage(err) from None
-            for name, _, _, gating, _, _ in self.pipelines.describe():
-                if name == pipeline and gating is not None:
-                    self.gating_expr = gating
+            pipeline, stage = resolved.pipeline, resolved.stage
+            for described in self.pipelines.describe():
+                if described.name == pipeline and described.gating is not None:
+                    self.gating_expr = described.gating
         self.pipeline: str | None = pipeline
         self.stage: str | None = stage
         self.framework, self.why = _framework.choose(config, self.pipelines)

@@ -48,10 +48,10 @@ def pytest_load_initial_conftests(
 
 
 def register_markers(config: pytest.Config, engine: Engine) -> None:
-    for name, category, description in engine.markers():
-        config.addinivalue_line("markers", f"{name}: [{category}] {description}")
-    for alias, canonical in engine.aliases():
-        config.addinivalue_line("markers", f"{alias}: deprecated alias of {canonical}")
+    for marker in engine.markers():
+        config.addinivalue_line("markers", f"{marker.name}: [{marker.category}] {marker.description}")
+    for alias in engine.aliases():
+        config.addinivalue_line("markers", f"{alias.alias}: deprecated alias of {alias.canonical}")
 
 
 def markers_only(config: pytest.Config, activation: _activation.Activation) -> tuple[Engine, str]:

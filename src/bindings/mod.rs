@@ -23,11 +23,18 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::bindings::engine::{Batch, Engine, Validation};
+    use crate::bindings::engine::{
+        AliasUse, Batch, CategoryInfo, Engine, FileFindings, MarkerAlias, MarkerInfo, RuleProblem,
+        TestFindings, Validation,
+    };
     #[pymodule_export]
-    use crate::bindings::gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware, VramBudget};
+    use crate::bindings::gpu::{
+        describe_gpus, probe_gpus, Audit, GpuRules, GpuUsage, Hardware, Refusals, VramBudget,
+    };
     #[pymodule_export]
-    use crate::bindings::pipeline::{Pipelines, Selection};
+    use crate::bindings::pipeline::{
+        FrameworkChoice, PipelineInfo, Pipelines, ResolvedStage, Selection, StageInfo,
+    };
 
     #[pymodule_export]
     use crate::bindings::lint::{lint, LintReport};
@@ -46,7 +53,8 @@ mod _core {
     use crate::bindings::pytest::test_start::TestStart;
     #[pymodule_export]
     use crate::bindings::records::{
-        new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy,
+        new_flow_id, new_run_id, test_id, ExpiredQuarantine, FactsTable, FlakyTest,
+        QuarantinedTest, Recorder, RunPolicy, SlowTest, WriteError,
     };
     #[pymodule_export]
     use crate::bindings::shards::{partition_shards, ShardPlan};
