@@ -4,6 +4,7 @@ pyo3, so the core builds and tests without Python."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -95,3 +96,73 @@ def test_the_scan_sees_pyo3(tmp_path: Path) -> None:
     (fake / "lib.rs").write_text("//! only bindings/ uses pyo3\nmod bindings; // not pyo3::x\n")
     (fake / "engine.rs").write_text("use pyo3::prelude::*;\n")
     assert pyo3_users(fake) == ["engine.rs:1", "taxonomy/mod.rs:3"]
+
+
+PACKAGE = SRC.parent / "python" / "pytest_dynamo"
+
+
+def python_imports(package: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, anywhere in the file
+    (under TYPE_CHECKING and inside functions too: a cycle there still ties
+    the two files together)."""
+    names = {p.stem for p in package.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module == "pytest_dynamo":
+                found |= {a.name for a in node.names}
+            elif module.startswith("pytest_dynamo."):
+                found.add(module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("pytest_dynamo.")}
+        graph[path.stem] = (found & names) - {path.stem}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each import cycle once, as the modules on it (strongly connected
+    components of more than one module)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_no_import_cycles_in_the_python_package() -> None:
+    assert cycles(python_imports(PACKAGE)) == []
+
+
+def test_the_cycle_scan_finds_a_cycle(tmp_path: Path) -> None:
+    (tmp_path / "_a.py").write_text("from pytest_dynamo import _b\n")
+    (tmp_path / "_b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pytest_dynamo._a import A\n"
+    )
+    (tmp_path / "_c.py").write_text("import pytest_dynamo._a\n")
+    assert cycles(python_imports(tmp_path)) == [["_a", "_b"]]

@@ -102,7 +102,7 @@ class TestFacts:
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager
         if self.retries and self.reruns and not manager.has_plugin(_flaky.RETRIES):
-            manager.register(_flaky.Retries(self.config, self), _flaky.RETRIES)
+            manager.register(_flaky.Retries(self.config, self.reruns), _flaky.RETRIES)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import bdb
 import logging
-from typing import TYPE_CHECKING, Any, Callable, cast
+from collections.abc import Mapping
+from typing import Any, Callable, cast
 
 import pytest
 
 from pytest_dynamo import _flow
-
-if TYPE_CHECKING:
-    from pytest_dynamo._facts import TestFacts
 
 RETRIES = "dynamo-retries"
 
@@ -180,12 +178,13 @@ def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: in
 class Retries:
     """Takes over the protocol of tests marked flaky (and only those)."""
 
-    def __init__(self, config: pytest.Config, facts: TestFacts) -> None:
+    def __init__(self, config: pytest.Config, reruns: Mapping[str, int]) -> None:
         self.config = config
-        self.facts = facts
+        #: Node id -> how many times the test is retried (the run's facts).
+        self.reruns = reruns
 
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        reruns = self.facts.reruns.get(item.nodeid)
+        reruns = self.reruns.get(item.nodeid)
         if not reruns:
             return None
         option = self.config.option
@@ -200,5 +199,5 @@ class Retries:
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
         # Only seen, never answered: pytest-timeout's own implementation arms it.
-        if self.facts.reruns.get(item.nodeid):
+        if self.reruns.get(item.nodeid):
             item.stash[TIMEOUT] = settings
