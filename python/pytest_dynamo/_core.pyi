@@ -6,6 +6,26 @@ from typing import Any, final
 import pytest
 
 __version__: str
+PROPERTY_FACTS: str
+"""`report.user_properties` name: the test's facts as JSON."""
+PROPERTY_FLOW_ID: str
+"""`report.user_properties` name: the test's flow id."""
+PROPERTY_EXEMPT: str
+"""`report.user_properties` name: why a failure of the test does not gate."""
+PROPERTY_GPUS_USED: str
+"""`report.user_properties` name: how many GPUs the audit saw the test use."""
+PROPERTY_GPU_PEAK_MIB: str
+"""`report.user_properties` name: the peak MiB on one GPU the audit saw."""
+PROPERTY_METRIC: str
+"""`report.user_properties` name: a metric from the `dynamo_metric` fixture."""
+ATTEMPTS_ATTRIBUTE: str
+"""The attribute of a test's last teardown report listing its earlier attempts."""
+REPORT_FAILED: int
+"""`Recorder.report` flag: the report failed."""
+REPORT_FINISHED: int
+"""`Recorder.report` flag: the report ended its test, whose line was made."""
+REPORT_RETRIED: int
+"""`Recorder.report` flag: the report ended an attempt that is retried."""
 DOCS_URL: str
 """The documentation of this version, ending in `/docs/`: messages name pages under it."""
 

@@ -22,10 +22,6 @@ AUTO = "auto"
 CONFIGURED = "[tool.pytest-dynamo.frameworks] default"
 
 
-def _usage(err: ConfigError) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-dynamo: {err}")
-
-
 def _named(config: pytest.Config, pipelines: Pipelines) -> tuple[str, str, bool] | None:
     """The framework the run names, where, and whether an environment
     variable named it: flag, environment, ini."""
@@ -57,7 +53,7 @@ def _default(pipelines: Pipelines) -> tuple[str, str] | None:
         try:
             return pipelines.framework_from_env(var, env), var
         except ConfigError as err:
-            raise _usage(err) from None
+            raise _options.usage_error(err) from None
     configured = pipelines.default_framework
     return None if configured is None else (configured, CONFIGURED)
 
@@ -86,7 +82,7 @@ def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
             return [pipelines.framework_from_env(where, value), where]
         return [pipelines.framework(value, where), where]
     except ConfigError as err:
-        raise _usage(err) from None
+        raise _options.usage_error(err) from None
 
 
 def choose(config: pytest.Config, pipelines: Pipelines) -> tuple[str | None, str]:

@@ -138,10 +138,6 @@ def _flag(config: pytest.Config, name: str) -> bool:
     return bool(config.getoption(name, default=False)) or bool(config.getini(name))
 
 
-def _usage(err: ConfigError) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-dynamo: {err}")
-
-
 class SelectionPlugin:
     """The run's pipeline, stage and framework, decided at configure time."""
 
@@ -150,7 +146,7 @@ class SelectionPlugin:
         try:
             self.pipelines = _state.engine(config).pipelines()
         except ConfigError as err:
-            raise _usage(err) from None
+            raise _options.usage_error(err) from None
         pipeline = _options.get(config, "dynamo_pipeline", env="DYNAMO_PIPELINE").strip() or None
         stage = _options.get(config, "dynamo_stage", env="DYNAMO_STAGE").strip() or None
         self.gating_expr = "all"
@@ -163,7 +159,7 @@ class SelectionPlugin:
             try:
                 resolved = self.pipelines.resolve(pipeline, stage)
             except ConfigError as err:
-                raise _usage(err) from None
+                raise _options.usage_error(err) from None
             pipeline, stage = resolved.pipeline, resolved.stage
             for described in self.pipelines.describe():
                 if described.name == pipeline and described.gating is not None:
@@ -229,7 +225,7 @@ class SelectionPlugin:
                     self._durations(),
                 )
             except ConfigError as err:
-                raise _usage(err) from None
+                raise _options.usage_error(err) from None
             shards = _shards.plugin(self.config)
             if shards is not None:
                 planned = items

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _collect, _flaky, _options, _state
+from pytest_dynamo import _collect, _options, _retries, _state
 from pytest_dynamo._core import DOCS_URL, Batch, Validation
 from pytest_dynamo._warnings import MarkerAliasWarning
 
@@ -122,7 +122,7 @@ class ValidationPlugin:
     def check(self, batch: Batch, items: list[pytest.Item], everything: list[pytest.Item]) -> None:
         if self.mode == "off":
             return
-        result = batch.validate(_flaky.other_retrier(self.config))
+        result = batch.validate(_retries.other_retrier(self.config))
         self.result = result
         if self.report_path is not None:
             write_report(self.report_path, result)

@@ -143,10 +143,3 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object
     if (config.getoption("version", default=0) or 0) > 1:
         sys.stdout.write(_activation.of(config).line() + "\n")
     return result
-
-
-def gating(config: pytest.Config) -> Gating:
-    """The run's gating: pipelines and quarantine add exemptions to it."""
-    plugin = config.pluginmanager.get_plugin(GATING)
-    assert isinstance(plugin, Gating)
-    return plugin

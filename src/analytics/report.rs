@@ -165,7 +165,7 @@ pub struct Owner {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct HistoryReport {
     pub schema: u32,
     pub generated_at: String,
     pub settings: Settings,
@@ -213,7 +213,7 @@ pub fn build(
     settings: &Settings,
     quarantine: Option<&QuarantineFile>,
     now: f64,
-) -> Report {
+) -> HistoryReport {
     let selected = history.select(settings.pipeline.as_deref());
     let (window, previous) = windows(&selected, settings.window);
     let flakes = flakiness::assess(history, &window, settings.min_runs);
@@ -307,7 +307,7 @@ pub fn build(
         &quarantine_section,
     );
 
-    Report {
+    HistoryReport {
         schema: 1,
         generated_at: timestamp::seconds(now),
         settings: settings.clone(),

@@ -67,10 +67,28 @@ mod _core {
         let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DOCS_URL", crate::docs::BASE)?;
+        add_names(m)?;
         m.add(
             "ConfigError",
             m.py().get_type::<crate::bindings::convert::ConfigError>(),
         )?;
+        Ok(())
+    }
+
+    /// Names both languages use, spelled once in the core.
+    fn add_names(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        use crate::bindings::records::{FAILED, FINISHED, RETRIED};
+        use crate::records::properties;
+        m.add("PROPERTY_FACTS", properties::FACTS)?;
+        m.add("PROPERTY_FLOW_ID", properties::FLOW_ID)?;
+        m.add("PROPERTY_EXEMPT", properties::EXEMPT)?;
+        m.add("PROPERTY_GPUS_USED", properties::GPUS_USED)?;
+        m.add("PROPERTY_GPU_PEAK_MIB", properties::GPU_PEAK_MIB)?;
+        m.add("PROPERTY_METRIC", properties::METRIC)?;
+        m.add("ATTEMPTS_ATTRIBUTE", properties::ATTEMPTS)?;
+        m.add("REPORT_FAILED", FAILED)?;
+        m.add("REPORT_FINISHED", FINISHED)?;
+        m.add("REPORT_RETRIED", RETRIED)?;
         Ok(())
     }
 }

@@ -18,7 +18,8 @@ use crate::policy::quarantine::Quarantine;
 use crate::records::durations;
 use crate::records::facts_table;
 use crate::records::git;
-use crate::records::record::{Phase, Report, ReportOutcome};
+use crate::records::properties;
+use crate::records::record::{Phase, PhaseReport, ReportOutcome};
 use crate::records::recorder::{self, RunContext};
 
 /// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
@@ -154,16 +155,17 @@ impl Batch {
 }
 
 /// What the report hook does once `Recorder.report` has taken a report:
-/// bit flags. A failed report: gating hears of it.
-const FAILED: u8 = 1;
+/// bit flags, exported to Python as `REPORT_*`. A failed report: gating
+/// hears of it.
+pub const FAILED: u8 = 1;
 /// The report ended its test, whose line was made.
-const FINISHED: u8 = 2;
+pub const FINISHED: u8 = 2;
 /// The report ended an attempt that is retried.
-const RETRIED: u8 = 4;
+pub const RETRIED: u8 = 4;
 
 /// A report of a test still running: as the records read it, and itself.
 struct Pending {
-    report: Report,
+    report: PhaseReport,
     object: Py<PyAny>,
 }
 
@@ -250,7 +252,7 @@ impl Recorder {
     fn finish(&mut self, py: Python<'_>, running: Running) -> PyResult<()> {
         self.start_once();
         let nodeid = running.nodeid.bind(py).to_cow()?.into_owned();
-        let (reports, objects): (Vec<Report>, Vec<Bound<'_, PyAny>>) = running
+        let (reports, objects): (Vec<PhaseReport>, Vec<Bound<'_, PyAny>>) = running
             .reports
             .into_iter()
             .map(|p| (p.report, p.object.into_bound(py)))
@@ -338,7 +340,7 @@ fn junit_properties(
     if let Some(owner) = owner {
         props.push(("dynamo_owner".into(), owner.into()));
     }
-    props.push(("dynamo_flow_id".into(), flow_id.into()));
+    props.push((properties::FLOW_ID.into(), flow_id.into()));
     props
 }
 

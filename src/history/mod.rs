@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::history::read::{Chunk, Parsed, TestLine};
+use crate::records::record::outcome_name;
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -42,28 +43,28 @@ pub enum Outcome {
 impl Outcome {
     pub fn parse(text: &str) -> Outcome {
         match text {
-            "passed" => Outcome::Passed,
-            "failed" => Outcome::Failed,
-            "error" => Outcome::Error,
-            "skipped" => Outcome::Skipped,
-            "xfailed" => Outcome::XFailed,
-            "xpassed" => Outcome::XPassed,
-            "flaky" => Outcome::Flaky,
-            "quarantined-failed" => Outcome::QuarantinedFailed,
+            outcome_name::PASSED => Outcome::Passed,
+            outcome_name::FAILED => Outcome::Failed,
+            outcome_name::ERROR => Outcome::Error,
+            outcome_name::SKIPPED => Outcome::Skipped,
+            outcome_name::XFAILED => Outcome::XFailed,
+            outcome_name::XPASSED => Outcome::XPassed,
+            outcome_name::FLAKY => Outcome::Flaky,
+            outcome_name::QUARANTINED_FAILED => Outcome::QuarantinedFailed,
             _ => Outcome::Other,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Error => "error",
-            Outcome::Skipped => "skipped",
-            Outcome::XFailed => "xfailed",
-            Outcome::XPassed => "xpassed",
-            Outcome::Flaky => "flaky",
-            Outcome::QuarantinedFailed => "quarantined-failed",
+            Outcome::Passed => outcome_name::PASSED,
+            Outcome::Failed => outcome_name::FAILED,
+            Outcome::Error => outcome_name::ERROR,
+            Outcome::Skipped => outcome_name::SKIPPED,
+            Outcome::XFailed => outcome_name::XFAILED,
+            Outcome::XPassed => outcome_name::XPASSED,
+            Outcome::Flaky => outcome_name::FLAKY,
+            Outcome::QuarantinedFailed => outcome_name::QUARANTINED_FAILED,
             Outcome::Other => "other",
         }
     }

@@ -161,8 +161,8 @@ const BENCHMARK: StageDef = ("benchmark", "benchmark", CLUSTER);
 const SECURITY: StageDef = ("security", "security", CPU);
 const STRESS: StageDef = ("stress", "stress", CLUSTER);
 
-/// Security and benchmarks gate only the release (the spec's "Quality gates
-/// differ by event" and "Gating Jobs in Different CI Pipeline Types").
+/// Security and benchmarks gate only the release: what gates differs by
+/// pipeline (pre-merge, nightly, weekly, release).
 const NOT_YET_GATING: &str = "not (security or benchmark)";
 
 struct PipelineDef {
@@ -254,9 +254,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Error {
-        Error::config(
+        Error::at_key(
             self.source,
-            format!("[{TABLE}.pipelines] {key}: {}", message.into()),
+            &format!("{TABLE}.pipelines"),
+            key,
+            message,
             fix,
         )
     }

@@ -1,4 +1,4 @@
-"""Retries of tests marked ``flaky`` (spec: "Flakiness Management").
+"""Automatic retries of tests marked ``flaky``.
 
 A failed attempt is reported with the outcome ``rerun`` (as
 pytest-rerunfailures does, so the terminal shows ``R`` and the records read
@@ -23,6 +23,7 @@ from typing import Any, Callable, cast
 import pytest
 
 from pytest_dynamo import _flow
+from pytest_dynamo._core import ATTEMPTS_ATTRIBUTE
 
 RETRIES = "dynamo-retries"
 
@@ -34,7 +35,7 @@ LOGGER = "pytest_dynamo.flaky"
 OTHER_RETRIERS = ("rerunfailures", "flaky")
 #: Set on the last teardown report: the earlier attempts, as
 #: ``(outcome, setup_s, call_s, teardown_s, reason)``.
-ATTEMPTS = "dynamo_attempts"
+ATTEMPTS = ATTEMPTS_ATTRIBUTE
 
 Attempt = tuple[str, float, float, float, "str | None"]
 
