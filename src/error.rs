@@ -6,6 +6,11 @@
 
 use std::fmt;
 
+/// The configuration table every configuration error names. Here, not in
+/// `config.rs`, so that the concepts whose settings `config.rs` gathers can
+/// name it without importing `config` back.
+pub const TABLE: &str = "tool.pytest-dynamo";
+
 /// What went wrong, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::TABLE;
+use crate::error::TABLE;
 use crate::error::{Error, Result};
 use crate::taxonomy::{Taxonomy, FRAMEWORK};
 

@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::Deserialize;
 use std::sync::LazyLock;
 
-use crate::config::TABLE;
+use crate::error::TABLE;
 use crate::error::{Error, Result};
 use crate::selection::matcher::{self, Compiled};
 use crate::taxonomy::{Taxonomy, LIFECYCLE};
