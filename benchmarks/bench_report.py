@@ -168,7 +168,7 @@ def python_loop(path: Path, window: int = 20, min_runs: int = 5) -> dict[str, An
         "flaky": flaky,
         "broken": broken,
         "assessed": assessed,
-        "flaky_rate": 100 * flaky / assessed if assessed else 0.0,
+        "flaky_tests_percent": 100 * flaky / assessed if assessed else 0.0,
         "timings": len(timings),
         "corrupt": corrupt,
     }

@@ -28,10 +28,11 @@ def metric(name: str, value: float, unit: str = "ms", higher_is_better: bool = F
 
 @dataclass
 class Builder:
-    """Runs one hour apart, each with its run_start, test records and run_end."""
+    """Runs ``every`` apart (an hour), each with its run_start, test records and run_end."""
 
     lines: list[str] = field(default_factory=list)
     count: int = 0
+    every: timedelta = timedelta(hours=1)
 
     def run(
         self,
@@ -48,7 +49,7 @@ class Builder:
     ) -> str:
         self.count += 1
         rid = run_id or f"{self.count:032x}"
-        began = START + timedelta(hours=self.count)
+        began = START + self.every * self.count
         if start:
             devices = (
                 []

@@ -46,8 +46,8 @@ def test_the_flaky_gate_passes_at_the_threshold_and_fails_above(
     code, data = gate_json(capsys, flaky_history(tmp_path, 1, 20), "--only", "flaky", "--rootdir", tmp_path)
     g = by_name(data)["flaky"]
     assert (code, g["status"]) == (0, "pass"), "5.0% is not above 5%"
-    assert g["summary"] == "suite flaky rate 5.0% (1 of 20 tests) <= 5%"
-    assert g["compared"] == "suite flaky rate: flaky tests among the 20 tests with at least 5 results"
+    assert g["summary"] == "flaky tests 5.0% (1 of 20 tests) <= 5%"
+    assert g["compared"] == "flaky tests: the share of the 20 tests with at least 5 results that are flaky"
     assert g["baseline"].startswith("window (window = 20): 5 runs from 2026-01-01 01:00")
     assert g["threshold"] == "flaky_rate = 5%"
     code, data = gate_json(capsys, flaky_history(tmp_path, 2, 20), "--only", "flaky", "--rootdir", tmp_path)
@@ -62,7 +62,7 @@ def test_thresholds_come_from_the_configuration(tmp_path: Path, capsys: pytest.C
     path = flaky_history(tmp_path, 2, 20)
     code, out, _ = gate(capsys, path, "--only", "flaky", "--rootdir", tmp_path)
     assert code == 0
-    assert "PASS  flaky: suite flaky rate 10.0% (2 of 20 tests) <= 10%" in out
+    assert "PASS  flaky: flaky tests 10.0% (2 of 20 tests) <= 10%" in out
     assert "threshold: flaky_rate = 10%" in out
     # --config (and DYNAMO_CONFIG) name another file, as --dynamo-config does.
     strict = tmp_path / "strict.toml"
@@ -212,7 +212,7 @@ def test_markdown_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 1
     md = summary.read_text()
     assert md.startswith("## pytest-dynamo quality gates\n")
-    assert "| flaky | **FAIL** suite flaky rate 10.0% (2 of 20 tests) &gt; 5% |" in md
+    assert "| flaky | **FAIL** flaky tests 10.0% (2 of 20 tests) &gt; 5% |" in md
     assert "### flaky" in md
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from history_builder import Builder
+from pytest_dynamo import _cli
 
 # A machine that runs every test: the GPU feature would skip framework tests here.
 pytestmark = [
@@ -83,6 +85,44 @@ def test_a_quarantined_failure_is_recorded_and_does_not_gate(pytester: pytest.Py
         ]
     )
     assert "EXPIRED" not in result.stdout.str()
+
+
+def test_the_report_writes_a_quarantine_that_the_next_run_loads(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The round trip: records, `report --quarantine-out` on the configured file,
+    then a pytest run that reads what the report wrote."""
+    setup(pytester, "# kept as it is\n", entry("test_q.py::test_param[*", ticket="DYN-2"))
+    b = Builder()
+    for i in range(4):
+        b.run(
+            {
+                "test_q.py::test_known_bad": "failed" if i == 1 else "passed",
+                "test_q.py::test_param[2]": "failed" if i == 2 else "passed",
+                "test_q.py::test_fine": "passed",
+            },
+            commit="c1",
+            owner="alec",
+        )
+    history = b.write(pytester.path / "history.jsonl")
+    qfile = pytester.path / "quarantine.toml"
+    before = qfile.read_text()
+    args = ["--rootdir", str(pytester.path), "--min-runs", "3", "--format", "json"]
+    code = _cli.main(["report", str(history), *args, "--quarantine-out", str(qfile), "--ticket", "DYN-77"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # The configured file was read without --quarantine: test_param[2] is not added again.
+    assert [e["test"] for e in json.loads(out)["quarantine"]["add"]] == ["test_q.py::test_known_bad"]
+    assert qfile.read_text().startswith(before + "\n[[quarantine]]\n")
+    result = pytester.runpytest("--dynamo-records=r.jsonl")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert result.parseoutcomes() == {"passed": 2, "quarantined": 2}
+    bad = read(pytester.path / "r.jsonl")["test_q.py::test_known_bad"]
+    assert (bad["outcome"], bad["quarantine"]["ticket"], bad["quarantine"]["owner"]) == (
+        "quarantined-failed",
+        "DYN-77",
+        "alec",
+    )
 
 
 def test_an_unquarantined_failure_still_gates(pytester: pytest.Pytester) -> None:

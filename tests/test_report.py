@@ -59,7 +59,7 @@ def test_flaky_is_told_apart_from_broken(tmp_path: Path, capsys: pytest.CaptureF
     data = report_json(capsys, flaky_and_broken(tmp_path), "--min-runs", "5")
     f = data["flakiness"]
     assert (f["assessed"], f["flaky_count"], f["broken_count"], f["insufficient"]) == (4, 2, 1, 0)
-    assert f["flaky_rate"] == 50.0
+    assert f["flaky_tests_percent"] == 50.0
     by_id = {t["nodeid"]: t for t in f["flaky"]}
     commit = by_id["t/a.py::flaky_commit"]
     assert (commit["runs"], commit["failed"], commit["mixed_commits"]) == (6, 1, ["c1"])
@@ -95,11 +95,11 @@ def test_the_window_comes_from_the_gates_configuration(
 
 def test_the_flake_rate_over_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = report_json(capsys, flaky_and_broken(tmp_path))
-    trend = [(p["tests"], p["flaky"]) for p in data["flake_trend"]]
+    trend = [(p["tests"], p["flaky"]) for p in data["flaky_results_by_run"]]
     # Run 3 (c1): broken fails on its first run of c1 but passed on c0 only, so
     # its failures are not flaky; flaky_commit fails on c1 where it also passed.
     assert trend == [(4, 0), (4, 0), (4, 0), (4, 1), (4, 1), (4, 0)]
-    assert data["flake_trend"][3]["rate"] == 25.0
+    assert data["flaky_results_by_run"][3]["flaky_results_percent"] == 25.0
 
 
 def durations_history(tmp_path: Path) -> Path:
@@ -157,7 +157,7 @@ def test_report_times_are_rfc3339_with_seconds_and_offset(
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     assert re.fullmatch(stamp, data["generated_at"]), data["generated_at"]
     times = [data["runs"]["first"], data["runs"]["latest"]["started_at"]]
-    times += [p["started_at"] for p in data["flake_trend"]]
+    times += [p["started_at"] for p in data["flaky_results_by_run"]]
     times += [p["started_at"] for p in data["durations"]["trend"]]
     assert times and all(re.fullmatch(stamp, t) for t in times), times
 
@@ -232,9 +232,16 @@ def test_the_html_report_is_one_self_contained_page(
     assert code == 0
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 3, "flake rate, duration trends, slowest tests"
-    for caption in ("flaky results per run (%)", "time per run by stage (s)", "p50 (dark) and p95 (light)"):
+    assert page.count("<svg") == 3, "flaky results per run, duration trends, slowest tests"
+    for caption in ("flaky results per run", "time per run by stage (s)", "p50 (dark) and p95 (light)"):
         assert caption in page
+    # What to act on first, the charts after it.
+    assert page.index("<h2>Flaky tests</h2>") < page.index("<h2>Broken tests</h2>") < page.index("<svg")
+    # Time axes show the runs' dates (runs an hour apart here: the hour too), not run numbers.
+    assert "run started (UTC)" in page and "run (oldest to newest)" not in page
+    assert re.search(r">\s*Jan 01 \d\d:00\s*</text>", page)
+    # One name per measure: the window's flaky tests, the runs' flaky results.
+    assert "flaky tests<b>" in page and "suite flaky rate" not in page
     assert "t/e2e.py::slow" in page
     for fetches in ("<script", "<link", "src=", "<img", "url("):
         assert fetches not in page
@@ -351,6 +358,51 @@ def test_the_written_quarantine_file_loads_at_the_next_run(
     assert 'ticket = "DYN-7"' in qfile.read_text()
 
 
+COMMENTED = '''\
+# Tests out of the gate until fixed.
+# File the ticket before adding an entry.
+
+# the router
+[[quarantine]]
+test = "t/c.py::still_bad"
+reason = """
+race in teardown; seen on:
+[x] H100, driver 550
+[[quarantine]] was the first attempt
+"""
+owner   = "ryan"   # on call this week
+ticket = 'DYN-13'
+expires = 2999-06-01
+
+[notes]
+renewed = ["DYN-13"]
+# end of file
+'''
+
+
+def test_quarantine_out_keeps_comments_and_multi_line_strings_byte_for_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    qfile = tmp_path / "quarantine.toml"
+    qfile.write_text(COMMENTED)
+    args = ["--quarantine", qfile, "--quarantine-out", qfile, "--min-runs", "3", "--ticket", "DYN-99"]
+    args += ["--owner", "ishan"]
+    data = report_json(capsys, quarantine_history(tmp_path), *args)
+    # `[x] ...` and `[[quarantine]] ...` inside the string are not tables: one entry, not released.
+    assert data["quarantine"]["release"] == []
+    assert [e["test"] for e in data["quarantine"]["add"]] == ["t/a.py::newly_flaky", "t/b.py::held_2"]
+    updated = qfile.read_text()
+    at = COMMENTED.index("\n[notes]")
+    added = updated[at : len(updated) - (len(COMMENTED) - at)]
+    assert updated == COMMENTED[:at] + added + COMMENTED[at:], "every byte of the file kept"
+    assert added.startswith('\n[[quarantine]]\ntest = "t/a.py::newly_flaky"\n'), added
+    assert tomllib.loads(added.replace("[[quarantine]]", "[[q]]"))["q"][1]["ticket"] == "DYN-99"
+    entries = tomllib.loads(updated)["quarantine"]
+    assert [e["test"] for e in entries] == ["t/c.py::still_bad", "t/a.py::newly_flaky", "t/b.py::held_2"]
+    assert entries[0]["reason"].startswith("race in teardown; seen on:\n[x] H100")
+
+
 def test_a_broken_quarantine_file_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -458,7 +510,7 @@ def test_the_python_api_reads_records_in_memory(tmp_path: Path) -> None:
     history = _core.History.from_records(b.lines)
     assert (history.runs, history.records, history.corrupt) == (5, 15, 0)
     engine = _core.Engine.load(str(tmp_path))
-    assert history.report(engine).flaky_rate == 0.0
+    assert history.report(engine).flaky_tests_percent == 0.0
 
 
 def test_python_dash_m_dispatches_the_report(tmp_path: Path) -> None:

@@ -599,8 +599,8 @@ class Report:
     """The history report, ready to render as text, JSON, Markdown or HTML."""
 
     @property
-    def flaky_rate(self) -> float:
-        """The suite's flaky rate in percent (flaky tests among those judged)."""
+    def flaky_tests_percent(self) -> float:
+        """Flaky tests in percent of the tests judged (the flaky gate's measure)."""
     def text(self) -> str:
         """Plain-text tables."""
     def json(self) -> str:

@@ -240,12 +240,13 @@ pub struct TrendPoint {
     /// Of those, results that were flaky: passed on a retry, or failed on a
     /// commit where the same test also passed (in any run of `runs`).
     pub flaky: usize,
-    pub rate: f64,
+    /// `flaky` of `tests`, in percent.
+    pub flaky_results_percent: f64,
     #[serde(skip)]
     pub epoch: f64,
 }
 
-/// The flake rate of each run in `runs`.
+/// The share of flaky results of each run in `runs` ("flaky results per run").
 pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
     let commits = commit_ids(history);
     let ranges = history.rows_by_run();
@@ -299,7 +300,7 @@ pub fn trend(history: &History, runs: &[usize]) -> Vec<TrendPoint> {
                 commit: r.commit.clone(),
                 tests: sampled,
                 flaky: flaky[run],
-                rate: stats::percent(flaky[run], sampled),
+                flaky_results_percent: stats::percent(flaky[run], sampled),
                 epoch: r.started_at,
             }
         })
@@ -421,7 +422,7 @@ pub mod tests {
             t.iter().map(|p| (p.tests, p.flaky)).collect::<Vec<_>>(),
             vec![(2, 0), (2, 2), (2, 0)]
         );
-        assert_eq!(t[1].rate, 100.0);
+        assert_eq!(t[1].flaky_results_percent, 100.0);
         assert_eq!(t[1].commit.as_deref(), Some("c1"));
     }
 }

@@ -108,8 +108,9 @@ pub struct FlakinessSection {
     pub insufficient: usize,
     pub flaky_count: usize,
     pub broken_count: usize,
-    /// Flaky tests among the assessed, in percent.
-    pub flaky_rate: f64,
+    /// "Flaky tests": flaky tests among the assessed, in percent (the
+    /// flaky gate's measure; not the per-run share of flaky results).
+    pub flaky_tests_percent: f64,
     pub flaky: Vec<FlakyTest>,
     pub broken: Vec<BrokenTest>,
 }
@@ -172,7 +173,8 @@ pub struct HistoryReport {
     pub inputs: Inputs,
     pub runs: Runs,
     pub flakiness: FlakinessSection,
-    pub flake_trend: Vec<TrendPoint>,
+    /// "Flaky results per run": each run's share of flaky results.
+    pub flaky_results_by_run: Vec<TrendPoint>,
     pub durations: DurationsSection,
     pub quarantine: QuarantineSection,
     pub owners: Vec<Owner>,
@@ -308,7 +310,8 @@ pub fn build(
     );
 
     HistoryReport {
-        schema: 1,
+        // 2: the flaky measures renamed (`flaky_tests_percent`, `flaky_results_by_run`).
+        schema: 2,
         generated_at: timestamp::seconds(now),
         settings: settings.clone(),
         inputs: history.inputs.clone(),
@@ -326,11 +329,11 @@ pub fn build(
             insufficient: flakes.insufficient,
             flaky_count: flakes.flaky,
             broken_count: flakes.broken,
-            flaky_rate: flakes.flaky_rate,
+            flaky_tests_percent: flakes.flaky_rate,
             flaky,
             broken,
         },
-        flake_trend: flakiness::trend(history, &selected),
+        flaky_results_by_run: flakiness::trend(history, &selected),
         durations: DurationsSection {
             stages,
             slowest,
@@ -440,15 +443,8 @@ fn render_change(
                 continue;
             };
             let _ = writeln!(out, "# release: {}", r.reason);
-            match entry.lines {
-                Some((a, b)) => {
-                    for line in q.text.lines().skip(a).take(b - a) {
-                        let _ = writeln!(out, "-{line}");
-                    }
-                }
-                None => {
-                    let _ = writeln!(out, "-test = {:?}", entry.test);
-                }
+            for line in entry.text.lines() {
+                let _ = writeln!(out, "-{line}");
             }
         }
     }

@@ -152,10 +152,10 @@ impl History {
 
 #[pymethods]
 impl Report {
-    /// The suite's flaky rate in percent (flaky tests among those judged).
+    /// Flaky tests in percent of the tests judged (the flaky gate's measure).
     #[getter]
-    fn flaky_rate(&self) -> f64 {
-        self.inner.flakiness.flaky_rate
+    fn flaky_tests_percent(&self) -> f64 {
+        self.inner.flakiness.flaky_tests_percent
     }
 
     /// Plain-text tables.

@@ -142,12 +142,18 @@ impl Batch {
     /// The packages the batch's markers need (frameworks, `[packages]`), to
     /// look up once each.
     fn framework_packages(&self, rules: &GpuRules) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .items
-            .iter()
-            .zip(self.resolved.iter())
-            .flat_map(|(item, r)| rules.inner.package_markers(item, r))
-            .flat_map(|m| rules.inner.packages.get(&m).cloned().unwrap_or_default())
+        // The batch's distinct marker names first: a suite has thousands of
+        // tests and a handful of names.
+        let mut names: foldhash::HashSet<&str> = foldhash::HashSet::default();
+        for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
+            names.extend(resolved.markers.keys().map(String::as_str));
+            names.extend(item.marks.iter().map(|m| m.name.as_str()));
+        }
+        let mut out: Vec<String> = names
+            .into_iter()
+            .filter_map(|name| rules.inner.packages.get(name))
+            .flatten()
+            .cloned()
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();

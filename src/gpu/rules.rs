@@ -3,7 +3,7 @@
 //! against NVML, which words name each GPU model, which package each
 //! framework marker needs, and which marker carries a VRAM need.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::config::TABLE;
 use crate::error::{Error, Result};
@@ -256,20 +256,29 @@ impl Rules {
         Ok(self)
     }
 
+    /// Whether a test carrying `marker` needs a package.
+    pub fn needs_package(&self, marker: &str) -> bool {
+        self.packages.get(marker).is_some_and(|p| !p.is_empty())
+    }
+
     /// The markers a test carries that need a package: canonical taxonomy
-    /// markers, and marker names outside the taxonomy as written.
+    /// markers, and marker names outside the taxonomy as written. Sorted,
+    /// each once.
     pub fn package_markers(&self, item: &Item, resolved: &Resolution) -> Vec<String> {
-        let mut out: BTreeSet<&str> = resolved
+        // Called for every collected test: most need no package, so nothing
+        // is allocated until one does.
+        let mut out: Vec<&str> = Vec::new();
+        let names = resolved
             .markers
             .keys()
             .map(String::as_str)
-            .filter(|m| self.packages.get(*m).is_some_and(|p| !p.is_empty()))
-            .collect();
-        for mark in &item.marks {
-            if self.packages.get(&mark.name).is_some_and(|p| !p.is_empty()) {
-                out.insert(mark.name.as_str());
+            .chain(item.marks.iter().map(|m| m.name.as_str()));
+        for name in names {
+            if self.needs_package(name) && !out.contains(&name) {
+                out.push(name);
             }
         }
+        out.sort_unstable();
         out.into_iter().map(String::from).collect()
     }
 

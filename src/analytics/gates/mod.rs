@@ -228,7 +228,7 @@ fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Optio
     let f = flakiness::assess(h, &window, config.min_runs);
     let threshold = format!("flaky_rate = {}%", config.flaky_rate);
     let compared = format!(
-        "suite flaky rate: flaky tests among the {} tests with at least {} results",
+        "flaky tests: the share of the {} tests with at least {} results that are flaky",
         f.assessed, config.min_runs
     );
     let baseline = format!(
@@ -278,7 +278,7 @@ fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Optio
         name: "flaky".into(),
         status,
         summary: format!(
-            "suite flaky rate {:.1}% ({} of {} tests) {} {}%",
+            "flaky tests {:.1}% ({} of {} tests) {} {}%",
             f.flaky_rate,
             f.flaky,
             f.assessed,
@@ -709,7 +709,7 @@ mod tests {
         assert!(
             r.gates[0]
                 .summary
-                .starts_with("suite flaky rate 50.0% (1 of 2 tests) > 5%"),
+                .starts_with("flaky tests 50.0% (1 of 2 tests) > 5%"),
             "{}",
             r.gates[0].summary
         );

@@ -2,7 +2,6 @@
 //! SVG, no script and nothing fetched, so it can be kept as a CI artifact
 //! and opened anywhere.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
@@ -32,7 +31,9 @@ th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 .cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em}\
 .card b{display:block;font-size:1.5em}.bad{color:#b00}.muted{color:#777}\
-pre{background:#f6f8fa;padding:.8em;overflow:auto}code{font-size:.95em}";
+pre{background:#f6f8fa;padding:.8em;overflow:auto}\
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88em}\
+svg{max-width:100%;height:auto}summary{cursor:pointer}";
 
 fn table(out: &mut String, header: &[(&str, bool)], rows: &[Vec<String>]) {
     out.push_str("<table><tr>");
@@ -102,7 +103,7 @@ pub fn render(r: &HistoryReport) -> String {
     let _ = write!(
         out,
         "<p class=\"muted\">{} runs read, window: last {} runs (previous: {}), generated {}.</p>\n<div class=\"cards\">\
-         <div class=\"card\">suite flaky rate<b>{:.1}%</b>{} of {} tests</div>\
+         <div class=\"card\">flaky tests<b>{:.1}%</b>{} of {} tests judged</div>\
          <div class=\"card\">broken<b>{}</b>tests</div>\
          <div class=\"card\">to quarantine<b>{}</b>to release: {}</div>\
          <div class=\"card\">corrupt lines<b{}>{}</b>skipped</div></div>\n",
@@ -110,7 +111,7 @@ pub fn render(r: &HistoryReport) -> String {
         r.runs.window,
         r.runs.previous_window,
         escape(&r.generated_at),
-        f.flaky_rate,
+        f.flaky_tests_percent,
         f.flaky_count,
         f.assessed,
         f.broken_count,
@@ -125,58 +126,6 @@ pub fn render(r: &HistoryReport) -> String {
             let _ = writeln!(out, "{}", escape(p));
         }
         out.push_str("</pre></details>\n");
-    }
-
-    // Run numbers for the x axis, in the order of the trend (all selected runs).
-    let order: HashMap<&str, usize> = r
-        .flake_trend
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.run_id.as_str(), i + 1))
-        .collect();
-    let runs = r.flake_trend.len();
-    out.push_str("<h2>Flake rate over time</h2>\n");
-    let flake: Vec<(usize, f64)> = r
-        .flake_trend
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i + 1, p.rate))
-        .collect();
-    out.push_str(&charts::lines(
-        "flaky results per run (%)",
-        "flaky %",
-        runs,
-        &[(String::new(), flake)],
-    ));
-
-    out.push_str("\n<h2>Duration trends</h2>\n");
-    let series = charts::series(r.durations.trend.iter().filter_map(|p| {
-        order
-            .get(p.run_id.as_str())
-            .map(|&x| (p.stage.clone(), x, p.total_s))
-    }));
-    out.push_str(&charts::lines(
-        "time per run by stage (s)",
-        "seconds",
-        runs,
-        &series,
-    ));
-    let d = &r.durations;
-    if !d.stages.is_empty() {
-        table(&mut out, &TIMING_HEADER, &timing_rows(&d.stages));
-    }
-
-    out.push_str("\n<h2>Slowest tests</h2>\n");
-    let bars: Vec<(String, f64, f64)> = d
-        .slowest
-        .iter()
-        .map(|t| (t.name.clone(), t.current.p50, t.current.p95))
-        .collect();
-    out.push_str(&charts::bars("p50 (dark) and p95 (light), seconds", &bars));
-    table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowest));
-    if !d.slowdowns.is_empty() {
-        out.push_str("<h3>Biggest slow-downs</h3>\n");
-        table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowdowns));
     }
 
     out.push_str("\n<h2>Flaky tests</h2>\n");
@@ -212,7 +161,7 @@ pub fn render(r: &HistoryReport) -> String {
                 ("results", true),
                 ("failed", true),
                 ("retried", true),
-                ("flaky %", true),
+                ("flaky results %", true),
                 ("pass+fail on commit", false),
             ],
             &rows,
@@ -248,11 +197,57 @@ pub fn render(r: &HistoryReport) -> String {
         );
     }
     if !r.quarantine.change.is_empty() {
+        // Folded: one table per entry made the diff pages long, pushing the charts out of sight.
         let _ = write!(
             out,
-            "<h2>Quarantine changes</h2>\n<pre>{}</pre>\n",
+            "<h2>Quarantine changes</h2>\n<details><summary>{} to quarantine, {} to release: the change to {}</summary><pre>{}</pre></details>\n",
+            r.quarantine.add.len(),
+            r.quarantine.release.len(),
+            escape(r.quarantine.file.as_deref().unwrap_or("the quarantine file")),
             escape(&r.quarantine.change)
         );
+    }
+    // The charts come after what to act on: flaky and broken tests, quarantine changes.
+    out.push_str("\n<h2>Flaky results per run</h2>\n");
+    let flake: Vec<(f64, f64)> = r
+        .flaky_results_by_run
+        .iter()
+        .map(|p| (p.epoch, p.flaky_results_percent))
+        .collect();
+    out.push_str(&charts::lines(
+        "flaky results per run (% of the run's results)",
+        "flaky results %",
+        &[(String::new(), flake)],
+    ));
+
+    out.push_str("\n<h2>Duration trends</h2>\n");
+    let series = charts::series(
+        r.durations
+            .trend
+            .iter()
+            .map(|p| (p.stage.clone(), p.epoch, p.total_s)),
+    );
+    out.push_str(&charts::lines(
+        "time per run by stage (s)",
+        "seconds",
+        &series,
+    ));
+    let d = &r.durations;
+    if !d.stages.is_empty() {
+        table(&mut out, &TIMING_HEADER, &timing_rows(&d.stages));
+    }
+
+    out.push_str("\n<h2>Slowest tests</h2>\n");
+    let bars: Vec<(String, f64, f64)> = d
+        .slowest
+        .iter()
+        .map(|t| (t.name.clone(), t.current.p50, t.current.p95))
+        .collect();
+    out.push_str(&charts::bars("p50 (dark) and p95 (light), seconds", &bars));
+    table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowest));
+    if !d.slowdowns.is_empty() {
+        out.push_str("<h3>Biggest slow-downs</h3>\n");
+        table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowdowns));
     }
     out.push_str("</body></html>\n");
     out

@@ -35,12 +35,12 @@ pub fn summary(r: &HistoryReport) -> String {
     let _ = writeln!(out, "## pytest-dynamo report\n");
     let _ = writeln!(
         out,
-        "| runs | window | suite flaky rate | flaky | broken | to quarantine | to release | corrupt lines |\n\
+        "| runs | window | flaky tests | flaky | broken | to quarantine | to release | corrupt lines |\n\
          |--:|--:|--:|--:|--:|--:|--:|--:|\n\
          | {} | last {} | {:.1}% | {} of {} | {} | {} | {} | {} |\n",
         r.runs.total,
         r.runs.window,
-        f.flaky_rate,
+        f.flaky_tests_percent,
         f.flaky_count,
         f.assessed,
         f.broken_count,
@@ -73,7 +73,7 @@ pub fn summary(r: &HistoryReport) -> String {
         );
     }
     if !f.flaky.is_empty() {
-        let _ = writeln!(out, "### Flaky tests\n\n| test | owner | results | failed | retried | flaky % | evidence |\n|---|---|--:|--:|--:|--:|---|");
+        let _ = writeln!(out, "### Flaky tests\n\n| test | owner | results | failed | retried | flaky results % | evidence |\n|---|---|--:|--:|--:|--:|---|");
         for x in &f.flaky {
             let _ = writeln!(
                 out,

@@ -179,8 +179,8 @@ pub fn render(r: &HistoryReport) -> String {
     );
     let _ = writeln!(
         w,
-        "  suite flaky rate: {:.1}% ({} flaky of {} tests judged); broken: {}; too few results: {}",
-        f.flaky_rate, f.flaky_count, f.assessed, f.broken_count, f.insufficient
+        "  flaky tests: {:.1}% ({} flaky of {} tests judged); broken: {}; too few results: {}",
+        f.flaky_tests_percent, f.flaky_count, f.assessed, f.broken_count, f.insufficient
     );
     if !f.flaky.is_empty() {
         let mut t = Table::new(
