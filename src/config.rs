@@ -46,8 +46,13 @@ pub struct Config {
     pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
     /// `[tool.pytest-dynamo.parallel]`: GPU-aware parallel runs on xdist.
     pub parallel: crate::parallel::ParallelConfig,
+    /// `[tool.pytest-dynamo.retries]`: failures retried for what they say.
+    pub retries: crate::policy::transient::RetriesConfig,
     /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
     pub shards: crate::shards::ShardsConfig,
+    /// `[tool.pytest-dynamo.machines.<class>]`: the GPUs of a stage's machine
+    /// class, for plans and shards of GPU-parallel stages.
+    pub machines: BTreeMap<String, crate::selection::budgets::MachineConfig>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -190,6 +190,10 @@ pub fn whole(config: &Config, taxonomy: &Taxonomy, source: &str) -> Result<()> {
     Owners::new(&config.owners, taxonomy)?;
     config.gates.check(source)?;
     config.parallel.check(source)?;
+    for (class, machine) in &config.machines {
+        machine.check(class, source)?;
+    }
+    config.retries.check(source)?;
     Ok(())
 }
 

@@ -46,7 +46,8 @@ def test_reservations_follow_the_budget_and_are_released_on_report() -> None:
 
 
 def test_exclusive_and_multi_gpu_tests() -> None:
-    s = scheduler([("pair", 2, 10.0, 5.0), ("alone", 1, None, 4.0), ("ids-kept", 1, 1.0, 1.0)])
+    # Memory-time: the pair 20 s x 2 x 10 GiB, "alone" 4 s x a whole 68 GiB budget.
+    s = scheduler([("pair", 2, 10.0, 20.0), ("alone", 1, None, 4.0), ("ids-kept", 1, 1.0, 1.0)])
     pair = s.next()
     assert pair is not None and pair.ids == ["GPU-0", "GPU-1"]
     small = s.next()

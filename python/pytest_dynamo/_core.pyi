@@ -12,6 +12,8 @@ PROPERTY_FLOW_ID: str
 """`report.user_properties` name: the test's flow id."""
 PROPERTY_EXEMPT: str
 """`report.user_properties` name: why a failure of the test does not gate."""
+PROPERTY_PARALLEL_GPUS: str
+"""`report.user_properties` name: the GPUs a GPU-parallel run gave the test."""
 PROPERTY_GPUS_USED: str
 """`report.user_properties` name: how many GPUs the audit saw the test use."""
 PROPERTY_GPU_PEAK_MIB: str
@@ -76,6 +78,14 @@ class Engine:
         registered outside the taxonomy."""
     def gpu_rules(self) -> GpuRules:
         """The GPU rules; raises `ConfigError` naming the key and the fix."""
+    def parallel(self) -> ParallelSettings:
+        """`[tool.pytest-dynamo.parallel]`, checked at load."""
+    @property
+    def retries_transient(self) -> bool:
+        """Whether `[tool.pytest-dynamo.retries] transient` names any pattern."""
+    def transient_match(self, text: str) -> str | None:
+        """The first `[tool.pytest-dynamo.retries] transient` pattern found in
+        a failure's text, or None."""
     def pipelines(self) -> Pipelines:
         """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
         `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
@@ -127,6 +137,9 @@ class Batch:
     def flaky_problems(self, retrier: str) -> list[tuple[str, str]]:
         """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
         ``retrier`` (rerunfailures or flaky) cannot use."""
+    def gpu_needs(self, rules: GpuRules) -> GpuNeeds:
+        """Every test's GPU need from its `gpu_N` and VRAM markers. Raises
+        `ConfigError` for a VRAM marker without a number."""
     def framework_packages(self, rules: GpuRules) -> list[str]:
         """The packages the batch's markers need (frameworks, `[packages]`), to
         look up once each."""
@@ -157,11 +170,31 @@ class Batch:
         framework: str | None,
         positions: Sequence[int] | None = None,
         durations: str | None = None,
+        *,
+        shards: int = 1,
+        gpu_parallel: bool = False,
     ) -> str:
         """The `--dynamo-plan` text for one pipeline (and stage) or, with
         `pipeline` None, for all of them. `positions` are the batch indices of
         the tests -m/-k left (None: all); `durations` a pytest-split durations
-        file. Raises `ConfigError`."""
+        file. `shards`: machines per stage (`--dynamo-shard=K/N`'s N);
+        `gpu_parallel`: every stage packs GPU tests (`--dynamo-gpu-parallel`).
+        Budgets are checked against wall times estimated that way. Raises
+        `ConfigError`."""
+    def partition_packed(
+        self,
+        positions: Sequence[int] | None,
+        count: int,
+        group: str,
+        pipeline: str,
+        stage: str,
+        durations: str | None = None,
+    ) -> ShardPlan:
+        """Split the tests at `positions` (batch indices, in order; None: all)
+        into `count` shards whose loads are makespans on the machine class of
+        `pipeline`'s `stage` (GPU tests packed as `--dynamo-gpu-parallel`
+        runs them). Raises `ConfigError` when the stage's machine class is not
+        described under `[machines]`, or for a bad durations file or VRAM marker."""
     def record_facts(
         self,
         policy: RunPolicy,
@@ -983,3 +1016,69 @@ class GpuScheduler:
     def peak_gib(self) -> list[float]: ...
     def simulate(self) -> ParallelSimulation:
         """The whole suite on a simulated clock, from the start."""
+
+@final
+class GpuNeeds:
+    """Per test of a batch, by position: what it needs of the GPUs."""
+
+    @property
+    def gpus(self) -> list[int]:
+        """GPUs needed (0: a CPU test; a VRAM or model marker implies 1)."""
+    @property
+    def vram_gib(self) -> list[float | None]:
+        """The VRAM marker's value per GPU; None when the test has none."""
+
+@final
+class ParallelWorkers:
+    """How many workers a parallel run starts (`WorkerPlan`)."""
+
+    @property
+    def workers(self) -> int: ...
+    @property
+    def gpu_slots(self) -> int:
+        """Workers that may run GPU tests at once."""
+    @property
+    def cpu_slots(self) -> int:
+        """Workers that may run `gpu_0` tests at once."""
+    @property
+    def max_gpu_tests(self) -> int:
+        """The most GPU tests that can run at once on the machine."""
+
+@final
+class ParallelSettings:
+    """`[tool.pytest-dynamo.parallel]` as a run reads it (checked at load)."""
+
+    @property
+    def memory_margin(self) -> float: ...
+    @property
+    def gpu_memory_gib(self) -> float | None: ...
+    @property
+    def unknown_vram(self) -> str | float:
+        """`"exclusive"`, `"skip"` or a number of GiB."""
+    @property
+    def cpu_slots(self) -> int | None: ...
+    @property
+    def max_workers(self) -> int | None: ...
+    @property
+    def start_interval_s(self) -> float:
+        """The least time between two starts on one GPU, in seconds (0: none)."""
+    @property
+    def check_free_memory(self) -> bool: ...
+    @property
+    def env(self) -> dict[str, str]:
+        """Marker name -> the environment variable its first argument sets."""
+    def budgets_gib(self, totals_gib: Sequence[float]) -> list[float]:
+        """Each GPU's budget in GiB from its total memory."""
+    def unrunnable(
+        self, totals_gib: Sequence[float], gpus: Sequence[int], vram_gib: Sequence[float | None]
+    ) -> list[str | None]:
+        """Per test: why it can never run on GPUs of these totals, or None."""
+    def worker_plan(
+        self,
+        totals_gib: Sequence[float],
+        gpus: Sequence[int],
+        vram_gib: Sequence[float | None],
+        requested: int | None,
+        cpu_count: int,
+    ) -> ParallelWorkers:
+        """The worker count for `-n auto` (`requested` None) or `-n N`."""

@@ -20,7 +20,9 @@ from pytest_dynamo._report_cli import (
 )
 
 FORMATS = ("text", "json", "markdown")
-GATES = ("flaky", "performance", "coverage")
+GATES = ("flaky", "performance", "coverage", "budget")
+#: What runs without --only: the budget gate runs when asked for (--budget).
+DEFAULT_GATES = ("flaky", "performance", "coverage")
 
 
 def gate_list(text: str) -> list[str]:
@@ -34,7 +36,7 @@ def gate_list(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pytest-dynamo gate",
-        description="Quality gates: flaky rate, performance regression, coverage drop "
+        description="Quality gates: flaky rate, performance regression, coverage drop, time budgets "
         f"({_core.DOCS_URL}gates.md).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="Records files (.jsonl, .jsonl.gz) or folders.")
@@ -56,7 +58,18 @@ def parser() -> argparse.ArgumentParser:
         help="The baseline's coverage, e.g. of the target branch "
         "(repeatable; default: gates.coverage_baseline).",
     )
-    p.add_argument("--only", type=gate_list, default=[], help="Comma-separated gates to run (default: all).")
+    p.add_argument(
+        "--only",
+        type=gate_list,
+        default=[],
+        help=f"Comma-separated gates to run (default: {', '.join(DEFAULT_GATES)}).",
+    )
+    p.add_argument(
+        "--budget",
+        action="store_true",
+        help="Also fail when a pipeline's or stage's p95 wall time in the records exceeds its budget "
+        "([tool.pytest-dynamo.pipelines.NAME] budget).",
+    )
     p.add_argument("--format", choices=FORMATS, default="text", help="Output format (default text).")
     p.add_argument("-o", "--output", type=Path, help="Write the verdicts there instead of standard output.")
     p.add_argument(
@@ -74,6 +87,13 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as err:
         print(f"pytest-dynamo gate: {err}", file=sys.stderr)
         return 2
+
+
+def _wanted(only: list[str], budget: bool) -> list[str]:
+    """The gates to run: ``--only`` (or the default ones), with ``budget`` added by ``--budget``."""
+    if not budget or "budget" in only:
+        return only
+    return [*(only or DEFAULT_GATES), "budget"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             coverage=[str(p) for p in args.coverage],
             coverage_baseline=[str(p) for p in args.coverage_baseline],
-            only=args.only,
+            only=_wanted(args.only, args.budget),
         )
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None

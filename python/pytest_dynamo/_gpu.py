@@ -172,6 +172,23 @@ def installed(package: str) -> bool:
         return True
 
 
+def inventory(config: pytest.Config) -> dict[str, Any]:
+    """The NVML probe's inventory, probed once per run (the xdist controller
+    hands it to the workers)."""
+    lib = nvml_lib(config)
+    count, where = gpu_count(config)
+    timeout = nvml_timeout(config)
+
+    def probe() -> dict[str, Any]:
+        # With a count set by hand NVML is not asked at all.
+        found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None, timeout)
+        inventory: dict[str, Any] = json.loads(found)
+        return inventory
+
+    found: dict[str, Any] = _state.shared(config, "inventory", probe)
+    return found
+
+
 class GpuPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -188,16 +205,8 @@ class GpuPlugin:
             config, "dynamo_on_missing_hardware", ON_MISSING, "DYNAMO_ON_MISSING_HARDWARE"
         )
         lib = nvml_lib(config)
-        count, where = gpu_count(config)
         timeout = nvml_timeout(config)
-
-        def probe() -> dict[str, Any]:
-            # With a count set by hand NVML is not asked at all.
-            found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None, timeout)
-            inventory: dict[str, Any] = json.loads(found)
-            return inventory
-
-        self.inventory: dict[str, Any] = _state.shared(config, "inventory", probe)
+        self.inventory: dict[str, Any] = inventory(config)
         config.stash[_state.INVENTORY] = self.inventory
         self.audit = _audit.AuditPlugin(config, self.rules, lib, timeout)
         config.pluginmanager.register(self.audit, _audit.AUDIT)

@@ -120,8 +120,16 @@ def _rearm_timeout(item: pytest.Item) -> None:
     hook.pytest_timeout_set_timer(item=item, settings=settings)
 
 
-def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: int) -> None:
+def run_with_retries(
+    item: pytest.Item,
+    nextitem: pytest.Item | None,
+    reruns: int,
+    retry_if: Callable[[pytest.TestReport], bool] | None = None,
+) -> None:
+    """Run the test, retrying a failed attempt up to ``reruns`` times (only
+    the failures ``retry_if`` accepts, when given)."""
     ihook = item.ihook
+    worth = retry_if or (lambda report: True)
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     flow_id = item.stash.get(_flow.FLOW_ID, "-")
     earlier: list[Attempt] = []
@@ -133,7 +141,7 @@ def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: in
             may_retry = attempt < reruns and not item.session.shouldstop
             setup_call, setup = _phase(item, "setup")
             failed: pytest.TestReport | None = None
-            if setup.failed and may_retry:
+            if setup.failed and may_retry and worth(setup):
                 setup.outcome = "rerun"  # type: ignore[assignment]
                 failed = setup
             _log(item, setup_call, setup)
@@ -141,7 +149,7 @@ def run_with_retries(item: pytest.Item, nextitem: pytest.Item | None, reruns: in
             if setup.passed:
                 call_call, call = _phase(item, "call")
                 call_s = call.duration
-                if call.failed and may_retry:
+                if call.failed and may_retry and worth(call):
                     call.outcome = "rerun"  # type: ignore[assignment]
                     failed = call
                 _log(item, call_call, call)

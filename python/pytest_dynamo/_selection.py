@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _activation, _framework, _options, _shards, _state
+from pytest_dynamo import _activation, _budgets, _framework, _options, _parallel, _shards, _state
 from pytest_dynamo._core import DOCS_URL, ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
@@ -215,6 +215,7 @@ class SelectionPlugin:
         if batch is None:
             return
         if self.plan:
+            shards = _shards.plugin(self.config)
             try:
                 self.plan_text = batch.plan(
                     self.pipelines,
@@ -223,19 +224,24 @@ class SelectionPlugin:
                     self.framework,
                     positions(items, batched),
                     self._durations(),
+                    shards=shards.shard.count if shards is not None else 1,
+                    gpu_parallel=_budgets.gpu_parallel(self.config),
                 )
             except ConfigError as err:
                 raise _options.usage_error(err) from None
-            shards = _shards.plugin(self.config)
-            if shards is not None:
+            parallel = _parallel.enabled(self.config)
+            if shards is not None or parallel:
                 planned = items
                 if self.active:
                     keep = batch.select(
                         self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
                     ).keep()
                     planned = list(compress(items, keep))
-                lines = shards.plan_lines([item.nodeid for item in planned])
-                self.plan_text += "\n".join(lines) + "\n"
+                if shards is not None:
+                    lines = shards.plan_lines(planned, batched)
+                    self.plan_text += "\n".join(lines) + "\n"
+                if parallel:
+                    self.plan_text += _parallel.plan_text(self.config, planned)
             return
         if not self.active:
             return

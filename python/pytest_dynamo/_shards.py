@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _numbers, _options, _state
+from pytest_dynamo import _budgets, _numbers, _options, _state
 from pytest_dynamo._core import DOCS_URL, ConfigError, ShardPlan, partition_shards
 
 SHARDS = "dynamo-shards"
@@ -209,6 +209,8 @@ class ShardsPlugin:
         self.before: int | None = None
         self.mine = 0
         self.plan: ShardPlan | None = None
+        #: How the loads were balanced, when not by summed durations.
+        self.balance: str | None = None
         context = config.stash.get(_state.RUN_CONTEXT, None)
         if context is not None:
             context["shard"] = shard.label
@@ -219,8 +221,28 @@ class ShardsPlugin:
         except ConfigError as err:
             raise _options.usage_error(err) from None
 
-    def split(self, items: list[pytest.Item]) -> None:
-        plan = self.partition([item.nodeid for item in items])
+    def partition_items(self, items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> ShardPlan:
+        """With ``--dynamo-gpu-parallel`` and a stage, a shard's load is its
+        makespan on the stage's machine class (``[machines.<class>]``); else
+        the sum of its durations."""
+        context = self.config.stash.get(_state.RUN_CONTEXT, {})
+        pipeline, stage = context.get("pipeline"), context.get("stage")
+        batch = _state.batch(self.config)
+        if batch is not None and pipeline and stage and _budgets.gpu_parallel(self.config):
+            from pytest_dynamo._selection import positions
+
+            try:
+                plan = batch.partition_packed(
+                    positions(items, batched), self.shard.count, self.group, pipeline, stage, self.durations
+                )
+                self.balance = "GPU packing on the stage's machine"
+                return plan
+            except ConfigError as err:
+                self.balance = str(err).splitlines()[0]
+        return self.partition([item.nodeid for item in items])
+
+    def split(self, items: list[pytest.Item], batched: Sequence[pytest.Item] | None = None) -> None:
+        plan = self.partition_items(items, items if batched is None else batched)
         mine = self.shard.index - 1
         kept = [item for item, at in zip(items, plan.shard_of) if at == mine]
         dropped = [item for item, at in zip(items, plan.shard_of) if at != mine]
@@ -234,13 +256,16 @@ class ShardsPlugin:
             output: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
             output["dynamo_shard"] = {"before": self.before, "mine": self.mine, "loads": plan.loads}
 
-    def plan_lines(self, nodeids: Sequence[str]) -> list[str]:
-        """``--dynamo-plan``: every shard's test count and estimated time."""
-        plan = self.partition(nodeids)
-        known = f"{plan.known} of {len(nodeids)} tests with a recorded duration"
-        if plan.known < len(nodeids):
+    def plan_lines(self, items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[str]:
+        """``--dynamo-plan``: every shard's test count and estimated time
+        (a makespan when the stage packs GPU tests)."""
+        plan = self.partition_items(items, batched)
+        known = f"{plan.known} of {len(items)} tests with a recorded duration"
+        if plan.known < len(items):
             known += f", the others counted as {human(plan.assumed)} (the median)"
-        lines = [f"shards: {len(nodeids)} tests over {self.shard.count} (group: {self.group}; {known})"]
+        balance = f"; {self.balance}" if self.balance else ""
+        count = self.shard.count
+        lines = [f"shards: {len(items)} tests over {count} (group: {self.group}; {known}{balance})"]
         for k, (count, load) in enumerate(zip(plan.counts, plan.loads), start=1):
             here = "  <- this machine" if k == self.shard.index else ""
             lines.append(f"  shard {k}/{self.shard.count}: {count:>6} tests  ~{human(load)}{here}")
@@ -275,8 +300,9 @@ class ShardsPlugin:
                 yellow=True,
             )
         elif self.before:
+            balance = f" ({self.balance})" if self.balance else ""
             terminalreporter.write_line(
-                f"pytest-dynamo: shard {label}: {self.mine} of {self.before} selected tests"
+                f"pytest-dynamo: shard {label}: {self.mine} of {self.before} selected tests{balance}"
             )
 
 
@@ -333,9 +359,15 @@ def plugin(config: pytest.Config) -> ShardsPlugin | None:
     return found if isinstance(found, ShardsPlugin) else None
 
 
-def apply(config: pytest.Config, items: list[pytest.Item], planning: bool) -> None:
+def apply(
+    config: pytest.Config,
+    items: list[pytest.Item],
+    planning: bool,
+    batched: Sequence[pytest.Item] | None = None,
+) -> None:
     """Keep this shard's tests among those still selected (the plan runs
-    nothing: it prints every shard instead)."""
+    nothing: it prints every shard instead). ``batched``: the items of the
+    core's batch, in its order (for GPU packing by the tests' needs)."""
     found = plugin(config)
     if found is not None and not planning:
-        found.split(items)
+        found.split(items, batched)

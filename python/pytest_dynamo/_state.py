@@ -58,13 +58,15 @@ def is_worker(config: pytest.Config) -> bool:
 def shared(config: pytest.Config, key: str, compute: Any) -> Any:
     """A value computed once per run and the same on every xdist worker.
 
-    On the controller (or without xdist) ``compute()`` runs and its JSON-able
-    result is kept for the workers; on a worker the controller's value is used.
+    On the controller (or without xdist) ``compute()`` runs once and its
+    JSON-able result is kept for the workers; on a worker the controller's
+    value is used.
     """
     if is_worker(config):
         handed: dict[str, Any] = config.workerinput.get("dynamo", {})  # type: ignore[attr-defined]
         if key in handed:
             return handed[key]
-    value = compute()
-    config.stash.setdefault(FOR_WORKERS, {})[key] = value
-    return value
+    computed = config.stash.setdefault(FOR_WORKERS, {})
+    if key not in computed:
+        computed[key] = compute()
+    return computed[key]

@@ -3,6 +3,7 @@ the Rust core (``pytest_dynamo._core``) and reports what it answers."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator
 
@@ -14,10 +15,13 @@ from pytest_dynamo import (
     _collect,
     _gpu,
     _options,
+    _parallel,
+    _parallel_worker,
     _records,
     _selection,
     _shards,
     _state,
+    _transient,
     _validation,
 )
 from pytest_dynamo._core import ConfigError, Engine
@@ -36,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _shards.add_options(parser)
     _analytics.add_options(parser)
     _records.add_options(parser)
+    _parallel.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -94,9 +99,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Gating(), GATING)
     _gpu.register(config)
     config.pluginmanager.register(_selection.SelectionPlugin(config), _selection.SELECTION)
+    _parallel.register(config)
     _shards.register(config)
     _analytics.register(config)
     _records.register(config)
+    _transient.register(config)
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_dynamo._xdist import XdistIntegration
 
@@ -128,7 +135,22 @@ def pytest_collection_modifyitems(
     _selection.select(config, items, everything)
     _gpu.apply(config, batch, items, everything)
     # Last: shards split what every other decision left to run.
-    _shards.apply(config, items, _selection.planning(config))
+    _shards.apply(config, items, _selection.planning(config), everything)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    # -n auto with --dynamo-gpu-parallel: as many workers as tests fit at once.
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or not _activation.is_active(config):
+        return None
+    return _parallel.auto_workers(config) if _parallel.enabled(config) else None
+
+
+@pytest.fixture
+def dynamo_gpus(request: pytest.FixtureRequest) -> _parallel_worker.Assignment | None:
+    """The running test's GPUs in a GPU-parallel run (indices, ids as the
+    outer CUDA_VISIBLE_DEVICES names them, UUIDs, GiB per GPU); None otherwise."""
+    return _parallel_worker.assignment(request.node)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

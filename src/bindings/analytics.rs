@@ -279,6 +279,15 @@ pub fn run_gates(
     let coverage = configured(coverage, &config.coverage_report);
     let coverage_baseline = configured(coverage_baseline, &config.coverage_baseline);
     let history = history.map(|h| Arc::clone(&h.inner));
+    let pipelines = if only.iter().any(|g| g == "budget") {
+        Some(crate::selection::pipeline::Pipelines::build(
+            &engine.inner.taxonomy,
+            &engine.inner.config.pipelines,
+            engine.inner.source_name(),
+        )?)
+    } else {
+        None
+    };
     let inner = py.detach(|| -> crate::error::Result<GateReport> {
         let load = |paths: &[PathBuf]| {
             (!paths.is_empty())
@@ -291,6 +300,7 @@ pub fn run_gates(
             run_id,
             coverage: load(&coverage)?,
             coverage_baseline: load(&coverage_baseline)?,
+            pipelines: pipelines.as_ref(),
         };
         gates::evaluate(config, &inputs, &only)
     })?;

@@ -4,12 +4,14 @@
 //! `pytest/`, the readers of pytest's own objects.
 
 pub mod analytics;
+pub mod budgets;
 pub mod convert;
 pub mod engine;
 pub mod expr;
 pub mod gpu;
 pub mod lint;
 pub mod parallel;
+pub mod parallel_run;
 pub mod pipeline;
 pub mod pytest;
 pub mod records;
@@ -40,6 +42,8 @@ mod _core {
     use crate::bindings::lint::{lint, LintReport};
     #[pymodule_export]
     use crate::bindings::parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
+    #[pymodule_export]
+    use crate::bindings::parallel_run::{GpuNeeds, ParallelSettings, ParallelWorkers};
 
     #[pymodule_export]
     use crate::bindings::expr::{judge_marker_expression, ExpressionVerdicts};
@@ -82,6 +86,7 @@ mod _core {
         m.add("PROPERTY_FACTS", properties::FACTS)?;
         m.add("PROPERTY_FLOW_ID", properties::FLOW_ID)?;
         m.add("PROPERTY_EXEMPT", properties::EXEMPT)?;
+        m.add("PROPERTY_PARALLEL_GPUS", properties::PARALLEL_GPUS)?;
         m.add("PROPERTY_GPUS_USED", properties::GPUS_USED)?;
         m.add("PROPERTY_GPU_PEAK_MIB", properties::GPU_PEAK_MIB)?;
         m.add("PROPERTY_METRIC", properties::METRIC)?;

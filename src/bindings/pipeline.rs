@@ -15,6 +15,7 @@ use crate::bindings::engine::{Batch, Engine};
 use crate::engine;
 use crate::error::Error;
 use crate::records::durations;
+use crate::selection::budgets;
 use crate::selection::changes;
 use crate::selection::framework::{Agnostic, Frameworks};
 use crate::selection::pipeline;
@@ -314,7 +315,10 @@ impl Batch {
     /// `pipeline` None, for all of them. `positions` are the batch indices of
     /// the tests -m/-k left (None: all); `durations` a pytest-split durations
     /// file. Raises `ConfigError`.
-    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None, durations=None))]
+    /// `shards`: machines per stage (`--dynamo-shard=K/N`'s N);
+    /// `gpu_parallel`: every stage packs GPU tests (`--dynamo-gpu-parallel`).
+    /// Budgets are checked against wall times estimated that way.
+    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None, durations=None, *, shards=1, gpu_parallel=false))]
     #[allow(clippy::too_many_arguments)]
     fn plan(
         &self,
@@ -325,6 +329,8 @@ impl Batch {
         framework: Option<&str>,
         positions: Option<Vec<usize>>,
         durations: Option<PathBuf>,
+        shards: usize,
+        gpu_parallel: bool,
     ) -> PyResult<String> {
         let req = pipelines.request(pipeline, stage, framework)?;
         let positions = in_run(self, positions)?;
@@ -351,7 +357,22 @@ impl Batch {
                 &positions,
                 &known,
             );
-            Ok::<_, Error>(plan::render(&plan, durations.is_some()))
+            let runs = budgets::plan::Runs {
+                shards,
+                gpu_parallel,
+            };
+            let budgets = budgets::plan::build(
+                &self.engine,
+                &scope,
+                &self.items,
+                &self.resolved,
+                &positions,
+                &known,
+                &runs,
+            )?;
+            let mut text = plan::render(&plan, durations.is_some());
+            text.push_str(&budgets::plan::render(&budgets, durations.is_some()));
+            Ok::<_, Error>(text)
         })?;
         Ok(text)
     }

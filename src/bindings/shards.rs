@@ -13,7 +13,7 @@ use crate::shards::{self, Group};
 /// Where each test goes, and each shard's test count and estimated seconds.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct ShardPlan {
-    inner: shards::Partition,
+    pub(crate) inner: shards::Partition,
 }
 
 #[pymethods]

@@ -1,5 +1,6 @@
-//! The packing scheduler's state: a queue in a deterministic order
-//! (longest first by known duration, unknown = the median, ties by node id),
+//! The packing scheduler's state: a queue in a deterministic order (the
+//! most GPU memory-time first: duration x GPUs x VRAM, by known duration,
+//! unknown = the median; ties by node id),
 //! reservations taken on dispatch and released on the report.
 
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ pub struct Scheduler {
     resources: Resources,
     specs: Vec<TestSpec>,
     durations: Vec<f64>,
+    /// The order's key: GPU memory-time (see `priority`).
+    priority: Vec<f64>,
     /// Tests not yet handed out, in dispatch order.
     queue: Vec<usize>,
     /// Tests that will not run, with why (never fit, or `Placement::Skip`).
@@ -57,6 +60,26 @@ pub fn median(known: &[f64]) -> f64 {
         v[mid]
     } else {
         f64::midpoint(v[mid - 1], v[mid])
+    }
+}
+
+/// The order's key: a test's GPU memory-time, duration x GPUs x VRAM per
+/// GPU (an exclusive test counts the largest budget). The bound a schedule
+/// is measured against is memory-time over capacity, so the biggest pieces
+/// go first, as longest-processing-time-first does for time alone (the
+/// benchmark's gap to the bound: +18.6% with duration alone, +14.9% so).
+/// A `gpu_0` test counts one whole GPU: CPU tests keep longest first among
+/// themselves.
+fn priority(resources: &Resources, placement: &Placement, duration: f64) -> f64 {
+    let largest = resources
+        .gpus
+        .iter()
+        .map(|g| g.budget_gib)
+        .fold(0.0, f64::max)
+        .max(1.0);
+    match placement {
+        Placement::Gpu(need) => duration * f64::from(need.gpus) * need.vram_gib.unwrap_or(largest),
+        Placement::Cpu | Placement::Skip(_) => duration * largest,
     }
 }
 
@@ -91,9 +114,14 @@ impl Scheduler {
                 Placement::Cpu => queue.push(i),
             }
         }
+        let priority: Vec<f64> = specs
+            .iter()
+            .zip(&durations)
+            .map(|(spec, &d)| priority(&resources, &spec.placement, d))
+            .collect();
         queue.sort_by(|&a, &b| {
-            durations[b]
-                .total_cmp(&durations[a])
+            priority[b]
+                .total_cmp(&priority[a])
                 .then_with(|| specs[a].id.cmp(&specs[b].id))
         });
         let n = resources.gpus.len();
@@ -101,6 +129,7 @@ impl Scheduler {
             resources,
             specs,
             durations,
+            priority,
             queue,
             unrunnable,
             reserved: vec![0.0; n],
@@ -291,9 +320,9 @@ impl Scheduler {
     /// starting it) back in its place in the queue.
     pub fn requeue(&mut self, test: usize) {
         if self.release(test) && !self.queue.contains(&test) {
-            let (d, id) = (self.durations[test], &self.specs[test].id);
+            let (d, id) = (self.priority[test], &self.specs[test].id);
             let pos = self.queue.partition_point(|&q| {
-                self.durations[q]
+                self.priority[q]
                     .total_cmp(&d)
                     .reverse()
                     .then_with(|| self.specs[q].id.cmp(id))
@@ -352,6 +381,22 @@ mod tests {
     }
 
     #[test]
+    fn gpu_tests_go_by_memory_time() {
+        let s = Scheduler::new(
+            machine(4, 8, 1),
+            vec![
+                gpu("long-small", 1, Some(2.0), Some(10.0)),
+                gpu("short-wide", 4, Some(10.0), Some(2.0)),
+                gpu("mid-big", 1, Some(40.0), Some(3.0)),
+                gpu("alone", 1, None, Some(1.0)),
+            ],
+        );
+        let ids: Vec<&str> = s.pending().iter().map(|&t| s.spec(t).id.as_str()).collect();
+        // 20, 80, 120 and 68 (a whole 68 GiB budget) GiB-seconds.
+        assert_eq!(ids, ["mid-big", "short-wide", "alone", "long-small"]);
+    }
+
+    #[test]
     fn memory_is_reserved_on_dispatch_and_released_on_report() {
         let mut s = Scheduler::new(
             machine(1, 8, 0),
@@ -380,7 +425,7 @@ mod tests {
         let mut s = Scheduler::new(
             machine(2, 8, 0),
             vec![
-                gpu("pair", 2, Some(10.0), Some(5.0)),
+                gpu("pair", 2, Some(10.0), Some(20.0)),
                 gpu("alone", 1, None, Some(4.0)),
                 gpu("small", 1, Some(1.0), Some(1.0)),
             ],
@@ -416,8 +461,9 @@ mod tests {
         assert_eq!(why.len(), 2);
         assert_eq!(why[0], "needs 4 GPUs, 2 visible");
         assert!(why[1].contains("100 GiB"));
-        assert_eq!(s.dispatch().map(|a| a.test), Some(0));
+        // A CPU test counts a whole GPU's memory-time: c1 goes before g1.
         assert_eq!(s.dispatch().map(|a| a.test), Some(2));
+        assert_eq!(s.dispatch().map(|a| a.test), Some(0));
         assert!(
             s.dispatch().is_none(),
             "one GPU slot and one CPU slot are taken"

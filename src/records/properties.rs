@@ -10,6 +10,8 @@ pub const FLOW_ID: &str = "dynamo_flow_id";
 /// Why a failure of the test does not gate (a pipeline's non-gating tests,
 /// quarantine), carried to an xdist controller.
 pub const EXEMPT: &str = "dynamo_exempt";
+/// The GPUs a GPU-parallel run gave the test (ids, comma-separated).
+pub const PARALLEL_GPUS: &str = "dynamo_parallel_gpus";
 /// How many GPUs the audit saw the test use (an integer).
 pub const GPUS_USED: &str = "dynamo_gpus_used";
 /// The peak memory on one GPU the audit saw, in MiB (a float).

@@ -363,6 +363,10 @@ pub struct TestRecord<'a> {
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,
     pub worker: Option<&'a str>,
+    /// The GPUs a GPU-parallel run gave the test (the outer
+    /// `CUDA_VISIBLE_DEVICES` form); absent from other runs' lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus_assigned: Option<&'a [String]>,
     pub flow_id: &'a str,
     pub stage: Option<&'a str>,
     pub gating: bool,

@@ -88,6 +88,7 @@ pub struct TestInput<'a> {
     pub facts: FactsIn<'a>,
     pub flow_id: Option<&'a str>,
     pub worker: Option<&'a str>,
+    pub gpus_assigned: Option<&'a [String]>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,
     pub metrics: &'a [Metric],
@@ -239,6 +240,7 @@ impl Recorder {
                 gpus_used: input.gpus_used,
                 gpu_peak_mib: input.gpu_peak_mib,
                 worker: input.worker,
+                gpus_assigned: input.gpus_assigned,
                 flow_id: &flow_id,
                 stage: facts.stage,
                 gating: facts.gating,
@@ -360,6 +362,7 @@ mod tests {
             facts: FactsIn::Json(facts),
             flow_id: Some("f-1"),
             worker: Some("gw1"),
+            gpus_assigned: Some(&["GPU-a".to_string(), "GPU-b".to_string()]),
             gpus_used: Some(1),
             gpu_peak_mib: Some(512.5),
             metrics: &[Metric {
@@ -381,6 +384,7 @@ mod tests {
         assert_eq!(v["duration_s"], 0.75);
         assert_eq!(v["stage"], "pre_merge");
         assert_eq!(v["worker"], "gw1");
+        assert_eq!(v["gpus_assigned"], serde_json::json!(["GPU-a", "GPU-b"]));
         assert_eq!(v["metrics"][0]["unit"], "tok/s");
         assert_eq!(v["gpu_peak_mib"], 512.5);
         let end = r.end(1);

@@ -5,6 +5,7 @@
 //! in that order. A kept test remembers the first stage that selects it and
 //! whether it gates the pipeline.
 
+pub mod budgets;
 pub mod changes;
 pub mod expr;
 pub mod framework;

@@ -38,6 +38,9 @@ pub struct PipelineConfig {
     pub remove_stages: Vec<String>,
     /// `false` drops a built-in pipeline the project does not use.
     pub enabled: Option<bool>,
+    /// The longest the pipeline may take, e.g. `"30m"` (its stages run side
+    /// by side, so its slowest stage's wall time).
+    pub budget: Option<crate::selection::budgets::BudgetText>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -53,6 +56,9 @@ pub struct StageConfig {
     /// pytest options the stage runs with, e.g. `["-n", "4", "--dist=loadscope"]`.
     #[serde(default)]
     pub options: Option<Vec<String>>,
+    /// The longest the stage may take, e.g. `"10m"`.
+    #[serde(default)]
+    pub budget: Option<crate::selection::budgets::BudgetText>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +68,8 @@ pub struct Stage {
     pub machine: String,
     /// pytest options `--dynamo-stage` applies as if given on the command line.
     pub options: Vec<String>,
+    /// Seconds the stage may take (None: no budget of its own).
+    pub budget: Option<f64>,
 }
 
 /// An expression not compiled yet: a built-in one is compiled only when the
@@ -79,6 +87,7 @@ struct DraftStage {
     expr: Pending,
     machine: String,
     options: Vec<String>,
+    budget: Option<f64>,
 }
 
 /// A pipeline while the project's tables apply to it.
@@ -91,6 +100,7 @@ struct Draft {
     lifecycle_rank: usize,
     stages: Vec<DraftStage>,
     gating: Option<Pending>,
+    budget: Option<f64>,
 }
 
 impl Draft {
@@ -117,6 +127,8 @@ pub struct Pipeline {
     pub stages: Vec<Stage>,
     /// None: every selected test gates.
     pub gating: Option<Compiled>,
+    /// Seconds the pipeline may take (None: no budget).
+    pub budget: Option<f64>,
 }
 
 impl Pipeline {
@@ -305,6 +317,10 @@ impl Ctx<'_> {
         }
     }
 
+    fn budget(&self, key: &str, text: &crate::selection::budgets::BudgetText) -> Result<f64> {
+        crate::selection::budgets::parse(text).map_err(|(message, fix)| self.err(key, message, fix))
+    }
+
     fn name(&self, key: &str, what: &str, name: &str) -> Result<()> {
         if NAME.is_match(name) {
             Ok(())
@@ -343,6 +359,8 @@ impl Pipelines {
                     },
                     machine: (*machine).to_string(),
                     options: Vec::new(),
+                    // The strategy gives no time budgets: none built in.
+                    budget: None,
                 })
                 .collect();
             drafts.push(Draft {
@@ -356,6 +374,7 @@ impl Pipelines {
                     key: format!("{}.gating (built in)", def.name),
                     text,
                 }),
+                budget: None,
             });
         }
         for (name, table) in config {
@@ -374,6 +393,7 @@ impl Pipelines {
                     expr: ctx.finish(s.expr)?,
                     machine: s.machine,
                     options: s.options,
+                    budget: s.budget,
                 });
             }
             list.push(Pipeline {
@@ -384,10 +404,12 @@ impl Pipelines {
                 lifecycle: d.lifecycle,
                 lifecycle_rank: d.lifecycle_rank,
                 stages,
+                budget: d.budget,
             });
         }
         let pipelines = Pipelines { list };
         pipelines.check_names(&ctx)?;
+        pipelines.check_budgets(&ctx)?;
         Ok(pipelines)
     }
 
@@ -403,6 +425,28 @@ impl Pipelines {
                         &format!("{}.aliases", p.name),
                         format!("'{name}' already names the pipeline '{other}'"),
                         "give each pipeline and alias a name of its own",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A stage may not have more time than its pipeline: the pipeline could
+    /// not meet its budget while the stage met its own.
+    fn check_budgets(&self, ctx: &Ctx) -> Result<()> {
+        for p in &self.list {
+            let Some(limit) = p.budget else { continue };
+            for s in &p.stages {
+                if let Some(b) = s.budget.filter(|b| *b > limit) {
+                    return Err(ctx.err(
+                        &format!("{}.stages.{}.budget", p.name, s.name),
+                        format!(
+                            "the stage's budget ({}) is above its pipeline's ({}); the stages run side by side, so the pipeline takes as long as its slowest stage",
+                            crate::selection::plan::human(b),
+                            crate::selection::plan::human(limit)
+                        ),
+                        format!("lower the stage's budget to at most the pipeline's, or raise [{TABLE}.pipelines.{}] budget", p.name),
                     ));
                 }
             }
@@ -518,11 +562,17 @@ fn stage_from(
         (None, Some(old)) => old.options.clone(),
         (None, None) => Vec::new(),
     };
+    let budget = match (&cfg.budget, old) {
+        (Some(text), _) => Some(ctx.budget(&format!("{key}.budget"), text)?),
+        (None, Some(old)) => old.budget,
+        (None, None) => None,
+    };
     Ok(DraftStage {
         name: cfg.name.clone(),
         expr,
         machine,
         options,
+        budget,
     })
 }
 
@@ -610,6 +660,7 @@ fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -
             lifecycle_rank: rank,
             stages: Vec::new(),
             gating: None,
+            budget: None,
         });
         list.len() - 1
     };
@@ -620,6 +671,9 @@ fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -
     }
     if let Some(description) = &table.description {
         pipeline.description.clone_from(description);
+    }
+    if let Some(budget) = &table.budget {
+        pipeline.budget = Some(ctx.budget(&format!("{name}.budget"), budget)?);
     }
     if let Some(aliases) = &table.aliases {
         pipeline.aliases.clone_from(aliases);

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+pub mod packed;
+
 /// What the shards keep together: tests that share a module- or class-scoped
 /// fixture pay its setup once when they run on the same machine.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,6 +4,7 @@
 //! says what it compared, against which baseline, and passes, fails or is
 //! skipped with the reason.
 
+pub mod budget;
 pub mod config;
 pub mod coverage;
 
@@ -98,9 +99,13 @@ pub struct Inputs<'a> {
     pub run_id: Option<String>,
     pub coverage: Option<Coverage>,
     pub coverage_baseline: Option<Coverage>,
+    /// The project's pipelines, for the budget gate.
+    pub pipelines: Option<&'a crate::selection::pipeline::Pipelines>,
 }
 
-pub const GATES: [&str; 3] = ["flaky", "performance", "coverage"];
+pub const GATES: [&str; 4] = ["flaky", "performance", "coverage", "budget"];
+/// Gates that run only when asked for (`--only`, or `gate --budget`).
+const OPT_IN: [&str; 1] = ["budget"];
 
 pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> Result<GateReport> {
     for name in only {
@@ -112,7 +117,13 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             ));
         }
     }
-    let wanted = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
+    let wanted = |g: &str| {
+        if only.is_empty() {
+            !OPT_IN.contains(&g)
+        } else {
+            only.iter().any(|o| o == g)
+        }
+    };
     let judged = judged_run(inputs)?;
     let mut gates = Vec::new();
     if wanted("flaky") {
@@ -146,6 +157,23 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
             inputs.coverage.as_ref(),
             inputs.coverage_baseline.as_ref(),
         ));
+    }
+    if wanted("budget") {
+        gates.push(match (inputs.history, &judged, inputs.pipelines) {
+            (Some(h), Some((selected, at)), Some(pipelines)) => {
+                let pipeline = inputs
+                    .pipeline
+                    .as_deref()
+                    .map(|name| pipelines.find(name))
+                    .transpose()?;
+                crate::analytics::gates::budget::gate(config, h, pipelines, pipeline, selected[*at])
+            }
+            _ => skipped(
+                "budget",
+                "no records given",
+                "[pipelines.NAME] budget".into(),
+            ),
+        });
     }
     Ok(GateReport {
         passed: gates.iter().all(|g| g.status != Status::Fail),

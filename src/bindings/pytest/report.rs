@@ -24,6 +24,8 @@ pub struct ReadTest {
     pub facts: Option<String>,
     pub flow_id: Option<String>,
     pub worker: Option<String>,
+    /// `dynamo_parallel_gpus`: the GPUs a GPU-parallel run gave the test.
+    pub gpus_assigned: Option<Vec<String>>,
     pub gpus_used: Option<i64>,
     pub gpu_peak_mib: Option<f64>,
     pub metrics: Vec<Metric>,
@@ -46,6 +48,7 @@ impl ReadTest {
             },
             flow_id: self.flow_id.as_deref(),
             worker: self.worker.as_deref(),
+            gpus_assigned: self.gpus_assigned.as_deref(),
             gpus_used: self.gpus_used,
             gpu_peak_mib: self.gpu_peak_mib,
             metrics: &self.metrics,
@@ -249,6 +252,10 @@ pub fn read(
         match name.as_str() {
             properties::FACTS => test.facts = Some(value.str()?.to_string()),
             properties::FLOW_ID => test.flow_id = Some(value.str()?.to_string()),
+            properties::PARALLEL_GPUS => {
+                let ids = value.str()?.to_string();
+                test.gpus_assigned = Some(ids.split(',').map(String::from).collect());
+            }
             properties::GPUS_USED => match value.extract::<i64>() {
                 Ok(n) => test.gpus_used = Some(n),
                 Err(_) => test.dropped.push(format!("{name}={}", value.repr()?)),
