@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-pub const TABLE: &str = "tool.pytest-dynamo";
+pub use crate::error::TABLE;
+
 const DOCS_FIX: &str = concat!(
     "correct or remove the key; ",
     crate::docs_url!("configuration.md"),

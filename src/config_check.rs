@@ -42,7 +42,7 @@ const PYTHON_KEYWORDS: &[&str] = &[
 ];
 
 fn err(source: &str, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::config(source, format!("[{TABLE}] {key}: {}", message.into()), fix)
+    Error::at_key(source, TABLE, key, message, fix)
 }
 
 /// Why `name` cannot be a marker, if it cannot.

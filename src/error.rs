@@ -1,7 +1,15 @@
-//! The one error type of the core. Python exceptions are made from it in
-//! exactly one place (`lib.rs`), so the core itself needs no interpreter.
+//! The one error type of the core. It knows nothing of Python: the bindings
+//! turn it into `ConfigError` in one place (`impl From<Error> for PyErr` in
+//! `bindings/convert.rs`), so the core itself needs no interpreter. (The
+//! bindings raise Python's own `ValueError` and `IndexError` themselves
+//! for arguments no configuration could cause.)
 
 use std::fmt;
+
+/// The configuration table every configuration error names. Here, not in
+/// `config.rs`, so that the concepts whose settings `config.rs` gathers can
+/// name it without importing `config` back.
+pub const TABLE: &str = "tool.pytest-dynamo";
 
 /// What went wrong, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +36,18 @@ impl Error {
             message: message.into(),
             fix: fix.into(),
         }
+    }
+
+    /// A wrong value at `key` of the configuration table `[table]`: the
+    /// message names the table and the key the user must edit.
+    pub fn at_key(
+        source: &str,
+        table: &str,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Error::config(source, format!("[{table}] {key}: {}", message.into()), fix)
     }
 
     pub fn io(path: impl Into<String>, err: &std::io::Error) -> Self {

@@ -472,7 +472,7 @@ def assert_agreement(pytester: pytest.Pytester, *paths: str) -> _core.LintReport
         """The unresolved lint tests a node id of collection is one of."""
         return {t for t, p in patterns.items() if p.match(nodeid)}
 
-    collected = {(nodeid, c) for nodeid, _, problems in grab.result.findings() for c, _, _ in problems}
+    collected = {(f.nodeid, p.code) for f in grab.result.findings() for p in f.problems}
     linted = {(t, f[3]) for f in findings if f[3] in RULE_CODES for t in f[7]}
     hidden = {n for n in grab.items if standing_for(n)}
 
@@ -482,7 +482,7 @@ def assert_agreement(pytester: pytest.Pytester, *paths: str) -> _core.LintReport
         if test in unresolved:
             assert any(test in standing_for(n) and c == code for n, c in collected), (test, code)
     aliases = {(t, f[5]) for f in findings if f[3] == "DYN101" for t in f[7] if t not in unresolved}
-    used = sum(alias[2] for alias in grab.result.aliases())  # (alias, canonical, tests, ...)
+    used = sum(alias.tests for alias in grab.result.aliases())
     assert used >= len(aliases)
     if not unresolved:
         assert len(aliases) == used

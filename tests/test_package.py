@@ -32,7 +32,7 @@ def test_every_taxonomy_marker_is_listed_with_its_description(pytester: pytest.P
             "@pytest.mark.slurm: [[]other[]] needs Slurm",
         ]
     )
-    names = [m[0] for m in pytest_dynamo._core.Engine.load(str(pytester.path)).markers()]
+    names = [m.name for m in pytest_dynamo._core.Engine.load(str(pytester.path)).markers()]
     for name in names:
         assert f"@pytest.mark.{name}:" in result.stdout.str()
 

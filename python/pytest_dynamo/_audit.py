@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _options, _outcomes, _state
-from pytest_dynamo._core import DOCS_URL, Audit, GpuRules, Hardware
+from pytest_dynamo._core import DOCS_URL, PROPERTY_GPU_PEAK_MIB, PROPERTY_GPUS_USED, Audit, GpuRules, Hardware
 
 AUDIT = "dynamo-gpu-audit"
 SAMPLING = "dynamo-gpu-audit-sampling"
@@ -153,11 +153,10 @@ class Sampling:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         if call.when == "call":
-            figures = self.audit.stop(item.nodeid, call.excinfo is None)
-            if figures is not None:
-                used, peak_mib = figures
-                item.user_properties.append(("dynamo_gpus_used", used))
-                item.user_properties.append(("dynamo_gpu_peak_mib", round(peak_mib, 1)))
+            usage = self.audit.stop(item.nodeid, call.excinfo is None)
+            if usage is not None:
+                item.user_properties.append((PROPERTY_GPUS_USED, usage.gpus_used))
+                item.user_properties.append((PROPERTY_GPU_PEAK_MIB, round(usage.peak_mib, 1)))
         report = yield
         if call.when == "teardown" or not report.passed:
             self.audit.cancel()

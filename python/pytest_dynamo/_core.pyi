@@ -7,6 +7,28 @@ from typing import Any, final
 import pytest
 
 __version__: str
+PROPERTY_FACTS: str
+"""`report.user_properties` name: the test's facts as JSON."""
+PROPERTY_FLOW_ID: str
+"""`report.user_properties` name: the test's flow id."""
+PROPERTY_EXEMPT: str
+"""`report.user_properties` name: why a failure of the test does not gate."""
+PROPERTY_PARALLEL_GPUS: str
+"""`report.user_properties` name: the GPUs a GPU-parallel run gave the test."""
+PROPERTY_GPUS_USED: str
+"""`report.user_properties` name: how many GPUs the audit saw the test use."""
+PROPERTY_GPU_PEAK_MIB: str
+"""`report.user_properties` name: the peak MiB on one GPU the audit saw."""
+PROPERTY_METRIC: str
+"""`report.user_properties` name: a metric from the `dynamo_metric` fixture."""
+ATTEMPTS_ATTRIBUTE: str
+"""The attribute of a test's last teardown report listing its earlier attempts."""
+REPORT_FAILED: int
+"""`Recorder.report` flag: the report failed."""
+REPORT_FINISHED: int
+"""`Recorder.report` flag: the report ended its test, whose line was made."""
+REPORT_RETRIED: int
+"""`Recorder.report` flag: the report ended an attempt that is retried."""
 DOCS_URL: str
 """The documentation of this version, ending in `/docs/`: messages name pages under it."""
 
@@ -40,14 +62,14 @@ class Engine:
     def shard_group(self) -> str:
         """What `--dynamo-shard` keeps together: "test", "class" or "module"
         (`[tool.pytest-dynamo.shards] group`)."""
-    def markers(self) -> list[tuple[str, str, str]]:
-        """Every marker as `(name, category, description)`, category by category."""
+    def markers(self) -> list[MarkerInfo]:
+        """Every marker of the taxonomy, category by category."""
     def suggest(self, name: str) -> str | None:
         """The taxonomy's marker that a misspelled `name` most likely means, if any."""
-    def aliases(self) -> list[tuple[str, str]]:
-        """Every alias as `(alias, canonical)`."""
-    def categories(self) -> list[tuple[str, str, int, int | None]]:
-        """Every category as `(name, description, min, max)`; max None is unlimited."""
+    def aliases(self) -> list[MarkerAlias]:
+        """Every alias and the marker it stands for, sorted by alias."""
+    def categories(self) -> list[CategoryInfo]:
+        """Every category of the taxonomy, in its order."""
     def ingest(self, items: Sequence[_Item], registered: Sequence[str]) -> Batch:
         """Take every collected item at once: `(nodeid, line, [(name, args, kwargs)])`.
         `registered` lists markers registered outside the taxonomy."""
@@ -68,6 +90,42 @@ class Engine:
     def pipelines(self) -> Pipelines:
         """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
         `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
+
+@final
+class MarkerInfo:
+    """A marker of the taxonomy."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def description(self) -> str:
+        """One line, as `pytest --markers` shows it."""
+
+@final
+class MarkerAlias:
+    """An alias of a marker (a deprecated or alternative spelling)."""
+
+    @property
+    def alias(self) -> str: ...
+    @property
+    def canonical(self) -> str:
+        """The marker it stands for."""
+
+@final
+class CategoryInfo:
+    """A category of the taxonomy and how many of its markers a test carries."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def min(self) -> int: ...
+    @property
+    def max(self) -> int | None:
+        """None: no upper limit."""
 
 @final
 class Batch:
@@ -166,8 +224,8 @@ class Validation:
     @property
     def headline(self) -> str:
         """`N tests in M files break the marker rules (of K checked)`."""
-    def files(self, per_file: int | None = None) -> list[tuple[str, int, str]]:
-        """`(file, tests, report text)` per file with findings; each text lists
+    def files(self, per_file: int | None = None) -> list[FileFindings]:
+        """Each file with findings and its part of the report; each text lists
         at most `per_file` tests (None: all) and says how many it left out."""
     def render(self) -> str:
         """The whole report: headline and every file."""
@@ -175,10 +233,63 @@ class Validation:
         """Every rule broken, one line each: its code, how many tests, what it is about."""
     def to_json(self) -> str:
         """The full list of offending tests and their problems as JSON."""
-    def findings(self) -> list[tuple[str, int, list[tuple[str, str, str]]]]:
-        """`(nodeid, line, [(code, message, fix)])` per offending test."""
-    def aliases(self) -> list[tuple[str, str, int, str, int]]:
-        """Deprecated aliases in use: `(alias, canonical, tests, first nodeid, its line)`."""
+    def findings(self) -> list[TestFindings]:
+        """Every offending test and its problems."""
+    def aliases(self) -> list[AliasUse]:
+        """The deprecated aliases the tests use."""
+
+@final
+class FileFindings:
+    """One file's part of the validation report."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def tests(self) -> int:
+        """How many of its tests break the rules."""
+    @property
+    def text(self) -> str:
+        """The report text for this file."""
+
+@final
+class RuleProblem:
+    """A rule one test breaks, and the fix."""
+
+    @property
+    def code(self) -> str:
+        """The rule's code (`DYN001`, ...)."""
+    @property
+    def message(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+
+@final
+class TestFindings:
+    """A test that breaks the rules."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def problems(self) -> list[RuleProblem]: ...
+
+@final
+class AliasUse:
+    """A deprecated alias the tests use."""
+
+    @property
+    def alias(self) -> str: ...
+    @property
+    def canonical(self) -> str: ...
+    @property
+    def tests(self) -> int:
+        """How many tests use it."""
+    @property
+    def first_nodeid(self) -> str:
+        """The first of them, and its line."""
+    @property
+    def first_line(self) -> int: ...
 
 # GPU awareness (docs/gpus.md)
 
@@ -219,10 +330,11 @@ class VramBudget:
 class Hardware:
     """What the machine can run of one batch."""
 
-    def by_position(self) -> tuple[list[str], list[int], list[int]]:
-        """The tests this machine cannot run, flat: `(reasons, positions, which)`:
-        the distinct reasons, and for each such test its position in the batch
-        and its reason's index."""
+    def by_position(self) -> Refusals:
+        """The tests this machine cannot run, flat: the distinct reasons, and
+        for each such test its position in the batch and its reason's index.
+        Flat lists of numbers make no Python object per test, which on a
+        large suite costs garbage-collection time."""
     @property
     def gpu_tests(self) -> int:
         """How many `gpu_N` tests (N >= 1) this machine runs: the audited ones."""
@@ -245,9 +357,9 @@ class Audit:
         """Which tests to audit: the batch's hardware decisions."""
     def start(self, nodeid: str) -> bool:
         """Begin sampling if `nodeid` is a `gpu_N` test; True when it is."""
-    def stop(self, nodeid: str, passed: bool) -> tuple[int, float] | None:
-        """End sampling of `nodeid`; `(GPUs used, peak MiB on one GPU)`, or None
-        when it was not sampled or the figures may miss some of its GPU work."""
+    def stop(self, nodeid: str, passed: bool) -> GpuUsage | None:
+        """End sampling of `nodeid`: what it used, or None when it was not
+        sampled or the figures may miss some of its GPU work."""
     def cancel(self) -> None:
         """Stop sampling without recording (the test did not get to run)."""
     def export(self) -> str:
@@ -264,16 +376,90 @@ class Audit:
     def close(self) -> None:
         """Stop the sampling thread (idempotent)."""
 
-_Stage = tuple[str, str, str]
+@final
+class Refusals:
+    """The tests a machine cannot run, as flat lists (see `Hardware.by_position`)."""
+
+    @property
+    def reasons(self) -> list[str]:
+        """The distinct reasons."""
+    @property
+    def positions(self) -> list[int]:
+        """Each refused test's position in the batch."""
+    @property
+    def which(self) -> list[int]:
+        """For each of them, the index of its reason in `reasons`."""
+
+@final
+class GpuUsage:
+    """What one `gpu_N` test used, as the audit sampled it."""
+
+    @property
+    def gpus_used(self) -> int:
+        """How many GPUs it used."""
+    @property
+    def peak_mib(self) -> float:
+        """The peak memory on any one GPU, in MiB."""
+
+@final
+class StageInfo:
+    """A stage of a pipeline, as configured."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def expression(self) -> str:
+        """The `-m` expression that selects its tests."""
+    @property
+    def machine(self) -> str:
+        """The machine it runs on (free text from the configuration)."""
+
+@final
+class PipelineInfo:
+    """A pipeline, as configured."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def aliases(self) -> list[str]: ...
+    @property
+    def lifecycle(self) -> str:
+        """The lifecycle marker its tests carry."""
+    @property
+    def gating(self) -> str | None:
+        """The expression of the tests whose failures fail the run; None: all."""
+    @property
+    def description(self) -> str: ...
+    @property
+    def stages(self) -> list[StageInfo]: ...
+
+@final
+class ResolvedStage:
+    """A pipeline and stage as named, checked and resolved."""
+
+    @property
+    def pipeline(self) -> str:
+        """The canonical pipeline name (an alias resolved)."""
+    @property
+    def stage(self) -> str | None: ...
+
+@final
+class FrameworkChoice:
+    """The framework `auto` chose from the changed files, and why."""
+
+    @property
+    def framework(self) -> str | None:
+        """None: every framework."""
+    @property
+    def why(self) -> str: ...
 
 @final
 class Pipelines:
     """The pipelines, stages and framework rules of one run."""
 
-    def describe(self) -> list[tuple[str, list[str], str, str | None, str, list[_Stage]]]:
-        """Every pipeline: `(name, aliases, lifecycle, gating or None, description,
-        [(stage, expression, machine)])`."""
-    def resolve(self, pipeline: str, stage: str | None = None) -> tuple[str, str | None]:
+    def describe(self) -> list[PipelineInfo]:
+        """Every pipeline and its stages."""
+    def resolve(self, pipeline: str, stage: str | None = None) -> ResolvedStage:
         """The canonical pipeline name (aliases resolved) and the stage, checked.
         An unknown one raises `ConfigError` listing the known ones."""
     def framework(self, name: str, source: str) -> str:
@@ -299,12 +485,10 @@ class Pipelines:
     @property
     def agnostic(self) -> str:
         """What happens to tests without a framework marker: `keep` or `drop`."""
-    def changed_framework(
-        self, rootdir: str, base: str, default: tuple[str, str] | None
-    ) -> tuple[str | None, str]:
+    def changed_framework(self, rootdir: str, base: str, default: tuple[str, str] | None) -> FrameworkChoice:
         """`auto`: run `git diff --name-only BASE...HEAD` in `rootdir` and choose
         the one framework the changes touch, else `default` (`(name, where it
-        came from)`, or None for all). Returns `(framework or None, why)`."""
+        came from)`, or None for all)."""
 
 @final
 class Selection:
@@ -561,10 +745,9 @@ class RunPolicy:
     @property
     def strict(self) -> bool:
         """Expired quarantine entries fail the run."""
-    def expired(self, run_id: str) -> list[tuple[str, str, str, str, str]]:
-        """Quarantine entries past their expiry date (UTC), as
-        `(test, ticket, owner, expires, reason)`; each is logged as a warning
-        with the run id as its flow id."""
+    def expired(self, run_id: str) -> list[ExpiredQuarantine]:
+        """Quarantine entries past their expiry date (UTC); each is logged as a
+        warning with the run id as its flow id."""
 
 @final
 class FactsTable:
@@ -660,13 +843,13 @@ class Recorder:
         test wrote it."""
     def count(self, outcome: str) -> int:
         """How many tests ended with `outcome`."""
-    def flaky(self) -> list[tuple[str, int, str | None, str | None]]:
-        """Flaky tests: `(nodeid, attempts, owner, reason)`."""
-    def quarantined(self) -> list[tuple[str, str, str, str, str]]:
-        """Quarantined tests that ran: `(nodeid, outcome, ticket, owner, expires)`."""
-    def slowest(self, n: int) -> list[tuple[str, float, str | None]]:
-        """The `n` slowest tests: `(nodeid, seconds, stage)`, slowest first."""
-    def write_error(self) -> tuple[str, int] | None:
+    def flaky(self) -> list[FlakyTest]:
+        """The tests that passed on a retry."""
+    def quarantined(self) -> list[QuarantinedTest]:
+        """The quarantined tests that ran."""
+    def slowest(self, n: int) -> list[SlowTest]:
+        """The `n` slowest tests, slowest first."""
+    def write_error(self) -> WriteError | None:
         """The first failed write to the records file and how many lines were lost."""
     def merge_durations(self, path: str) -> int:
         """Merge this run's test durations into a pytest-split durations file
@@ -674,6 +857,76 @@ class Recorder:
     @staticmethod
     def check_durations(path: str) -> None:
         """Check that a durations file (if it exists) can be read and merged."""
+
+@final
+class ExpiredQuarantine:
+    """A quarantine entry past its expiry date."""
+
+    @property
+    def test(self) -> str:
+        """The test's node id or pattern, as the entry writes it."""
+    @property
+    def ticket(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def expires(self) -> str:
+        """The expiry date, `YYYY-MM-DD`."""
+    @property
+    def reason(self) -> str: ...
+
+@final
+class FlakyTest:
+    """A test that passed on a retry."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def attempts(self) -> int:
+        """How many attempts it took."""
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None:
+        """The `flaky` marker's reason, if it gives one."""
+
+@final
+class QuarantinedTest:
+    """A quarantined test that ran."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def outcome(self) -> str:
+        """Its outcome (`passed`, `failed`, ...)."""
+    @property
+    def ticket(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def expires(self) -> str:
+        """The quarantine's expiry date, `YYYY-MM-DD`."""
+
+@final
+class SlowTest:
+    """One of the slowest tests of a run."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def stage(self) -> str | None: ...
+
+@final
+class WriteError:
+    """The first failed write to the records file."""
+
+    @property
+    def message(self) -> str: ...
+    @property
+    def lost(self) -> int:
+        """How many lines were lost."""
 
 @final
 class GpuAssignment:

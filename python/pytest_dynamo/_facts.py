@@ -12,14 +12,22 @@ import os
 
 import pytest
 
-from pytest_dynamo import _flaky, _flow, _state
-from pytest_dynamo._core import FactsTable, RunPolicy, TestStart
+from pytest_dynamo import _flow, _retries, _state
+from pytest_dynamo._core import (
+    PROPERTY_EXEMPT,
+    PROPERTY_FACTS,
+    PROPERTY_FLOW_ID,
+    FactsTable,
+    RunPolicy,
+    TestStart,
+)
 from pytest_dynamo._gating import GATING, Gating
 
-#: ``report.user_properties`` names this feature reads on the controller.
-FACTS = "dynamo_facts"
-FLOW_ID = "dynamo_flow_id"
-EXEMPT = "dynamo_exempt"
+#: ``report.user_properties`` names this feature reads on the controller
+#: (spelled once, in the core).
+FACTS = PROPERTY_FACTS
+FLOW_ID = PROPERTY_FLOW_ID
+EXEMPT = PROPERTY_EXEMPT
 #: The name this plugin is registered under.
 PLUGIN = "dynamo-facts"
 
@@ -71,7 +79,7 @@ class TestFacts:
         table, quarantined, problems, self.reruns = batch.record_facts(
             self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
         )
-        retrier = None if self.retries else _flaky.other_retrier(self.config)
+        retrier = None if self.retries else _retries.other_retrier(self.config)
         if retrier is not None:
             # Checked whatever the validation mode: the other plugin would
             # retry for ever (reruns=10**20) or crash (reruns="x") on them.
@@ -101,8 +109,8 @@ class TestFacts:
         # Our retries take over the protocol of flaky tests only: registered
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager
-        if self.retries and self.reruns and not manager.has_plugin(_flaky.RETRIES):
-            manager.register(_flaky.Retries(self.config, self), _flaky.RETRIES)
+        if self.retries and self.reruns and not manager.has_plugin(_retries.RETRIES):
+            manager.register(_retries.Retries(self.config, self.reruns), _retries.RETRIES)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

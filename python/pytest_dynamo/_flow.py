@@ -1,4 +1,4 @@
-"""Flow ids (spec: "Logging Improvements"): every test gets a uuid that its
+"""Flow ids: every test gets a uuid that its
 record, its log lines and the processes it starts share, so one failure can
 be followed across components. Log lines read
 ``<component> - <flow id> - <state> <message>``."""

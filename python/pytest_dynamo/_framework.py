@@ -22,10 +22,6 @@ AUTO = "auto"
 CONFIGURED = "[tool.pytest-dynamo.frameworks] default"
 
 
-def _usage(err: ConfigError) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-dynamo: {err}")
-
-
 def _named(config: pytest.Config, pipelines: Pipelines) -> tuple[str, str, bool] | None:
     """The framework the run names, where, and whether an environment
     variable named it: flag, environment, ini."""
@@ -57,7 +53,7 @@ def _default(pipelines: Pipelines) -> tuple[str, str] | None:
         try:
             return pipelines.framework_from_env(var, env), var
         except ConfigError as err:
-            raise _usage(err) from None
+            raise _options.usage_error(err) from None
     configured = pipelines.default_framework
     return None if configured is None else (configured, CONFIGURED)
 
@@ -80,13 +76,13 @@ def _choose(config: pytest.Config, pipelines: Pipelines) -> list[str | None]:
                     f"pytest-dynamo: {where}=auto compares the branch with a base, and none is set\n"
                     "  fix: --dynamo-base=origin/main (or the ini option dynamo_base, or DYNAMO_BASE)"
                 )
-            framework, why = pipelines.changed_framework(str(config.rootpath), base, default)
-            return [framework, f"{why}; base {base}"]
+            choice = pipelines.changed_framework(str(config.rootpath), base, default)
+            return [choice.framework, f"{choice.why}; base {base}"]
         if from_env:
             return [pipelines.framework_from_env(where, value), where]
         return [pipelines.framework(value, where), where]
     except ConfigError as err:
-        raise _usage(err) from None
+        raise _options.usage_error(err) from None
 
 
 def choose(config: pytest.Config, pipelines: Pipelines) -> tuple[str | None, str]:

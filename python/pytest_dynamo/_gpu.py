@@ -124,7 +124,7 @@ def vram_budget(config: pytest.Config) -> tuple[float | None, str]:
     if not value.strip():
         return None, ""
     if not _is_gib(value.strip()):
-        raise pytest.UsageError(f"pytest-dynamo: {where}: not a number of GiB (0 or more); fix or unset it")
+        raise _options.usage_error(f"{where}: not a number of GiB (0 or more); fix or unset it")
     return float(value), where
 
 
@@ -195,7 +195,7 @@ class GpuPlugin:
         try:
             self.rules: GpuRules = _state.engine(config).gpu_rules()
         except ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
         config.addinivalue_line(
             "markers",
             f"{self.rules.vram_marker}(gib): needs a GPU with at least this much memory, in GiB "
@@ -230,7 +230,7 @@ class GpuPlugin:
         try:
             budget = batch.vram_budget(self.rules, self.budget)
         except ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
         over = {id(batched[p]) for p in budget.over}
         unknown = {id(batched[p]) for p in budget.unknown}
         dropped = [item for item in items if id(item) in over or id(item) in unknown]
@@ -279,9 +279,10 @@ class GpuPlugin:
         try:
             hardware = batch.hardware(self.rules, json.dumps(self.inventory), missing)
         except ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
         self.audit.attach(hardware)
-        reasons, positions, which = hardware.by_position()
+        refused = hardware.by_position()
+        reasons, positions, which = refused.reasons, refused.positions, refused.which
         if not positions:
             return
         if self.on_missing == "skip":

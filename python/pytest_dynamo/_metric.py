@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from pytest_dynamo._core import PROPERTY_METRIC
+
 #: The user-property key the records writer looks for.
-PROPERTY = "dynamo_metric"
+PROPERTY = PROPERTY_METRIC
 
 
 class MetricRecorder:

@@ -16,6 +16,12 @@ from pytest_dynamo import _numbers
 VALIDATION_MODES = ("strict", "warn", "off")
 
 
+def usage_error(problem: object) -> pytest.UsageError:
+    """Bad configuration as the plugin reports it: ``pytest-dynamo: ...``
+    (``problem`` is a message, or a ``ConfigError`` whose text names the fix)."""
+    return pytest.UsageError(f"pytest-dynamo: {problem}")
+
+
 def choice(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
     """An argparse ``type=`` that turns a bad value into a usage error."""
 
@@ -92,7 +98,7 @@ def get_choice(config: pytest.Config, name: str, choices: tuple[str, ...], env: 
     """A setting that must be one of ``choices``; anything else is a usage error naming its source."""
     value, where = setting(config, name, env)
     if value.strip() not in choices:
-        raise pytest.UsageError(f"pytest-dynamo: {where}: not one of {', '.join(choices)}")
+        raise usage_error(f"{where}: not one of {', '.join(choices)}")
     return value.strip()
 
 
@@ -104,7 +110,7 @@ def whole_number(name: str, low: int, high: int) -> Callable[[str], str]:
         try:
             _numbers.parse(value, low, high)
         except ValueError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {name}={value}: {err}") from None
+            raise usage_error(f"{name}={value}: {err}") from None
         return value.strip()
 
     check.__name__ = name
@@ -120,7 +126,7 @@ def get_int(config: pytest.Config, name: str, low: int, high: int, env: str | No
     try:
         return _numbers.parse(value, low, high)
     except ValueError as err:
-        raise pytest.UsageError(f"pytest-dynamo: {where}: {err}; fix or unset it") from None
+        raise usage_error(f"{where}: {err}; fix or unset it") from None
 
 
 #: A value that is a negative number, not an option: the number's parser judges it.

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_dynamo import _collect, _parallel_ledger, _state
-from pytest_dynamo._core import ParallelSettings
+from pytest_dynamo._core import PROPERTY_PARALLEL_GPUS, ParallelSettings
 
 #: How long a waiting test sleeps between two looks at the ledger, in seconds.
 POLL_S = 0.01
@@ -24,7 +24,7 @@ POLL_S = 0.01
 #: run holds any, before it is skipped (it would otherwise wait forever).
 FREE_WAIT_S = 30.0
 #: ``item.user_properties`` name of a test's GPUs (the outer form, joined by ",").
-GPUS_PROPERTY = "dynamo_parallel_gpus"
+GPUS_PROPERTY = PROPERTY_PARALLEL_GPUS
 CVD = "CUDA_VISIBLE_DEVICES"
 ASSIGNMENT = pytest.StashKey["Assignment"]()
 SKIP_REASON = pytest.StashKey[str]()

@@ -127,7 +127,7 @@ def register(config: pytest.Config) -> None:
         try:
             _core.check_pushgateway_url(url)
         except _core.ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
     if _state.is_worker(config):
         return
     config.pluginmanager.register(PrometheusExport(config, path, url), "dynamo-prometheus")

@@ -1,4 +1,4 @@
-"""Records of a run (spec: "Reporting"), kept by the process that sees every
+"""Records of a run, what reports read, kept by the process that sees every
 report (the single process, or the xdist controller): a JSON line per test as
 it finishes, in memory (``_state.TEST_RECORDS``) and in the records file when
 one is named; the run-start and run-end lines; the durations file; JUnit
@@ -12,14 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dynamo import _facts, _flaky, _flow, _numbers, _options, _outcomes, _shards, _state, _summary
-from pytest_dynamo._core import DOCS_URL, ConfigError, Recorder, RunPolicy
+from pytest_dynamo import _facts, _flow, _numbers, _options, _outcomes, _retries, _shards, _state, _summary
+from pytest_dynamo._core import (
+    DOCS_URL,
+    REPORT_FAILED,
+    REPORT_FINISHED,
+    REPORT_RETRIED,
+    ConfigError,
+    ExpiredQuarantine,
+    Recorder,
+    RunPolicy,
+)
 from pytest_dynamo._gating import Gating, GatingReports
 
 RECORDS = "dynamo-records"
 #: Flags ``Recorder.report`` answers with: the report failed; it finished
 #: its test; it ends an attempt that is retried.
-FAILED, FINISHED, RETRIED = 1, 2, 4
+FAILED, FINISHED, RETRIED = REPORT_FAILED, REPORT_FINISHED, REPORT_RETRIED
 #: ``report.user_properties`` other features set for the records (read by
 #: the core): ``dynamo_gpus_used`` (int), ``dynamo_gpu_peak_mib`` (float),
 #: ``dynamo_metric`` ({"name", "value", "unit", "higher_is_better"}).
@@ -92,9 +101,9 @@ def register(config: pytest.Config) -> None:
     try:
         policy = RunPolicy.load(engine, str(config.rootpath))
     except ConfigError as err:
-        raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        raise _options.usage_error(err) from None
     run_id: str = _state.shared(config, "run_id", lambda: _new_run_id(config))
-    retrier = _flaky.other_retrier(config)
+    retrier = _retries.other_retrier(config)
     facts = _facts.TestFacts(
         config,
         policy,
@@ -134,7 +143,7 @@ class RecordsPlugin:
             if self.durations is not None:
                 Recorder.check_durations(str(self.durations))
         except ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
         self.fail_on_flaky = _flag(config, "dynamo_fail_on_flaky")
         self.slowest = _count(config, "dynamo_slowest", _numbers.MAX_LIST, 0)
         self.junit = bool(getattr(config.option, "xmlpath", None))
@@ -144,7 +153,7 @@ class RecordsPlugin:
         #: for JUnit XML the properties of attempts and finished tests.
         self.more = FAILED | (FINISHED | RETRIED if self.junit else 0)
         self.gating: Gating = _facts.gating(config)
-        self.expired: list[tuple[str, str, str, str, str]] = []
+        self.expired: list[ExpiredQuarantine] = []
         self.durations_note: str | None = None
 
     @pytest.hookimpl(trylast=True)
@@ -162,7 +171,7 @@ class RecordsPlugin:
         # Logged here, where pytest's logging is set up: --log-cli-level shows it.
         self.expired = self.policy.expired(self.recorder.run_id)
         if self.expired:
-            entries: list[object] = [_outcomes.ExpiredEntry(e[0], e[1]) for e in self.expired]
+            entries: list[object] = [_outcomes.ExpiredEntry(e.test, e.ticket) for e in self.expired]
             _outcomes.count(self.config, _outcomes.EXPIRED, entries)
             if self.policy.strict:
                 _outcomes.fail_the_last_line(self.config)
@@ -229,7 +238,7 @@ class RecordsPlugin:
         return status
 
     def fails_run(self) -> bool:
-        flaky = self.fail_on_flaky and self.recorder.count("flaky") > 0
+        flaky = self.fail_on_flaky and self.recorder.count(_outcomes.FLAKY) > 0
         return flaky or (self.policy.strict and bool(self.expired))
 
     @pytest.hookimpl(trylast=True)

@@ -123,23 +123,19 @@ def apply_stage_options(config: pytest.Config, args: list[str]) -> None:
     try:
         pipelines = Engine.load(str(config.rootpath), config_file).pipelines()
         options = pipelines.stage_options(pipeline, stage)
-        name, stage_name = pipelines.resolve(pipeline, stage)
+        resolved = pipelines.resolve(pipeline, stage)
     except ConfigError:
         return
     if not options:
         return
     args[:0] = options
-    config.stash[STAGE_OPTIONS] = (name, stage_name or stage, list(options))
+    config.stash[STAGE_OPTIONS] = (resolved.pipeline, resolved.stage or stage, list(options))
     # `-p NAME` among them: load the plugin as pytest does for the command line.
     config.pluginmanager.consider_preparse(options, exclude_only=False)
 
 
 def _flag(config: pytest.Config, name: str) -> bool:
     return bool(config.getoption(name, default=False)) or bool(config.getini(name))
-
-
-def _usage(err: ConfigError) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-dynamo: {err}")
 
 
 class SelectionPlugin:
@@ -150,7 +146,7 @@ class SelectionPlugin:
         try:
             self.pipelines = _state.engine(config).pipelines()
         except ConfigError as err:
-            raise _usage(err) from None
+            raise _options.usage_error(err) from None
         pipeline = _options.get(config, "dynamo_pipeline", env="DYNAMO_PIPELINE").strip() or None
         stage = _options.get(config, "dynamo_stage", env="DYNAMO_STAGE").strip() or None
         self.gating_expr = "all"
@@ -161,12 +157,13 @@ class SelectionPlugin:
             )
         if pipeline is not None:
             try:
-                pipeline, stage = self.pipelines.resolve(pipeline, stage)
+                resolved = self.pipelines.resolve(pipeline, stage)
             except ConfigError as err:
-                raise _usage(err) from None
-            for name, _, _, gating, _, _ in self.pipelines.describe():
-                if name == pipeline and gating is not None:
-                    self.gating_expr = gating
+                raise _options.usage_error(err) from None
+            pipeline, stage = resolved.pipeline, resolved.stage
+            for described in self.pipelines.describe():
+                if described.name == pipeline and described.gating is not None:
+                    self.gating_expr = described.gating
         self.pipeline: str | None = pipeline
         self.stage: str | None = stage
         self.framework, self.why = _framework.choose(config, self.pipelines)
@@ -231,7 +228,7 @@ class SelectionPlugin:
                     gpu_parallel=_budgets.gpu_parallel(self.config),
                 )
             except ConfigError as err:
-                raise _usage(err) from None
+                raise _options.usage_error(err) from None
             parallel = _parallel.enabled(self.config)
             if shards is not None or parallel:
                 planned = items

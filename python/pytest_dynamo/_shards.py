@@ -65,7 +65,7 @@ class Shard:
 
 
 def _usage(message: str) -> pytest.UsageError:
-    return pytest.UsageError(f"pytest-dynamo: {message}\n  see {DOCS}")
+    return _options.usage_error(f"{message}\n  see {DOCS}")
 
 
 def parse_fixed(value: str, where: str) -> Shard:
@@ -219,7 +219,7 @@ class ShardsPlugin:
         try:
             return partition_shards(list(nodeids), self.shard.count, self.group, self.durations)
         except ConfigError as err:
-            raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+            raise _options.usage_error(err) from None
 
     def partition_items(self, items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> ShardPlan:
         """With ``--dynamo-gpu-parallel`` and a stage, a shard's load is its

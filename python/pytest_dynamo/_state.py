@@ -37,7 +37,7 @@ def load_engine(config: pytest.Config) -> Engine:
     try:
         engine = Engine.load(str(config.rootpath), config_file)
     except ConfigError as err:
-        raise pytest.UsageError(f"pytest-dynamo: {err}") from None
+        raise _options.usage_error(err) from None
     config.stash[ENGINE] = engine
     return engine
 

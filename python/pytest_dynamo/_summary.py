@@ -11,19 +11,31 @@ explicitly, are shown at any verbosity."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pytest
 
-if TYPE_CHECKING:
-    from pytest_dynamo._records import RecordsPlugin
+from pytest_dynamo._core import ExpiredQuarantine, Recorder, RunPolicy
+
+
+class SummarySource(Protocol):
+    """What the summary reads of the records plugin (``_records.RecordsPlugin``),
+    named here so that the two modules do not import each other."""
+
+    config: pytest.Config
+    recorder: Recorder
+    policy: RunPolicy
+    fail_on_flaky: bool
+    expired: list[ExpiredQuarantine]
+    slowest: int
+    durations_note: str | None
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
-def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
+def write(tr: pytest.TerminalReporter, records: SummarySource) -> None:
     verbosity = records.config.get_verbosity()
     #: Problems one per line (default and -q); only their count under -qq.
     listed = verbosity >= -1
@@ -35,26 +47,27 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
         fails = records.fail_on_flaky
         if listed:
             tr.write_sep("=", "flaky tests (passed on a retry)", yellow=not fails, red=fails)
-            for nodeid, attempts, owner, reason in flaky:
-                why = f": {reason}" if reason else ""
-                tr.write_line(f"FLAKY {nodeid} ({attempts} attempts; owner: {owner or 'unassigned'}){why}")
+            for test in flaky:
+                why = f": {test.reason}" if test.reason else ""
+                owner = test.owner or "unassigned"
+                tr.write_line(f"FLAKY {test.nodeid} ({test.attempts} attempts; owner: {owner}){why}")
         verdict = "the run fails (dynamo_fail_on_flaky)" if fails else "the run passes"
         tr.write_line(
             f"pytest-dynamo: {_plural(len(flaky), 'flaky test')}; {verdict}", yellow=not fails, red=fails
         )
 
     quarantined = recorder.quarantined()
-    passing = sum(1 for entry in quarantined if entry[1] == "passed")
-    failing = [entry for entry in quarantined if entry[1] != "passed"]
+    passing = sum(1 for entry in quarantined if entry.outcome == "passed")
+    failing = [entry for entry in quarantined if entry.outcome != "passed"]
     if failing or records.expired or (passing and informed):
         if listed:
             tr.write_sep("=", "quarantine", yellow=True)
-            for nodeid, outcome, ticket, owner, expires in failing:
-                entry = f"({ticket}, owner: {owner}, expires {expires})"
-                tr.write_line(f"QUARANTINED {nodeid}: {outcome} {entry}")
-            for test, ticket, owner, expires, reason in records.expired:
+            for q in failing:
+                entry = f"({q.ticket}, owner: {q.owner}, expires {q.expires})"
+                tr.write_line(f"QUARANTINED {q.nodeid}: {q.outcome} {entry}")
+            for e in records.expired:
                 tr.write_line(
-                    f"EXPIRED {ticket} (owner: {owner}) on {expires}: {test}: {reason}",
+                    f"EXPIRED {e.ticket} (owner: {e.owner}) on {e.expires}: {e.test}: {e.reason}",
                     red=records.policy.strict,
                     yellow=not records.policy.strict,
                 )
@@ -84,8 +97,8 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
     slowest = recorder.slowest(records.slowest)
     if slowest:
         tr.write_sep("=", f"slowest {_plural(len(slowest), 'test')}")
-        for nodeid, seconds, stage in slowest:
-            tr.write_line(f"{seconds:8.2f}s {nodeid} (stage: {stage or '-'})")
+        for slow in slowest:
+            tr.write_line(f"{slow.seconds:8.2f}s {slow.nodeid} (stage: {slow.stage or '-'})")
 
     # A failed write says only that: "appended" would claim what did not happen.
     error = recorder.write_error()
@@ -95,7 +108,7 @@ def write(tr: pytest.TerminalReporter, records: RecordsPlugin) -> None:
             f"(run {recorder.run_id}) appended to {recorder.path}"
         )
     if error is not None:
-        message, lost = error
-        tr.write_line(f"pytest-dynamo: {_plural(lost, 'record')} could not be written: {message}", red=True)
+        lost = _plural(error.lost, "record")
+        tr.write_line(f"pytest-dynamo: {lost} could not be written: {error.message}", red=True)
     if records.durations_note is not None and informed:
         tr.write_line(f"pytest-dynamo: {records.durations_note}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _flaky, _numbers, _options, _state
+from pytest_dynamo import _numbers, _options, _retries, _state
 from pytest_dynamo._core import Engine
 
 TRANSIENT = "dynamo-transient-retries"
@@ -37,18 +37,18 @@ class TransientRetries:
         option = item.config.option
         if any(getattr(option, name, False) for name in ("usepdb", "setuponly", "setupshow")):
             return None
-        _flaky.run_with_retries(item, nextitem, self.reruns, self._transient)
+        _retries.run_with_retries(item, nextitem, self.reruns, self._transient)
         return True
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
         # Seen, not answered: each retry re-arms the timer with these settings.
-        item.stash[_flaky.TIMEOUT] = settings
+        item.stash[_retries.TIMEOUT] = settings
 
 
 def register(config: pytest.Config) -> None:
     engine = _state.engine(config)
-    if not engine.retries_transient or _flaky.other_retrier(config) is not None:
+    if not engine.retries_transient or _retries.other_retrier(config) is not None:
         return
     reruns = _options.get_int(config, "dynamo_reruns", 0, _numbers.MAX_RERUNS)
     reruns = 2 if reruns is None else reruns

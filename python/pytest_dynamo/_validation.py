@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _collect, _flaky, _options, _state
+from pytest_dynamo import _collect, _options, _retries, _state
 from pytest_dynamo._core import DOCS_URL, Batch, Validation
 from pytest_dynamo._warnings import MarkerAliasWarning
 
@@ -122,23 +122,24 @@ class ValidationPlugin:
     def check(self, batch: Batch, items: list[pytest.Item], everything: list[pytest.Item]) -> None:
         if self.mode == "off":
             return
-        result = batch.validate(_flaky.other_retrier(self.config))
+        result = batch.validate(_retries.other_retrier(self.config))
         self.result = result
         if self.report_path is not None:
             write_report(self.report_path, result)
         aliases = result.aliases()
         by_nodeid = {item.nodeid: item for item in everything} if aliases else {}
-        for alias, canonical, tests, nodeid, _ in aliases:
-            first = by_nodeid.get(nodeid)
+        for use in aliases:
+            first = by_nodeid.get(use.first_nodeid)
+            tests = use.tests
             # Pointed at the first test using the alias, not at this module.
             warnings.warn_explicit(
                 MarkerAliasWarning(
-                    f"marker '{alias}' is a deprecated alias of '{canonical}' "
+                    f"marker '{use.alias}' is a deprecated alias of '{use.canonical}' "
                     f"({tests} test{'s' if tests != 1 else ''}): "
-                    f"rename it to @pytest.mark.{canonical}"
+                    f"rename it to @pytest.mark.{use.canonical}"
                 ),
                 category=MarkerAliasWarning,
-                filename=str(self.config.rootpath / nodeid.split("::", 1)[0]),
+                filename=str(self.config.rootpath / use.first_nodeid.split("::", 1)[0]),
                 lineno=_collect.line_of(first) if first is not None else 0,
             )
         if self.mode == "strict" and result.count:
@@ -147,14 +148,15 @@ class ValidationPlugin:
             # under --collect-only and on every xdist worker.
             # Only the first files get an error each: the rule counts and
             # the full report (the summary names it) cover the others.
-            for file, tests, text in result.files(PER_FILE)[:FILES]:
+            for found in result.files(PER_FILE)[:FILES]:
+                tests = found.tests
                 shown = f" (first {PER_FILE} shown; {self.where_full()})" if tests > PER_FILE else ""
                 header = (
                     f"pytest-dynamo: {tests} test{'s' if tests != 1 else ''} "
                     f"in this file break{'s' if tests == 1 else ''} the marker rules{shown}\n\n"
                 )
                 report = pytest.CollectReport(
-                    nodeid=file, outcome="failed", longrepr=header + text, result=[]
+                    nodeid=found.file, outcome="failed", longrepr=header + found.text, result=[]
                 )
                 self.config.hook.pytest_collectreport(report=report)
             if _state.is_worker(self.config) or self.config.getoption(
@@ -172,14 +174,14 @@ class ValidationPlugin:
 
     def capped(self, result: Validation) -> bool:
         files = result.files(PER_FILE)
-        return len(files) > FILES or any(tests > PER_FILE for _, tests, _ in files)
+        return len(files) > FILES or any(f.tests > PER_FILE for f in files)
 
     def render(self, result: Validation) -> str:
         """The warn-mode report: the first tests of the first files."""
         files = result.files(PER_FILE)
         out = [f"pytest-dynamo: {result.headline}\n"]
-        for file, _, text in files[:FILES]:
-            out.append(f"\n{file}\n" + "".join(f"  {line}\n" for line in text.splitlines()))
+        for f in files[:FILES]:
+            out.append(f"\n{f.file}\n" + "".join(f"  {line}\n" for line in f.text.splitlines()))
         if len(files) > FILES:
             more = len(files) - FILES
             out.append(f"\n... and {more} more file{'s' if more != 1 else ''}\n")

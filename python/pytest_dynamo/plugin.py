@@ -53,10 +53,10 @@ def pytest_load_initial_conftests(
 
 
 def register_markers(config: pytest.Config, engine: Engine) -> None:
-    for name, category, description in engine.markers():
-        config.addinivalue_line("markers", f"{name}: [{category}] {description}")
-    for alias, canonical in engine.aliases():
-        config.addinivalue_line("markers", f"{alias}: deprecated alias of {canonical}")
+    for marker in engine.markers():
+        config.addinivalue_line("markers", f"{marker.name}: [{marker.category}] {marker.description}")
+    for alias in engine.aliases():
+        config.addinivalue_line("markers", f"{alias.alias}: deprecated alias of {alias.canonical}")
 
 
 def markers_only(config: pytest.Config, activation: _activation.Activation) -> tuple[Engine, str]:
@@ -165,10 +165,3 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object
     if (config.getoption("version", default=0) or 0) > 1:
         sys.stdout.write(_activation.of(config).line() + "\n")
     return result
-
-
-def gating(config: pytest.Config) -> Gating:
-    """The run's gating: pipelines and quarantine add exemptions to it."""
-    plugin = config.pluginmanager.get_plugin(GATING)
-    assert isinstance(plugin, Gating)
-    return plugin

@@ -1,5 +1,5 @@
-//! Flakiness over a window of runs, in the spec's terms ("Flakiness
-//! Management", "Flaky test rate >5%").
+//! Flakiness over a window of runs: which tests are flaky, and the suite's
+//! flaky-test rate (the gates alert above 5% by default).
 //!
 //! A test is *flaky* when the window shows it both passing and failing on
 //! the same commit, or passing only on a retry (outcome `flaky`): the code

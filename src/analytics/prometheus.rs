@@ -1,7 +1,7 @@
 //! A run's metrics in the Prometheus text format, encoded with the
 //! `prometheus-client` crate: for `node_exporter`'s textfile collector and for
-//! a Pushgateway (spec: "All test jobs log duration, pass/fail, resource
-//! usage (Prometheus)"). Every value describes the last run, so every metric
+//! a Pushgateway, so every test job's durations, results and resource use
+//! reach Prometheus. Every value describes the last run, so every metric
 //! is a gauge or a histogram: a counter would claim to accumulate. The
 //! names are documented in docs/prometheus.md; the Grafana dashboard uses them.
 

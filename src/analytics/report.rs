@@ -169,7 +169,7 @@ pub struct Owner {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct HistoryReport {
     pub schema: u32,
     pub generated_at: String,
     pub settings: Settings,
@@ -220,7 +220,7 @@ pub fn build(
     settings: &Settings,
     quarantine: Option<&QuarantineFile>,
     now: f64,
-) -> Report {
+) -> HistoryReport {
     let selected = history.select(settings.pipeline.as_deref());
     let (window, previous) = windows(&selected, settings.window);
     let flakes = flakiness::assess(history, &window, settings.min_runs);
@@ -314,7 +314,7 @@ pub fn build(
         &quarantine_section,
     );
 
-    Report {
+    HistoryReport {
         // 2: the flaky measures renamed (`flaky_tests_percent`, `flaky_results_by_run`).
         schema: 2,
         generated_at: timestamp::seconds(now),

@@ -27,7 +27,7 @@ pub struct History {
 /// The history report, ready to render as text, JSON, Markdown or HTML.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Report {
-    inner: report::Report,
+    inner: report::HistoryReport,
     quarantine: Option<QuarantineFile>,
 }
 

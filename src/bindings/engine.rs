@@ -17,9 +17,6 @@ use crate::taxonomy::marker_args;
 use crate::taxonomy::validate::{self, Resolution};
 use crate::taxonomy::validation_report;
 
-/// `(nodeid, line, [(code, message, fix)])`.
-type PyFinding = (String, u32, Vec<(String, String, String)>);
-
 /// The taxonomy and configuration of one pytest run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Engine {
@@ -81,12 +78,16 @@ impl Engine {
         self.inner.config.shards.group.name()
     }
 
-    /// Every marker as `(name, category, description)`, category by category.
-    fn markers(&self) -> Vec<(String, String, String)> {
+    /// Every marker of the taxonomy, category by category.
+    fn markers(&self) -> Vec<MarkerInfo> {
         self.inner
             .taxonomy
             .markers()
-            .map(|m| (m.name.clone(), m.category.clone(), m.description.clone()))
+            .map(|m| MarkerInfo {
+                name: m.name.clone(),
+                category: m.category.clone(),
+                description: m.description.clone(),
+            })
             .collect()
     }
 
@@ -95,25 +96,30 @@ impl Engine {
         self.inner.taxonomy.suggest(name).map(str::to_string)
     }
 
-    /// Every alias as `(alias, canonical)`.
-    fn aliases(&self) -> Vec<(String, String)> {
-        let mut out: Vec<_> = self
-            .inner
-            .taxonomy
-            .aliases()
-            .map(|(a, c)| (a.to_string(), c.to_string()))
-            .collect();
-        out.sort();
-        out
+    /// Every alias and the marker it stands for, sorted by alias.
+    fn aliases(&self) -> Vec<MarkerAlias> {
+        let mut out: Vec<_> = self.inner.taxonomy.aliases().collect();
+        out.sort_unstable();
+        out.into_iter()
+            .map(|(a, c)| MarkerAlias {
+                alias: a.to_string(),
+                canonical: c.to_string(),
+            })
+            .collect()
     }
 
-    /// Every category as `(name, description, min, max)`; max None is unlimited.
-    fn categories(&self) -> Vec<(String, String, u32, Option<u32>)> {
+    /// Every category of the taxonomy, in its order.
+    fn categories(&self) -> Vec<CategoryInfo> {
         self.inner
             .taxonomy
             .categories
             .iter()
-            .map(|c| (c.name.clone(), c.description.clone(), c.min, c.max))
+            .map(|c| CategoryInfo {
+                name: c.name.clone(),
+                description: c.description.clone(),
+                min: c.min,
+                max: c.max,
+            })
             .collect()
     }
 
@@ -227,13 +233,17 @@ impl Validation {
         validation_report::headline(&self.inner)
     }
 
-    /// `(file, tests, report text)` per file with findings; each text lists
+    /// Each file with findings and its part of the report; each text lists
     /// at most `per_file` tests (None: all) and says how many it left out.
     #[pyo3(signature = (per_file=None))]
-    fn files(&self, per_file: Option<usize>) -> Vec<(String, usize, String)> {
+    fn files(&self, per_file: Option<usize>) -> Vec<FileFindings> {
         validation_report::by_file_capped(&self.inner, per_file.unwrap_or(usize::MAX))
             .into_iter()
-            .map(|f| (f.file, f.tests, f.text))
+            .map(|f| FileFindings {
+                file: f.file,
+                tests: f.tests,
+                text: f.text,
+            })
             .collect()
     }
 
@@ -252,36 +262,106 @@ impl Validation {
         validation_report::to_json(&self.inner)
     }
 
-    /// `(nodeid, line, [(code, message, fix)])` per offending test.
-    fn findings(&self) -> Vec<PyFinding> {
+    /// Every offending test and its problems.
+    fn findings(&self) -> Vec<TestFindings> {
         self.inner
             .findings
             .iter()
-            .map(|f| {
-                let problems = f
+            .map(|f| TestFindings {
+                nodeid: f.nodeid.clone(),
+                line: f.line,
+                problems: f
                     .problems
                     .iter()
-                    .map(|p| (p.code.to_string(), p.message.clone(), p.fix.clone()))
-                    .collect();
-                (f.nodeid.clone(), f.line, problems)
+                    .map(|p| RuleProblem {
+                        code: p.code.to_string(),
+                        message: p.message.clone(),
+                        fix: p.fix.clone(),
+                    })
+                    .collect(),
             })
             .collect()
     }
 
-    /// Deprecated aliases in use: `(alias, canonical, tests, first nodeid, its line)`.
-    fn aliases(&self) -> Vec<(String, String, usize, String, u32)> {
+    /// The deprecated aliases the tests use.
+    fn aliases(&self) -> Vec<AliasUse> {
         self.inner
             .aliases
             .iter()
-            .map(|a| {
-                (
-                    a.alias.clone(),
-                    a.canonical.clone(),
-                    a.tests,
-                    a.first_nodeid.clone(),
-                    a.first_line,
-                )
+            .map(|a| AliasUse {
+                alias: a.alias.clone(),
+                canonical: a.canonical.clone(),
+                tests: a.tests,
+                first_nodeid: a.first_nodeid.clone(),
+                first_line: a.first_line,
             })
             .collect()
     }
+}
+
+/// A marker of the taxonomy.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct MarkerInfo {
+    pub name: String,
+    pub category: String,
+    /// One line, as `pytest --markers` shows it.
+    pub description: String,
+}
+
+/// An alias of a marker (a deprecated or alternative spelling).
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct MarkerAlias {
+    pub alias: String,
+    /// The marker it stands for.
+    pub canonical: String,
+}
+
+/// A category of the taxonomy and how many of its markers a test carries.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct CategoryInfo {
+    pub name: String,
+    pub description: String,
+    pub min: u32,
+    /// None: no upper limit.
+    pub max: Option<u32>,
+}
+
+/// One file's part of the validation report.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct FileFindings {
+    pub file: String,
+    /// How many of its tests break the rules.
+    pub tests: usize,
+    /// The report text for this file.
+    pub text: String,
+}
+
+/// A rule one test breaks, and the fix.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+#[derive(Clone)]
+pub struct RuleProblem {
+    /// The rule's code (`DYN001`, ...).
+    pub code: String,
+    pub message: String,
+    pub fix: String,
+}
+
+/// A test that breaks the rules.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct TestFindings {
+    pub nodeid: String,
+    pub line: u32,
+    pub problems: Vec<RuleProblem>,
+}
+
+/// A deprecated alias the tests use.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct AliasUse {
+    pub alias: String,
+    pub canonical: String,
+    /// How many tests use it.
+    pub tests: usize,
+    /// The first of them, and its line.
+    pub first_nodeid: String,
+    pub first_line: u32,
 }

@@ -106,11 +106,11 @@ pub struct Hardware {
 
 #[pymethods]
 impl Hardware {
-    /// The tests this machine cannot run, flat: `(reasons, positions, which)`:
-    /// the distinct reasons, and for each such test its position in the batch
-    /// and its reason's index. Flat lists of numbers make no Python object
-    /// per test, which on a large suite costs garbage-collection time.
-    fn by_position(&self) -> (Vec<String>, Vec<usize>, Vec<usize>) {
+    /// The tests this machine cannot run, flat: the distinct reasons, and
+    /// for each such test its position in the batch and its reason's index.
+    /// Flat lists of numbers make no Python object per test, which on a
+    /// large suite costs garbage-collection time.
+    fn by_position(&self) -> Refusals {
         let mut reasons: Vec<String> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut positions = Vec::with_capacity(self.decisions.len());
@@ -123,7 +123,11 @@ impl Hardware {
             positions.push(*position);
             which.push(n);
         }
-        (reasons, positions, which)
+        Refusals {
+            reasons,
+            positions,
+            which,
+        }
     }
 
     /// How many `gpu_N` tests (N >= 1) this machine runs: the audited ones.
@@ -336,9 +340,9 @@ impl Audit {
         true
     }
 
-    /// End sampling of `nodeid`; `(GPUs used, peak MiB on one GPU)`, or None
-    /// when it was not sampled or the figures may miss some of its GPU work.
-    fn stop(&self, py: Python<'_>, nodeid: &str, passed: bool) -> Option<(usize, f64)> {
+    /// End sampling of `nodeid`: what it used, or None when it was not
+    /// sampled or the figures may miss some of its GPU work.
+    fn stop(&self, py: Python<'_>, nodeid: &str, passed: bool) -> Option<GpuUsage> {
         py.detach(|| {
             let mut st = self.lock();
             if st.current.as_deref() != Some(nodeid) {
@@ -355,7 +359,10 @@ impl Audit {
                 }
             };
             let req = st.requirements.get(nodeid)?.clone();
-            let figures = (usage.doubt.is_none()).then_some((usage.gpus.len(), usage.peak_mib));
+            let figures = (usage.doubt.is_none()).then_some(GpuUsage {
+                gpus_used: usage.gpus.len(),
+                peak_mib: usage.peak_mib,
+            });
             let (marker, gpus) = req.hardware.unwrap_or_default();
             st.audit.records.push(Record {
                 nodeid: nodeid.to_string(),
@@ -420,4 +427,24 @@ impl Audit {
             }
         });
     }
+}
+
+/// The tests a machine cannot run, as flat lists (see `Hardware.by_position`).
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct Refusals {
+    /// The distinct reasons.
+    pub reasons: Vec<String>,
+    /// Each refused test's position in the batch.
+    pub positions: Vec<usize>,
+    /// For each of them, the index of its reason in `reasons`.
+    pub which: Vec<usize>,
+}
+
+/// What one `gpu_N` test used, as the audit sampled it.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct GpuUsage {
+    /// How many GPUs it used.
+    pub gpus_used: usize,
+    /// The peak memory on any one GPU, in MiB.
+    pub peak_mib: f64,
 }

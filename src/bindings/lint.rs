@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
+use crate::lint::run;
 use crate::lint::{report, Request, Severity};
-use crate::lint::{run, Report};
 
 /// `(path, line, column, code, severity, message, fix, [nodeid])`.
 type PyLintFinding = (
@@ -23,7 +23,7 @@ type PyLintFinding = (
 /// What `lint` found: findings grouped by place, and counts.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct LintReport {
-    inner: Report,
+    inner: crate::lint::LintReport,
 }
 
 /// Lint the markers of the tests under `paths` without importing them.

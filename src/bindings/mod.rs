@@ -27,11 +27,18 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::bindings::engine::{Batch, Engine, Validation};
+    use crate::bindings::engine::{
+        AliasUse, Batch, CategoryInfo, Engine, FileFindings, MarkerAlias, MarkerInfo, RuleProblem,
+        TestFindings, Validation,
+    };
     #[pymodule_export]
-    use crate::bindings::gpu::{describe_gpus, probe_gpus, Audit, GpuRules, Hardware, VramBudget};
+    use crate::bindings::gpu::{
+        describe_gpus, probe_gpus, Audit, GpuRules, GpuUsage, Hardware, Refusals, VramBudget,
+    };
     #[pymodule_export]
-    use crate::bindings::pipeline::{Pipelines, Selection};
+    use crate::bindings::pipeline::{
+        FrameworkChoice, PipelineInfo, Pipelines, ResolvedStage, Selection, StageInfo,
+    };
 
     #[pymodule_export]
     use crate::bindings::lint::{lint, LintReport};
@@ -56,7 +63,8 @@ mod _core {
     use crate::bindings::pytest::test_start::TestStart;
     #[pymodule_export]
     use crate::bindings::records::{
-        new_flow_id, new_run_id, test_id, FactsTable, Recorder, RunPolicy,
+        new_flow_id, new_run_id, test_id, ExpiredQuarantine, FactsTable, FlakyTest,
+        QuarantinedTest, Recorder, RunPolicy, SlowTest, WriteError,
     };
     #[pymodule_export]
     use crate::bindings::shards::{partition_shards, ShardPlan};
@@ -69,10 +77,29 @@ mod _core {
         let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DOCS_URL", crate::docs::BASE)?;
+        add_names(m)?;
         m.add(
             "ConfigError",
             m.py().get_type::<crate::bindings::convert::ConfigError>(),
         )?;
+        Ok(())
+    }
+
+    /// Names both languages use, spelled once in the core.
+    fn add_names(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        use crate::bindings::records::{FAILED, FINISHED, RETRIED};
+        use crate::records::properties;
+        m.add("PROPERTY_FACTS", properties::FACTS)?;
+        m.add("PROPERTY_FLOW_ID", properties::FLOW_ID)?;
+        m.add("PROPERTY_EXEMPT", properties::EXEMPT)?;
+        m.add("PROPERTY_PARALLEL_GPUS", properties::PARALLEL_GPUS)?;
+        m.add("PROPERTY_GPUS_USED", properties::GPUS_USED)?;
+        m.add("PROPERTY_GPU_PEAK_MIB", properties::GPU_PEAK_MIB)?;
+        m.add("PROPERTY_METRIC", properties::METRIC)?;
+        m.add("ATTEMPTS_ATTRIBUTE", properties::ATTEMPTS)?;
+        m.add("REPORT_FAILED", FAILED)?;
+        m.add("REPORT_FINISHED", FINISHED)?;
+        m.add("REPORT_RETRIED", RETRIED)?;
         Ok(())
     }
 }

@@ -41,17 +41,45 @@ pub struct Selection {
     non_gating: Vec<String>,
 }
 
-/// `(stage, expression, machine)`.
-type PyStage = (String, String, String);
-/// `(name, aliases, lifecycle, gating, description, stages)`.
-type PyPipeline = (
-    String,
-    Vec<String>,
-    String,
-    Option<String>,
-    String,
-    Vec<PyStage>,
-);
+/// A stage of a pipeline, as configured.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+#[derive(Clone)]
+pub struct StageInfo {
+    pub name: String,
+    /// The `-m` expression that selects its tests.
+    pub expression: String,
+    /// The machine it runs on (free text from the configuration).
+    pub machine: String,
+}
+
+/// A pipeline, as configured.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct PipelineInfo {
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// The lifecycle marker its tests carry.
+    pub lifecycle: String,
+    /// The expression of the tests whose failures fail the run; None: all.
+    pub gating: Option<String>,
+    pub description: String,
+    pub stages: Vec<StageInfo>,
+}
+
+/// A pipeline and stage as named, checked and resolved.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct ResolvedStage {
+    /// The canonical pipeline name (an alias resolved).
+    pub pipeline: String,
+    pub stage: Option<String>,
+}
+
+/// The framework `auto` chose from the changed files, and why.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct FrameworkChoice {
+    /// None: every framework.
+    pub framework: Option<String>,
+    pub why: String,
+}
 
 #[pymethods]
 impl Engine {
@@ -105,24 +133,26 @@ impl Pipelines {
 
 #[pymethods]
 impl Pipelines {
-    /// Every pipeline: `(name, aliases, lifecycle, gating or None, description,
-    /// [(stage, expression, machine)])`.
-    fn describe(&self) -> Vec<PyPipeline> {
+    /// Every pipeline and its stages.
+    fn describe(&self) -> Vec<PipelineInfo> {
         self.inner
             .list
             .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.aliases.clone(),
-                    p.lifecycle.clone(),
-                    p.gating.as_ref().map(|g| g.text.clone()),
-                    p.description.clone(),
-                    p.stages
-                        .iter()
-                        .map(|s| (s.name.clone(), s.expr.text.clone(), s.machine.clone()))
-                        .collect(),
-                )
+            .map(|p| PipelineInfo {
+                name: p.name.clone(),
+                aliases: p.aliases.clone(),
+                lifecycle: p.lifecycle.clone(),
+                gating: p.gating.as_ref().map(|g| g.text.clone()),
+                description: p.description.clone(),
+                stages: p
+                    .stages
+                    .iter()
+                    .map(|s| StageInfo {
+                        name: s.name.clone(),
+                        expression: s.expr.text.clone(),
+                        machine: s.machine.clone(),
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -130,10 +160,13 @@ impl Pipelines {
     /// The canonical pipeline name (aliases resolved) and the stage, checked.
     /// An unknown one raises `ConfigError` listing the known ones.
     #[pyo3(signature = (pipeline, stage=None))]
-    fn resolve(&self, pipeline: &str, stage: Option<&str>) -> PyResult<(String, Option<String>)> {
+    fn resolve(&self, pipeline: &str, stage: Option<&str>) -> PyResult<ResolvedStage> {
         let req = self.request(Some(pipeline), stage, None)?;
         let p = req.pipeline.expect("a pipeline was named");
-        Ok((p.name.clone(), req.stage.map(|i| p.stages[i].name.clone())))
+        Ok(ResolvedStage {
+            pipeline: p.name.clone(),
+            stage: req.stage.map(|i| p.stages[i].name.clone()),
+        })
     }
 
     /// A framework name given by `source` (a flag or variable), checked
@@ -188,20 +221,23 @@ impl Pipelines {
 
     /// `auto`: run `git diff --name-only BASE...HEAD` in `rootdir` and choose
     /// the one framework the changes touch, else `default` (`(name, where it
-    /// came from)`, or None for all). Returns `(framework or None, why)`.
+    /// came from)`, or None for all).
     fn changed_framework(
         &self,
         py: Python<'_>,
         rootdir: PathBuf,
         base: &str,
         default: Option<(String, String)>,
-    ) -> PyResult<(Option<String>, String)> {
+    ) -> PyResult<FrameworkChoice> {
         let choice = py.detach(|| {
             let changed = changes::changed_files(&rootdir, base)?;
             let default = default.as_ref().map(|(f, w)| (f.as_str(), w.as_str()));
             Ok::<_, Error>(self.frameworks.choose(&changed, default))
         })?;
-        Ok((choice.framework, choice.why))
+        Ok(FrameworkChoice {
+            framework: choice.framework,
+            why: choice.why,
+        })
     }
 }
 

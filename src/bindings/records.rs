@@ -18,7 +18,8 @@ use crate::policy::quarantine::Quarantine;
 use crate::records::durations;
 use crate::records::facts_table;
 use crate::records::git;
-use crate::records::record::{Phase, Report, ReportOutcome};
+use crate::records::properties;
+use crate::records::record::{Phase, PhaseReport, ReportOutcome};
 use crate::records::recorder::{self, RunContext};
 
 /// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
@@ -49,9 +50,6 @@ impl FactsTable {
         self.inner.len()
     }
 }
-
-/// `(test, ticket, owner, expires, reason)`.
-type PyEntry = (String, String, String, String, String);
 
 /// The run's quarantine and owners, loaded and checked once.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
@@ -90,10 +88,9 @@ impl RunPolicy {
         self.quarantine.strict
     }
 
-    /// Quarantine entries past their expiry date (UTC), as
-    /// `(test, ticket, owner, expires, reason)`; each is logged as a warning
-    /// with the run id as its flow id.
-    fn expired(&self, run_id: &str) -> Vec<PyEntry> {
+    /// Quarantine entries past their expiry date (UTC); each is logged as a
+    /// warning with the run id as its flow id.
+    fn expired(&self, run_id: &str) -> Vec<ExpiredQuarantine> {
         self.quarantine
             .expired(Date::today())
             .into_iter()
@@ -103,13 +100,13 @@ impl RunPolicy {
                     "quarantine - {run_id} - expired {} on {}: {} ({}; owner {})",
                     e.ticket, e.expires, e.test, e.reason, e.owner
                 );
-                (
-                    e.test.clone(),
-                    e.ticket.clone(),
-                    e.owner.clone(),
-                    e.expires.to_string(),
-                    e.reason.clone(),
-                )
+                ExpiredQuarantine {
+                    test: e.test.clone(),
+                    ticket: e.ticket.clone(),
+                    owner: e.owner.clone(),
+                    expires: e.expires.to_string(),
+                    reason: e.reason.clone(),
+                }
             })
             .collect()
     }
@@ -158,16 +155,17 @@ impl Batch {
 }
 
 /// What the report hook does once `Recorder.report` has taken a report:
-/// bit flags. A failed report: gating hears of it.
-const FAILED: u8 = 1;
+/// bit flags, exported to Python as `REPORT_*`. A failed report: gating
+/// hears of it.
+pub const FAILED: u8 = 1;
 /// The report ended its test, whose line was made.
-const FINISHED: u8 = 2;
+pub const FINISHED: u8 = 2;
 /// The report ended an attempt that is retried.
-const RETRIED: u8 = 4;
+pub const RETRIED: u8 = 4;
 
 /// A report of a test still running: as the records read it, and itself.
 struct Pending {
-    report: Report,
+    report: PhaseReport,
     object: Py<PyAny>,
 }
 
@@ -254,7 +252,7 @@ impl Recorder {
     fn finish(&mut self, py: Python<'_>, running: Running) -> PyResult<()> {
         self.start_once();
         let nodeid = running.nodeid.bind(py).to_cow()?.into_owned();
-        let (reports, objects): (Vec<Report>, Vec<Bound<'_, PyAny>>) = running
+        let (reports, objects): (Vec<PhaseReport>, Vec<Bound<'_, PyAny>>) = running
             .reports
             .into_iter()
             .map(|p| (p.report, p.object.into_bound(py)))
@@ -342,7 +340,7 @@ fn junit_properties(
     if let Some(owner) = owner {
         props.push(("dynamo_owner".into(), owner.into()));
     }
-    props.push(("dynamo_flow_id".into(), flow_id.into()));
+    props.push((properties::FLOW_ID.into(), flow_id.into()));
     props
 }
 
@@ -530,53 +528,58 @@ impl Recorder {
             .map_or(0, |o| self.inner.count(*o))
     }
 
-    /// Flaky tests: `(nodeid, attempts, owner, reason)`.
-    fn flaky(&self) -> Vec<(String, usize, Option<String>, Option<String>)> {
+    /// The tests that passed on a retry.
+    fn flaky(&self) -> Vec<FlakyTest> {
         self.inner
             .tests()
             .iter()
             .filter(|t| t.outcome == crate::records::record::Outcome::Flaky)
-            .map(|t| {
-                (
-                    t.nodeid.clone(),
-                    t.attempts,
-                    t.owner.clone(),
-                    t.reason.clone(),
-                )
+            .map(|t| FlakyTest {
+                nodeid: t.nodeid.clone(),
+                attempts: t.attempts,
+                owner: t.owner.clone(),
+                reason: t.reason.clone(),
             })
             .collect()
     }
 
-    /// Quarantined tests that ran: `(nodeid, outcome, ticket, owner, expires)`.
-    fn quarantined(&self) -> Vec<(String, String, String, String, String)> {
+    /// The quarantined tests that ran.
+    fn quarantined(&self) -> Vec<QuarantinedTest> {
         self.inner
             .tests()
             .iter()
             .filter_map(|t| {
                 let q = t.quarantine.as_ref()?;
-                Some((
-                    t.nodeid.clone(),
-                    t.outcome.as_str().to_string(),
-                    q.ticket.clone(),
-                    q.owner.clone(),
-                    q.expires.clone(),
-                ))
+                Some(QuarantinedTest {
+                    nodeid: t.nodeid.clone(),
+                    outcome: t.outcome.as_str().to_string(),
+                    ticket: q.ticket.clone(),
+                    owner: q.owner.clone(),
+                    expires: q.expires.clone(),
+                })
             })
             .collect()
     }
 
-    /// The `n` slowest tests: `(nodeid, seconds, stage)`, slowest first.
-    fn slowest(&self, n: usize) -> Vec<(String, f64, Option<String>)> {
+    /// The `n` slowest tests, slowest first.
+    fn slowest(&self, n: usize) -> Vec<SlowTest> {
         self.inner
             .slowest(n)
             .into_iter()
-            .map(|t| (t.nodeid.clone(), t.duration_s, t.stage.clone()))
+            .map(|t| SlowTest {
+                nodeid: t.nodeid.clone(),
+                seconds: t.duration_s,
+                stage: t.stage.clone(),
+            })
             .collect()
     }
 
     /// The first failed write to the records file and how many lines were lost.
-    fn write_error(&self) -> Option<(String, usize)> {
-        self.inner.write_error().map(|(e, n)| (e.to_string(), n))
+    fn write_error(&self) -> Option<WriteError> {
+        self.inner.write_error().map(|(e, n)| WriteError {
+            message: e.to_string(),
+            lost: n,
+        })
     }
 
     /// Merge this run's test durations into a pytest-split durations file
@@ -621,4 +624,55 @@ pub fn new_flow_id() -> String {
 #[pyfunction]
 pub fn test_id(nodeid: &str) -> String {
     recorder::test_id(nodeid)
+}
+
+/// A quarantine entry past its expiry date.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct ExpiredQuarantine {
+    /// The test's node id or pattern, as the entry writes it.
+    pub test: String,
+    pub ticket: String,
+    pub owner: String,
+    /// The expiry date, `YYYY-MM-DD`.
+    pub expires: String,
+    pub reason: String,
+}
+
+/// A test that passed on a retry.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct FlakyTest {
+    pub nodeid: String,
+    /// How many attempts it took.
+    pub attempts: usize,
+    pub owner: Option<String>,
+    /// The `flaky` marker's reason, if it gives one.
+    pub reason: Option<String>,
+}
+
+/// A quarantined test that ran.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct QuarantinedTest {
+    pub nodeid: String,
+    /// Its outcome (`passed`, `failed`, ...).
+    pub outcome: String,
+    pub ticket: String,
+    pub owner: String,
+    /// The quarantine's expiry date, `YYYY-MM-DD`.
+    pub expires: String,
+}
+
+/// One of the slowest tests of a run.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct SlowTest {
+    pub nodeid: String,
+    pub seconds: f64,
+    pub stage: Option<String>,
+}
+
+/// The first failed write to the records file.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct WriteError {
+    pub message: String,
+    /// How many lines were lost.
+    pub lost: usize,
 }

@@ -2,6 +2,9 @@
 //! (`gpu_N`), GPU models, VRAM (the configured marker, in GiB) and the
 //! packages its markers need (frameworks, or any marker under `[packages]`).
 
+// `number` lives with the markers (validation shows numbers too); the
+// GPU files name it here.
+pub use crate::taxonomy::marker::number;
 use crate::taxonomy::marker::{Item, Mark, MarkValue};
 use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::{GPU_MODEL, HARDWARE};
@@ -33,15 +36,6 @@ impl Requirement {
         } else {
             n
         }
-    }
-}
-
-/// `40.0` -> `40`, `3.8` -> `3.8`: numbers as a marker argument shows them.
-pub fn number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x}")
     }
 }
 

@@ -85,11 +85,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Error {
-        Error::config(
-            self.source,
-            format!("[{TABLE}.gpu] {key}: {}", message.into()),
-            fix,
-        )
+        Error::at_key(self.source, &format!("{TABLE}.gpu"), key, message, fix)
     }
 
     fn in_category(

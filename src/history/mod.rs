@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::history::read::{Chunk, Parsed, TestLine};
+use crate::records::record::outcome_name;
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -42,28 +43,28 @@ pub enum Outcome {
 impl Outcome {
     pub fn parse(text: &str) -> Outcome {
         match text {
-            "passed" => Outcome::Passed,
-            "failed" => Outcome::Failed,
-            "error" => Outcome::Error,
-            "skipped" => Outcome::Skipped,
-            "xfailed" => Outcome::XFailed,
-            "xpassed" => Outcome::XPassed,
-            "flaky" => Outcome::Flaky,
-            "quarantined-failed" => Outcome::QuarantinedFailed,
+            outcome_name::PASSED => Outcome::Passed,
+            outcome_name::FAILED => Outcome::Failed,
+            outcome_name::ERROR => Outcome::Error,
+            outcome_name::SKIPPED => Outcome::Skipped,
+            outcome_name::XFAILED => Outcome::XFailed,
+            outcome_name::XPASSED => Outcome::XPassed,
+            outcome_name::FLAKY => Outcome::Flaky,
+            outcome_name::QUARANTINED_FAILED => Outcome::QuarantinedFailed,
             _ => Outcome::Other,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Error => "error",
-            Outcome::Skipped => "skipped",
-            Outcome::XFailed => "xfailed",
-            Outcome::XPassed => "xpassed",
-            Outcome::Flaky => "flaky",
-            Outcome::QuarantinedFailed => "quarantined-failed",
+            Outcome::Passed => outcome_name::PASSED,
+            Outcome::Failed => outcome_name::FAILED,
+            Outcome::Error => outcome_name::ERROR,
+            Outcome::Skipped => outcome_name::SKIPPED,
+            Outcome::XFailed => outcome_name::XFAILED,
+            Outcome::XPassed => outcome_name::XPASSED,
+            Outcome::Flaky => outcome_name::FLAKY,
+            Outcome::QuarantinedFailed => outcome_name::QUARANTINED_FAILED,
             Outcome::Other => "other",
         }
     }
@@ -607,42 +608,11 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
             match parsed {
                 Parsed::Start(s) => {
                     let i = run_of(&s.run_id, &mut runs) as usize;
-                    let run = &mut runs[i].run;
-                    // The shards of one run (`--dynamo-shard`) share its
-                    // run_id: one start per machine. The run starts with the
-                    // first; the first to say the context keeps it.
-                    if run.has_start {
-                        run.started_at = run.started_at.min(s.started_at);
-                        continue;
-                    }
-                    run.has_start = true;
-                    run.started_at = s.started_at;
-                    run.pipeline = owned(s.pipeline.as_ref());
-                    run.stage = owned(s.stage.as_ref());
-                    run.commit = owned(s.commit.as_ref());
-                    run.branch = owned(s.branch.as_ref());
-                    run.host = owned(s.host.as_ref());
-                    run.gpu_model =
-                        Some(owned(s.gpu_model.as_ref()).unwrap_or_else(|| "cpu".into()));
+                    take_start(&mut runs[i].run, s);
                 }
                 Parsed::End(e) => {
                     let i = run_of(&e.run_id, &mut runs) as usize;
-                    let mut end = RunEnd {
-                        exit_status: e.exit_status,
-                        wall_s: e.wall_s,
-                        finished_at: e.finished_at,
-                    };
-                    // Shards end one by one: the run failed if one did, and
-                    // took as long as its slowest machine.
-                    if let Some(before) = &runs[i].run.end {
-                        end.exit_status = end.exit_status.max(before.exit_status);
-                        end.wall_s = end.wall_s.max(before.wall_s);
-                        end.finished_at = match (end.finished_at, before.finished_at) {
-                            (Some(a), Some(b)) => Some(a.max(b)),
-                            (a, b) => a.or(b),
-                        };
-                    }
-                    runs[i].run.end = Some(end);
+                    take_end(&mut runs[i].run, e);
                 }
                 Parsed::Test(_) => {}
             }
@@ -673,8 +643,76 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
         });
     }
 
+    let (order, rank) = order_runs(&mut runs);
+    let mut rows = fill_rows(&mut chunks, &mappings, &rank);
+    let read = rows.len();
+    drop_repeats(&mut rows, tests.names.len());
+    inputs.duplicates = read - rows.len();
+    if inputs.duplicates > 0 {
+        inputs.problems.push(format!(
+            "{} duplicate test lines (a run id and node id read before) counted once",
+            inputs.duplicates
+        ));
+    }
+    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
+    let runs: Vec<Run> = order
+        .iter()
+        .map(|&i| slots[i as usize].take().expect("each run once"))
+        .collect();
+    inputs.runs_without_start = runs.iter().filter(|r| !r.has_start).count();
+    inputs.runs_without_end = runs.iter().filter(|r| r.end.is_none()).count();
+    History {
+        runs,
+        tests: tests.names,
+        names: names.names,
+        rows,
+        inputs,
+    }
+}
+
+/// A run-start line into its run.
+fn take_start(run: &mut Run, s: &read::StartLine<'_>) {
+    // The shards of one run (`--dynamo-shard`) share its run_id: one start
+    // per machine. The run starts with the first; the first to say the
+    // context keeps it.
+    if run.has_start {
+        run.started_at = run.started_at.min(s.started_at);
+        return;
+    }
+    run.has_start = true;
+    run.started_at = s.started_at;
+    run.pipeline = owned(s.pipeline.as_ref());
+    run.stage = owned(s.stage.as_ref());
+    run.commit = owned(s.commit.as_ref());
+    run.branch = owned(s.branch.as_ref());
+    run.host = owned(s.host.as_ref());
+    run.gpu_model = Some(owned(s.gpu_model.as_ref()).unwrap_or_else(|| "cpu".into()));
+}
+
+/// A run-end line into its run.
+fn take_end(run: &mut Run, e: &read::EndLine<'_>) {
+    let mut end = RunEnd {
+        exit_status: e.exit_status,
+        wall_s: e.wall_s,
+        finished_at: e.finished_at,
+    };
+    // Shards end one by one: the run failed if one did, and took as long
+    // as its slowest machine.
+    if let Some(before) = &run.end {
+        end.exit_status = end.exit_status.max(before.exit_status);
+        end.wall_s = end.wall_s.max(before.wall_s);
+        end.finished_at = match (end.finished_at, before.finished_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    run.end = Some(end);
+}
+
+/// The runs in order of their start, and each run's rank in that order.
+fn order_runs(runs: &mut [Building]) -> (Vec<u32>, Vec<u32>) {
     // Order runs by start; a run without run_start by its earliest test.
-    for b in &mut runs {
+    for b in runs.iter_mut() {
         if !b.run.has_start {
             b.run.started_at = if b.earliest_test.is_finite() {
                 b.earliest_test
@@ -698,13 +736,18 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = u32::try_from(r).expect("run count");
     }
+    (order, rank)
+}
+
+/// Every chunk's rows with history-wide indices, sorted by run.
+fn fill_rows(chunks: &mut [Chunk<'_>], mappings: &[Mapping], rank: &[u32]) -> Vec<Row> {
     // Each chunk writes its rows, with history-wide indices, straight into
     // its own part of the final vector.
     let total: usize = chunks.iter().map(|c| c.tests.len()).sum();
     let mut rows: Vec<Row> = Vec::with_capacity(total);
     let mut spare = &mut rows.spare_capacity_mut()[..total];
     let mut parts = Vec::with_capacity(chunks.len());
-    for chunk in &chunks {
+    for chunk in chunks.iter() {
         let (part, rest) = spare.split_at_mut(chunk.tests.len());
         parts.push(part);
         spare = rest;
@@ -712,7 +755,7 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
     chunks
         .par_iter_mut()
         .zip(parts)
-        .zip(&mappings)
+        .zip(mappings)
         .for_each(|((chunk, part), map)| {
             let prep = &mut chunk.tests;
             assert!(part.len() == prep.rows.len() && map.tests.len() == prep.rows.len());
@@ -748,39 +791,22 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
     if !rows.is_sorted_by_key(|r| r.run) {
         rows.par_sort_by_key(|r| r.run);
     }
+    rows
+}
+
+/// Drop repeated results, keeping the first read.
+fn drop_repeats(rows: &mut Vec<Row>, tests: usize) {
     // One result per test and run: the same line read twice (a history
     // copied into two files) would count a run's tests twice. The first
     // read is kept. Rows of a run are together now, so a test's last run
     // seen tells a repeat.
-    let mut last_run = vec![u32::MAX; tests.names.len()];
-    let read = rows.len();
+    let mut last_run = vec![u32::MAX; tests];
     rows.retain(|r| {
         let seen = &mut last_run[r.test as usize];
         let fresh = *seen != r.run;
         *seen = r.run;
         fresh
     });
-    inputs.duplicates = read - rows.len();
-    if inputs.duplicates > 0 {
-        inputs.problems.push(format!(
-            "{} duplicate test lines (a run id and node id read before) counted once",
-            inputs.duplicates
-        ));
-    }
-    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
-    let runs: Vec<Run> = order
-        .iter()
-        .map(|&i| slots[i as usize].take().expect("each run once"))
-        .collect();
-    inputs.runs_without_start = runs.iter().filter(|r| !r.has_start).count();
-    inputs.runs_without_end = runs.iter().filter(|r| r.end.is_none()).count();
-    History {
-        runs,
-        tests: tests.names,
-        names: names.names,
-        rows,
-        inputs,
-    }
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ pub struct Finding {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Report {
+pub struct LintReport {
     pub rootdir: String,
     pub findings: Vec<Finding>,
     pub files: usize,
@@ -172,7 +172,7 @@ pub struct Report {
     pub config_note: Option<String>,
 }
 
-impl Report {
+impl LintReport {
     pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
@@ -593,7 +593,7 @@ fn conftest_findings(
 /// Lint the tests the request names, on worker threads with stacks deep
 /// enough for the walkers (a pool of rayon's default stacks when one with
 /// deeper ones cannot be made).
-pub fn run(request: &Request) -> Result<Report> {
+pub fn run(request: &Request) -> Result<LintReport> {
     match rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK)
         .build()
@@ -603,7 +603,7 @@ pub fn run(request: &Request) -> Result<Report> {
     }
 }
 
-fn lint(request: &Request) -> Result<Report> {
+fn lint(request: &Request) -> Result<LintReport> {
     let cwd = request.invocation_dir.as_path();
     let config = pytest_config::determine(
         cwd,
@@ -678,7 +678,7 @@ fn lint(request: &Request) -> Result<Report> {
             },
         )
         .collect();
-    Ok(Report {
+    Ok(LintReport {
         rootdir: config.rootdir.to_string_lossy().into_owned(),
         findings,
         files: collected_files,
@@ -741,7 +741,7 @@ mod tests {
         root
     }
 
-    fn lint(root: &Path, strict: bool) -> Report {
+    fn lint(root: &Path, strict: bool) -> LintReport {
         run(&Request {
             invocation_dir: root.to_path_buf(),
             strict_unresolved: strict,
@@ -751,7 +751,7 @@ mod tests {
     }
 
     /// `(test, code, line, col, severity)` of every finding.
-    fn seen(report: &Report) -> Vec<(String, &'static str, u32, u32, Severity)> {
+    fn seen(report: &LintReport) -> Vec<(String, &'static str, u32, u32, Severity)> {
         let mut out = Vec::new();
         for f in &report.findings {
             let tests = if f.tests.is_empty() {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
-use crate::lint::{Finding, Report, Severity, SYNTAX, UNRESOLVED};
+use crate::lint::{Finding, LintReport, Severity, SYNTAX, UNRESOLVED};
 use crate::taxonomy::validate::code;
 
 /// Every code the lint reports: `(code, name, description)`.
@@ -81,7 +81,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 /// The closing summary line.
-pub fn summary(report: &Report) -> String {
+pub fn summary(report: &LintReport) -> String {
     let errors = report.count(Severity::Error);
     let warnings = report.count(Severity::Warning);
     let mut out = format!(
@@ -103,7 +103,7 @@ pub fn summary(report: &Report) -> String {
 }
 
 /// One line per finding, then the summary.
-pub fn text(report: &Report) -> String {
+pub fn text(report: &LintReport) -> String {
     let mut out = String::new();
     for f in &report.findings {
         let _ = writeln!(out, "{}", line(f));
@@ -126,7 +126,7 @@ fn finding_json(f: &Finding) -> Value {
     })
 }
 
-pub fn json(report: &Report) -> String {
+pub fn json(report: &LintReport) -> String {
     let value = json!({
         "version": 1,
         "rootdir": report.rootdir,
@@ -141,7 +141,7 @@ pub fn json(report: &Report) -> String {
 }
 
 /// SARIF 2.1.0, one result per finding, rules described in the driver.
-pub fn sarif(report: &Report) -> String {
+pub fn sarif(report: &LintReport) -> String {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|(id, name, description)| {
@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn sarif_has_the_shape_code_scanning_reads() {
-        let report = Report {
+        let report = LintReport {
             rootdir: "/r".into(),
             findings: vec![finding(code::TYPE, &["tests/test_a.py::test_x"])],
             files: 1,
@@ -270,9 +270,9 @@ mod tests {
         let uri = |path: &str| {
             let mut f = finding(code::TYPE, &[]);
             f.path = path.into();
-            let report = Report {
+            let report = LintReport {
                 findings: vec![f],
-                ..Report::default()
+                ..LintReport::default()
             };
             let v: Value = serde_json::from_str(&sarif(&report)).unwrap();
             let location = v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]

@@ -1,4 +1,4 @@
-//! Ownership (spec: "Component Ownership (PIC)"): who follows up a failing
+//! Ownership (each component has a person in charge, its PIC): who follows up a failing
 //! test, by the test's path or its markers.
 //!
 //! ```toml

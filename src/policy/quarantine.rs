@@ -1,4 +1,4 @@
-//! Quarantine (spec: "Flakiness Management"): tests that still run and are
+//! Quarantine, how flaky tests are managed: tests that still run and are
 //! recorded, but whose failures never gate. Each entry names the test (an id
 //! or a pattern), why, who owns the fix, the ticket, and when the quarantine
 //! expires; an expired entry is reported every run and, in strict mode,

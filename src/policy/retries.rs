@@ -1,4 +1,4 @@
-//! Retries (spec: "Flakiness Management: automatic retries"): a test marked
+//! Automatic retries of flaky tests: a test marked
 //! `flaky` is retried up to N times, `flaky(reruns=N)` or `flaky(N)`, else the
 //! run's default. Failed-then-passed is the outcome `flaky`.
 

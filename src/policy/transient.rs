@@ -5,7 +5,7 @@
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::TABLE;
+use crate::error::TABLE;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -23,10 +23,6 @@ pub struct RecordsFile {
     buffer: Vec<u8>,
 }
 
-/// Whether one `write` in append mode lands whole, whoever else appends:
-/// true on Linux's local filesystems, which hold the inode lock for the
-/// whole write. Network filesystems (NFS, SMB, FUSE, ...) append on the
-/// client and promise nothing, so they, and anything unknown, take the lock.
 /// Linux filesystems that hold the inode lock for the whole of a write:
 /// ext2/3/4, xfs, btrfs, tmpfs, overlayfs, zfs, f2fs.
 #[cfg(target_os = "linux")]
@@ -55,9 +51,9 @@ fn filesystem(file: &File) -> Option<i64> {
 }
 
 /// Whether one `write` in append mode lands whole, whoever else appends:
-/// true on Linux's local filesystems. Network filesystems (NFS, SMB, FUSE,
-/// ...) append on the client and promise nothing, so they, and anything
-/// unknown, take the lock.
+/// true on Linux's local filesystems, which hold the inode lock for the
+/// whole write. Network filesystems (NFS, SMB, FUSE, ...) append on the
+/// client and promise nothing, so they, and anything unknown, take the lock.
 #[cfg(target_os = "linux")]
 fn appends_are_whole(file: &File) -> bool {
     filesystem(file).is_some_and(|kind| LOCAL.contains(&kind))

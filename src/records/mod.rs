@@ -8,5 +8,6 @@ pub mod facts;
 pub(crate) mod facts_table;
 pub mod file;
 pub mod git;
+pub mod properties;
 pub mod record;
 pub mod recorder;

@@ -1,4 +1,4 @@
-//! Records (spec: "Reporting", "Monitoring & Alerting"): one JSON line when
+//! Records, what reports and monitoring read of every run: one JSON line when
 //! a run starts, one per test as it finishes, one when the run ends. Schema
 //! version 1; docs/records.md is the reference. Other tools read these
 //! names: add fields, never rename one.
@@ -64,7 +64,7 @@ impl ReportOutcome {
 
 /// One pytest report of one test, as the records need it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub struct PhaseReport {
     pub when: Phase,
     pub outcome: ReportOutcome,
     pub duration: f64,
@@ -129,6 +129,19 @@ impl Attempt {
     }
 }
 
+/// The outcome names of the records' schema, spelled once for the writer
+/// (`Outcome`) and the reader (`history::Outcome`).
+pub mod outcome_name {
+    pub const PASSED: &str = "passed";
+    pub const FAILED: &str = "failed";
+    pub const ERROR: &str = "error";
+    pub const SKIPPED: &str = "skipped";
+    pub const XFAILED: &str = "xfailed";
+    pub const XPASSED: &str = "xpassed";
+    pub const FLAKY: &str = "flaky";
+    pub const QUARANTINED_FAILED: &str = "quarantined-failed";
+}
+
 /// A test's final outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
@@ -156,14 +169,14 @@ impl Outcome {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Error => "error",
-            Outcome::Skipped => "skipped",
-            Outcome::Xfailed => "xfailed",
-            Outcome::Xpassed => "xpassed",
-            Outcome::Flaky => "flaky",
-            Outcome::QuarantinedFailed => "quarantined-failed",
+            Outcome::Passed => outcome_name::PASSED,
+            Outcome::Failed => outcome_name::FAILED,
+            Outcome::Error => outcome_name::ERROR,
+            Outcome::Skipped => outcome_name::SKIPPED,
+            Outcome::Xfailed => outcome_name::XFAILED,
+            Outcome::Xpassed => outcome_name::XPASSED,
+            Outcome::Flaky => outcome_name::FLAKY,
+            Outcome::QuarantinedFailed => outcome_name::QUARANTINED_FAILED,
         }
     }
 
@@ -215,8 +228,8 @@ pub fn short_reason(text: &str) -> Option<String> {
 /// the report after it starts the next: pytest-rerunfailures logs an
 /// attempt's reports only once the attempt is over, and a crashed attempt
 /// it reschedules reaches us as that one report, with no setup before it.
-pub fn attempts(reports: &[Report]) -> Vec<Attempt> {
-    let mut groups: Vec<Vec<&Report>> = Vec::new();
+pub fn attempts(reports: &[PhaseReport]) -> Vec<Attempt> {
+    let mut groups: Vec<Vec<&PhaseReport>> = Vec::new();
     for report in reports {
         let after_crash = groups
             .last()
@@ -230,7 +243,7 @@ pub fn attempts(reports: &[Report]) -> Vec<Attempt> {
     groups.iter().map(|g| attempt(g)).collect()
 }
 
-fn attempt(reports: &[&Report]) -> Attempt {
+fn attempt(reports: &[&PhaseReport]) -> Attempt {
     let mut a = Attempt {
         outcome: AttemptOutcome::Passed,
         setup_s: 0.0,
@@ -397,8 +410,8 @@ pub struct RunEnd<'a> {
 mod tests {
     use super::*;
 
-    fn rep(when: &str, outcome: &str, reason: Option<&str>) -> Report {
-        Report {
+    fn rep(when: &str, outcome: &str, reason: Option<&str>) -> PhaseReport {
+        PhaseReport {
             when: Phase::parse(when),
             outcome: ReportOutcome::parse(outcome),
             duration: 0.5,
@@ -407,12 +420,12 @@ mod tests {
         }
     }
 
-    fn xf(mut r: Report) -> Report {
+    fn xf(mut r: PhaseReport) -> PhaseReport {
         r.xfail = true;
         r
     }
 
-    fn outcome_of(reports: &[Report]) -> (Outcome, Option<String>, Vec<AttemptOutcome>) {
+    fn outcome_of(reports: &[PhaseReport]) -> (Outcome, Option<String>, Vec<AttemptOutcome>) {
         let a = attempts(reports);
         let (o, r) = resolve(&a, false);
         (o, r, a.iter().map(|a| a.outcome).collect())

@@ -14,7 +14,7 @@ use crate::records::facts::{Facts, FactsRef, FactsView, QuarantineRef};
 use crate::records::file::RecordsFile;
 use crate::records::git::Git;
 use crate::records::record::{
-    self, Attempt, Counts, Metric, Outcome, Report, RunEnd, RunStart, TestRecord, SCHEMA,
+    self, Attempt, Counts, Metric, Outcome, PhaseReport, RunEnd, RunStart, TestRecord, SCHEMA,
 };
 
 /// Lowercase hex of bytes (sha2 0.11 digests do not format as hex).
@@ -82,7 +82,7 @@ pub enum FactsIn<'a> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TestInput<'a> {
     pub nodeid: &'a str,
-    pub reports: &'a [Report],
+    pub reports: &'a [PhaseReport],
     /// Attempts run before the reports (our own retries send them this way).
     pub previous: &'a [Attempt],
     pub facts: FactsIn<'a>,
@@ -320,8 +320,8 @@ mod tests {
     use super::*;
     use crate::records::record::{Phase, ReportOutcome};
 
-    fn report(when: &str, outcome: &str) -> Report {
-        Report {
+    fn report(when: &str, outcome: &str) -> PhaseReport {
+        PhaseReport {
             when: Phase::parse(when),
             outcome: ReportOutcome::parse(outcome),
             duration: 0.25,

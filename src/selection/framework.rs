@@ -1,5 +1,5 @@
-//! Which framework's tests a run keeps: by inclusion (the spec's "Option 1":
-//! `... and vllm`), with framework-agnostic tests kept or dropped by the
+//! Which framework's tests a run keeps: by inclusion (a stage's expression
+//! `and vllm`), with framework-agnostic tests kept or dropped by the
 //! configured rule, and the framework chosen from the changed files when
 //! asked for (`auto`): the one framework the changes touch, else the default.
 
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::TABLE;
+use crate::error::TABLE;
 use crate::error::{Error, Result};
 use crate::taxonomy::{Taxonomy, FRAMEWORK};
 
@@ -22,7 +22,7 @@ pub enum Agnostic {
     /// They run with every framework (they need none).
     #[default]
     Keep,
-    /// Only the framework's own tests run (the spec's literal `and vllm`).
+    /// Only the framework's own tests run (`and vllm` taken literally).
     Drop,
 }
 

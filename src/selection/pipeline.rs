@@ -14,7 +14,7 @@ use regex::Regex;
 use serde::Deserialize;
 use std::sync::LazyLock;
 
-use crate::config::TABLE;
+use crate::error::TABLE;
 use crate::error::{Error, Result};
 use crate::selection::matcher::{self, Compiled};
 use crate::taxonomy::{Taxonomy, LIFECYCLE};
@@ -173,8 +173,8 @@ const BENCHMARK: StageDef = ("benchmark", "benchmark", CLUSTER);
 const SECURITY: StageDef = ("security", "security", CPU);
 const STRESS: StageDef = ("stress", "stress", CLUSTER);
 
-/// Security and benchmarks gate only the release (the spec's "Quality gates
-/// differ by event" and "Gating Jobs in Different CI Pipeline Types").
+/// Security and benchmarks gate only the release: what gates differs by
+/// pipeline (pre-merge, nightly, weekly, release).
 const NOT_YET_GATING: &str = "not (security or benchmark)";
 
 struct PipelineDef {
@@ -266,9 +266,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> Error {
-        Error::config(
+        Error::at_key(
             self.source,
-            format!("[{TABLE}.pipelines] {key}: {}", message.into()),
+            &format!("{TABLE}.pipelines"),
+            key,
+            message,
             fix,
         )
     }

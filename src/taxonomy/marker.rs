@@ -88,3 +88,12 @@ impl Item {
         }
     }
 }
+
+/// `40.0` -> `40`, `3.8` -> `3.8`: numbers as a marker argument shows them.
+pub fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}

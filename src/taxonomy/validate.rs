@@ -243,7 +243,7 @@ pub fn vram_problem(taxonomy: &Taxonomy, r: &Resolution, vram: Option<f64>) -> O
         .in_category(HARDWARE)
         .find(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0))?;
     let marker = &taxonomy.vram_marker;
-    let shown = crate::gpu::requirement::number(gib);
+    let shown = crate::taxonomy::marker::number(gib);
     Some(Problem {
         code: code::VRAM_ON_CPU,
         message: format!("marked {cpu} and {marker}({shown}): GPU memory needs a GPU"),

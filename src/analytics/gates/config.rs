@@ -1,6 +1,6 @@
-//! `[tool.pytest-dynamo.gates]`: the quality gates' thresholds (defaults
-//! from the spec's "Quality Gate on Pipeline" and "Monitoring & Alerting")
-//! and the history window the report and the gates share.
+//! `[tool.pytest-dynamo.gates]`: the quality gates' thresholds (defaults:
+//! the testing strategy's, listed in docs/gates.md) and the history window
+//! the report and the gates share.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The spec's line-coverage minimums ("Coverage Metrics and Goals").
+/// The testing strategy's line-coverage minimums per language, what
+/// `coverage_floors = "spec"` asks for.
 pub const SPEC_FLOORS: [(&str, f64); 2] = [("python", 85.0), ("rust", 80.0)];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -33,7 +34,7 @@ pub struct GatesConfig {
     pub performance_min_baseline: usize,
     /// Drop of line coverage against the baseline, in percentage points.
     pub coverage_drop: f64,
-    /// Minimum line coverage per language, in percent (`"spec"`: the spec's targets).
+    /// Minimum line coverage per language, in percent (`"spec"`: `SPEC_FLOORS`).
     pub coverage_floors: CoverageFloors,
     /// Coverage reports of this run (coverage.py JSON or LCOV), relative to the rootdir.
     pub coverage_report: Vec<String>,

@@ -1,4 +1,4 @@
-//! Quality gates (spec: "Quality Gate on Pipeline"): the suite's flaky
+//! Quality gates a pipeline must pass: the suite's flaky
 //! rate, performance metrics against their baseline on the same GPU model,
 //! and line coverage against a baseline and per-language floors. Each gate
 //! says what it compared, against which baseline, and passes, fails or is

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::analytics::duration_trends::Timing;
 use crate::analytics::render::charts;
 use crate::analytics::render::text::{change, seconds};
-use crate::analytics::report::{short, Report};
+use crate::analytics::report::{short, HistoryReport};
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -87,7 +87,7 @@ const TIMING_HEADER: [(&str, bool); 6] = [
 
 // One section after another, each a few lines of markup.
 #[allow(clippy::too_many_lines)]
-pub fn render(r: &Report) -> String {
+pub fn render(r: &HistoryReport) -> String {
     let mut out = String::new();
     let title = format!(
         "pytest-dynamo report: {}",

@@ -1,13 +1,13 @@
 //! The report in Markdown: a summary for a CI job page
 //! (`$GITHUB_STEP_SUMMARY`, a GitLab report), and one ticket body per owner,
-//! ready to file (spec: "automatically create tickets for the PIC").
+//! ready to file for the component's person in charge (PIC).
 
 use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
 use crate::analytics::render::escape::{code, code_cell, fence, text};
 use crate::analytics::render::text::{change, seconds};
-use crate::analytics::report::{short, Owner, Report, NO_OWNER};
+use crate::analytics::report::{short, HistoryReport, Owner, NO_OWNER};
 
 fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     let _ = writeln!(
@@ -29,7 +29,7 @@ fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     out.push('\n');
 }
 
-pub fn summary(r: &Report) -> String {
+pub fn summary(r: &HistoryReport) -> String {
     let mut out = String::new();
     let f = &r.flakiness;
     let _ = writeln!(out, "## pytest-dynamo report\n");
@@ -181,7 +181,7 @@ pub fn slug(owner: &str) -> String {
 
 /// `(owner, file-name slug, body)` for each owner with something to act on.
 /// Slugs are unique: two owners that read alike get `-2`, `-3`, ...
-pub fn tickets(r: &Report) -> Vec<(String, String, String)> {
+pub fn tickets(r: &HistoryReport) -> Vec<(String, String, String)> {
     let mut used = std::collections::HashSet::new();
     r.owners
         .iter()
@@ -199,7 +199,7 @@ pub fn tickets(r: &Report) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn ticket(r: &Report, o: &Owner) -> String {
+fn ticket(r: &HistoryReport, o: &Owner) -> String {
     let mut out = String::new();
     let mut what = Vec::new();
     if !o.broken.is_empty() {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
-use crate::analytics::report::{short, Report};
+use crate::analytics::report::{short, HistoryReport};
 
 /// Seconds as `0.42s`, `12.3s`, `4m05s` or `1h02m`.
 pub fn seconds(s: f64) -> String {
@@ -129,7 +129,7 @@ fn timing_table(title: &str, timings: &[Timing]) -> Table {
 
 // One section after another, each a few lines of formatting.
 #[allow(clippy::too_many_lines, clippy::many_single_char_names)]
-pub fn render(r: &Report) -> String {
+pub fn render(r: &HistoryReport) -> String {
     let mut out = String::new();
     let w = &mut out;
     let pipeline = r.settings.pipeline.as_deref().unwrap_or("all pipelines");

@@ -9,8 +9,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::records::facts::Facts;
+use crate::records::properties;
 use crate::records::record::{
-    short_reason, Attempt, AttemptOutcome, Metric, Phase, Report, ReportOutcome,
+    short_reason, Attempt, AttemptOutcome, Metric, Phase, PhaseReport, ReportOutcome,
 };
 use crate::records::recorder::{FactsIn, TestInput};
 
@@ -18,7 +19,7 @@ use crate::records::recorder::{FactsIn, TestInput};
 #[derive(Debug, Default)]
 pub struct ReadTest {
     pub nodeid: String,
-    pub reports: Vec<Report>,
+    pub reports: Vec<PhaseReport>,
     pub previous: Vec<Attempt>,
     pub facts: Option<String>,
     pub flow_id: Option<String>,
@@ -157,7 +158,7 @@ fn report_outcome(outcome: &Bound<'_, PyAny>) -> PyResult<ReportOutcome> {
 pub fn report<'py>(
     report: &Bound<'py, PyAny>,
     dict: &Bound<'py, PyDict>,
-) -> PyResult<(Report, bool)> {
+) -> PyResult<(PhaseReport, bool)> {
     let py = report.py();
     let field = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyAny>> {
         match dict.get_item(name)? {
@@ -177,7 +178,7 @@ pub fn report<'py>(
     } else {
         reason(report, dict, outcome == ReportOutcome::Passed)?
     };
-    let read = Report {
+    let read = PhaseReport {
         when,
         outcome,
         duration,
@@ -191,7 +192,7 @@ pub fn report<'py>(
 /// objects themselves, the last one ending it.
 pub fn read(
     nodeid: String,
-    mut reports: Vec<Report>,
+    mut reports: Vec<PhaseReport>,
     objects: &[Bound<'_, PyAny>],
 ) -> PyResult<ReadTest> {
     let Some(last) = objects.last() else {
@@ -206,7 +207,7 @@ pub fn read(
         ..ReadTest::default()
     };
     let last_dict = instance_dict(last)?;
-    if let Some(earlier) = last_dict.get_item(intern!(py, "dynamo_attempts"))? {
+    if let Some(earlier) = last_dict.get_item(intern!(py, properties::ATTEMPTS))? {
         // Our own retries sum the earlier attempts up; the reports of the
         // last attempt start at its setup.
         test.previous = previous(&earlier)?;
@@ -249,21 +250,21 @@ pub fn read(
             continue;
         };
         match name.as_str() {
-            "dynamo_facts" => test.facts = Some(value.str()?.to_string()),
-            "dynamo_flow_id" => test.flow_id = Some(value.str()?.to_string()),
-            "dynamo_parallel_gpus" => {
+            properties::FACTS => test.facts = Some(value.str()?.to_string()),
+            properties::FLOW_ID => test.flow_id = Some(value.str()?.to_string()),
+            properties::PARALLEL_GPUS => {
                 let ids = value.str()?.to_string();
                 test.gpus_assigned = Some(ids.split(',').map(String::from).collect());
             }
-            "dynamo_gpus_used" => match value.extract::<i64>() {
+            properties::GPUS_USED => match value.extract::<i64>() {
                 Ok(n) => test.gpus_used = Some(n),
                 Err(_) => test.dropped.push(format!("{name}={}", value.repr()?)),
             },
-            "dynamo_gpu_peak_mib" => match value.extract::<f64>() {
+            properties::GPU_PEAK_MIB => match value.extract::<f64>() {
                 Ok(n) => test.gpu_peak_mib = Some(n),
                 Err(_) => test.dropped.push(format!("{name}={}", value.repr()?)),
             },
-            "dynamo_metric" => match metric(&value) {
+            properties::METRIC => match metric(&value) {
                 Some(m) => test.metrics.push(m),
                 None => test.dropped.push(format!("{name}={}", value.repr()?)),
             },

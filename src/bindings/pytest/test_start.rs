@@ -1,6 +1,6 @@
 //! The start of each test, in one call from the protocol hook: its flow id
-//! goes into the item's stash and `$DYNAMO_FLOW_ID` (spec: "Logging
-//! Improvements"); in an xdist worker its facts and gating exemption go onto
+//! goes into the item's stash and `$DYNAMO_FLOW_ID` (so its log lines can
+//! be followed across components); in an xdist worker its facts and gating exemption go onto
 //! its reports, for the controller that writes the records.
 
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use crate::bindings::pytest::environ::Variable;
 use crate::bindings::records::FactsTable;
 use crate::records::facts::FlowIds;
 use crate::records::facts_table::Table;
+use crate::records::properties;
 
 /// Starts each test, one call each: from the collected tests' table once
 /// there is one, else as a test no table knows.
@@ -66,7 +67,7 @@ impl TestStart {
             Some(table) if self.attach => table
                 .get(&id)
                 .map(|(facts, flow)| {
-                    let facts = (intern!(py, "dynamo_facts"), facts);
+                    let facts = (intern!(py, properties::FACTS), facts);
                     properties()?.append(facts)?;
                     Ok::<_, PyErr>(flow)
                 })
@@ -78,12 +79,12 @@ impl TestStart {
             flow
         } else {
             let flow = FlowIds::fresh();
-            properties()?.append((intern!(py, "dynamo_flow_id"), &flow))?;
+            properties()?.append((intern!(py, properties::FLOW_ID), &flow))?;
             flow
         };
         if self.attach {
             if let Some(why) = self.exempt.bind(py).get_item(&nodeid)? {
-                properties()?.append((intern!(py, "dynamo_exempt"), why))?;
+                properties()?.append((intern!(py, properties::EXEMPT), why))?;
             }
         }
         self.variable.set(py, &flow)?;

@@ -1,4 +1,4 @@
-"""Retries of tests marked ``flaky`` (spec: "Flakiness Management").
+"""Automatic retries of tests marked ``flaky``.
 
 A failed attempt is reported with the outcome ``rerun`` (as
 pytest-rerunfailures does, so the terminal shows ``R`` and the records read
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import bdb
 import logging
-from typing import TYPE_CHECKING, Any, Callable, cast
+from collections.abc import Mapping
+from typing import Any, Callable, cast
 
 import pytest
 
 from pytest_dynamo import _flow
-
-if TYPE_CHECKING:
-    from pytest_dynamo._facts import TestFacts
+from pytest_dynamo._core import ATTEMPTS_ATTRIBUTE
 
 RETRIES = "dynamo-retries"
 
@@ -36,7 +35,7 @@ LOGGER = "pytest_dynamo.flaky"
 OTHER_RETRIERS = ("rerunfailures", "flaky")
 #: Set on the last teardown report: the earlier attempts, as
 #: ``(outcome, setup_s, call_s, teardown_s, reason)``.
-ATTEMPTS = "dynamo_attempts"
+ATTEMPTS = ATTEMPTS_ATTRIBUTE
 
 Attempt = tuple[str, float, float, float, "str | None"]
 
@@ -188,12 +187,13 @@ def run_with_retries(
 class Retries:
     """Takes over the protocol of tests marked flaky (and only those)."""
 
-    def __init__(self, config: pytest.Config, facts: TestFacts) -> None:
+    def __init__(self, config: pytest.Config, reruns: Mapping[str, int]) -> None:
         self.config = config
-        self.facts = facts
+        #: Node id -> how many times the test is retried (the run's facts).
+        self.reruns = reruns
 
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        reruns = self.facts.reruns.get(item.nodeid)
+        reruns = self.reruns.get(item.nodeid)
         if not reruns:
             return None
         option = self.config.option
@@ -208,5 +208,5 @@ class Retries:
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> None:
         # Only seen, never answered: pytest-timeout's own implementation arms it.
-        if self.facts.reruns.get(item.nodeid):
+        if self.reruns.get(item.nodeid):
             item.stash[TIMEOUT] = settings
