@@ -138,47 +138,8 @@ pub struct Row {
     pub metrics: Vec<Metric>,
 }
 
-/// A test's `timeout` marker (pytest-timeout's) as its record tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum RecordedTimeout {
-    /// The record does not say: written before records carried `timeout_s`.
-    #[default]
-    Unknown,
-    /// No `timeout` marker, or `timeout(0)`, which pytest-timeout reads as none.
-    None,
-    Seconds(f64),
-}
-
-impl RecordedTimeout {
-    /// From a `timeout_s` that is there: null or a number.
-    pub fn present(value: Option<f64>) -> RecordedTimeout {
-        match value {
-            Some(s) if s > 0.0 => RecordedTimeout::Seconds(s),
-            _ => RecordedTimeout::None,
-        }
-    }
-
-    pub fn is_unknown(&self) -> bool {
-        *self == RecordedTimeout::Unknown
-    }
-
-    /// serde's reading of a `timeout_s` field (absent: `Unknown`, by `default`).
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> std::result::Result<RecordedTimeout, D::Error> {
-        <Option<f64> as serde::Deserialize>::deserialize(d).map(RecordedTimeout::present)
-    }
-}
-
-/// Written as the record's `timeout_s`: the seconds, or null.
-impl serde::Serialize for RecordedTimeout {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            RecordedTimeout::Seconds(v) => s.serialize_f64(*v),
-            RecordedTimeout::None | RecordedTimeout::Unknown => s.serialize_none(),
-        }
-    }
-}
+// The record schema owns the field's type; read back here.
+pub use crate::records::facts::RecordedTimeout;
 
 /// The record's `gpus_used` as a count: a whole number of GPUs, else unknown.
 pub fn gpus_of(value: Option<f64>) -> Option<u32> {

@@ -10,7 +10,6 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::history::RecordedTimeout;
 use crate::policy::owners::Owners;
 use crate::policy::quarantine::{Entry, Quarantine};
 use crate::taxonomy::marker::Item;
@@ -323,6 +322,48 @@ pub fn facts(
         }),
         quarantine: entry.map(|e| QuarantineRef::of(e, rules.today)),
         timeout_s: timeout_of(item),
+    }
+}
+
+/// A test's `timeout` marker (pytest-timeout's) as its record tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum RecordedTimeout {
+    /// The record does not say: written before records carried `timeout_s`.
+    #[default]
+    Unknown,
+    /// No `timeout` marker, or `timeout(0)`, which pytest-timeout reads as none.
+    None,
+    Seconds(f64),
+}
+
+impl RecordedTimeout {
+    /// From a `timeout_s` that is there: null or a number.
+    pub fn present(value: Option<f64>) -> RecordedTimeout {
+        match value {
+            Some(s) if s > 0.0 => RecordedTimeout::Seconds(s),
+            _ => RecordedTimeout::None,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        *self == RecordedTimeout::Unknown
+    }
+
+    /// serde's reading of a `timeout_s` field (absent: `Unknown`, by `default`).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<RecordedTimeout, D::Error> {
+        <Option<f64> as serde::Deserialize>::deserialize(d).map(RecordedTimeout::present)
+    }
+}
+
+/// Written as the record's `timeout_s`: the seconds, or null.
+impl serde::Serialize for RecordedTimeout {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            RecordedTimeout::Seconds(v) => s.serialize_f64(*v),
+            RecordedTimeout::None | RecordedTimeout::Unknown => s.serialize_none(),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::records::facts::QuarantineRef;
+use crate::records::facts::{QuarantineRef, RecordedTimeout};
 use crate::records::git::Git;
 
 pub const SCHEMA: u32 = 1;
@@ -364,8 +364,8 @@ pub struct TestRecord<'a> {
     pub gpu_peak_mib: Option<f64>,
     /// Added in schema 1: the `timeout` marker's seconds, null without one;
     /// left out where the facts do not say (a crashed worker's test).
-    #[serde(skip_serializing_if = "crate::history::RecordedTimeout::is_unknown")]
-    pub timeout_s: crate::history::RecordedTimeout,
+    #[serde(skip_serializing_if = "RecordedTimeout::is_unknown")]
+    pub timeout_s: RecordedTimeout,
     pub worker: Option<&'a str>,
     /// The GPUs a GPU-parallel run gave the test (the outer
     /// `CUDA_VISIBLE_DEVICES` form); absent from other runs' lines.

@@ -3,7 +3,6 @@
 
 pub mod advise;
 pub mod config;
-pub mod gate;
 pub mod moves;
 pub mod timeouts;
 

@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod config;
 pub mod coverage;
+pub mod timeouts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -179,7 +180,7 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
     }
     if wanted("timeouts") {
         gates.push(match (inputs.history, &judged) {
-            (Some(h), Some((selected, at))) => crate::analytics::advice::gate::timeouts_gate(
+            (Some(h), Some((selected, at))) => timeouts::timeouts_gate(
                 &inputs.timeouts,
                 config.window,
                 h,

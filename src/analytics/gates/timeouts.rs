@@ -2,8 +2,8 @@
 //! whose p95 duration in the window is above `[timeouts] require_above`
 //! carries no `timeout` marker in its latest record.
 
-use super::config::TimeoutsConfig;
-use super::timeouts::{self, human, Problem};
+use crate::analytics::advice::config::TimeoutsConfig;
+use crate::analytics::advice::timeouts::{self, human, Problem};
 use crate::analytics::gates::{span, Check, Gate, Status};
 use crate::analytics::report::windows;
 use crate::history::History;
