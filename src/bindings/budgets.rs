@@ -16,7 +16,6 @@ use crate::parallel::Placement;
 use crate::records::durations;
 use crate::selection::pipeline::Pipelines;
 use crate::shards::packed::{self, Packed};
-use crate::shards::Group;
 
 #[pymethods]
 impl Batch {
@@ -37,19 +36,7 @@ impl Batch {
         stage: &str,
         durations: Option<PathBuf>,
     ) -> PyResult<ShardPlan> {
-        let group = match group {
-            "test" => Group::Test,
-            "class" => Group::Class,
-            "module" => Group::Module,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "group '{other}' is not one of test, class, module"
-                )))
-            }
-        };
-        if count == 0 {
-            return Err(PyValueError::new_err("the shard count must be at least 1"));
-        }
+        let group = crate::bindings::shards::shard_group(group, count)?;
         let engine = &self.engine;
         let source = engine.source_name();
         let config = &engine.config;

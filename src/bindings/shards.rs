@@ -62,19 +62,7 @@ pub fn partition_shards(
     group: &str,
     durations: Option<PathBuf>,
 ) -> PyResult<ShardPlan> {
-    let group = match group {
-        "test" => Group::Test,
-        "class" => Group::Class,
-        "module" => Group::Module,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "group '{other}' is not one of test, class, module"
-            )))
-        }
-    };
-    if count == 0 {
-        return Err(PyValueError::new_err("the shard count must be at least 1"));
-    }
+    let group = shard_group(group, count)?;
     let inner = py.detach(|| {
         let known = match &durations {
             Some(path) => durations::read(path)?,
@@ -89,4 +77,23 @@ pub fn partition_shards(
         ))
     })?;
     Ok(ShardPlan { inner })
+}
+
+/// The grouping a partition keeps together; `ValueError` for an unknown
+/// group or a count of 0.
+pub(crate) fn shard_group(group: &str, count: usize) -> PyResult<Group> {
+    let group = match group {
+        "test" => Group::Test,
+        "class" => Group::Class,
+        "module" => Group::Module,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "group '{other}' is not one of test, class, module"
+            )))
+        }
+    };
+    if count == 0 {
+        return Err(PyValueError::new_err("the shard count must be at least 1"));
+    }
+    Ok(group)
 }

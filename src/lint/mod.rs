@@ -591,19 +591,34 @@ fn conftest_findings(
 }
 
 /// Lint the tests the request names, on worker threads with stacks deep
-/// enough for the walkers (a pool of rayon's default stacks when one with
-/// deeper ones cannot be made).
+/// enough for the walkers.
 pub fn run(request: &Request) -> Result<LintReport> {
+    on_deep_stacks(|| lint(request))
+}
+
+/// Run `work` on a pool whose threads have stacks deep enough for the
+/// walkers (a pool of rayon's default stacks when one with deeper ones
+/// cannot be made).
+pub(crate) fn on_deep_stacks<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK)
         .build()
     {
-        Ok(pool) => pool.install(|| lint(request)),
-        Err(_) => lint(request),
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
     }
 }
 
-fn lint(request: &Request) -> Result<LintReport> {
+/// What the lint and `--fix` read of a project before its files: pytest's
+/// configuration, the taxonomy, the registered markers and the test files.
+pub(crate) struct Project {
+    pub config: pytest_config::PytestConfig,
+    pub engine: Engine,
+    pub registered: HashSet<String>,
+    pub files: discover::Files,
+}
+
+pub(crate) fn load_project(request: &Request) -> Result<Project> {
     let cwd = request.invocation_dir.as_path();
     let config = pytest_config::determine(
         cwd,
@@ -618,6 +633,22 @@ fn lint(request: &Request) -> Result<LintReport> {
     let engine = Engine::load(&config.rootdir, explicit.as_deref())?;
     let registered: HashSet<String> = config.registered_markers().into_iter().collect();
     let files = discover::discover(cwd, &request.paths, &config)?;
+    Ok(Project {
+        config,
+        engine,
+        registered,
+        files,
+    })
+}
+
+fn lint(request: &Request) -> Result<LintReport> {
+    let cwd = request.invocation_dir.as_path();
+    let Project {
+        config,
+        engine,
+        registered,
+        files,
+    } = load_project(request)?;
     let rules = Rules {
         python_classes: config.python_classes(),
         python_functions: config.python_functions(),

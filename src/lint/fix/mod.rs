@@ -17,13 +17,10 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::analytics::advice::advise::Advice;
-use crate::engine::Engine;
 use crate::error::Result;
 use crate::lint::collect::{self, Context};
 use crate::lint::imports::Modules;
-use crate::lint::{
-    collected, conftests, discover, grammar, is_inert, parse, pytest_config, shown, Parsed, Request,
-};
+use crate::lint::{collected, conftests, grammar, is_inert, parse, shown, Parsed, Request};
 
 /// One replacement of a byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,32 +99,19 @@ pub fn apply(src: &str, mut edits: Vec<Edit>) -> (String, Vec<Edit>) {
 /// Edit the test files the request names (as the lint finds them) for
 /// `goal`, on worker threads with the lint's deep stacks.
 pub fn fix(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
-    match rayon::ThreadPoolBuilder::new()
-        .stack_size(crate::lint::WORKER_STACK)
-        .build()
-    {
-        Ok(pool) => pool.install(|| run(request, goal)),
-        Err(_) => run(request, goal),
-    }
+    crate::lint::on_deep_stacks(|| run(request, goal))
 }
 
 fn run(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
     let cwd = request.invocation_dir.as_path();
-    let config = pytest_config::determine(
-        cwd,
-        &request.paths,
-        request.inifile.as_deref(),
-        request.rootdir.as_deref(),
-    )?;
-    let explicit = request
-        .dynamo_config
-        .clone()
-        .or_else(|| config.dynamo_config().map(PathBuf::from));
-    let engine = Engine::load(&config.rootdir, explicit.as_deref())?;
+    let crate::lint::Project {
+        config,
+        engine,
+        registered,
+        files,
+    } = crate::lint::load_project(request)?;
     let gpu =
         crate::gpu::rules::Rules::new(&engine.config.gpu, &engine.taxonomy, engine.source_name())?;
-    let registered: HashSet<String> = config.registered_markers().into_iter().collect();
-    let files = discover::discover(cwd, &request.paths, &config)?;
     let rules = collect::Rules {
         python_classes: config.python_classes(),
         python_functions: config.python_functions(),
