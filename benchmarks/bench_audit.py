@@ -19,7 +19,6 @@ extension in release mode first (``maturin develop --release``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -78,7 +77,7 @@ def make_audit(lib: Path, interval: float) -> Audit:
     rules = engine.gpu_rules()
     batch = engine.ingest([(NODEID, 1, [("gpu_1", (), {})])], [])
     inventory = probe_gpus(str(lib), None, None, None)
-    assert json.loads(inventory)["visible"] == GPUS, inventory
+    assert inventory.visible == GPUS, inventory.to_json()
     hardware = batch.hardware(rules, inventory, [])
     audit = Audit(rules, str(lib), interval, os.getpid())
     audit.attach(hardware)

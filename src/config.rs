@@ -30,7 +30,7 @@ pub struct Config {
     /// Old marker name -> canonical name; using the old one warns.
     pub aliases: BTreeMap<String, String>,
     /// `[tool.pytest-dynamo.gpu]`: GPU-model names, the VRAM marker, framework packages.
-    pub gpu: crate::gpu::config::GpuConfig,
+    pub gpu: crate::gpu::GpuConfig,
     /// Pipelines to add or change: `[tool.pytest-dynamo.pipelines.<name>]`.
     pub pipelines: BTreeMap<String, crate::selection::pipeline::PipelineConfig>,
     /// Framework selection: `[tool.pytest-dynamo.frameworks]`.
@@ -43,7 +43,7 @@ pub struct Config {
     pub owners: crate::policy::owners::OwnersConfig,
     /// `[tool.pytest-dynamo.packages]`: marker -> the top-level packages a
     /// test carrying it needs installed (skipped when one is missing).
-    pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
+    pub packages: BTreeMap<String, crate::gpu::OneOrMany>,
     /// `[tool.pytest-dynamo.parallel]`: GPU-aware parallel runs on xdist.
     pub parallel: crate::parallel::ParallelConfig,
     /// `[tool.pytest-dynamo.retries]`: failures retried for what they say.

@@ -434,3 +434,38 @@ def test_a_bad_nvml_timeout_is_a_usage_error(
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_the_probe_gives_the_cores_inventory_object(fake: FakeNvml, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dynamo._core import Engine, Inventory, probe_gpus
+
+    fake.machine(gpus(4))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    found = probe_gpus(fake.lib(), "2,3", None, None, 10.0)
+    assert isinstance(found, Inventory)
+    as_data = json.loads(found.to_json())
+    # The getters say what the JSON the records and the xdist workers get says.
+    assert found.visible == as_data["visible"] == 2
+    assert found.cuda_visible_devices == "2,3"
+    assert found.reason is None
+    fields = ["index", "name", "uuid", "memory_total_mib", "memory_free_mib", "mig"]
+    assert [[getattr(d, f) for f in fields] for d in found.devices] == [
+        [d[f] for f in fields] for d in as_data["devices"]
+    ]
+    # A worker's copy, made from the controller's JSON, is the same inventory.
+    copy = Inventory.from_json(found.to_json())
+    assert copy.to_json() == found.to_json()
+    assert copy.describe() == found.describe()
+    with pytest.raises(ValueError, match="not a GPU inventory"):
+        Inventory.from_json('{"visible": "two"}')
+    # The core's calls take the object itself.
+    engine = Engine.builtin()
+    batch = engine.ingest([("t.py::t", 1, [("gpu_4", (), {})]), ("t.py::u", 2, [("gpu_2", (), {})])], [])
+    refused = batch.hardware(engine.gpu_rules(), found, []).by_position()
+    assert (refused.reasons, refused.positions, refused.which) == (
+        ["needs 4 GPUs, 2 visible (CUDA_VISIBLE_DEVICES=2,3)"],
+        [0],
+        [0],
+    )
+    counted = probe_gpus(None, None, 3, "--dynamo-gpus=3")
+    assert (counted.visible, counted.devices, counted.reason) == (3, [], "count set by --dynamo-gpus=3")

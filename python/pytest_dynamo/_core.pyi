@@ -151,10 +151,9 @@ class Batch:
         """The tests a VRAM budget of `max_gib` leaves out: those whose VRAM
         marker exceeds it, and GPU tests without one. Raises `ConfigError`
         for a VRAM marker without a number."""
-    def hardware(self, rules: GpuRules, inventory_json: str, missing_packages: Sequence[str]) -> Hardware:
-        """Decide for every test at once against the inventory (JSON) and the
-        packages found missing. Raises `ConfigError` for a VRAM marker without
-        a number."""
+    def hardware(self, rules: GpuRules, inventory: Inventory, missing_packages: Sequence[str]) -> Hardware:
+        """Decide for every test at once against the inventory and the packages
+        found missing. Raises `ConfigError` for a VRAM marker without a number."""
     def select(
         self,
         pipelines: Pipelines,
@@ -302,13 +301,55 @@ def probe_gpus(
     count: int | None = None,
     count_label: str | None = None,
     timeout_s: float = 10.0,
-) -> str:
+) -> Inventory:
     """Probe NVML once, waiting at most `timeout_s`, and apply
-    `CUDA_VISIBLE_DEVICES`; the inventory as JSON. `count` sets the number
-    of GPUs instead (`count_label` says by what): NVML is then not asked."""
+    `CUDA_VISIBLE_DEVICES`. `count` sets the number of GPUs instead
+    (`count_label` says by what): NVML is then not asked."""
 
-def describe_gpus(inventory_json: str) -> str:
-    """The header line for an inventory (JSON)."""
+@final
+class Inventory:
+    """The GPUs a run sees: the probe's inventory, passed from one core call to
+    the next as it is. Its JSON (`to_json`) is what the xdist controller
+    hands to the workers and what the records' run-start line carries."""
+
+    @staticmethod
+    def from_json(text: str) -> Inventory:
+        """The inventory `to_json` wrote (another process's probe)."""
+    def to_json(self) -> str: ...
+    def describe(self) -> str:
+        """The report header's line."""
+    @property
+    def visible(self) -> int:
+        """How many GPUs a CUDA program would see."""
+    @property
+    def devices(self) -> list[GpuDevice]:
+        """The visible devices NVML described, in `CUDA_VISIBLE_DEVICES` order
+        (fewer than `visible` when the count was set by hand)."""
+    @property
+    def cuda_visible_devices(self) -> str | None:
+        """`CUDA_VISIBLE_DEVICES` as the probe saw it."""
+    @property
+    def reason(self) -> str | None:
+        """Why no GPU is visible, or what set the count."""
+
+@final
+class GpuDevice:
+    """One visible GPU (or MIG instance) of an `Inventory`."""
+
+    @property
+    def index(self) -> int:
+        """The NVML (physical) index; a MIG instance has its GPU's."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def uuid(self) -> str | None: ...
+    @property
+    def memory_total_mib(self) -> float | None: ...
+    @property
+    def memory_free_mib(self) -> float | None: ...
+    @property
+    def mig(self) -> bool:
+        """True for a MIG instance, and for a whole GPU that has MIG mode on."""
 
 @final
 class GpuRules:

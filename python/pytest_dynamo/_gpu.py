@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from pytest_dynamo import _audit, _numbers, _options, _state
-from pytest_dynamo._core import Batch, ConfigError, GpuRules, describe_gpus, probe_gpus
+from pytest_dynamo._core import Batch, ConfigError, GpuRules, Inventory, probe_gpus
 
 GPU = "dynamo-gpu"
 MISSING = "dynamo-gpu-missing-hardware"
@@ -172,20 +172,39 @@ def installed(package: str) -> bool:
         return True
 
 
-def inventory(config: pytest.Config) -> dict[str, Any]:
-    """The NVML probe's inventory, probed once per run (the xdist controller
-    hands it to the workers)."""
+def _inventory_json(config: pytest.Config) -> str:
+    """The probe's inventory as JSON, probed once per run: the xdist
+    controller hands it to the workers."""
     lib = nvml_lib(config)
     count, where = gpu_count(config)
     timeout = nvml_timeout(config)
 
-    def probe() -> dict[str, Any]:
+    def probe() -> str:
         # With a count set by hand NVML is not asked at all.
         found = probe_gpus(lib, os.environ.get("CUDA_VISIBLE_DEVICES"), count, where or None, timeout)
-        inventory: dict[str, Any] = json.loads(found)
-        return inventory
+        config.stash[PROBED] = found
+        return found.to_json()
 
-    found: dict[str, Any] = _state.shared(config, "inventory", probe)
+    found: str = _state.shared(config, "inventory", probe)
+    return found
+
+
+#: The core's inventory in this process, passed to its calls as it is.
+PROBED = pytest.StashKey[Inventory]()
+
+
+def probed(config: pytest.Config) -> Inventory:
+    """The NVML probe's inventory as the core's object, once per process."""
+    text = _inventory_json(config)
+    if PROBED not in config.stash:  # an xdist worker: the controller probed
+        config.stash[PROBED] = Inventory.from_json(text)
+    return config.stash[PROBED]
+
+
+def inventory(config: pytest.Config) -> dict[str, Any]:
+    """The NVML probe's inventory as plain data (what the records and
+    ``config.stash[_state.INVENTORY]`` show), probed once per run."""
+    found: dict[str, Any] = json.loads(_inventory_json(config))
     return found
 
 
@@ -206,8 +225,8 @@ class GpuPlugin:
         )
         lib = nvml_lib(config)
         timeout = nvml_timeout(config)
-        self.inventory: dict[str, Any] = inventory(config)
-        config.stash[_state.INVENTORY] = self.inventory
+        self.inventory = probed(config)
+        config.stash[_state.INVENTORY] = inventory(config)
         self.audit = _audit.AuditPlugin(config, self.rules, lib, timeout)
         config.pluginmanager.register(self.audit, _audit.AUDIT)
         self.budget, self.budget_where = vram_budget(config)
@@ -215,7 +234,7 @@ class GpuPlugin:
         self.over_budget: tuple[int, int] | None = None
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        lines = [describe_gpus(json.dumps(self.inventory))]
+        lines = [self.inventory.describe()]
         if self.budget is not None:
             lines.append(
                 f"dynamo VRAM budget: {_number(self.budget)} GiB ({self.budget_where}): tests above it "
@@ -277,7 +296,7 @@ class GpuPlugin:
         self.apply_budget(batch, items, batched)
         missing = [p for p in batch.framework_packages(self.rules) if not installed(p)]
         try:
-            hardware = batch.hardware(self.rules, json.dumps(self.inventory), missing)
+            hardware = batch.hardware(self.rules, self.inventory, missing)
         except ConfigError as err:
             raise _options.usage_error(err) from None
         self.audit.attach(hardware)
@@ -289,9 +308,13 @@ class GpuPlugin:
             # One skip mark per distinct reason: making a mark per test was
             # most of this step's time on large suites. A test that another
             # plugin deselected gets its mark too; it never runs.
-            marks = [pytest.mark.skip(reason=reason) for reason in reasons]
+            # What ``item.add_marker(mark)`` does, without its per-call
+            # import and checks: a large suite skips thousands of tests here.
+            marks = [pytest.mark.skip(reason=reason).mark for reason in reasons]
             for position, n in zip(positions, which):
-                batched[position].add_marker(marks[n])
+                item = batched[position]
+                item.keywords["skip"] = marks[n]
+                item.own_markers.append(marks[n])
             return
         cannot = {id(batched[position]): reasons[n] for position, n in zip(positions, which)}
         if self.on_missing == "deselect":

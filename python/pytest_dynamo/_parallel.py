@@ -106,7 +106,7 @@ def free_gib(config: pytest.Config, found: Machine) -> list[float] | None:
     from pytest_dynamo import _gpu
 
     try:
-        text = probe_gpus(
+        now = probe_gpus(
             _gpu.nvml_lib(config),
             os.environ.get("CUDA_VISIBLE_DEVICES"),
             None,
@@ -115,13 +115,13 @@ def free_gib(config: pytest.Config, found: Machine) -> list[float] | None:
         )
     except (ConfigError, ValueError, OSError):
         return None
-    devices = json.loads(text).get("devices") or []
+    devices = now.devices
     if len(devices) != len(found.ids):
         return None
-    free = [d.get("memory_free_mib") for d in devices]
-    if any(f is None for f in free):
+    free = [f for f in (d.memory_free_mib for d in devices) if f is not None]
+    if len(free) != len(devices):
         return None
-    return [float(f) / 1024.0 for f in free]
+    return [f / 1024.0 for f in free]
 
 
 def check(config: pytest.Config) -> None:

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use crate::analytics::advice::advise as recommend;
 use crate::bindings::analytics::History;
 use crate::bindings::engine::Engine;
-use crate::gpu::rules::Rules;
+use crate::gpu::Rules;
 
 /// The decorators each test should carry, with their evidence.
 #[pyclass(frozen, module = "pytest_dynamo._core")]

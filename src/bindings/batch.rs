@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::bindings::convert::ConfigError;
-use crate::bindings::gpu::{inventory, GpuRules, Hardware, VramBudget};
+use crate::bindings::gpu::{GpuRules, Hardware, PyInventory, VramBudget};
 use crate::bindings::parallel_run::GpuNeeds;
 use crate::bindings::pipeline::{Pipelines, Selection};
 use crate::bindings::records::{FactsTable, PyFacts, RunPolicy};
@@ -19,9 +19,8 @@ use crate::bindings::validation::Validation;
 use crate::clock::Date;
 use crate::engine;
 use crate::error::Error;
-use crate::gpu::hardware;
-use crate::gpu::requirement;
-use crate::gpu::rules::Rules;
+use crate::gpu::requirement::{self, Requirements};
+use crate::gpu::Rules;
 use crate::parallel::Placement;
 use crate::policy::retries::Retrier;
 use crate::records::durations;
@@ -32,6 +31,7 @@ use crate::selection::{self, Reason};
 use crate::shards::packed::{self, Packed};
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::marker_args;
+use crate::taxonomy::resolution::Groups;
 use crate::taxonomy::validate::{self, Resolution};
 
 /// The collected items of one run, their markers resolved once.
@@ -159,11 +159,11 @@ impl Batch {
     /// look up once each.
     fn framework_packages(&self, rules: &GpuRules) -> Vec<String> {
         // The batch's distinct marker names first: a suite has thousands of
-        // tests and a handful of names.
+        // tests and a handful of names; alike tests (a group) share theirs.
         let mut names: foldhash::HashSet<&str> = foldhash::HashSet::default();
-        for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
-            names.extend(resolved.markers.keys().map(String::as_str));
-            names.extend(item.marks.iter().map(|m| m.name.as_str()));
+        for &i in &Groups::of(&self.items).first {
+            names.extend(self.resolved[i].markers.keys().map(String::as_str));
+            names.extend(self.items[i].marks.iter().map(|m| m.name.as_str()));
         }
         let mut out: Vec<String> = names
             .into_iter()
@@ -181,97 +181,62 @@ impl Batch {
     /// marker exceeds it, and GPU tests without one. Raises `ConfigError`
     /// for a VRAM marker without a number.
     fn vram_budget(&self, py: Python<'_>, rules: &GpuRules, max_gib: f64) -> PyResult<VramBudget> {
-        let rules = Arc::clone(&rules.inner);
-        let (over, unknown, errors) = py.detach(|| {
-            let (mut over, mut unknown, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-            for (position, (item, resolved)) in
-                self.items.iter().zip(self.resolved.iter()).enumerate()
-            {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => match req.vram_gib {
-                        Some(gib) if gib > max_gib => over.push(position),
-                        None if req.gpus() >= 1 => unknown.push(position),
-                        _ => {}
-                    },
-                    Err(e) => errors.push(e),
-                }
+        let reqs = self.requirements(py, rules)?;
+        let (mut over, mut unknown) = (Vec::new(), Vec::new());
+        for position in 0..self.items.len() {
+            let req = reqs.get(position);
+            match req.vram_gib {
+                Some(gib) if gib > max_gib => over.push(position),
+                None if req.gpus() >= 1 => unknown.push(position),
+                _ => {}
             }
-            (over, unknown, errors)
-        });
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
         }
         Ok(VramBudget { over, unknown })
     }
 
-    /// Decide for every test at once against the inventory (JSON) and the
-    /// packages found missing. Raises `ConfigError` for a VRAM marker without
-    /// a number.
+    /// Decide for every test at once against the inventory and the packages
+    /// found missing. Raises `ConfigError` for a VRAM marker without a number.
     fn hardware(
         &self,
         py: Python<'_>,
         rules: &GpuRules,
-        inventory_json: &str,
+        inventory: &PyInventory,
         missing_packages: Vec<String>,
     ) -> PyResult<Hardware> {
-        let inv = inventory(inventory_json)?;
+        let reqs = self.requirements(py, rules)?;
         let missing: HashSet<String> = missing_packages.into_iter().collect();
-        let rules = Arc::clone(&rules.inner);
-        let result = py.detach(|| {
-            let mut decisions = Vec::new();
+        let (inv, rules) = (&inventory.inner, &rules.inner);
+        Ok(py.detach(|| {
+            // Once per distinct requirement, then a number per test.
+            let verdicts = crate::gpu::decide_all(&reqs.distinct, inv, rules, &missing);
+            let (mut positions, mut which) = (Vec::new(), Vec::new());
             let mut requirements = HashMap::new();
-            let mut errors = Vec::new();
-            for (position, (item, resolved)) in
-                self.items.iter().zip(self.resolved.iter()).enumerate()
-            {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => {
-                        if let Some(reason) = hardware::decide(&req, &inv, &rules, &missing) {
-                            decisions.push((position, reason));
-                        } else if req.marked_gpus() >= 1 {
-                            // Audited: a gpu_N test this machine runs.
-                            requirements.insert(item.nodeid.clone(), req);
-                        }
-                    }
-                    Err(e) => errors.push(e),
+            for (position, &r) in reqs.of_item.iter().enumerate() {
+                if let Some(n) = verdicts.of[r] {
+                    positions.push(position);
+                    which.push(n);
+                } else if reqs.distinct[r].marked_gpus() >= 1 {
+                    // Audited: a gpu_N test this machine runs.
+                    let nodeid = self.items[position].nodeid.clone();
+                    requirements.insert(nodeid, reqs.distinct[r].clone());
                 }
             }
-            (decisions, requirements, errors)
-        });
-        let (decisions, requirements, errors) = result;
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
-        }
-        Ok(Hardware {
-            decisions,
-            requirements: Arc::new(requirements),
-        })
+            Hardware {
+                reasons: verdicts.reasons,
+                positions,
+                which,
+                requirements: Arc::new(requirements),
+            }
+        }))
     }
 
     /// Every test's GPU need, from its `gpu_N` and VRAM markers. Raises
     /// `ConfigError` for a VRAM marker without a number.
     fn gpu_needs(&self, py: Python<'_>, rules: &GpuRules) -> PyResult<GpuNeeds> {
-        let rules = Arc::clone(&rules.inner);
-        let (gpus, vram_gib, errors) = py.detach(|| {
-            let (mut gpus, mut vram, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-            for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => {
-                        gpus.push(req.gpus());
-                        vram.push(req.vram_gib);
-                    }
-                    Err(e) => {
-                        gpus.push(0);
-                        vram.push(None);
-                        errors.push(e);
-                    }
-                }
-            }
-            (gpus, vram, errors)
-        });
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
-        }
+        let reqs = self.requirements(py, rules)?;
+        let all = 0..self.items.len();
+        let gpus = all.clone().map(|i| reqs.get(i).gpus()).collect();
+        let vram_gib = all.map(|i| reqs.get(i).vram_gib).collect();
         Ok(GpuNeeds { gpus, vram_gib })
     }
 
@@ -447,4 +412,14 @@ fn in_run(batch: &Batch, positions: Option<Vec<usize>>) -> PyResult<Vec<usize>> 
         )));
     }
     Ok(positions)
+}
+
+impl Batch {
+    /// Every test's GPU requirement, once per group of alike tests; a
+    /// `ConfigError` listing every test whose VRAM marker has no number.
+    fn requirements(&self, py: Python<'_>, rules: &GpuRules) -> PyResult<Requirements> {
+        let rules = &rules.inner;
+        py.detach(|| requirement::of_batch(&self.items, &self.resolved, rules))
+            .map_err(|errors| ConfigError::new_err(errors.join("\n")))
+    }
 }

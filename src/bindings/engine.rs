@@ -15,11 +15,11 @@ use crate::bindings::pipeline::Pipelines;
 use crate::bindings::pytest::collect;
 use crate::bindings::records::RunPolicy;
 use crate::engine;
-use crate::gpu::rules::Rules;
+use crate::gpu::Rules;
 use crate::selection::framework::Frameworks;
 use crate::selection::pipeline;
 use crate::taxonomy::marker::Item;
-use crate::taxonomy::validate::{self};
+use crate::taxonomy::resolution::Groups;
 
 /// The taxonomy and configuration of one pytest run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
@@ -31,18 +31,9 @@ impl Engine {
     fn batch(&self, py: Python<'_>, items: Vec<Item>, registered: Vec<String>) -> Batch {
         let registered: foldhash::HashSet<String> = registered.into_iter().collect();
         let engine = Arc::clone(&self.inner);
-        let resolved = py.detach(|| {
-            items
-                .iter()
-                .map(|i| {
-                    validate::resolve(
-                        &engine.taxonomy,
-                        i.marks.iter().map(|m| m.name.as_str()),
-                        &registered,
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
+        // Once per group of tests holding the same marks, shared by the group.
+        let resolved =
+            py.detach(|| Groups::of(&items).resolve(&engine.taxonomy, &items, &registered));
         Batch {
             engine,
             items: Arc::new(items),

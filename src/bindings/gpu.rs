@@ -8,12 +8,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::gpu::audit::{self, Record};
-use crate::gpu::inventory::Inventory;
-use crate::gpu::probe;
-use crate::gpu::requirement::Requirement;
-use crate::gpu::rules::Rules;
-use crate::gpu::sampler::Sampler;
+use crate::gpu::{self, Inventory, Record, Requirement, Rules, Sampler};
 
 /// The NVML time limit in seconds as a `Duration`, or why not.
 fn limit(seconds: f64) -> PyResult<Duration> {
@@ -28,8 +23,8 @@ fn limit(seconds: f64) -> PyResult<Duration> {
 }
 
 /// Probe NVML once, waiting at most `timeout_s`, and apply
-/// `CUDA_VISIBLE_DEVICES`; the inventory as JSON. `count` sets the number
-/// of GPUs instead (`count_label` says by what): NVML is then not asked.
+/// `CUDA_VISIBLE_DEVICES`. `count` sets the number of GPUs instead
+/// (`count_label` says by what): NVML is then not asked.
 #[pyfunction]
 #[pyo3(signature = (nvml_lib=None, cuda_visible_devices=None, count=None, count_label=None, timeout_s=10.0))]
 pub fn probe_gpus(
@@ -39,25 +34,95 @@ pub fn probe_gpus(
     count: Option<u32>,
     count_label: Option<String>,
     timeout_s: f64,
-) -> PyResult<String> {
+) -> PyResult<PyInventory> {
     let limit = limit(timeout_s)?;
     let cvd = cuda_visible_devices.as_deref();
     let inventory = match count {
         Some(n) => Inventory::counted(n, count_label.as_deref().unwrap_or("override"), cvd),
-        None => py.detach(|| probe::probe_within(nvml_lib.as_deref(), cvd, limit)),
+        None => py.detach(|| gpu::probe_within(nvml_lib.as_deref(), cvd, limit)),
     };
-    Ok(serde_json::to_string(&inventory).expect("an inventory serialises"))
+    Ok(PyInventory {
+        inner: Arc::new(inventory),
+    })
 }
 
-pub(crate) fn inventory(json: &str) -> PyResult<Inventory> {
-    serde_json::from_str(json)
-        .map_err(|e| PyValueError::new_err(format!("not a GPU inventory: {e}")))
+/// The GPUs a run sees: the probe's inventory, passed from one core call to
+/// the next as it is. Its JSON (`to_json`) is what the xdist controller
+/// hands to the workers and what the records' run-start line carries.
+#[pyclass(frozen, name = "Inventory", module = "pytest_dynamo._core")]
+pub struct PyInventory {
+    pub(crate) inner: Arc<Inventory>,
 }
 
-/// The header line for an inventory (JSON).
-#[pyfunction]
-pub fn describe_gpus(inventory_json: &str) -> PyResult<String> {
-    Ok(inventory(inventory_json)?.describe())
+#[pymethods]
+impl PyInventory {
+    /// The inventory `to_json` wrote (another process's probe).
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Self> {
+        let inner = serde_json::from_str(text)
+            .map_err(|e| PyValueError::new_err(format!("not a GPU inventory: {e}")))?;
+        Ok(PyInventory {
+            inner: Arc::new(inner),
+        })
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(&*self.inner).expect("an inventory serialises")
+    }
+
+    /// The report header's line.
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    /// How many GPUs a CUDA program would see.
+    #[getter]
+    fn visible(&self) -> u32 {
+        self.inner.visible
+    }
+
+    /// The visible devices NVML described, in `CUDA_VISIBLE_DEVICES` order
+    /// (fewer than `visible` when the count was set by hand).
+    #[getter]
+    fn devices(&self) -> Vec<GpuDevice> {
+        self.inner
+            .devices
+            .iter()
+            .map(|d| GpuDevice {
+                index: d.index,
+                name: d.name.clone(),
+                uuid: d.uuid.clone(),
+                memory_total_mib: d.memory_total_mib,
+                memory_free_mib: d.memory_free_mib,
+                mig: d.mig,
+            })
+            .collect()
+    }
+
+    /// `CUDA_VISIBLE_DEVICES` as the probe saw it.
+    #[getter]
+    fn cuda_visible_devices(&self) -> Option<String> {
+        self.inner.cuda_visible_devices.clone()
+    }
+
+    /// Why no GPU is visible, or what set the count.
+    #[getter]
+    fn reason(&self) -> Option<String> {
+        self.inner.reason.clone()
+    }
+}
+
+/// One visible GPU (or MIG instance) of an `Inventory`.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct GpuDevice {
+    /// The NVML (physical) index; a MIG instance has its GPU's.
+    pub index: u32,
+    pub name: String,
+    pub uuid: Option<String>,
+    pub memory_total_mib: Option<f64>,
+    pub memory_free_mib: Option<f64>,
+    /// True for a MIG instance, and for a whole GPU that has MIG mode on.
+    pub mig: bool,
 }
 
 /// The GPU rules of one run: `[tool.pytest-dynamo.gpu]` checked against the taxonomy.
@@ -78,8 +143,11 @@ impl GpuRules {
 /// What the machine can run of one batch.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Hardware {
-    /// `(position in the batch, reason)`.
-    pub(crate) decisions: Vec<(usize, String)>,
+    /// The distinct reasons, each refused test's position, and its
+    /// reason's index: as `by_position` gives them.
+    pub(crate) reasons: Vec<String>,
+    pub(crate) positions: Vec<usize>,
+    pub(crate) which: Vec<usize>,
     pub(crate) requirements: Arc<HashMap<String, Requirement>>,
 }
 
@@ -90,22 +158,10 @@ impl Hardware {
     /// Flat lists of numbers make no Python object per test, which on a
     /// large suite costs garbage-collection time.
     fn by_position(&self) -> Refusals {
-        let mut reasons: Vec<String> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut positions = Vec::with_capacity(self.decisions.len());
-        let mut which = Vec::with_capacity(self.decisions.len());
-        for (position, reason) in &self.decisions {
-            let n = *index.entry(reason.as_str()).or_insert_with(|| {
-                reasons.push(reason.clone());
-                reasons.len() - 1
-            });
-            positions.push(*position);
-            which.push(n);
-        }
         Refusals {
-            reasons,
-            positions,
-            which,
+            reasons: self.reasons.clone(),
+            positions: self.positions.clone(),
+            which: self.which.clone(),
         }
     }
 
@@ -143,7 +199,7 @@ struct AuditState {
     sampler: Option<Sampler>,
     /// The test being sampled.
     current: Option<String>,
-    audit: audit::Audit,
+    audit: gpu::Audit,
 }
 
 /// The lowest-hardware audit of one process: samples NVML while each
@@ -194,7 +250,7 @@ impl Audit {
                 requirements: Arc::new(HashMap::new()),
                 sampler: None,
                 current: None,
-                audit: audit::Audit::default(),
+                audit: gpu::Audit::default(),
             }),
         })
     }
@@ -278,7 +334,7 @@ impl Audit {
 
     /// Merge what another process recorded (`export`'s JSON).
     fn absorb(&self, exported: &str) -> PyResult<()> {
-        let other: audit::Audit = serde_json::from_str(exported)
+        let other: gpu::Audit = serde_json::from_str(exported)
             .map_err(|e| PyValueError::new_err(format!("not an exported GPU audit: {e}")))?;
         self.lock().audit.merge(other);
         Ok(())

@@ -33,7 +33,8 @@ mod _core {
     use crate::bindings::engine::{CategoryInfo, Engine, MarkerAlias, MarkerInfo};
     #[pymodule_export]
     use crate::bindings::gpu::{
-        describe_gpus, probe_gpus, Audit, GpuRules, GpuUsage, Hardware, Refusals, VramBudget,
+        probe_gpus, Audit, GpuDevice, GpuRules, GpuUsage, Hardware, PyInventory, Refusals,
+        VramBudget,
     };
     #[pymodule_export]
     use crate::bindings::pipeline::{

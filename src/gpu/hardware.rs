@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::inventory::{Device, Inventory};
 use super::requirement::{number, Requirement};
-use super::rules::Rules;
+use super::rules::{Pattern, Rules};
 
 fn plural(n: u32) -> &'static str {
     if n == 1 {
@@ -62,34 +62,49 @@ pub fn decide<S: std::hash::BuildHasher>(
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
+/// The decisions for a batch's distinct requirements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The distinct reasons, in the order the requirements first give them.
+    pub reasons: Vec<String>,
+    /// For each requirement, the index of its reason, or None: it can run.
+    pub of: Vec<Option<usize>>,
+}
+
+/// Decide once per distinct requirement (a suite has thousands of tests and
+/// a few dozen requirements), each reason string made and kept once.
+pub fn decide_all<S: std::hash::BuildHasher>(
+    reqs: &[Requirement],
+    inventory: &Inventory,
+    rules: &Rules,
+    missing_packages: &HashSet<String, S>,
+) -> Verdicts {
+    let mut reasons: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let of = reqs
+        .iter()
+        .map(|req| {
+            let reason = decide(req, inventory, rules, missing_packages)?;
+            Some(*index.entry(reason).or_insert_with_key(|reason| {
+                reasons.push(reason.clone());
+                reasons.len() - 1
+            }))
+        })
+        .collect();
+    Verdicts { reasons, of }
+}
+
 fn hardware(req: &Requirement, inventory: &Inventory, rules: &Rules) -> Option<String> {
     let want = req.gpus();
     if want == 0 {
         return None;
     }
     if want > inventory.visible {
-        let note = inventory
-            .count_note()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        return Some(format!(
-            "needs {want} GPU{}, {} visible{note}",
-            plural(want),
-            inventory.visible
-        ));
+        return Some(too_few(want, inventory));
     }
-    let visible: Vec<&Device> = inventory.devices.iter().collect();
-    let shown = if visible.is_empty() {
-        format!(
-            "no GPU name known ({})",
-            inventory.count_note().unwrap_or_default()
-        )
-    } else {
-        format!("visible: {}", names(&visible))
-    };
-    let mut candidates = visible.clone();
+    let mut candidates: Vec<&Device> = inventory.devices.iter().collect();
     if !req.models.is_empty() {
-        let patterns: Vec<_> = req
+        let patterns: Vec<&Pattern> = req
             .models
             .iter()
             .flat_map(|m| rules.models.get(m).into_iter().flatten())
@@ -97,59 +112,107 @@ fn hardware(req: &Requirement, inventory: &Inventory, rules: &Rules) -> Option<S
         candidates.retain(|d| patterns.iter().any(|p| p.matches(&d.name)));
         let have = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
         if have < want {
-            let quoted: Vec<String> = patterns.iter().map(|p| format!("\"{}\"", p.text)).collect();
-            let models = req.models.join(" or ");
-            return Some(if want == 1 {
-                format!(
-                    "needs a GPU matching {models} ({} in its name); {shown}",
-                    quoted.join(" or ")
-                )
-            } else {
-                format!(
-                    "needs {want} GPUs matching {models} ({} in their names), {have} visible; {shown}",
-                    quoted.join(" or ")
-                )
-            });
+            return Some(no_model(req, want, have, &patterns, inventory));
         }
     }
-    if let Some(gib) = req.vram_gib.filter(|g| *g > 0.0) {
-        let fits = candidates
-            .iter()
-            .filter(|d| d.memory_total_mib.is_some_and(|m| m / 1024.0 >= gib))
-            .count();
-        let fits = u32::try_from(fits).unwrap_or(u32::MAX);
-        if fits < want {
-            let largest = candidates
-                .iter()
-                .filter_map(|d| d.memory_total_mib)
-                .fold(None, |acc: Option<f64>, m| {
-                    Some(acc.map_or(m, |a| a.max(m)))
-                });
-            let which = if req.models.is_empty() {
-                "visible"
-            } else {
-                "matching"
-            };
-            let what = match largest {
-                None if candidates.is_empty() => format!("{shown}, memory unknown"),
-                None => format!("the memory of the {which} GPUs is unknown"),
-                Some(m) if want == 1 => {
-                    format!("the largest {which} has {:.1} GiB", m / 1024.0)
-                }
-                Some(_) => format!(
-                    "{fits} {which} ha{} that much",
-                    if fits == 1 { "s" } else { "ve" }
-                ),
-            };
-            let each = if want == 1 { "" } else { " each" };
-            return Some(format!(
-                "needs {} with {} GiB of memory{each}; {what}",
-                gpus(want),
-                number(gib)
-            ));
-        }
+    let gib = req.vram_gib.filter(|g| *g > 0.0)?;
+    too_little_memory(req, want, gib, &candidates, inventory)
+}
+
+/// More GPUs asked for than are visible.
+fn too_few(want: u32, inventory: &Inventory) -> String {
+    let note = inventory
+        .count_note()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    format!(
+        "needs {want} GPU{}, {} visible{note}",
+        plural(want),
+        inventory.visible
+    )
+}
+
+/// What the machine shows, for a refusal's end: the visible GPUs' names.
+fn shown(inventory: &Inventory) -> String {
+    if inventory.devices.is_empty() {
+        format!(
+            "no GPU name known ({})",
+            inventory.count_note().unwrap_or_default()
+        )
+    } else {
+        let visible: Vec<&Device> = inventory.devices.iter().collect();
+        format!("visible: {}", names(&visible))
     }
-    None
+}
+
+/// Fewer GPUs of the asked-for models than the test needs.
+fn no_model(
+    req: &Requirement,
+    want: u32,
+    have: u32,
+    patterns: &[&Pattern],
+    inventory: &Inventory,
+) -> String {
+    let shown = shown(inventory);
+    let quoted: Vec<String> = patterns.iter().map(|p| format!("\"{}\"", p.text)).collect();
+    let models = req.models.join(" or ");
+    if want == 1 {
+        format!(
+            "needs a GPU matching {models} ({} in its name); {shown}",
+            quoted.join(" or ")
+        )
+    } else {
+        format!(
+            "needs {want} GPUs matching {models} ({} in their names), {have} visible; {shown}",
+            quoted.join(" or ")
+        )
+    }
+}
+
+/// Fewer candidate GPUs with `gib` of memory than the test needs, or None.
+fn too_little_memory(
+    req: &Requirement,
+    want: u32,
+    gib: f64,
+    candidates: &[&Device],
+    inventory: &Inventory,
+) -> Option<String> {
+    let fits = candidates
+        .iter()
+        .filter(|d| d.memory_total_mib.is_some_and(|m| m / 1024.0 >= gib))
+        .count();
+    let fits = u32::try_from(fits).unwrap_or(u32::MAX);
+    if fits >= want {
+        return None;
+    }
+    let largest = candidates
+        .iter()
+        .filter_map(|d| d.memory_total_mib)
+        .fold(None, |acc: Option<f64>, m| {
+            Some(acc.map_or(m, |a| a.max(m)))
+        });
+    let which = if req.models.is_empty() {
+        "visible"
+    } else {
+        "matching"
+    };
+    let what = match largest {
+        None if candidates.is_empty() => format!("{}, memory unknown", shown(inventory)),
+        None => format!("the memory of the {which} GPUs is unknown"),
+        Some(m) if want == 1 => {
+            format!("the largest {which} has {:.1} GiB", m / 1024.0)
+        }
+        Some(_) => format!(
+            "{fits} {which} ha{} that much",
+            if fits == 1 { "s" } else { "ve" }
+        ),
+    };
+    let each = if want == 1 { "" } else { " each" };
+    Some(format!(
+        "needs {} with {} GiB of memory{each}; {what}",
+        gpus(want),
+        number(gib)
+    ))
 }
 
 #[cfg(test)]
@@ -283,6 +346,27 @@ mod tests {
         assert_eq!(
             on(&unknown, &req).as_deref(),
             Some("needs a GPU with 1 GiB of memory; no GPU name known (count set by DYNAMO_GPUS=1; NVML: x), memory unknown")
+        );
+    }
+
+    #[test]
+    fn distinct_requirements_share_their_reasons() {
+        let inv = Inventory::build(&[gpu("NVIDIA L40S", 45.0)], None, None);
+        let mut h100 = needs(1);
+        h100.models = vec!["h100".into()];
+        let reqs = [needs(2), needs(1), h100.clone(), needs(4), needs(2), h100];
+        let verdicts = decide_all(&reqs, &inv, &rules(), &HashSet::<String>::new());
+        assert_eq!(
+            verdicts.reasons,
+            [
+                on(&inv, &needs(2)).unwrap(),
+                on(&inv, &reqs[2]).unwrap(),
+                on(&inv, &needs(4)).unwrap()
+            ]
+        );
+        assert_eq!(
+            verdicts.of,
+            [Some(0), None, Some(1), Some(2), Some(0), Some(1)]
         );
     }
 

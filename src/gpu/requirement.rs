@@ -6,7 +6,7 @@
 // GPU files name it here.
 pub use crate::taxonomy::marker::number;
 use crate::taxonomy::marker::{Item, Mark, MarkValue};
-use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::resolution::{Groups, Resolution};
 use crate::taxonomy::{GPU_MODEL, HARDWARE};
 
 use super::rules::Rules;
@@ -93,6 +93,61 @@ pub fn of(item: &Item, resolved: &Resolution, rules: &Rules) -> Result<Requireme
     })
 }
 
+/// The requirements of a batch, worked out once per group of tests that
+/// hold the same marks (`Groups`), and shared by hardware decisions, the
+/// VRAM budget and GPU-parallel needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Requirements {
+    /// One per group.
+    pub distinct: Vec<Requirement>,
+    /// Each item's index in `distinct`.
+    pub of_item: Vec<usize>,
+}
+
+impl Requirements {
+    /// The requirement of item `i`.
+    pub fn get(&self, i: usize) -> &Requirement {
+        &self.distinct[self.of_item[i]]
+    }
+}
+
+/// Every item's requirement; the errors of every item whose VRAM marker
+/// has no usable number, in the items' order, each naming its test.
+pub fn of_batch(
+    items: &[Item],
+    resolved: &[Resolution],
+    rules: &Rules,
+) -> Result<Requirements, Vec<String>> {
+    let groups = Groups::of(items);
+    let mut bad = vec![false; groups.first.len()];
+    let distinct = groups
+        .first
+        .iter()
+        .enumerate()
+        .map(|(g, &i)| {
+            of(&items[i], &resolved[i], rules).unwrap_or_else(|_| {
+                bad[g] = true;
+                Requirement::default()
+            })
+        })
+        .collect();
+    // An error names its test: made again for each test of a bad group.
+    let errors: Vec<String> = groups
+        .of_item
+        .iter()
+        .enumerate()
+        .filter(|(_, &g)| bad[g])
+        .filter_map(|(i, _)| of(&items[i], &resolved[i], rules).err())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Requirements {
+        distinct,
+        of_item: groups.of_item,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +227,48 @@ mod tests {
         assert!(req(vec![vram_mark(vec![])]).is_err());
         assert!(req(vec![vram_mark(vec![MarkValue::Float(-1.0)])]).is_err());
         assert!(req(vec![vram_mark(vec![MarkValue::Bool(true)])]).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_worked_out_once_per_group_and_errors_name_each_test() {
+        use std::sync::Arc;
+        let taxonomy = Taxonomy::builtin();
+        let rules = Rules::new(&Config::default().gpu, &taxonomy, "defaults").unwrap();
+        let gpu = Arc::new(Mark::named("gpu_2"));
+        let good = Arc::new(vram_mark(vec![MarkValue::Int(40)]));
+        let bad = Arc::new(vram_mark(vec![MarkValue::Str("big".into())]));
+        let item = |id: &str, marks: &[&Arc<Mark>]| Item {
+            nodeid: id.into(),
+            line: 0,
+            marks: marks.iter().map(|&m| Arc::clone(m)).collect(),
+        };
+        let items = [
+            item("a", &[&gpu, &good]),
+            item("b", &[&gpu]),
+            item("c", &[&gpu, &good]),
+        ];
+        let registered: HashSet<String> = HashSet::from(["vram_gib".to_string()]);
+        let groups = crate::taxonomy::resolution::Groups::of(&items);
+        let resolved = groups.resolve(&taxonomy, &items, &registered);
+        let reqs = of_batch(&items, &resolved, &rules).unwrap();
+        assert_eq!(reqs.distinct.len(), 2);
+        for (i, it) in items.iter().enumerate() {
+            assert_eq!(*reqs.get(i), of(it, &resolved[i], &rules).unwrap());
+        }
+        let items = [
+            item("a", &[&gpu, &bad]),
+            item("b", &[&gpu]),
+            item("c", &[&gpu, &bad]),
+        ];
+        let resolved = crate::taxonomy::resolution::Groups::of(&items).resolve(
+            &taxonomy,
+            &items,
+            &registered,
+        );
+        let errors = of_batch(&items, &resolved, &rules).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].starts_with("a: "), "{errors:?}");
+        assert!(errors[1].starts_with("c: "), "{errors:?}");
     }
 
     #[test]

@@ -119,93 +119,14 @@ impl Ctx<'_> {
 impl Rules {
     pub fn new(config: &GpuConfig, taxonomy: &Taxonomy, source: &str) -> Result<Self> {
         let ctx = Ctx { source };
-        let vram = &config.vram_marker;
-        if !is_identifier(vram) {
-            return Err(ctx.err(
-                "vram_marker",
-                format!("'{vram}' is not a marker name"),
-                "use a Python identifier, such as vram_gib",
-            ));
-        }
-        if let Some(def) = taxonomy.marker(vram) {
-            return Err(ctx.err(
-                "vram_marker",
-                format!(
-                    "'{vram}' is already a {} marker of the taxonomy",
-                    def.category
-                ),
-                "choose a name of its own, such as vram_gib",
-            ));
-        }
-        for (marker, patterns) in &config.models {
-            let key = format!("models.{marker}");
-            ctx.in_category(taxonomy, &key, marker, GPU_MODEL)?;
-            if patterns.0.is_empty() || patterns.0.iter().any(|p| words(p).is_empty()) {
-                return Err(ctx.err(
-                    &key,
-                    "no words of a GPU name to match",
-                    "give words of the names nvidia-smi shows, such as \"H100\"",
-                ));
-            }
-        }
-        for (marker, packages) in &config.frameworks {
-            let key = format!("frameworks.{marker}");
-            ctx.in_category(taxonomy, &key, marker, FRAMEWORK)?;
-            if let Some(bad) = packages.0.iter().find(|p| !is_identifier(p)) {
-                return Err(ctx.err(
-                    &key,
-                    format!("'{bad}' is not the name of a top-level package"),
-                    "give the name it is imported by, such as tensorrt_llm (not tensorrt-llm nor tensorrt_llm.runtime)",
-                ));
-            }
-        }
-        let models = taxonomy
-            .category(GPU_MODEL)
-            .map(|c| c.markers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| {
-                let patterns = match config.models.get(&m) {
-                    Some(p) => p.0.iter().map(|t| Pattern::new(t)).collect(),
-                    None => vec![Pattern::new(&m.to_ascii_uppercase())],
-                };
-                (m, patterns)
-            })
-            .collect();
-        let packages = taxonomy
-            .category(FRAMEWORK)
-            .map(|c| c.markers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| {
-                let packages = match config.frameworks.get(&m) {
-                    Some(p) => p.0.clone(),
-                    None => FRAMEWORK_PACKAGES
-                        .iter()
-                        .filter(|(name, _)| *name == m)
-                        .map(|(_, p)| (*p).to_string())
-                        .collect(),
-                };
-                (m, packages)
-            })
-            .collect();
-        let mut family: Vec<(String, u32)> = taxonomy
-            .category(HARDWARE)
-            .map(|c| c.markers.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|m| m.starts_with(NVIDIA_FAMILY))
-            .filter_map(|m| {
-                let devices = taxonomy.marker(&m)?.devices?;
-                Some((m, devices))
-            })
-            .collect();
-        family.sort_by_key(|(_, d)| *d);
+        check_vram_marker(&ctx, &config.vram_marker, taxonomy)?;
+        check_models(&ctx, config, taxonomy)?;
+        check_frameworks(&ctx, config, taxonomy)?;
         Ok(Rules {
-            vram_marker: vram.clone(),
-            models,
-            packages,
-            family,
+            vram_marker: config.vram_marker.clone(),
+            models: models(config, taxonomy),
+            packages: framework_packages(config, taxonomy),
+            family: family(taxonomy),
         })
     }
 
@@ -297,6 +218,116 @@ impl Rules {
             .find(|(_, d)| *d >= used)
             .map(|(m, _)| m.as_str())
     }
+}
+
+/// The VRAM marker is a marker name of its own, outside the taxonomy.
+fn check_vram_marker(ctx: &Ctx<'_>, vram: &str, taxonomy: &Taxonomy) -> Result<()> {
+    if !is_identifier(vram) {
+        return Err(ctx.err(
+            "vram_marker",
+            format!("'{vram}' is not a marker name"),
+            "use a Python identifier, such as vram_gib",
+        ));
+    }
+    if let Some(def) = taxonomy.marker(vram) {
+        return Err(ctx.err(
+            "vram_marker",
+            format!(
+                "'{vram}' is already a {} marker of the taxonomy",
+                def.category
+            ),
+            "choose a name of its own, such as vram_gib",
+        ));
+    }
+    Ok(())
+}
+
+/// `[gpu] models`: GPU-model markers, each with words of a GPU name.
+fn check_models(ctx: &Ctx<'_>, config: &GpuConfig, taxonomy: &Taxonomy) -> Result<()> {
+    for (marker, patterns) in &config.models {
+        let key = format!("models.{marker}");
+        ctx.in_category(taxonomy, &key, marker, GPU_MODEL)?;
+        if patterns.0.is_empty() || patterns.0.iter().any(|p| words(p).is_empty()) {
+            return Err(ctx.err(
+                &key,
+                "no words of a GPU name to match",
+                "give words of the names nvidia-smi shows, such as \"H100\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[gpu] frameworks`: framework markers, each with top-level package names.
+fn check_frameworks(ctx: &Ctx<'_>, config: &GpuConfig, taxonomy: &Taxonomy) -> Result<()> {
+    for (marker, packages) in &config.frameworks {
+        let key = format!("frameworks.{marker}");
+        ctx.in_category(taxonomy, &key, marker, FRAMEWORK)?;
+        if let Some(bad) = packages.0.iter().find(|p| !is_identifier(p)) {
+            return Err(ctx.err(
+                &key,
+                format!("'{bad}' is not the name of a top-level package"),
+                "give the name it is imported by, such as tensorrt_llm (not tensorrt-llm nor tensorrt_llm.runtime)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every GPU-model marker and the names that match it (its own name,
+/// upper-cased, unless `[gpu] models` says otherwise).
+fn models(config: &GpuConfig, taxonomy: &Taxonomy) -> BTreeMap<String, Vec<Pattern>> {
+    taxonomy
+        .category(GPU_MODEL)
+        .map(|c| c.markers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let patterns = match config.models.get(&m) {
+                Some(p) => p.0.iter().map(|t| Pattern::new(t)).collect(),
+                None => vec![Pattern::new(&m.to_ascii_uppercase())],
+            };
+            (m, patterns)
+        })
+        .collect()
+}
+
+/// Every framework marker and the packages it needs (built in, or `[gpu] frameworks`).
+fn framework_packages(config: &GpuConfig, taxonomy: &Taxonomy) -> BTreeMap<String, Vec<String>> {
+    taxonomy
+        .category(FRAMEWORK)
+        .map(|c| c.markers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let packages = match config.frameworks.get(&m) {
+                Some(p) => p.0.clone(),
+                None => FRAMEWORK_PACKAGES
+                    .iter()
+                    .filter(|(name, _)| *name == m)
+                    .map(|(_, p)| (*p).to_string())
+                    .collect(),
+            };
+            (m, packages)
+        })
+        .collect()
+}
+
+/// The `gpu_N` hardware markers and their GPU counts, fewest first.
+fn family(taxonomy: &Taxonomy) -> Vec<(String, u32)> {
+    let mut family: Vec<(String, u32)> = taxonomy
+        .category(HARDWARE)
+        .map(|c| c.markers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.starts_with(NVIDIA_FAMILY))
+        .filter_map(|m| {
+            let devices = taxonomy.marker(&m)?.devices?;
+            Some((m, devices))
+        })
+        .collect();
+    family.sort_by_key(|(_, d)| *d);
+    family
 }
 
 #[cfg(test)]

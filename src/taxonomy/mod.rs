@@ -5,6 +5,7 @@
 pub mod customize;
 pub mod marker;
 pub mod marker_args;
+pub mod resolution;
 pub mod suggest;
 pub mod validate;
 pub mod validation_report;
@@ -189,7 +190,7 @@ impl Taxonomy {
             categories: Vec::new(),
             markers: HashMap::default(),
             aliases: HashMap::default(),
-            vram_marker: crate::gpu::config::VRAM_MARKER.to_string(),
+            vram_marker: crate::gpu::VRAM_MARKER.to_string(),
         };
         for (category, description, markers) in BUILTIN {
             let (min, max) = match *category {

@@ -2,10 +2,10 @@
 //! hardware marker (the lowest it runs on), its type, no contradictions and
 //! no misspelled marker. The same code serves collection and the static lint.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::taxonomy::marker::Item;
-use crate::taxonomy::{Resolved, Taxonomy, GPU_MODEL, HARDWARE, LIFECYCLE, TYPE};
+use crate::taxonomy::{Taxonomy, GPU_MODEL, HARDWARE, LIFECYCLE, TYPE};
 
 /// Stable rule codes, shared with the lint.
 pub mod code {
@@ -57,53 +57,9 @@ pub struct Validation {
     pub checked: usize,
 }
 
-/// A test's markers, resolved against the taxonomy.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resolution {
-    /// Canonical marker names, deduplicated, with their category.
-    pub markers: BTreeMap<String, String>,
-    /// Aliases used (alias -> canonical).
-    pub aliases: BTreeSet<(String, String)>,
-    /// Unknown, unregistered names close to a known marker (name -> suggestion).
-    pub typos: BTreeMap<String, String>,
-}
-
-impl Resolution {
-    pub fn in_category<'a>(&'a self, category: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.markers
-            .iter()
-            .filter(move |(_, c)| c.as_str() == category)
-            .map(|(m, _)| m.as_str())
-    }
-}
-
-/// Resolve one test's marker names. `registered` holds markers registered
-/// outside the taxonomy (pytest's own, other plugins', the ini `markers`).
-pub fn resolve<'a, S: std::hash::BuildHasher>(
-    taxonomy: &Taxonomy,
-    names: impl Iterator<Item = &'a str>,
-    registered: &HashSet<String, S>,
-) -> Resolution {
-    let mut out = Resolution::default();
-    for name in names {
-        match taxonomy.resolve(name) {
-            Resolved::Known(def) => {
-                out.markers.insert(def.name.clone(), def.category.clone());
-            }
-            Resolved::Alias(def) => {
-                out.markers.insert(def.name.clone(), def.category.clone());
-                out.aliases.insert((name.to_string(), def.name.clone()));
-            }
-            Resolved::Unknown if registered.contains(name) => {}
-            Resolved::Unknown => {
-                if let Some(s) = taxonomy.suggest(name) {
-                    out.typos.insert(name.to_string(), s.to_string());
-                }
-            }
-        }
-    }
-    out
-}
+// Resolution lives with the taxonomy; named here too, where the rules'
+// users have always found it.
+pub use crate::taxonomy::resolution::{resolve, Resolution};
 
 fn mark_list(names: &[String]) -> String {
     names
@@ -116,18 +72,7 @@ fn mark_list(names: &[String]) -> String {
 /// The rules for one resolved test.
 pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
     let mut problems = Vec::new();
-    // A typo's category counts as covered: fixing the typo fixes both.
-    let mut typo_categories: HashSet<&str> = r
-        .typos
-        .values()
-        .filter_map(|s| taxonomy.marker(s).map(|d| d.category.as_str()))
-        .collect();
-    // A typo of a marker that satisfies a category covers that category too.
-    for category in &taxonomy.categories {
-        if r.typos.values().any(|s| category.satisfied_by.contains(s)) {
-            typo_categories.insert(category.name.as_str());
-        }
-    }
+    let covered = typo_categories(taxonomy, r);
     for (name, suggestion) in &r.typos {
         problems.push(Problem {
             code: code::UNKNOWN,
@@ -144,37 +89,7 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
             TYPE => code::TYPE,
             _ => code::CATEGORY_COUNT,
         };
-        // `satisfied_by`: another marker meets the requirement (`max` still holds).
-        let satisfied = category
-            .satisfied_by
-            .iter()
-            .any(|m| r.markers.contains_key(m));
-        if count < category.min && !satisfied && !typo_categories.contains(category.name.as_str()) {
-            let options = match category.name.as_str() {
-                HARDWARE => "the lowest hardware it runs on: ".to_string(),
-                _ => "one of ".to_string(),
-            };
-            problems.push(Problem {
-                code: rule,
-                message: if category.min == 1 {
-                    format!("no {} marker", category.name)
-                } else {
-                    format!(
-                        "{count} {} markers, at least {} needed",
-                        category.name, category.min
-                    )
-                },
-                fix: if category.satisfied_by.is_empty() {
-                    format!("add {options}{}", mark_list(&category.markers))
-                } else {
-                    format!(
-                        "add {options}{}; or one of {}, which meet it too",
-                        mark_list(&category.markers),
-                        mark_list(&category.satisfied_by)
-                    )
-                },
-            });
-        }
+        problems.extend(too_few(category, r, count, rule, &covered));
         if let Some(max) = category.max {
             if count > max {
                 problems.push(too_many(taxonomy, &category.name, &have, max, rule));
@@ -182,25 +97,86 @@ pub fn check(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
         }
         problems.extend(exclusive(category, r));
     }
-    let cpu_only = r
-        .in_category(HARDWARE)
-        .any(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0));
-    if cpu_only {
-        for model in r.in_category(GPU_MODEL) {
-            let cpu = r
-                .in_category(HARDWARE)
-                .find(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0))
-                .unwrap_or("gpu_0");
-            problems.push(Problem {
-                code: code::CONTRADICTION,
-                message: format!("marked {model} and {cpu}: a GPU model needs a GPU"),
-                fix: format!(
-                    "mark it with the GPUs it needs (@pytest.mark.gpu_1 or more) or remove @pytest.mark.{model}"
-                ),
-            });
+    problems.extend(model_on_cpu(taxonomy, r));
+    problems
+}
+
+/// The categories a typo covers: fixing the typo fixes both.
+fn typo_categories<'a>(taxonomy: &'a Taxonomy, r: &Resolution) -> HashSet<&'a str> {
+    let mut covered: HashSet<&str> = r
+        .typos
+        .values()
+        .filter_map(|s| taxonomy.marker(s).map(|d| d.category.as_str()))
+        .collect();
+    // A typo of a marker that satisfies a category covers that category too.
+    for category in &taxonomy.categories {
+        if r.typos.values().any(|s| category.satisfied_by.contains(s)) {
+            covered.insert(category.name.as_str());
         }
     }
-    problems
+    covered
+}
+
+/// Fewer of a category's markers than its `min`, unless another marker
+/// (`satisfied_by`) or a typo covers it.
+fn too_few(
+    category: &crate::taxonomy::Category,
+    r: &Resolution,
+    count: u32,
+    rule: &'static str,
+    covered: &HashSet<&str>,
+) -> Option<Problem> {
+    // `satisfied_by`: another marker meets the requirement (`max` still holds).
+    let satisfied = category
+        .satisfied_by
+        .iter()
+        .any(|m| r.markers.contains_key(m));
+    if count >= category.min || satisfied || covered.contains(category.name.as_str()) {
+        return None;
+    }
+    let options = match category.name.as_str() {
+        HARDWARE => "the lowest hardware it runs on: ".to_string(),
+        _ => "one of ".to_string(),
+    };
+    Some(Problem {
+        code: rule,
+        message: if category.min == 1 {
+            format!("no {} marker", category.name)
+        } else {
+            format!(
+                "{count} {} markers, at least {} needed",
+                category.name, category.min
+            )
+        },
+        fix: if category.satisfied_by.is_empty() {
+            format!("add {options}{}", mark_list(&category.markers))
+        } else {
+            format!(
+                "add {options}{}; or one of {}, which meet it too",
+                mark_list(&category.markers),
+                mark_list(&category.satisfied_by)
+            )
+        },
+    })
+}
+
+/// A GPU model on a CPU-only test: one problem per model marker.
+fn model_on_cpu(taxonomy: &Taxonomy, r: &Resolution) -> Vec<Problem> {
+    let Some(cpu) = r
+        .in_category(HARDWARE)
+        .find(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0))
+    else {
+        return Vec::new();
+    };
+    r.in_category(GPU_MODEL)
+        .map(|model| Problem {
+            code: code::CONTRADICTION,
+            message: format!("marked {model} and {cpu}: a GPU model needs a GPU"),
+            fix: format!(
+                "mark it with the GPUs it needs (@pytest.mark.gpu_1 or more) or remove @pytest.mark.{model}"
+            ),
+        })
+        .collect()
 }
 
 /// Markers a category's `exclusive` keeps apart, carried together.
@@ -316,16 +292,26 @@ pub fn validate_resolved(
     items: &[Item],
     resolved: &[Resolution],
 ) -> Validation {
+    // The rules read only the resolution and the VRAM need: worked out once
+    // per shared resolution (a group of alike tests) and need.
+    let mut seen: foldhash::HashMap<(usize, Option<u64>), Vec<Problem>> =
+        foldhash::HashMap::default();
     let findings: Vec<Finding> = items
         .iter()
         .zip(resolved.iter())
         .filter_map(|(item, r)| {
-            let mut problems = check(taxonomy, r);
-            problems.extend(vram_problem(taxonomy, r, vram_need(taxonomy, item)));
+            let vram = vram_need(taxonomy, item);
+            let problems = seen
+                .entry((r.key(), vram.map(f64::to_bits)))
+                .or_insert_with(|| {
+                    let mut problems = check(taxonomy, r);
+                    problems.extend(vram_problem(taxonomy, r, vram));
+                    problems
+                });
             (!problems.is_empty()).then(|| Finding {
                 nodeid: item.nodeid.clone(),
                 line: item.line,
-                problems,
+                problems: problems.clone(),
             })
         })
         .collect();

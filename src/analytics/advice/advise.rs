@@ -11,7 +11,7 @@ use super::config::{AdviceConfig, TimeoutsConfig};
 use super::timeouts::{self, Problem};
 use crate::analytics::flakiness::results_by_test;
 use crate::gpu::requirement::number;
-use crate::gpu::rules::Rules;
+use crate::gpu::Rules;
 use crate::history::History;
 
 /// What a decorator is about: what `--apply` replaces when it writes one.

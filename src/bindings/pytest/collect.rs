@@ -9,6 +9,7 @@
 //! nodes from Rust makes no Python object at all; a parent's marks and each
 //! mark object are converted once and shared by the items under it.
 
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use foldhash::HashMap;
@@ -34,23 +35,52 @@ const NAME_ONLY: [&str; 6] = [
 /// Converted marks and parent chains, keyed by the Python object's address:
 /// valid for one call, while pytest's nodes keep every object alive.
 #[derive(Default)]
-struct Cache {
+struct Cache<'py> {
     marks: HashMap<usize, Arc<Mark>>,
     chains: HashMap<usize, Vec<Arc<Mark>>>,
+    /// One mark per name object, for the marks with no argument a rule
+    /// reads: every `@pytest.mark.unit` of the suite becomes the same
+    /// `Arc`, so tests with alike marks hold the very same ones and the
+    /// core works once per group of them (`Groups`). The name object is
+    /// held so that its address stays its own for the whole call.
+    bare: HashMap<usize, (Bound<'py, PyAny>, Arc<Mark>, bool)>,
 }
 
-impl Cache {
-    fn mark(&mut self, mark: &Bound<'_, PyAny>) -> PyResult<Arc<Mark>> {
+impl<'py> Cache<'py> {
+    fn mark(&mut self, mark: &Bound<'py, PyAny>) -> PyResult<Arc<Mark>> {
         let key = mark.as_ptr() as usize;
         if let Some(found) = self.marks.get(&key) {
             return Ok(Arc::clone(found));
         }
-        let converted = Arc::new(convert(mark)?);
+        let converted = self.convert(mark)?;
         self.marks.insert(key, Arc::clone(&converted));
         Ok(converted)
     }
 
-    fn own_marks(&mut self, node: &Bound<'_, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
+    /// One `pytest.Mark` as `(name, args, kwargs)`.
+    fn convert(&mut self, mark: &Bound<'py, PyAny>) -> PyResult<Arc<Mark>> {
+        let py = mark.py();
+        let name = mark.getattr(intern!(py, "name"))?;
+        let key = name.as_ptr() as usize;
+        if let Entry::Vacant(slot) = self.bare.entry(key) {
+            let text: String = name.extract()?;
+            let only = NAME_ONLY.contains(&text.as_str());
+            slot.insert((name.clone(), Arc::new(Mark::named(text)), only));
+        }
+        let (_, bare, name_only) = &self.bare[&key];
+        if *name_only {
+            return Ok(Arc::clone(bare));
+        }
+        let args = mark.getattr(intern!(py, "args"))?;
+        let kwargs = mark.getattr(intern!(py, "kwargs"))?;
+        let empty = |v: &Bound<'_, PyAny>| v.len().is_ok_and(|n| n == 0);
+        if empty(&args) && empty(&kwargs) {
+            return Ok(Arc::clone(bare));
+        }
+        Ok(Arc::new(convert::mark(bare.name.clone(), &args, &kwargs)?))
+    }
+
+    fn own_marks(&mut self, node: &Bound<'py, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
         let own = node.getattr(intern!(node.py(), "own_markers"))?;
         for mark in own.try_iter()? {
             out.push(self.mark(&mark?)?);
@@ -59,7 +89,7 @@ impl Cache {
     }
 
     /// Append the marks of `node` and every parent above it, nearest first.
-    fn chain(&mut self, node: &Bound<'_, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
+    fn chain(&mut self, node: &Bound<'py, PyAny>, out: &mut Vec<Arc<Mark>>) -> PyResult<()> {
         if node.is_none() {
             return Ok(());
         }
@@ -74,18 +104,6 @@ impl Cache {
         out.extend(self.chains[&key].iter().cloned());
         Ok(())
     }
-}
-
-/// One `pytest.Mark` as `(name, args, kwargs)`.
-fn convert(mark: &Bound<'_, PyAny>) -> PyResult<Mark> {
-    let py = mark.py();
-    let name: String = mark.getattr(intern!(py, "name"))?.extract()?;
-    if NAME_ONLY.contains(&name.as_str()) {
-        return Ok(Mark::named(name));
-    }
-    let args = mark.getattr(intern!(py, "args"))?;
-    let kwargs = mark.getattr(intern!(py, "kwargs"))?;
-    convert::mark(name, &args, &kwargs)
 }
 
 /// Every item of `items` (pytest nodes), in order.

@@ -111,7 +111,7 @@ fn run(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
         files,
     } = crate::lint::load_project(request)?;
     let gpu =
-        crate::gpu::rules::Rules::new(&engine.config.gpu, &engine.taxonomy, engine.source_name())?;
+        crate::gpu::Rules::new(&engine.config.gpu, &engine.taxonomy, engine.source_name())?;
     let rules = collect::Rules {
         python_classes: config.python_classes(),
         python_functions: config.python_functions(),

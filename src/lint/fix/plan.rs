@@ -11,7 +11,7 @@ use super::sites::{sites, Scope, Site};
 use super::{apply, Edit, FileFix, Goal};
 use crate::analytics::advice::advise::{Decorator, Kind};
 use crate::gpu::requirement::number;
-use crate::gpu::rules::Rules as GpuRules;
+use crate::gpu::Rules as GpuRules;
 use crate::lint::collect::StaticTest;
 use crate::lint::grammar;
 use crate::lint::source::Pos;

@@ -9,7 +9,7 @@ use super::estimate::{Job, Moves, Setup, Stage};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::requirement;
-use crate::gpu::rules::Rules;
+use crate::gpu::Rules;
 use crate::parallel::{Placement, Resources};
 use crate::selection;
 use crate::selection::plan::{human, Scope};
