@@ -224,6 +224,17 @@ def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.
     assert "## Broken" in alec and "failing for 2 run(s)" in alec
 
 
+def test_tickets_cross_the_boundary_as_named_objects(tmp_path: Path) -> None:
+    history = _core.History.load([str(flaky_and_broken(tmp_path))])
+    report = history.report(_core.Engine.load(str(tmp_path)), min_runs=5)
+    (ticket,) = report.tickets()
+    assert isinstance(ticket, _core.Ticket)
+    assert (ticket.owner, ticket.slug) == ("alec", "alec")
+    assert ticket.body.startswith("# [CI] alec: 1 broken, 2 flaky test(s)\n")
+    with pytest.raises(AttributeError):
+        ticket.slug = "other"  # type: ignore[misc]
+
+
 def test_the_html_report_is_one_self_contained_page(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
