@@ -72,6 +72,32 @@ def test_flaky_is_told_apart_from_broken(tmp_path: Path, capsys: pytest.CaptureF
     assert broken["failing_since_commit"] == "c1"
 
 
+def test_a_broken_test_says_the_date_its_failures_began(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 3 (the first failure of ``broken``) started at 03:00: the tables
+    show that date, the JSON keeps the run id beside it."""
+    path = flaky_and_broken(tmp_path)
+    (broken,) = report_json(capsys, path, "--min-runs", "5")["flakiness"]["broken"]
+    assert (broken["failing_since_run"], broken["failing_since_at"]) == (f"{3:032x}", "2026-01-01T03:00:00Z")
+    code, text, _ = report(capsys, path, "--min-runs", "5")
+    assert code == 0
+    lines = text.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("broken test"))
+    assert header.split() == ["broken", "test", "failing", "runs", "since", "since", "commit", "owner"]
+    row = next(line for line in lines if line.lstrip().startswith("t/a.py::broken"))
+    assert row.split() == ["t/a.py::broken", "4", "2026-01-01", "03:00", "c1", "alec"]
+    assert f"{3:032x}" not in text
+    tickets = tmp_path / "tickets"
+    code, md, _ = report(capsys, path, "--min-runs", "5", "--format", "markdown", "--tickets", tickets)
+    assert "| test | owner | failing runs | since | since commit |" in md
+    assert "| `t/a.py::broken` | alec | 4 | 2026-01-01 03:00 | `c1` |" in md
+    ticket = (tickets / "alec.md").read_text()
+    assert f"- [ ] `t/a.py::broken`: failing for 4 run(s), since 2026-01-01 03:00 (run `{3:032x}`, commit `c1`)" in ticket
+    code, html, _ = report(capsys, path, "--min-runs", "5", "--format", "html")
+    assert f'<td><span title="run {3:032x}">2026-01-01 03:00</span></td>' in html
+
+
 def test_the_window_and_the_minimum_sample_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = flaky_and_broken(tmp_path)
     # The last two runs (commit c2): only the retry is left as flaky evidence.

@@ -100,8 +100,14 @@ pub struct BrokenTest {
     pub failed: usize,
     /// Failures in a row, up to the latest run of the test.
     pub failing_runs: usize,
+    /// The run its failures began in, when that run started (RFC 3339,
+    /// UTC), and its commit.
     pub failing_since_run: String,
+    pub failing_since_at: String,
     pub failing_since_commit: Option<String>,
+    /// When that run started, in seconds since the epoch (for the tables' dates).
+    #[serde(skip)]
+    pub failing_since_epoch: f64,
     pub quarantined: bool,
 }
 
@@ -311,7 +317,9 @@ fn flaky_and_broken(
                     failed: t.failed,
                     failing_runs: t.failing_streak,
                     failing_since_run: run_id(since),
+                    failing_since_at: timestamp::seconds(history.runs[since].started_at),
                     failing_since_commit: history.runs[since].commit.clone(),
+                    failing_since_epoch: history.runs[since].started_at,
                 });
             }
             Verdict::Passing | Verdict::Insufficient => {}

@@ -9,6 +9,7 @@ use crate::analytics::render::charts;
 use crate::analytics::render::escape::html as escape;
 use crate::analytics::render::text::{change, seconds};
 use crate::analytics::report::{short, HistoryReport};
+use crate::history::timestamp;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}\
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}\
@@ -184,7 +185,12 @@ fn broken(out: &mut String, r: &HistoryReport) {
                 format!("<code>{}</code>", escape(&x.nodeid)),
                 escape(x.owner.as_deref().unwrap_or("-")),
                 x.failing_runs.to_string(),
-                escape(&x.failing_since_run),
+                // The run id on hover: the date is what a person reads.
+                format!(
+                    "<span title=\"run {}\">{}</span>",
+                    escape(&x.failing_since_run),
+                    timestamp::minute(x.failing_since_epoch)
+                ),
                 escape(x.failing_since_commit.as_deref().map_or("-", short)),
             ]
         })
@@ -195,7 +201,7 @@ fn broken(out: &mut String, r: &HistoryReport) {
             ("test", false),
             ("owner", false),
             ("failing runs", true),
-            ("since run", false),
+            ("since", false),
             ("since commit", false),
         ],
         &rows,

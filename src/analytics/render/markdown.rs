@@ -8,6 +8,7 @@ use crate::analytics::duration_trends::Timing;
 use crate::analytics::render::escape::{code, code_cell, fence, text};
 use crate::analytics::render::text::{change, seconds};
 use crate::analytics::report::{short, HistoryReport, Owner, NO_OWNER};
+use crate::history::timestamp;
 
 fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     let _ = writeln!(
@@ -132,7 +133,7 @@ fn broken_table(out: &mut String, r: &HistoryReport) {
     if f.broken.is_empty() {
         return;
     }
-    let _ = writeln!(out, "### Broken tests\n\n| test | owner | failing runs | since run | since commit |\n|---|---|--:|---|---|");
+    let _ = writeln!(out, "### Broken tests\n\n| test | owner | failing runs | since | since commit |\n|---|---|--:|---|---|");
     for x in &f.broken {
         let _ = writeln!(
             out,
@@ -140,7 +141,7 @@ fn broken_table(out: &mut String, r: &HistoryReport) {
             code_cell(&x.nodeid),
             text(x.owner.as_deref().unwrap_or("-")),
             x.failing_runs,
-            code_cell(&x.failing_since_run),
+            timestamp::minute(x.failing_since_epoch),
             code_cell(x.failing_since_commit.as_deref().map_or("-", short))
         );
     }
@@ -282,9 +283,10 @@ fn ticket_broken(out: &mut String, o: &Owner) {
     for b in &o.broken {
         let _ = writeln!(
             out,
-            "- [ ] {}: failing for {} run(s), since run {} (commit {}){}",
+            "- [ ] {}: failing for {} run(s), since {} (run {}, commit {}){}",
             code(&b.nodeid),
             b.failing_runs,
+            timestamp::minute(b.failing_since_epoch),
             code(&b.failing_since_run),
             code(b.failing_since_commit.as_deref().map_or("unknown", short)),
             if b.quarantined { "; quarantined" } else { "" }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
 use crate::analytics::report::{short, HistoryReport};
+use crate::history::timestamp;
 
 /// Seconds as `0.42s`, `12.3s`, `4m05s` or `1h02m`.
 pub fn seconds(s: f64) -> String {
@@ -251,7 +252,7 @@ fn broken_table(r: &HistoryReport) -> Table {
         &[
             "broken test",
             "failing runs",
-            "since run",
+            "since",
             "since commit",
             "owner",
         ],
@@ -261,7 +262,7 @@ fn broken_table(r: &HistoryReport) -> Table {
         t.row(vec![
             x.nodeid.clone(),
             x.failing_runs.to_string(),
-            x.failing_since_run.clone(),
+            timestamp::minute(x.failing_since_epoch),
             x.failing_since_commit
                 .as_deref()
                 .map_or("-", short)
