@@ -238,8 +238,10 @@ def paired(path: Path, against: Path, pairs: int, repeat: int) -> None:
         )
     for key in ("wall", "cpu"):
         ratios = [a[key] / b[key] for a, b in zip(times["this"], times["other"])]
-        print(f"{key}: this / other, median of {pairs} pairs: {statistics.median(ratios):.3f} "
-              f"(range {min(ratios):.3f}-{max(ratios):.3f})")
+        print(
+            f"{key}: this / other, median of {pairs} pairs: {statistics.median(ratios):.3f} "
+            f"(range {min(ratios):.3f}-{max(ratios):.3f})"
+        )
 
 
 def write_docs(section: str) -> None:

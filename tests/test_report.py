@@ -93,7 +93,8 @@ def test_a_broken_test_says_the_date_its_failures_began(
     assert "| test | owner | failing runs | since | since commit |" in md
     assert "| `t/a.py::broken` | alec | 4 | 2026-01-01 03:00 | `c1` |" in md
     ticket = (tickets / "alec.md").read_text()
-    assert f"- [ ] `t/a.py::broken`: failing for 4 run(s), since 2026-01-01 03:00 (run `{3:032x}`, commit `c1`)" in ticket
+    since = f"since 2026-01-01 03:00 (run `{3:032x}`, commit `c1`)"
+    assert f"- [ ] `t/a.py::broken`: failing for 4 run(s), {since}" in ticket
     code, html, _ = report(capsys, path, "--min-runs", "5", "--format", "html")
     assert f'<td><span title="run {3:032x}">2026-01-01 03:00</span></td>' in html
 

@@ -294,7 +294,7 @@ fn gpu(h: &History, run: usize) -> &str {
     h.runs[run].gpu_model.as_deref().unwrap_or("unknown GPU")
 }
 
-/// (test, metric) -> (value, unit, higher_is_better): one run's metrics.
+/// `(test, metric) -> (value, unit, higher_is_better)`: one run's metrics.
 type Metrics = BTreeMap<(String, String), (f64, String, bool)>;
 
 /// Gather the judged run's metrics, their baselines on the same GPU model,
