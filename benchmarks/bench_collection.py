@@ -6,6 +6,7 @@ Target: at 50k tests the plugin adds under 5% to ``pytest --collect-only -q``.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -40,7 +41,46 @@ def collect(root: Path, *extra: str) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def instructions(root: Path, *extra: str) -> int:
+    """Instructions of one collection under callgrind: unlike CPU time, not
+    disturbed by other load on the machine (the figure docs/benchmarks.md
+    compares). Slow: about 50 times a plain run."""
+    collect(root, *extra)  # the bytecode cached, as in the timed runs
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-instr=no",
+            f"--callgrind-out-file={out}/callgrind.out",
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ]
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=ENV)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind failed in {root}:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def count_instructions(tests: int, files: int) -> None:
+    """``--instructions``: plugin off and on by instruction count, printed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = generate(Path(tmp) / f"suite_{tests}", tests, files)
+        off = instructions(root, "-p", "no:dynamo")
+        on = instructions(root)
+    print(f"| {tests:,} | {off / 1e9:.2f} G | {on / 1e9:.2f} G | {(on - off) / off * 100:+.1f}% |")
+
+
 def main() -> None:
+    if "--instructions" in sys.argv:
+        count_instructions(20_000, 400)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for tests, files in SIZES:

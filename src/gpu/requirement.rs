@@ -260,11 +260,8 @@ mod tests {
             item("b", &[&gpu]),
             item("c", &[&gpu, &bad]),
         ];
-        let resolved = crate::taxonomy::resolution::Groups::of(&items).resolve(
-            &taxonomy,
-            &items,
-            &registered,
-        );
+        let resolved =
+            crate::taxonomy::resolution::Groups::of(&items).resolve(&taxonomy, &items, &registered);
         let errors = of_batch(&items, &resolved, &rules).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].starts_with("a: "), "{errors:?}");

@@ -141,10 +141,7 @@ impl Groups {
                 )
             })
             .collect();
-        self.of_item
-            .iter()
-            .map(|&g| per_group[g].clone())
-            .collect()
+        self.of_item.iter().map(|&g| per_group[g].clone()).collect()
     }
 }
 
@@ -183,6 +180,9 @@ mod tests {
             let alone = resolve(&t, item.marks.iter().map(|m| m.name.as_str()), &registered);
             assert_eq!(*r, alone);
         }
-        assert_eq!(resolved[4].in_category("hardware").collect::<Vec<_>>(), ["gpu_1"]);
+        assert_eq!(
+            resolved[4].in_category("hardware").collect::<Vec<_>>(),
+            ["gpu_1"]
+        );
     }
 }

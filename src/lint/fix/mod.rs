@@ -110,8 +110,7 @@ fn run(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
         registered,
         files,
     } = crate::lint::load_project(request)?;
-    let gpu =
-        crate::gpu::Rules::new(&engine.config.gpu, &engine.taxonomy, engine.source_name())?;
+    let gpu = crate::gpu::Rules::new(&engine.config.gpu, &engine.taxonomy, engine.source_name())?;
     let rules = collect::Rules {
         python_classes: config.python_classes(),
         python_functions: config.python_functions(),
