@@ -218,7 +218,6 @@ KNOWN_RUST_CYCLES = [
     ["lint::classes", "lint::collect", "lint::imports"],
     ["lint::grammar", "lint::literal", "lint::source"],
     ["lint::marks", "lint::params"],
-    ["selection", "selection::pipeline", "selection::plan"],
 ]
 
 

@@ -443,8 +443,8 @@ impl Pipelines {
                         &format!("{}.stages.{}.budget", p.name, s.name),
                         format!(
                             "the stage's budget ({}) is above its pipeline's ({}); the stages run side by side, so the pipeline takes as long as its slowest stage",
-                            crate::selection::plan::human(b),
-                            crate::selection::plan::human(limit)
+                            crate::selection::budgets::human(b),
+                            crate::selection::budgets::human(limit)
                         ),
                         format!("lower the stage's budget to at most the pipeline's, or raise [{TABLE}.pipelines.{}] budget", p.name),
                     ));

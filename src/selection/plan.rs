@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
+use crate::selection::budgets::human;
 use crate::selection::pipeline::{Pipeline, Pipelines};
 use crate::selection::{self, FrameworkFilter};
 use crate::taxonomy::marker::Item;
@@ -213,20 +214,6 @@ fn shown_markers(taxonomy: &Taxonomy, r: &Resolution) -> Vec<String> {
         .collect()
 }
 
-/// `42.0s`, `3m 05s`, `2h 10m`.
-pub fn human(seconds: f64) -> String {
-    if seconds < 60.0 {
-        return format!("{seconds:.1}s");
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let whole = seconds.round() as u64;
-    if whole < 3600 {
-        format!("{}m {:02}s", whole / 60, whole % 60)
-    } else {
-        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
-    }
-}
-
 fn duration(t: &Tally, have_durations: bool) -> String {
     if !have_durations || t.known == 0 {
         return "-".into();
@@ -380,12 +367,5 @@ mod tests {
             text.contains("  a.py::perf  [nightly, gpu_1, performance]"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn durations_read_as_people_do() {
-        assert_eq!(human(4.34), "4.3s");
-        assert_eq!(human(185.0), "3m 05s");
-        assert_eq!(human(7800.0), "2h 10m");
     }
 }

@@ -14,7 +14,7 @@ use crate::analytics::report::windows;
 use crate::history::stats;
 use crate::history::History;
 use crate::selection::pipeline::{Pipeline, Pipelines};
-use crate::selection::plan::human;
+use crate::selection::budgets::human;
 
 /// Runs of one pipeline without a stage ran the whole pipeline in one job.
 const WHOLE: &str = "(all stages)";

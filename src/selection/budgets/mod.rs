@@ -8,7 +8,7 @@ pub mod estimate;
 pub mod machines;
 pub mod plan;
 
-pub use duration::{parse, BudgetText};
+pub use duration::{human, parse, BudgetText};
 pub use machines::MachineConfig;
 
 #[cfg(test)]
