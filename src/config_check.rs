@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::{CategoryConfig, Config, TABLE};
+use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
 use crate::gpu::rules::Rules;
 use crate::policy::owners::Owners;
-use crate::selection::framework::Frameworks;
-use crate::selection::pipeline::{PipelineConfig, Pipelines};
+use crate::selection::pipeline::Pipelines;
+use crate::selection::{Frameworks, PipelineConfig};
+use crate::taxonomy::config::CategoryConfig;
 use crate::taxonomy::{Taxonomy, HARDWARE};
 
 /// More devices than any machine has: a bigger count is a typo, and one

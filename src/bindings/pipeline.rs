@@ -13,8 +13,8 @@ use pyo3::types::{PyList, PyString};
 use crate::engine;
 use crate::error::Error;
 use crate::selection::changes;
-use crate::selection::framework::{Agnostic, Frameworks};
 use crate::selection::pipeline;
+use crate::selection::{Agnostic, Frameworks};
 use crate::selection::{FrameworkFilter, Request};
 
 /// The pipelines, stages and framework rules of one run.

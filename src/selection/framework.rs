@@ -6,42 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
-use serde::Deserialize;
 
 use crate::error::TABLE;
 use crate::error::{Error, Result};
+use crate::selection::config::{Agnostic, FrameworksConfig};
 use crate::taxonomy::{Taxonomy, FRAMEWORK};
 
 static ENV_NAME: std::sync::LazyLock<Regex> =
     std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("valid regex"));
-
-/// What happens to tests without a framework marker when a framework is chosen.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Agnostic {
-    /// They run with every framework (they need none).
-    #[default]
-    Keep,
-    /// Only the framework's own tests run (`and vllm` taken literally).
-    Drop,
-}
-
-/// `[tool.pytest-dynamo.frameworks]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FrameworksConfig {
-    /// The framework when none is named (after `DYNAMO_TEST_FRAMEWORK` and
-    /// `DYNAMO_DEFAULT_FRAMEWORK`), and `auto`'s fallback.
-    pub default: Option<String>,
-    pub agnostic: Agnostic,
-    /// Framework -> regular expressions over changed paths (for `auto`).
-    /// When absent, a path touches a framework when a path component or a
-    /// `.`/`_`/`-` separated part of one is the framework's name.
-    pub paths: Option<BTreeMap<String, Vec<String>>>,
-    /// The environment variables that choose the framework: the one that
-    /// names it, then the one that gives the default (`[]`: none).
-    pub env: Option<Vec<String>>,
-}
 
 /// The strategy's variables: the framework a job tests, and the default.
 pub const DEFAULT_ENV: [&str; 2] = ["DYNAMO_TEST_FRAMEWORK", "DYNAMO_DEFAULT_FRAMEWORK"];

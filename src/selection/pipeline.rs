@@ -11,55 +11,13 @@
 use std::collections::BTreeMap;
 
 use regex::Regex;
-use serde::Deserialize;
 use std::sync::LazyLock;
 
 use crate::error::TABLE;
 use crate::error::{Error, Result};
+use crate::selection::config::{PipelineConfig, StageConfig};
 use crate::selection::matcher::{self, Compiled};
 use crate::taxonomy::{Taxonomy, LIFECYCLE};
-
-/// `[tool.pytest-dynamo.pipelines.<name>]`: a new pipeline, or changes to a
-/// built-in one.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelineConfig {
-    pub description: Option<String>,
-    /// The lifecycle marker the pipeline runs up to (default: its own name).
-    pub lifecycle: Option<String>,
-    /// Other names the pipeline answers to (replaces the built-in ones).
-    pub aliases: Option<Vec<String>>,
-    /// Which selected tests gate the run (default: all of them).
-    pub gating: Option<String>,
-    /// The whole list of stages, replacing the built-in one.
-    pub stages: Option<Vec<StageConfig>>,
-    /// Stages to add, or to redefine in place when the name exists.
-    pub add_stages: Vec<StageConfig>,
-    pub remove_stages: Vec<String>,
-    /// `false` drops a built-in pipeline the project does not use.
-    pub enabled: Option<bool>,
-    /// The longest the pipeline may take, e.g. `"30m"` (its stages run side
-    /// by side, so its slowest stage's wall time).
-    pub budget: Option<crate::selection::budgets::BudgetText>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfig {
-    pub name: String,
-    /// A marker expression (pytest's `-m` grammar).
-    #[serde(default)]
-    pub expr: Option<String>,
-    /// The machine class the stage runs on, e.g. `cpu`, `gpu_1`, `multi_gpu`.
-    #[serde(default)]
-    pub machine: Option<String>,
-    /// pytest options the stage runs with, e.g. `["-n", "4", "--dist=loadscope"]`.
-    #[serde(default)]
-    pub options: Option<Vec<String>>,
-    /// The longest the stage may take, e.g. `"10m"`.
-    #[serde(default)]
-    pub budget: Option<crate::selection::budgets::BudgetText>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {

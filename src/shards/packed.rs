@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::{group_key, median, usable, Group, Partition};
-use crate::parallel::simulate::makespan;
-use crate::parallel::{Placement, Resources, TestSpec};
+use crate::parallel::{makespan, Placement, Resources, TestSpec};
 
 /// A test to place: its node id, recorded seconds and what it needs.
 #[derive(Debug, Clone)]
