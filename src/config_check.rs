@@ -95,14 +95,7 @@ pub fn names(config: &Config, source: &str) -> Result<()> {
         added_markers(category, table, source)?;
     }
     for alias in config.aliases.keys() {
-        if let Some(why) = bad_marker_name(alias) {
-            return Err(err(
-                source,
-                &format!("aliases.{alias}"),
-                why,
-                "rename the alias: a Python identifier that is not a keyword or a pytest marker",
-            ));
-        }
+        usable_name(source, &format!("aliases.{alias}"), alias, "alias")?;
     }
     for (name, pipeline) in &config.pipelines {
         stage_names(name, pipeline, source)?;
@@ -121,6 +114,21 @@ pub fn names(config: &Config, source: &str) -> Result<()> {
     Ok(())
 }
 
+/// A marker or alias name `-m` can select (`what` names which, in the fix).
+fn usable_name(source: &str, key: &str, name: &str, what: &str) -> Result<()> {
+    match bad_marker_name(name) {
+        Some(why) => Err(err(
+            source,
+            key,
+            why,
+            format!(
+                "rename the {what}: a Python identifier that is not a keyword or a pytest marker"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A category's added markers: valid names, not also removed, and a
 /// hardware marker's devices within bounds.
 fn added_markers(category: &str, table: &CategoryConfig, source: &str) -> Result<()> {
@@ -128,14 +136,7 @@ fn added_markers(category: &str, table: &CategoryConfig, source: &str) -> Result
     let removed: BTreeSet<&str> = table.remove.iter().map(String::as_str).collect();
     for spec in &table.add {
         let name = spec.name.as_str();
-        if let Some(why) = bad_marker_name(name) {
-            return Err(err(
-                source,
-                &format!("{key}.add"),
-                why,
-                "rename the marker: a Python identifier that is not a keyword or a pytest marker",
-            ));
-        }
+        usable_name(source, &format!("{key}.add"), name, "marker")?;
         if removed.contains(name) {
             return Err(err(
                 source,
