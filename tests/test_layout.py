@@ -214,10 +214,6 @@ def rust_uses(src: Path) -> dict[str, set[str]]:
 KNOWN_RUST_CYCLES = [
     ["analytics::gates", "analytics::gates::budget"],
     ["analytics::render::charts", "analytics::render::html"],
-    ["history", "history::read", "history::scan"],
-    ["lint::classes", "lint::collect", "lint::imports"],
-    ["lint::grammar", "lint::literal", "lint::source"],
-    ["lint::marks", "lint::params"],
     ["selection", "selection::pipeline", "selection::plan"],
 ]
 

@@ -19,7 +19,8 @@
 
 use std::borrow::Cow;
 
-use crate::history::read::TestLine;
+use crate::history::read::{gpus_of, seconds_ok, TestLine};
+use crate::records::facts::RecordedTimeout;
 
 const MAX_DEPTH: usize = 64;
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -528,7 +529,7 @@ impl Scanner {
         let (mut record, mut run_id, mut nodeid, mut outcome) = (None, None, None, None);
         let (mut stage, mut owner, mut finished) = (None, None, None);
         let (mut duration, mut gating, mut peak) = (None, None, None);
-        let (mut gpus, mut timeout) = (None, crate::history::RecordedTimeout::Unknown);
+        let (mut gpus, mut timeout) = (None, RecordedTimeout::Unknown);
         let (at, c) = line.token(0)?;
         if c != b'{' {
             return None;
@@ -602,7 +603,7 @@ impl Scanner {
                 b"timeout_s" => {
                     seen.first(12)?;
                     let (v, a) = line.opt_f64(at)?;
-                    (timeout, at) = (crate::history::RecordedTimeout::present(v), a);
+                    (timeout, at) = (RecordedTimeout::present(v), a);
                 }
                 b"metrics" => {
                     seen.first(10)?;
@@ -638,7 +639,7 @@ impl Scanner {
             return None;
         }
         // A duration out of range is corrupt: serde's path says why.
-        if duration.is_some_and(|d| !crate::history::read::seconds_ok(d)) {
+        if duration.is_some_and(|d| !seconds_ok(d)) {
             return None;
         }
         // A clean line is ASCII; any other is checked once, here.
@@ -663,7 +664,7 @@ impl Scanner {
                 gating: gating.unwrap_or(true),
                 owner: owner.map(|s| Cow::Borrowed(text(s))),
                 gpu_peak_mib: peak,
-                gpus_used: crate::history::gpus_of(gpus),
+                gpus_used: gpus_of(gpus),
                 timeout,
                 metrics: Vec::new(),
                 finished_at,
@@ -1199,7 +1200,7 @@ mod tests {
             }
             // The chunk reader (fast scan, then serde) takes it without
             // panic, every line counted once, each as one thing at most.
-            let chunk = crate::history::read::parse_chunk(0, line);
+            let chunk = crate::history::chunk::parse_chunk(0, line);
             let feeds = memchr::memchr_iter(b'\n', line).count();
             let lines = feeds + usize::from(!line.is_empty() && !line.ends_with(b"\n"));
             assert_eq!(chunk.lines, lines);

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
+use crate::lint::known::{Parametrize, Unresolved, Val};
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::{is_mark_free_module, Unresolved, Val};
-use crate::lint::params::{self, Parametrize};
+use crate::lint::marks::is_mark_free_module;
+use crate::lint::params;
 use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
 
 /// Fixtures pytest itself provides (never parametrized).

@@ -12,8 +12,8 @@ use tree_sitter::{Node, Tree};
 
 use crate::lint::discover::fnmatch;
 use crate::lint::grammar::fields;
+use crate::lint::known::Unresolved;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::Unresolved;
 use crate::lint::source::{children, Binding, Scope};
 
 const PATHS: &str = "collect_ignore";

@@ -4,21 +4,25 @@
 //! `validate::check`, on the taxonomy `Engine::load` builds). What the source
 //! cannot tell is reported as unresolved and left to collection.
 
+mod bases;
 pub mod classes;
 pub mod collect;
 pub mod conftest;
+mod defs;
 pub mod discover;
 pub mod fix;
 pub mod fixtures;
 pub mod grammar;
 pub mod ignore;
 pub mod imports;
+pub mod known;
 pub mod literal;
 pub mod marks;
 pub mod params;
 pub mod pytest_config;
 pub mod report;
 pub mod source;
+mod syntax;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,11 +34,11 @@ use tree_sitter::{Parser, Tree};
 
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::lint::bases::Modules;
 use crate::lint::collect::{Context, Rules, StaticTest};
 use crate::lint::fixtures::Fixture;
 use crate::lint::ignore::{ConftestIgnore, Ignores};
-use crate::lint::imports::Modules;
-use crate::lint::marks::Unresolved;
+use crate::lint::known::Unresolved;
 use crate::lint::source::Pos;
 use crate::taxonomy::validate::{self, code, Problem};
 use crate::taxonomy::{Resolved, Taxonomy};
@@ -292,10 +296,10 @@ fn parse_source(parser: &mut Parser, src: Vec<u8>) -> Parsed {
     let Some(tree) = parser.parse(&src, None) else {
         return Parsed::Failed(start, "the file could not be parsed".into(), SYNTAX_FIX);
     };
-    if let Some((pos, message)) = grammar::syntax_error(&tree, &src) {
+    if let Some((pos, message)) = syntax::syntax_error(&tree, &src) {
         return Parsed::Failed(pos, message, SYNTAX_FIX);
     }
-    if let Some(pos) = grammar::too_deep(&tree, MAX_DEPTH) {
+    if let Some(pos) = syntax::too_deep(&tree, MAX_DEPTH) {
         return Parsed::Failed(
             pos,
             format!("too deeply nested to check: more than {MAX_DEPTH} levels of syntax"),

@@ -5,38 +5,9 @@
 use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
+use crate::lint::known::{ParamSet, Parametrize, Spelled, Unresolved, Val};
 use crate::lint::literal::{explicit_id, id_of, literal, make_unique, text, Literal};
-use crate::lint::marks::{Spelled, Unresolved, Val};
 use crate::lint::source::{children, Binding, Pos, Scope};
-
-/// One parameter set: its id and its own markers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParamSet {
-    pub id: String,
-    pub pos: Pos,
-    pub marks: Vec<Spelled>,
-    pub unresolved: Vec<Unresolved>,
-}
-
-/// One `parametrize` marker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Parametrize {
-    pub pos: Pos,
-    /// None when the values are computed at run time.
-    pub sets: Option<Vec<ParamSet>>,
-    /// Set when computed values may carry markers of their own.
-    pub unknown: Option<Unresolved>,
-}
-
-impl Parametrize {
-    /// Whether any parameter set carries markers of its own.
-    pub fn has_own_marks(&self) -> bool {
-        self.sets
-            .iter()
-            .flatten()
-            .any(|s| !s.marks.is_empty() || !s.unresolved.is_empty())
-    }
-}
 
 struct Args<'t> {
     positional: Vec<Node<'t>>,
@@ -494,8 +465,8 @@ pub fn parametrized_names(scope: &Scope<'_>, args: Node<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lint::known::Marks;
     use crate::lint::marks::testing::parse;
-    use crate::lint::marks::Marks;
     use crate::lint::source::statements;
 
     fn read(src: &str) -> Marks {

@@ -18,8 +18,8 @@ use rayon::prelude::*;
 
 use crate::analytics::advice::advise::Advice;
 use crate::error::Result;
+use crate::lint::bases::Modules;
 use crate::lint::collect::{self, Context};
-use crate::lint::imports::Modules;
 use crate::lint::{collected, conftests, grammar, is_inert, parse, shown, Parsed, Request};
 
 /// One replacement of a byte range.

@@ -13,8 +13,8 @@ use crate::analytics::advice::advise::{Decorator, Kind};
 use crate::gpu::requirement::number;
 use crate::gpu::rules::Rules as GpuRules;
 use crate::lint::collect::StaticTest;
-use crate::lint::grammar;
 use crate::lint::source::Pos;
+use crate::lint::syntax;
 use crate::taxonomy::suggest;
 use crate::taxonomy::{Resolved, Taxonomy};
 
@@ -150,7 +150,7 @@ impl Planner<'_> {
         if let Some(problem) = reparsed
             .as_ref()
             .map_or(Some((Pos::default(), "no tree".to_string())), |t| {
-                grammar::syntax_error(t, fixed.as_bytes())
+                syntax::syntax_error(t, fixed.as_bytes())
             })
         {
             out.errors.push(format!(
@@ -222,7 +222,7 @@ impl Planner<'_> {
                     ));
                 }
             }
-            let family: Vec<(u32, &crate::lint::marks::Spelled, String)> = t
+            let family: Vec<(u32, &crate::lint::known::Spelled, String)> = t
                 .marks
                 .iter()
                 .filter_map(|m| {
@@ -325,7 +325,7 @@ impl Planner<'_> {
                         Want::Value(arg.parse().unwrap_or(0.0), arg)
                     }
                 };
-                let existing: Vec<&crate::lint::marks::Spelled> = test
+                let existing: Vec<&crate::lint::known::Spelled> = test
                     .marks
                     .iter()
                     .filter(|m| self.same_kind(d, &m.name))
