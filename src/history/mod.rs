@@ -144,33 +144,22 @@ struct Mapping {
     tests: Vec<u32>,
 }
 
-// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
-// lines, and one index lookup per row. Parallel again: rows rewritten; then
-// ordered by run (unless they already are).
-#[allow(clippy::too_many_lines)]
-fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
-    let mut inputs = Inputs {
-        files: sources.len(),
-        ..Inputs::default()
-    };
-    for s in sources {
-        if let Some(p) = &s.problem {
-            inputs.problems.push(p.clone());
-        }
-    }
-    let mut runs: Vec<Building> = Vec::new();
-    let mut run_index: FxMap<String, u32> = FxMap::default();
-    let mut tests = TestIndex::default();
-    let mut names = Interner::with_empty();
-    let mut line_base = vec![0usize; sources.len()];
+/// The runs being built, by run id, in the order first seen.
+#[derive(Default)]
+struct Runs {
+    building: Vec<Building>,
+    index: FxMap<String, u32>,
+}
 
-    let mut run_of = |id: &str, runs: &mut Vec<Building>| -> u32 {
-        if let Some(&i) = run_index.get(id) {
+impl Runs {
+    /// The run of `id`, started empty when first seen.
+    fn of(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
             return i;
         }
-        let i = u32::try_from(runs.len()).expect("fewer than 4 billion runs");
-        run_index.insert(id.to_string(), i);
-        runs.push(Building {
+        let i = u32::try_from(self.building.len()).expect("fewer than 4 billion runs");
+        self.index.insert(id.to_string(), i);
+        self.building.push(Building {
             run: Run {
                 run_id: id.to_string(),
                 started_at: f64::INFINITY,
@@ -186,69 +175,48 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
             earliest_test: f64::INFINITY,
         });
         i
-    };
+    }
+}
 
+/// History-wide indices: of tests by node id, of stage and owner names.
+struct Indices {
+    tests: TestIndex,
+    names: Interner,
+}
+
+// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
+// lines, and one index lookup per row. Parallel again: rows rewritten; then
+// ordered by run (unless they already are).
+fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
+    let mut inputs = Inputs {
+        files: sources.len(),
+        ..Inputs::default()
+    };
+    for s in sources {
+        if let Some(p) = &s.problem {
+            inputs.problems.push(p.clone());
+        }
+    }
+    let mut runs = Runs::default();
+    let mut index = Indices {
+        tests: TestIndex::default(),
+        names: Interner::with_empty(),
+    };
+    let mut line_base = vec![0usize; sources.len()];
     let mut mappings = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
-        let prep = &chunk.tests;
         let base = line_base[chunk.source];
         line_base[chunk.source] += chunk.lines;
-        inputs.lines += chunk.lines;
-        inputs.unknown += chunk.unknown;
-        inputs.records += chunk.parsed.len() + prep.len() + chunk.unknown;
-        inputs.corrupt += chunk.corrupt.len();
-        for (line, why) in &chunk.corrupt {
-            if inputs.problems.len() < PROBLEMS_SHOWN {
-                inputs.problems.push(format!(
-                    "{}:{}: {why}",
-                    sources[chunk.source].path,
-                    base + line
-                ));
-            }
-        }
-        for parsed in &chunk.parsed {
-            match parsed {
-                Parsed::Start(s) => {
-                    let i = run_of(&s.run_id, &mut runs) as usize;
-                    take_start(&mut runs[i].run, s);
-                }
-                Parsed::End(e) => {
-                    let i = run_of(&e.run_id, &mut runs) as usize;
-                    take_end(&mut runs[i].run, e);
-                }
-                Parsed::Test(_) => {}
-            }
-        }
-        let run_map: Vec<u32> = prep
-            .runs
-            .iter()
-            .map(|(id, earliest)| {
-                let i = run_of(id, &mut runs);
-                let b = &mut runs[i as usize];
-                b.earliest_test = b.earliest_test.min(*earliest);
-                i
-            })
-            .collect();
-        let name_map: Vec<u32> = std::iter::once(0)
-            .chain(prep.names.iter().map(|n| names.get(n)))
-            .collect();
-        let test_map: Vec<u32> = (0..prep.nodeids.len())
-            .map(|i| {
-                let (name, hash) = prep.nodeid(i);
-                tests.get(name, hash)
-            })
-            .collect();
-        mappings.push(Mapping {
-            runs: run_map,
-            names: name_map,
-            tests: test_map,
-        });
+        count_chunk(chunk, &sources[chunk.source].path, base, &mut inputs);
+        take_runs(chunk, &mut runs);
+        mappings.push(map_chunk(chunk, &mut runs, &mut index));
     }
 
+    let mut runs = runs.building;
     let (order, rank) = order_runs(&mut runs);
     let mut rows = fill_rows(&mut chunks, &mappings, &rank);
     let read = rows.len();
-    drop_repeats(&mut rows, tests.names.len());
+    drop_repeats(&mut rows, index.tests.names.len());
     inputs.duplicates = read - rows.len();
     if inputs.duplicates > 0 {
         inputs.problems.push(format!(
@@ -256,20 +224,89 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
             inputs.duplicates
         ));
     }
-    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
-    let runs: Vec<Run> = order
-        .iter()
-        .map(|&i| slots[i as usize].take().expect("each run once"))
-        .collect();
+    let runs = in_order(runs, &order);
     inputs.runs_without_start = runs.iter().filter(|r| !r.has_start).count();
     inputs.runs_without_end = runs.iter().filter(|r| r.end.is_none()).count();
     History {
         runs,
-        tests: tests.names,
-        names: names.names,
+        tests: index.tests.names,
+        names: index.names.names,
         rows,
         inputs,
     }
+}
+
+/// A chunk's lines, records and corrupt lines into the counts; the first
+/// corrupt lines quoted as `file:line: why` (`base`: the file's lines before
+/// the chunk).
+fn count_chunk(chunk: &Chunk<'_>, path: &str, base: usize, inputs: &mut Inputs) {
+    inputs.lines += chunk.lines;
+    inputs.unknown += chunk.unknown;
+    inputs.records += chunk.parsed.len() + chunk.tests.len() + chunk.unknown;
+    inputs.corrupt += chunk.corrupt.len();
+    for (line, why) in &chunk.corrupt {
+        if inputs.problems.len() < PROBLEMS_SHOWN {
+            inputs
+                .problems
+                .push(format!("{path}:{}: {why}", base + line));
+        }
+    }
+}
+
+/// A chunk's run starts and ends into their runs.
+fn take_runs(chunk: &Chunk<'_>, runs: &mut Runs) {
+    for parsed in &chunk.parsed {
+        match parsed {
+            Parsed::Start(s) => {
+                let i = runs.of(&s.run_id) as usize;
+                take_start(&mut runs.building[i].run, s);
+            }
+            Parsed::End(e) => {
+                let i = runs.of(&e.run_id) as usize;
+                take_end(&mut runs.building[i].run, e);
+            }
+            Parsed::Test(_) => {}
+        }
+    }
+}
+
+/// A chunk's own run, name and test indices to history-wide ones; each run
+/// learns its earliest test.
+fn map_chunk(chunk: &Chunk<'_>, runs: &mut Runs, index: &mut Indices) -> Mapping {
+    let prep = &chunk.tests;
+    let run_map: Vec<u32> = prep
+        .runs
+        .iter()
+        .map(|(id, earliest)| {
+            let i = runs.of(id);
+            let b = &mut runs.building[i as usize];
+            b.earliest_test = b.earliest_test.min(*earliest);
+            i
+        })
+        .collect();
+    let name_map: Vec<u32> = std::iter::once(0)
+        .chain(prep.names.iter().map(|n| index.names.get(n)))
+        .collect();
+    let test_map: Vec<u32> = (0..prep.nodeids.len())
+        .map(|i| {
+            let (name, hash) = prep.nodeid(i);
+            index.tests.get(name, hash)
+        })
+        .collect();
+    Mapping {
+        runs: run_map,
+        names: name_map,
+        tests: test_map,
+    }
+}
+
+/// The runs, taken in `order`.
+fn in_order(runs: Vec<Building>, order: &[u32]) -> Vec<Run> {
+    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
+    order
+        .iter()
+        .map(|&i| slots[i as usize].take().expect("each run once"))
+        .collect()
 }
 
 /// A run-start line into its run.

@@ -272,49 +272,13 @@ impl<'t> Collector<'_, 't> {
         }
         let named = name_matches(&def.name, &self.rules.python_classes) || test_attr == Some(true);
         let marks = self.class_marks(class, &mut HashSet::new());
-        let mut inner_chain: Vec<&Marks> = vec![];
         match kind {
             TestCase::Yes => {
-                let methods = self.methods(class, &mut HashSet::new());
-                let mut tests: Vec<&Def<'t>> = methods
-                    .iter()
-                    .filter(|m| m.name.starts_with("test"))
-                    .collect();
-                if tests.is_empty() {
-                    tests = methods.iter().filter(|m| m.name == "runTest").collect();
-                }
-                tests.sort_by(|a, b| a.name.cmp(&b.name));
-                inner_chain.push(&marks);
-                inner_chain.extend_from_slice(chain);
-                for m in tests {
-                    self.function(&nodeid, m, &inner_chain, true);
-                }
+                self.unittest_class(class, &nodeid, &marks, chain);
                 return;
             }
             TestCase::Maybe if !named => {
-                let has_tests = self
-                    .methods(class, &mut HashSet::new())
-                    .iter()
-                    .any(|m| m.name.starts_with("test"));
-                if has_tests {
-                    let why = marks
-                        .unresolved
-                        .first()
-                        .map_or_else(String::new, |u| u.reason.clone());
-                    self.tests.push(StaticTest {
-                        nodeid,
-                        pos: class
-                            .child_by_field_id(fields().name.get())
-                            .map_or_else(|| Pos::of(class), Pos::of),
-                        marks: Vec::new(),
-                        unresolved: vec![Unresolved {
-                            reason: format!("may be a unittest.TestCase ({why})"),
-                            ..Unresolved::at(class, "")
-                        }],
-                        param_pos: None,
-                        count: 1,
-                    });
-                }
+                self.maybe_unittest_class(class, nodeid, &marks);
                 return;
             }
             _ => {}
@@ -322,6 +286,7 @@ impl<'t> Collector<'_, 't> {
         if !named || self.defines(class, &["__init__", "__new__"]) {
             return;
         }
+        let mut inner_chain: Vec<&Marks> = vec![];
         let methods = self.methods(class, &mut HashSet::new());
         let nested = defs(self.scope, &self.body(class), "class_definition", true);
         inner_chain.push(&marks);
@@ -341,6 +306,54 @@ impl<'t> Collector<'_, 't> {
             self.class(&nodeid, n, &inner_chain);
         }
         self.class_fixtures.pop();
+    }
+
+    /// The tests of a `unittest.TestCase` class: its `test*` methods (else
+    /// `runTest`), in name order; no parametrization.
+    fn unittest_class(&mut self, class: Node<'t>, nodeid: &str, marks: &Marks, chain: &[&Marks]) {
+        let methods = self.methods(class, &mut HashSet::new());
+        let mut tests: Vec<&Def<'t>> = methods
+            .iter()
+            .filter(|m| m.name.starts_with("test"))
+            .collect();
+        if tests.is_empty() {
+            tests = methods.iter().filter(|m| m.name == "runTest").collect();
+        }
+        tests.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut inner_chain: Vec<&Marks> = vec![marks];
+        inner_chain.extend_from_slice(chain);
+        for m in tests {
+            self.function(nodeid, m, &inner_chain, true);
+        }
+    }
+
+    /// A class pytest does not collect by name that may be a
+    /// `unittest.TestCase` (a base is out of sight): one unresolved entry
+    /// when it has test methods.
+    fn maybe_unittest_class(&mut self, class: Node<'t>, nodeid: String, marks: &Marks) {
+        let has_tests = self
+            .methods(class, &mut HashSet::new())
+            .iter()
+            .any(|m| m.name.starts_with("test"));
+        if has_tests {
+            let why = marks
+                .unresolved
+                .first()
+                .map_or_else(String::new, |u| u.reason.clone());
+            self.tests.push(StaticTest {
+                nodeid,
+                pos: class
+                    .child_by_field_id(fields().name.get())
+                    .map_or_else(|| Pos::of(class), Pos::of),
+                marks: Vec::new(),
+                unresolved: vec![Unresolved {
+                    reason: format!("may be a unittest.TestCase ({why})"),
+                    ..Unresolved::at(class, "")
+                }],
+                param_pos: None,
+                count: 1,
+            });
+        }
     }
 }
 

@@ -381,6 +381,12 @@ impl Checker<'_> {
                 test.nodeid.clone(),
             ));
         }
+        self.unresolved(path, test, out);
+    }
+
+    /// One finding per distinct reason the test's markers cannot all be
+    /// known, in the file the reason is in.
+    fn unresolved(&self, path: &str, test: &StaticTest, out: &mut Vec<(Key, String)>) {
         let severity = if self.strict_unresolved {
             Severity::Error
         } else {
@@ -678,17 +684,40 @@ fn lint(request: &Request) -> Result<LintReport> {
             checker.file(parser, path, &config.rootdir, &rules, &conftests)
         })
         .collect();
-    let mut nodeids = Vec::new();
-    let mut tests = 0u64;
-    let mut unresolved = 0u64;
-    let mut counts: HashMap<String, u64> = HashMap::new();
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     conftest_findings(&conftests, cwd, request.strict_unresolved, &mut grouped);
+    let total = merge(per_file, &mut grouped);
+    Ok(LintReport {
+        rootdir: config.rootdir.to_string_lossy().into_owned(),
+        findings: findings(grouped, &total.counts),
+        files: collected_files,
+        tests: usize::try_from(total.tests).unwrap_or(usize::MAX),
+        unresolved: usize::try_from(total.unresolved).unwrap_or(usize::MAX),
+        nodeids: total.nodeids,
+        config_note: engine.note.as_ref().map(|note| {
+            format!(
+                "{note}: {}",
+                engine.source.as_deref().unwrap_or("built-in defaults")
+            )
+        }),
+    })
+}
+
+/// The files' results together: their findings grouped by what they say,
+/// with the tests each concerns.
+fn merge(per_file: Vec<FileResult>, grouped: &mut BTreeMap<Key, Vec<String>>) -> FileResult {
+    let mut total = FileResult {
+        nodeids: Vec::new(),
+        tests: 0,
+        unresolved: 0,
+        findings: Vec::new(),
+        counts: HashMap::new(),
+    };
     for result in per_file {
-        nodeids.extend(result.nodeids);
-        tests = tests.saturating_add(result.tests);
-        unresolved = unresolved.saturating_add(result.unresolved);
-        counts.extend(result.counts);
+        total.nodeids.extend(result.nodeids);
+        total.tests = total.tests.saturating_add(result.tests);
+        total.unresolved = total.unresolved.saturating_add(result.unresolved);
+        total.counts.extend(result.counts);
         for (key, nodeid) in result.findings {
             let entry = grouped.entry(key).or_default();
             if !nodeid.is_empty() {
@@ -696,7 +725,12 @@ fn lint(request: &Request) -> Result<LintReport> {
             }
         }
     }
-    let findings = grouped
+    total
+}
+
+/// One finding per group, counting the tests a node id stands for.
+fn findings(grouped: BTreeMap<Key, Vec<String>>, counts: &HashMap<String, u64>) -> Vec<Finding> {
+    grouped
         .into_iter()
         .map(
             |((path, pos, code, severity, message, fix), tests)| Finding {
@@ -712,21 +746,7 @@ fn lint(request: &Request) -> Result<LintReport> {
                 tests,
             },
         )
-        .collect();
-    Ok(LintReport {
-        rootdir: config.rootdir.to_string_lossy().into_owned(),
-        findings,
-        files: collected_files,
-        tests: usize::try_from(tests).unwrap_or(usize::MAX),
-        unresolved: usize::try_from(unresolved).unwrap_or(usize::MAX),
-        nodeids,
-        config_note: engine.note.as_ref().map(|note| {
-            format!(
-                "{note}: {}",
-                engine.source.as_deref().unwrap_or("built-in defaults")
-            )
-        }),
-    })
+        .collect()
 }
 
 #[cfg(test)]

@@ -220,8 +220,7 @@ fn value_id(scope: &Scope<'_>, node: Node<'_>, argname: &str, idx: usize) -> Str
 
 /// Read a `parametrize(argnames, argvalues, ..., ids=...)` call's arguments.
 pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) -> Parametrize {
-    let src = scope.src;
-    let args = Args::of(src, args);
+    let args = Args::of(scope.src, args);
     let names = argnames(scope, args.get(0, "argnames"));
     let Some(values) = args.get(1, "argvalues") else {
         return Parametrize {
@@ -236,49 +235,74 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
         }
     }
     let Some(items) = elements(scope, values, 0) else {
-        let unknown = scope.may_carry_marks(values, depth + 1).then(|| {
-            Unresolved::at(
-                values,
-                format!(
-                    "parameters computed at run time may carry markers: `{}`",
-                    text(values, src)
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .chars()
-                        .take(60)
-                        .collect::<String>()
-                ),
-            )
-        });
         return Parametrize {
             pos,
             sets: None,
-            unknown,
+            unknown: computed(scope, values, depth),
         };
     };
     if items.is_empty() {
-        // pytest makes one skipped test of an empty parameter list.
         return Parametrize {
             pos,
-            sets: Some(vec![ParamSet {
-                id: "NOTSET".into(),
-                pos: Pos::of(values),
-                marks: vec![Spelled {
-                    name: "skip".into(),
-                    pos: Pos::of(values),
-                }],
-                unresolved: Vec::new(),
-            }]),
+            sets: Some(vec![empty(values)]),
             unknown: None,
         };
     }
+    Parametrize {
+        pos,
+        sets: Some(param_sets(scope, &args, &items, &names, depth)),
+        unknown: None,
+    }
+}
+
+/// Values computed at run time: why their markers cannot be known, when
+/// they may carry some.
+fn computed(scope: &Scope<'_>, values: Node<'_>, depth: u32) -> Option<Unresolved> {
+    scope.may_carry_marks(values, depth + 1).then(|| {
+        Unresolved::at(
+            values,
+            format!(
+                "parameters computed at run time may carry markers: `{}`",
+                text(values, scope.src)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            ),
+        )
+    })
+}
+
+/// pytest makes one skipped test of an empty parameter list.
+fn empty(values: Node<'_>) -> ParamSet {
+    ParamSet {
+        id: "NOTSET".into(),
+        pos: Pos::of(values),
+        marks: vec![Spelled {
+            name: "skip".into(),
+            pos: Pos::of(values),
+        }],
+        unresolved: Vec::new(),
+    }
+}
+
+/// One parameter set per item, with the ids pytest gives them (`ids=`
+/// first), made unique as pytest does.
+fn param_sets<'t>(
+    scope: &Scope<'t>,
+    args: &Args<'t>,
+    items: &[Node<'t>],
+    names: &[String],
+    depth: u32,
+) -> Vec<ParamSet> {
     let explicit: Vec<Option<String>> = args
         .get(3, "ids")
         .and_then(|ids| elements(scope, ids, 0))
         .map(|ids| {
             ids.into_iter()
-                .map(|n| literal(n, src).and_then(|l| explicit_id(&l)))
+                .map(|n| literal(n, scope.src).and_then(|l| explicit_id(&l)))
                 .collect()
         })
         .unwrap_or_default();
@@ -289,7 +313,7 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
             param_set(
                 scope,
                 *item,
-                &names,
+                names,
                 idx,
                 explicit.get(idx).cloned().flatten(),
                 depth,
@@ -301,11 +325,7 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
     for (set, id) in sets.iter_mut().zip(ids) {
         set.id = id;
     }
-    Parametrize {
-        pos,
-        sets: Some(sets),
-        unknown: None,
-    }
+    sets
 }
 
 fn param_set(
