@@ -14,7 +14,7 @@ use crate::lint::discover::fnmatch;
 use crate::lint::grammar::fields;
 use crate::lint::known::Unresolved;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::source::{children, Binding, Scope};
+use crate::lint::source::{children, concatenation, Binding, Scope};
 
 const PATHS: &str = "collect_ignore";
 const GLOBS: &str = "collect_ignore_glob";
@@ -42,25 +42,7 @@ fn strings(scope: &Scope<'_>, node: Node<'_>, depth: u32) -> Option<Vec<String>>
             .map(|item| string(scope, item, depth + 1))
             .collect(),
         "parenthesized_expression" => strings(scope, *children(node).first()?, depth + 1),
-        "binary_operator" => {
-            let op = node
-                .child_by_field_id(fields().operator.get())
-                .map(|o| text(o, scope.src));
-            if op != Some("+") {
-                return None;
-            }
-            let mut out = strings(
-                scope,
-                node.child_by_field_id(fields().left.get())?,
-                depth + 1,
-            )?;
-            out.extend(strings(
-                scope,
-                node.child_by_field_id(fields().right.get())?,
-                depth + 1,
-            )?);
-            Some(out)
-        }
+        "binary_operator" => concatenation(scope, node, depth, strings),
         "identifier" => match scope.lookup(text(node, scope.src), node.start_byte())? {
             Binding::Value(v) => strings(scope, v, depth + 1),
             _ => None,

@@ -447,6 +447,32 @@ struct FileResult {
     counts: HashMap<String, u64>,
 }
 
+/// The conftests above `path`, nearest first.
+pub(crate) fn conftests_above<'c>(conftests: &'c [Conftest], path: &Path) -> Vec<&'c Conftest> {
+    let mut above: Vec<&Conftest> = conftests
+        .iter()
+        .filter(|c| path.starts_with(&c.dir))
+        .collect();
+    above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
+    above
+}
+
+/// What the test module at `path` sees from outside it: the fixtures of the
+/// conftests `above` it and the project's modules.
+pub(crate) fn context<'a>(
+    path: &'a Path,
+    above: &[&'a Conftest],
+    modules: &'a Modules,
+) -> Context<'a> {
+    Context {
+        path: Some(path),
+        conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
+        opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
+        modules: Some(modules),
+        depth: 0,
+    }
+}
+
 /// What a conftest does to the tests below it.
 pub(crate) struct Conftest {
     path: PathBuf,
@@ -530,18 +556,8 @@ impl Checker<'_> {
                 return out;
             }
         };
-        let mut above: Vec<&Conftest> = conftests
-            .iter()
-            .filter(|c| path.starts_with(&c.dir))
-            .collect();
-        above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
-        let ctx = Context {
-            path: Some(path),
-            conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
-            opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
-            modules: Some(self.modules),
-            depth: 0,
-        };
+        let above = conftests_above(conftests, path);
+        let ctx = context(path, &above, self.modules);
         let mut tests = collect::collect_in(&src, &tree, &shown(path, rootdir), rules, &ctx);
         let inherited: Vec<&Unresolved> = above.iter().flat_map(|c| &c.effects).collect();
         for test in &mut tests {

@@ -7,7 +7,7 @@ use tree_sitter::Node;
 use crate::lint::grammar::fields;
 use crate::lint::known::{ParamSet, Parametrize, Spelled, Unresolved, Val};
 use crate::lint::literal::{explicit_id, id_of, literal, make_unique, text, Literal};
-use crate::lint::source::{children, Binding, Pos, Scope};
+use crate::lint::source::{children, concatenation, Binding, Pos, Scope};
 
 struct Args<'t> {
     positional: Vec<Node<'t>>,
@@ -82,25 +82,7 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
             }
             Some(out)
         }
-        "binary_operator" => {
-            let op = node
-                .child_by_field_id(fields().operator.get())
-                .map(|o| text(o, scope.src));
-            if op != Some("+") {
-                return None;
-            }
-            let mut out = elements(
-                scope,
-                node.child_by_field_id(fields().left.get())?,
-                depth + 1,
-            )?;
-            out.extend(elements(
-                scope,
-                node.child_by_field_id(fields().right.get())?,
-                depth + 1,
-            )?);
-            Some(out)
-        }
+        "binary_operator" => concatenation(scope, node, depth, elements),
         _ => None,
     }
 }
@@ -244,13 +226,13 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
     if items.is_empty() {
         return Parametrize {
             pos,
-            sets: Some(vec![empty(values)]),
+            sets: Some(vec![empty(Pos::of(values))]),
             unknown: None,
         };
     }
     Parametrize {
         pos,
-        sets: Some(param_sets(scope, &args, &items, &names, depth)),
+        sets: Some(param_sets(scope, args.get(3, "ids"), &items, &names, depth)),
         unknown: None,
     }
 }
@@ -276,13 +258,13 @@ fn computed(scope: &Scope<'_>, values: Node<'_>, depth: u32) -> Option<Unresolve
 }
 
 /// pytest makes one skipped test of an empty parameter list.
-fn empty(values: Node<'_>) -> ParamSet {
+fn empty(pos: Pos) -> ParamSet {
     ParamSet {
         id: "NOTSET".into(),
-        pos: Pos::of(values),
+        pos,
         marks: vec![Spelled {
             name: "skip".into(),
-            pos: Pos::of(values),
+            pos,
         }],
         unresolved: Vec::new(),
     }
@@ -292,13 +274,12 @@ fn empty(values: Node<'_>) -> ParamSet {
 /// first), made unique as pytest does.
 fn param_sets<'t>(
     scope: &Scope<'t>,
-    args: &Args<'t>,
+    ids: Option<Node<'t>>,
     items: &[Node<'t>],
     names: &[String],
     depth: u32,
 ) -> Vec<ParamSet> {
-    let explicit: Vec<Option<String>> = args
-        .get(3, "ids")
+    let explicit: Vec<Option<String>> = ids
         .and_then(|ids| elements(scope, ids, 0))
         .map(|ids| {
             ids.into_iter()
@@ -430,48 +411,13 @@ pub fn fixture_params<'t>(
     if items.is_empty() {
         return Parametrize {
             pos,
-            sets: Some(vec![ParamSet {
-                id: "NOTSET".into(),
-                pos,
-                marks: vec![Spelled {
-                    name: "skip".into(),
-                    pos,
-                }],
-                unresolved: Vec::new(),
-            }]),
+            sets: Some(vec![empty(pos)]),
             unknown: None,
         };
     }
-    let explicit: Vec<Option<String>> = ids
-        .and_then(|ids| elements(scope, ids, 0))
-        .map(|ids| {
-            ids.into_iter()
-                .map(|n| literal(n, scope.src).and_then(|l| explicit_id(&l)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut sets: Vec<ParamSet> = items
-        .iter()
-        .enumerate()
-        .map(|(idx, item)| {
-            param_set(
-                scope,
-                *item,
-                &names,
-                idx,
-                explicit.get(idx).cloned().flatten(),
-                1,
-            )
-        })
-        .collect();
-    let mut unique: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-    make_unique(&mut unique);
-    for (set, id) in sets.iter_mut().zip(unique) {
-        set.id = id;
-    }
     Parametrize {
         pos,
-        sets: Some(sets),
+        sets: Some(param_sets(scope, ids, &items, &names, 1)),
         unknown: None,
     }
 }

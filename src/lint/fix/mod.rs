@@ -20,8 +20,11 @@ use tree_sitter::Parser;
 use crate::analytics::advice::advise::Advice;
 use crate::error::Result;
 use crate::lint::bases::Modules;
-use crate::lint::collect::{self, Context};
-use crate::lint::{collected, conftests, grammar, is_inert, parse, shown, Parsed, Request};
+use crate::lint::collect;
+use crate::lint::{
+    collected, conftests, conftests_above, context, grammar, is_inert, parse, shown, Parsed,
+    Request,
+};
 
 /// One replacement of a byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,19 +209,8 @@ impl Fixer<'_> {
                 ))
             }
         };
-        let mut above: Vec<&crate::lint::Conftest> = self
-            .conftests
-            .iter()
-            .filter(|c| path.starts_with(&c.dir))
-            .collect();
-        above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
-        let ctx = Context {
-            path: Some(path),
-            conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
-            opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
-            modules: Some(self.modules),
-            depth: 0,
-        };
+        let above = conftests_above(self.conftests, path);
+        let ctx = context(path, &above, self.modules);
         let mut found =
             collect::collect_in(&src, &tree, &shown(path, self.rootdir), self.rules, &ctx);
         for t in &mut found {
