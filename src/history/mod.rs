@@ -8,11 +8,19 @@
 
 mod chunk;
 mod intern;
-pub mod read;
+mod read;
 mod row;
-pub mod scan;
+mod scan;
 pub mod stats;
 pub mod timestamp;
+
+// What other folders use: runs and rows, record lines read one at a time
+// (the Prometheus export), and the fast scan (its benchmark).
+pub use crate::history::read::{parse_line, Parsed, MAX_DECOMPRESSED};
+pub use crate::history::row::{Metric, Outcome, Row, Run, RunEnd};
+pub use crate::history::scan::test_line;
+// The record schema owns the field's type; read back here.
+pub use crate::records::facts::RecordedTimeout;
 
 use std::path::PathBuf;
 
@@ -21,14 +29,9 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::history::chunk::Chunk;
 use crate::history::intern::{FxMap, Interner, TestIndex};
-use crate::history::read::Parsed;
-pub use crate::history::row::{Metric, Outcome, Row, Run, RunEnd};
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
-
-// The record schema owns the field's type; read back here.
-pub use crate::records::facts::RecordedTimeout;
 
 /// What the inputs held, for the report's header.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

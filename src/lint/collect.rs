@@ -406,6 +406,7 @@ impl<'a, 't> Collector<'a, 't> {
 }
 
 /// Every test of a parsed module. `file` is its path relative to the rootdir.
+#[cfg(test)]
 pub fn collect(src: &[u8], tree: &Tree, file: &str, rules: &Rules) -> Vec<StaticTest> {
     collect_in(src, tree, file, rules, &Context::default())
 }

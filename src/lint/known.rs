@@ -38,6 +38,8 @@ impl Unresolved {
 
 /// What is known of the markers an expression applies.
 #[derive(Debug, Clone, Default, PartialEq)]
+// `marks.marks` are the markers proper among all a `Marks` holds.
+#[allow(clippy::struct_field_names)]
 pub struct Marks {
     pub marks: Vec<Spelled>,
     pub params: Vec<Parametrize>,
@@ -76,7 +78,7 @@ pub enum Val<'t> {
     Decorator(Spelled),
     Marks(Marks),
     /// A `pytest.param(...)` call.
-    Param(Node<'t>),
+    Param,
     Module(&'t str),
     /// A function defined in this module, and whether it mentions markers.
     Helper(&'t str, bool),

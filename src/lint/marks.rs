@@ -306,7 +306,7 @@ impl<'t> Scope<'t> {
                 Val::Marks(marks)
             }
             Val::Marks(m) => Val::Marks(m),
-            Val::ParamFn => Val::Param(node),
+            Val::ParamFn => Val::Param,
             Val::Fixture => Val::Fixture,
             Val::Builtin("getattr") => self.getattr(node, args, depth),
             Val::NotMark | Val::Builtin(_) | Val::Pytest | Val::Helper(_, false) => Val::NotMark,

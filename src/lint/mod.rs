@@ -5,24 +5,28 @@
 //! cannot tell is reported as unresolved and left to collection.
 
 mod bases;
-pub mod classes;
-pub mod collect;
-pub mod conftest;
+mod classes;
+mod collect;
+mod conftest;
 mod defs;
-pub mod discover;
+mod discover;
 pub mod fix;
-pub mod fixtures;
-pub mod grammar;
-pub mod ignore;
-pub mod imports;
-pub mod known;
-pub mod literal;
-pub mod marks;
-pub mod params;
-pub mod pytest_config;
+mod fixtures;
+mod grammar;
+mod ignore;
+mod imports;
+mod known;
+mod literal;
+mod marks;
+mod params;
+mod pytest_config;
 pub mod report;
-pub mod source;
+mod source;
 mod syntax;
+
+// Outside this folder (the bindings): `run`, `Request`, `LintReport`,
+// `Finding` and `Severity` defined here, the report's formats (`report`) and
+// the edits of `--fix` and `advise --apply` (`fix`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The fast scan against serde_json: both read every line the same.
+//! The fast scan against `serde_json`: both read every line the same.
 
 use super::*;
 use crate::history::read::{parse_line, Parsed};

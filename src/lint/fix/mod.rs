@@ -7,8 +7,8 @@
 //! for the whole file. Nothing here writes files: the caller does, from
 //! `FileFix::fixed`.
 
-pub mod plan;
-pub mod sites;
+mod plan;
+mod sites;
 
 use std::collections::HashSet;
 use std::ops::Range;
