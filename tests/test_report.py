@@ -353,7 +353,7 @@ def test_the_written_quarantine_file_loads_at_the_next_run(
     code, _, err = report(capsys, quarantine_history(tmp_path), *args, "--ticket", "DYN-7")
     assert code == 0, err
     # The round trip: the run loads what the report wrote (an empty ticket was exit 4).
-    policy = _core.RunPolicy.load(_core.Engine.load(str(tmp_path)), str(tmp_path))
+    policy = _core.Engine.load(str(tmp_path)).run_policy(str(tmp_path))
     assert policy.quarantine_file == str(qfile)
     assert 'ticket = "DYN-7"' in qfile.read_text()
 

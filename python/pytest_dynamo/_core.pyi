@@ -90,6 +90,9 @@ class Engine:
     def pipelines(self) -> Pipelines:
         """Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
         `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`."""
+    def run_policy(self, rootdir: str) -> RunPolicy:
+        """Read the quarantine file and the owners table the configuration names.
+        Raises `ConfigError` naming the file or key and the fix."""
 
 @final
 class MarkerInfo:
@@ -766,10 +769,6 @@ def test_id(nodeid: str) -> str:
 class RunPolicy:
     """The run's quarantine and owners, loaded and checked once."""
 
-    @staticmethod
-    def load(engine: Engine, rootdir: str) -> RunPolicy:
-        """Read the quarantine file and the owners table the configuration names.
-        Raises `ConfigError` naming the file or key and the fix."""
     @property
     def quarantine_file(self) -> str | None:
         """The quarantine file read, or None."""

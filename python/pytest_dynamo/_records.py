@@ -99,7 +99,7 @@ def register(config: pytest.Config) -> None:
     """Register records, retries, quarantine and flow ids for this run."""
     engine = _state.engine(config)
     try:
-        policy = RunPolicy.load(engine, str(config.rootpath))
+        policy = engine.run_policy(str(config.rootpath))
     except ConfigError as err:
         raise _options.usage_error(err) from None
     run_id: str = _state.shared(config, "run_id", lambda: _new_run_id(config))

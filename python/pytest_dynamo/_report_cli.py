@@ -176,7 +176,7 @@ def configured_quarantine(engine: _core.Engine, rootdir: Path) -> Path | None:
     """The quarantine file the configuration names (``[tool.pytest-dynamo.quarantine]
     file``), read and checked as the plugin reads it; None when none is named."""
     try:
-        named = _core.RunPolicy.load(engine, str(rootdir)).quarantine_file
+        named = engine.run_policy(str(rootdir)).quarantine_file
     except _core.ConfigError as err:
         raise UsageError(str(err)) from None
     return None if named is None else Path(named)

@@ -4,18 +4,22 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use crate::bindings::batch::Batch;
 use crate::bindings::convert::{self, PyItem};
+use crate::bindings::gpu::GpuRules;
+use crate::bindings::parallel_run::ParallelSettings;
+use crate::bindings::pipeline::Pipelines;
 use crate::bindings::pytest::collect;
+use crate::bindings::records::RunPolicy;
 use crate::engine;
-use crate::policy::retries::Retrier;
+use crate::gpu::rules::Rules;
+use crate::selection::framework::Frameworks;
+use crate::selection::pipeline;
 use crate::taxonomy::marker::Item;
-use crate::taxonomy::marker_args;
-use crate::taxonomy::validate::{self, Resolution};
-use crate::taxonomy::validation_report;
+use crate::taxonomy::validate::{self};
 
 /// The taxonomy and configuration of one pytest run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
@@ -23,18 +27,55 @@ pub struct Engine {
     pub inner: Arc<engine::Engine>,
 }
 
-/// The collected items of one run, their markers resolved once.
-#[pyclass(frozen, module = "pytest_dynamo._core")]
-pub struct Batch {
-    pub engine: Arc<engine::Engine>,
-    pub items: Arc<Vec<Item>>,
-    pub resolved: Arc<Vec<Resolution>>,
+impl Engine {
+    fn batch(&self, py: Python<'_>, items: Vec<Item>, registered: Vec<String>) -> Batch {
+        let registered: foldhash::HashSet<String> = registered.into_iter().collect();
+        let engine = Arc::clone(&self.inner);
+        let resolved = py.detach(|| {
+            items
+                .iter()
+                .map(|i| {
+                    validate::resolve(
+                        &engine.taxonomy,
+                        i.marks.iter().map(|m| m.name.as_str()),
+                        &registered,
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+        Batch {
+            engine,
+            items: Arc::new(items),
+            resolved: Arc::new(resolved),
+        }
+    }
 }
 
-/// The outcome of the collection-time rules.
-#[pyclass(frozen, module = "pytest_dynamo._core")]
-pub struct Validation {
-    pub inner: validate::Validation,
+/// A marker of the taxonomy.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct MarkerInfo {
+    pub name: String,
+    pub category: String,
+    /// One line, as `pytest --markers` shows it.
+    pub description: String,
+}
+
+/// An alias of a marker (a deprecated or alternative spelling).
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct MarkerAlias {
+    pub alias: String,
+    /// The marker it stands for.
+    pub canonical: String,
+}
+
+/// A category of the taxonomy and how many of its markers a test carries.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct CategoryInfo {
+    pub name: String,
+    pub description: String,
+    pub min: u32,
+    /// None: no upper limit.
+    pub max: Option<u32>,
 }
 
 #[pymethods]
@@ -150,218 +191,63 @@ impl Engine {
         let items = collect::read_items(items)?;
         Ok(self.batch(py, items, registered))
     }
-}
 
-impl Engine {
-    fn batch(&self, py: Python<'_>, items: Vec<Item>, registered: Vec<String>) -> Batch {
-        let registered: foldhash::HashSet<String> = registered.into_iter().collect();
-        let engine = Arc::clone(&self.inner);
-        let resolved = py.detach(|| {
-            items
-                .iter()
-                .map(|i| {
-                    validate::resolve(
-                        &engine.taxonomy,
-                        i.marks.iter().map(|m| m.name.as_str()),
-                        &registered,
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
-        Batch {
-            engine,
-            items: Arc::new(items),
-            resolved: Arc::new(resolved),
+    /// The GPU rules; raises `ConfigError` naming the key and the fix.
+    fn gpu_rules(&self) -> PyResult<GpuRules> {
+        let source = self.inner.source_name();
+        let config = &self.inner.config;
+        let rules = Rules::new(&config.gpu, &self.inner.taxonomy, source)?.with_packages(
+            &config.packages,
+            &config.gpu,
+            &self.inner.taxonomy,
+            source,
+        )?;
+        Ok(GpuRules {
+            inner: Arc::new(rules),
+        })
+    }
+
+    /// `[tool.pytest-dynamo.parallel]`, checked at load.
+    fn parallel(&self) -> ParallelSettings {
+        ParallelSettings {
+            inner: self.inner.config.parallel.clone(),
         }
     }
-}
 
-#[pymethods]
-impl Batch {
-    fn __len__(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Apply the marker rules to every item. `retrier` names the plugin
-    /// that retries flaky tests (None: ours), whose arguments `flaky` takes.
-    #[pyo3(signature = (retrier=None))]
-    fn validate(&self, py: Python<'_>, retrier: Option<&str>) -> PyResult<Validation> {
-        let Some(retrier) = Retrier::named(retrier) else {
-            return Err(PyValueError::new_err(format!(
-                "unknown retrier {retrier:?}: rerunfailures, flaky or None"
-            )));
-        };
-        let engine = &self.engine;
-        let inner = py.detach(|| {
-            let mut v = validate::validate_resolved(&engine.taxonomy, &self.items, &self.resolved);
-            let vram = engine.config.gpu.vram_marker.as_str();
-            marker_args::add_to(&mut v, &engine.taxonomy, vram, retrier, &self.items);
-            v
-        });
-        Ok(Validation { inner })
-    }
-
-    /// `(nodeid, message)` per test whose `flaky` marker the plugin named
-    /// `retrier` (rerunfailures or flaky) cannot use.
-    fn flaky_problems(&self, py: Python<'_>, retrier: &str) -> PyResult<Vec<(String, String)>> {
-        let Some(retrier) = Retrier::named(Some(retrier)) else {
-            return Err(PyValueError::new_err(format!(
-                "unknown retrier {retrier:?}: rerunfailures or flaky"
-            )));
-        };
-        Ok(py.detach(|| marker_args::flaky_problems(retrier, &self.items)))
-    }
-}
-
-#[pymethods]
-impl Validation {
-    /// How many tests break the rules.
+    /// Whether `[tool.pytest-dynamo.retries] transient` names any pattern.
     #[getter]
-    fn count(&self) -> usize {
-        self.inner.findings.len()
+    fn retries_transient(&self) -> bool {
+        !self.inner.config.retries.transient.is_empty()
     }
 
-    /// How many tests were checked.
-    #[getter]
-    fn checked(&self) -> usize {
-        self.inner.checked
-    }
-
-    /// `N tests in M files break the marker rules (of K checked)`.
-    #[getter]
-    fn headline(&self) -> String {
-        validation_report::headline(&self.inner)
-    }
-
-    /// Each file with findings and its part of the report; each text lists
-    /// at most `per_file` tests (None: all) and says how many it left out.
-    #[pyo3(signature = (per_file=None))]
-    fn files(&self, per_file: Option<usize>) -> Vec<FileFindings> {
-        validation_report::by_file_capped(&self.inner, per_file.unwrap_or(usize::MAX))
-            .into_iter()
-            .map(|f| FileFindings {
-                file: f.file,
-                tests: f.tests,
-                text: f.text,
-            })
-            .collect()
-    }
-
-    /// The whole report: headline and every file.
-    fn render(&self) -> String {
-        validation_report::render(&self.inner)
-    }
-
-    /// Every rule broken, one line each: its code, how many tests, what it is about.
-    fn rule_counts(&self) -> String {
-        validation_report::rule_counts(&self.inner)
-    }
-
-    /// The full list of offending tests and their problems as JSON.
-    fn to_json(&self) -> String {
-        validation_report::to_json(&self.inner)
-    }
-
-    /// Every offending test and its problems.
-    fn findings(&self) -> Vec<TestFindings> {
+    /// The first `[tool.pytest-dynamo.retries] transient` pattern found in a
+    /// failure's text, or None.
+    fn transient_match(&self, text: &str) -> Option<String> {
         self.inner
-            .findings
-            .iter()
-            .map(|f| TestFindings {
-                nodeid: f.nodeid.clone(),
-                line: f.line,
-                problems: f
-                    .problems
-                    .iter()
-                    .map(|p| RuleProblem {
-                        code: p.code.to_string(),
-                        message: p.message.clone(),
-                        fix: p.fix.clone(),
-                    })
-                    .collect(),
-            })
-            .collect()
+            .config
+            .retries
+            .transient_match(text)
+            .map(String::from)
     }
 
-    /// The deprecated aliases the tests use.
-    fn aliases(&self) -> Vec<AliasUse> {
-        self.inner
-            .aliases
-            .iter()
-            .map(|a| AliasUse {
-                alias: a.alias.clone(),
-                canonical: a.canonical.clone(),
-                tests: a.tests,
-                first_nodeid: a.first_nodeid.clone(),
-                first_line: a.first_line,
-            })
-            .collect()
+    /// Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
+    /// `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`.
+    fn pipelines(&self) -> PyResult<Pipelines> {
+        let engine = Arc::clone(&self.inner);
+        let source = engine.source_name();
+        let inner = pipeline::Pipelines::build(&engine.taxonomy, &engine.config.pipelines, source)?;
+        let frameworks = Frameworks::build(&engine.taxonomy, &engine.config.frameworks, source)?;
+        Ok(Pipelines {
+            engine,
+            inner: Arc::new(inner),
+            frameworks: Arc::new(frameworks),
+        })
     }
-}
 
-/// A marker of the taxonomy.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct MarkerInfo {
-    pub name: String,
-    pub category: String,
-    /// One line, as `pytest --markers` shows it.
-    pub description: String,
-}
-
-/// An alias of a marker (a deprecated or alternative spelling).
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct MarkerAlias {
-    pub alias: String,
-    /// The marker it stands for.
-    pub canonical: String,
-}
-
-/// A category of the taxonomy and how many of its markers a test carries.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct CategoryInfo {
-    pub name: String,
-    pub description: String,
-    pub min: u32,
-    /// None: no upper limit.
-    pub max: Option<u32>,
-}
-
-/// One file's part of the validation report.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct FileFindings {
-    pub file: String,
-    /// How many of its tests break the rules.
-    pub tests: usize,
-    /// The report text for this file.
-    pub text: String,
-}
-
-/// A rule one test breaks, and the fix.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-#[derive(Clone)]
-pub struct RuleProblem {
-    /// The rule's code (`DYN001`, ...).
-    pub code: String,
-    pub message: String,
-    pub fix: String,
-}
-
-/// A test that breaks the rules.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct TestFindings {
-    pub nodeid: String,
-    pub line: u32,
-    pub problems: Vec<RuleProblem>,
-}
-
-/// A deprecated alias the tests use.
-#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
-pub struct AliasUse {
-    pub alias: String,
-    pub canonical: String,
-    /// How many tests use it.
-    pub tests: usize,
-    /// The first of them, and its line.
-    pub first_nodeid: String,
-    pub first_line: u32,
+    /// Read the quarantine file and the owners table the configuration
+    /// names. Raises `ConfigError` naming the file or key and the fix.
+    fn run_policy(&self, py: Python<'_>, rootdir: PathBuf) -> PyResult<RunPolicy> {
+        let engine = &self.inner;
+        Ok(py.detach(|| RunPolicy::load(engine, &rootdir))?)
+    }
 }

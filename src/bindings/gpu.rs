@@ -1,20 +1,17 @@
 //! The Python face of GPU awareness: the probe, the run's GPU rules, the
 //! hardware decisions for a whole batch in one call, and the audit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::bindings::convert::ConfigError;
-use crate::bindings::engine::{Batch, Engine};
 use crate::gpu::audit::{self, Record};
-use crate::gpu::hardware;
 use crate::gpu::inventory::Inventory;
 use crate::gpu::probe;
-use crate::gpu::requirement::{self, Requirement};
+use crate::gpu::requirement::Requirement;
 use crate::gpu::rules::Rules;
 use crate::gpu::sampler::Sampler;
 
@@ -52,7 +49,7 @@ pub fn probe_gpus(
     Ok(serde_json::to_string(&inventory).expect("an inventory serialises"))
 }
 
-fn inventory(json: &str) -> PyResult<Inventory> {
+pub(crate) fn inventory(json: &str) -> PyResult<Inventory> {
     serde_json::from_str(json)
         .map_err(|e| PyValueError::new_err(format!("not a GPU inventory: {e}")))
 }
@@ -78,30 +75,12 @@ impl GpuRules {
     }
 }
 
-#[pymethods]
-impl Engine {
-    /// The GPU rules; raises `ConfigError` naming the key and the fix.
-    fn gpu_rules(&self) -> PyResult<GpuRules> {
-        let source = self.inner.source_name();
-        let config = &self.inner.config;
-        let rules = Rules::new(&config.gpu, &self.inner.taxonomy, source)?.with_packages(
-            &config.packages,
-            &config.gpu,
-            &self.inner.taxonomy,
-            source,
-        )?;
-        Ok(GpuRules {
-            inner: Arc::new(rules),
-        })
-    }
-}
-
 /// What the machine can run of one batch.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Hardware {
     /// `(position in the batch, reason)`.
-    decisions: Vec<(usize, String)>,
-    requirements: Arc<HashMap<String, Requirement>>,
+    pub(crate) decisions: Vec<(usize, String)>,
+    pub(crate) requirements: Arc<HashMap<String, Requirement>>,
 }
 
 #[pymethods]
@@ -137,107 +116,11 @@ impl Hardware {
     }
 }
 
-#[pymethods]
-impl Batch {
-    /// The packages the batch's markers need (frameworks, `[packages]`), to
-    /// look up once each.
-    fn framework_packages(&self, rules: &GpuRules) -> Vec<String> {
-        // The batch's distinct marker names first: a suite has thousands of
-        // tests and a handful of names.
-        let mut names: foldhash::HashSet<&str> = foldhash::HashSet::default();
-        for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
-            names.extend(resolved.markers.keys().map(String::as_str));
-            names.extend(item.marks.iter().map(|m| m.name.as_str()));
-        }
-        let mut out: Vec<String> = names
-            .into_iter()
-            .filter_map(|name| rules.inner.packages.get(name))
-            .flatten()
-            .cloned()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// The tests a VRAM budget of `max_gib` leaves out: those whose VRAM
-    /// marker exceeds it, and GPU tests without one. Raises `ConfigError`
-    /// for a VRAM marker without a number.
-    fn vram_budget(&self, py: Python<'_>, rules: &GpuRules, max_gib: f64) -> PyResult<VramBudget> {
-        let rules = Arc::clone(&rules.inner);
-        let (over, unknown, errors) = py.detach(|| {
-            let (mut over, mut unknown, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-            for (position, (item, resolved)) in
-                self.items.iter().zip(self.resolved.iter()).enumerate()
-            {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => match req.vram_gib {
-                        Some(gib) if gib > max_gib => over.push(position),
-                        None if req.gpus() >= 1 => unknown.push(position),
-                        _ => {}
-                    },
-                    Err(e) => errors.push(e),
-                }
-            }
-            (over, unknown, errors)
-        });
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
-        }
-        Ok(VramBudget { over, unknown })
-    }
-
-    /// Decide for every test at once against the inventory (JSON) and the
-    /// packages found missing. Raises `ConfigError` for a VRAM marker without
-    /// a number.
-    fn hardware(
-        &self,
-        py: Python<'_>,
-        rules: &GpuRules,
-        inventory_json: &str,
-        missing_packages: Vec<String>,
-    ) -> PyResult<Hardware> {
-        let inv = inventory(inventory_json)?;
-        let missing: HashSet<String> = missing_packages.into_iter().collect();
-        let rules = Arc::clone(&rules.inner);
-        let result = py.detach(|| {
-            let mut decisions = Vec::new();
-            let mut requirements = HashMap::new();
-            let mut errors = Vec::new();
-            for (position, (item, resolved)) in
-                self.items.iter().zip(self.resolved.iter()).enumerate()
-            {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => {
-                        if let Some(reason) = hardware::decide(&req, &inv, &rules, &missing) {
-                            decisions.push((position, reason));
-                        } else if req.marked_gpus() >= 1 {
-                            // Audited: a gpu_N test this machine runs.
-                            requirements.insert(item.nodeid.clone(), req);
-                        }
-                    }
-                    Err(e) => errors.push(e),
-                }
-            }
-            (decisions, requirements, errors)
-        });
-        let (decisions, requirements, errors) = result;
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
-        }
-        Ok(Hardware {
-            decisions,
-            requirements: Arc::new(requirements),
-        })
-    }
-}
-
 /// The tests a VRAM budget leaves out, by batch position.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct VramBudget {
-    over: Vec<usize>,
-    unknown: Vec<usize>,
+    pub(crate) over: Vec<usize>,
+    pub(crate) unknown: Vec<usize>,
 }
 
 #[pymethods]

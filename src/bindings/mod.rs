@@ -5,7 +5,7 @@
 
 pub mod advice;
 pub mod analytics;
-pub mod budgets;
+pub mod batch;
 pub mod convert;
 pub mod engine;
 pub mod expr;
@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod pytest;
 pub mod records;
 pub mod shards;
+pub mod validation;
 
 use pyo3::prelude::*;
 
@@ -27,10 +28,9 @@ mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::bindings::engine::{
-        AliasUse, Batch, CategoryInfo, Engine, FileFindings, MarkerAlias, MarkerInfo, RuleProblem,
-        TestFindings, Validation,
-    };
+    use crate::bindings::batch::Batch;
+    #[pymodule_export]
+    use crate::bindings::engine::{CategoryInfo, Engine, MarkerAlias, MarkerInfo};
     #[pymodule_export]
     use crate::bindings::gpu::{
         describe_gpus, probe_gpus, Audit, GpuRules, GpuUsage, Hardware, Refusals, VramBudget,
@@ -38,6 +38,10 @@ mod _core {
     #[pymodule_export]
     use crate::bindings::pipeline::{
         FrameworkChoice, PipelineInfo, Pipelines, ResolvedStage, Selection, StageInfo,
+    };
+    #[pymodule_export]
+    use crate::bindings::validation::{
+        AliasUse, FileFindings, RuleProblem, TestFindings, Validation,
     };
 
     #[pymodule_export]

@@ -3,15 +3,10 @@
 //! it, the budgets, the tests that can never run, and the worker count.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use crate::bindings::convert::ConfigError;
-use crate::bindings::engine::{Batch, Engine};
-use crate::bindings::gpu::GpuRules;
-use crate::gpu::requirement;
 use crate::parallel::{ParallelConfig, Placement, Resources, UnknownVram, WorkerPlan};
 
 /// Per test of a batch (by position): the GPUs it needs (0: a CPU test) and
@@ -20,62 +15,6 @@ use crate::parallel::{ParallelConfig, Placement, Resources, UnknownVram, WorkerP
 pub struct GpuNeeds {
     pub gpus: Vec<u32>,
     pub vram_gib: Vec<Option<f64>>,
-}
-
-#[pymethods]
-impl Batch {
-    /// Every test's GPU need, from its `gpu_N` and VRAM markers. Raises
-    /// `ConfigError` for a VRAM marker without a number.
-    fn gpu_needs(&self, py: Python<'_>, rules: &GpuRules) -> PyResult<GpuNeeds> {
-        let rules = Arc::clone(&rules.inner);
-        let (gpus, vram_gib, errors) = py.detach(|| {
-            let (mut gpus, mut vram, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-            for (item, resolved) in self.items.iter().zip(self.resolved.iter()) {
-                match requirement::of(item, resolved, &rules) {
-                    Ok(req) => {
-                        gpus.push(req.gpus());
-                        vram.push(req.vram_gib);
-                    }
-                    Err(e) => {
-                        gpus.push(0);
-                        vram.push(None);
-                        errors.push(e);
-                    }
-                }
-            }
-            (gpus, vram, errors)
-        });
-        if !errors.is_empty() {
-            return Err(ConfigError::new_err(errors.join("\n")));
-        }
-        Ok(GpuNeeds { gpus, vram_gib })
-    }
-}
-
-#[pymethods]
-impl Engine {
-    /// `[tool.pytest-dynamo.parallel]`, checked at load.
-    fn parallel(&self) -> ParallelSettings {
-        ParallelSettings {
-            inner: self.inner.config.parallel.clone(),
-        }
-    }
-
-    /// Whether `[tool.pytest-dynamo.retries] transient` names any pattern.
-    #[getter]
-    fn retries_transient(&self) -> bool {
-        !self.inner.config.retries.transient.is_empty()
-    }
-
-    /// The first `[tool.pytest-dynamo.retries] transient` pattern found in a
-    /// failure's text, or None.
-    fn transient_match(&self, text: &str) -> Option<String> {
-        self.inner
-            .config
-            .retries
-            .transient_match(text)
-            .map(String::from)
-    }
 }
 
 /// How many workers a parallel run starts, and the GPU and CPU slots.
@@ -91,7 +30,7 @@ pub struct ParallelWorkers {
 /// `[tool.pytest-dynamo.parallel]` as a run reads it.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct ParallelSettings {
-    inner: ParallelConfig,
+    pub(crate) inner: ParallelConfig,
 }
 
 impl ParallelSettings {

@@ -7,38 +7,33 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use crate::bindings::engine::{Batch, Engine};
 use crate::engine;
 use crate::error::Error;
-use crate::records::durations;
-use crate::selection::budgets;
 use crate::selection::changes;
 use crate::selection::framework::{Agnostic, Frameworks};
 use crate::selection::pipeline;
-use crate::selection::plan;
-use crate::selection::{self, FrameworkFilter, Reason, Request};
+use crate::selection::{FrameworkFilter, Request};
 
 /// The pipelines, stages and framework rules of one run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Pipelines {
-    engine: Arc<engine::Engine>,
-    inner: Arc<pipeline::Pipelines>,
-    frameworks: Arc<Frameworks>,
+    pub(crate) engine: Arc<engine::Engine>,
+    pub(crate) inner: Arc<pipeline::Pipelines>,
+    pub(crate) frameworks: Arc<Frameworks>,
 }
 
 /// Which of the tests handed to `Batch.select` are kept, and why not.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Selection {
-    keep: Vec<bool>,
-    stage_names: Vec<String>,
+    pub(crate) keep: Vec<bool>,
+    pub(crate) stage_names: Vec<String>,
     /// For each kept test, in order: the first stage that selects it.
-    kept_stages: Vec<Option<usize>>,
-    counts: Vec<(&'static str, usize)>,
-    non_gating: Vec<String>,
+    pub(crate) kept_stages: Vec<Option<usize>>,
+    pub(crate) counts: Vec<(&'static str, usize)>,
+    pub(crate) non_gating: Vec<String>,
 }
 
 /// A stage of a pipeline, as configured.
@@ -81,25 +76,8 @@ pub struct FrameworkChoice {
     pub why: String,
 }
 
-#[pymethods]
-impl Engine {
-    /// Build the built-in pipelines with `[tool.pytest-dynamo.pipelines]` and
-    /// `[tool.pytest-dynamo.frameworks]` applied. Raises `ConfigError`.
-    fn pipelines(&self) -> PyResult<Pipelines> {
-        let engine = Arc::clone(&self.inner);
-        let source = engine.source_name();
-        let inner = pipeline::Pipelines::build(&engine.taxonomy, &engine.config.pipelines, source)?;
-        let frameworks = Frameworks::build(&engine.taxonomy, &engine.config.frameworks, source)?;
-        Ok(Pipelines {
-            engine,
-            inner: Arc::new(inner),
-            frameworks: Arc::new(frameworks),
-        })
-    }
-}
-
 impl Pipelines {
-    fn request<'a>(
+    pub(crate) fn request<'a>(
         &'a self,
         pipeline: Option<&str>,
         stage: Option<&str>,
@@ -238,143 +216,6 @@ impl Pipelines {
             framework: choice.framework,
             why: choice.why,
         })
-    }
-}
-
-/// The batch positions of the tests pytest still runs: `positions` as given
-/// (checked), or the whole batch in order when None.
-fn in_run(batch: &Batch, positions: Option<Vec<usize>>) -> PyResult<Vec<usize>> {
-    let Some(positions) = positions else {
-        return Ok((0..batch.items.len()).collect());
-    };
-    if let Some(bad) = positions.iter().find(|p| **p >= batch.items.len()) {
-        return Err(PyIndexError::new_err(format!(
-            "position {bad} is outside the batch of {} tests",
-            batch.items.len()
-        )));
-    }
-    Ok(positions)
-}
-
-#[pymethods]
-impl Batch {
-    /// Select for a pipeline (and stage) and a framework among the tests
-    /// pytest still runs: `positions` holds their batch indices in their
-    /// order (None: the whole batch, in order).
-    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None))]
-    fn select(
-        &self,
-        py: Python<'_>,
-        pipelines: PyRef<'_, Pipelines>,
-        pipeline: Option<&str>,
-        stage: Option<&str>,
-        framework: Option<&str>,
-        positions: Option<Vec<usize>>,
-    ) -> PyResult<Selection> {
-        let req = pipelines.request(pipeline, stage, framework)?;
-        let positions = in_run(self, positions)?;
-        let taxonomy = &self.engine.taxonomy;
-        let selection = py.detach(|| {
-            let verdicts =
-                selection::select(taxonomy, &req, &self.items, &self.resolved, &positions);
-            let mut keep = Vec::with_capacity(verdicts.len());
-            let mut kept_stages = Vec::new();
-            let mut counts: HashMap<Reason, usize> = HashMap::new();
-            let mut non_gating = Vec::new();
-            for (v, &at) in verdicts.iter().zip(&positions) {
-                keep.push(v.reason.is_none());
-                if let Some(r) = v.reason {
-                    *counts.entry(r).or_default() += 1;
-                } else {
-                    kept_stages.push(v.stage);
-                    if !v.gating {
-                        non_gating.push(self.items[at].nodeid.clone());
-                    }
-                }
-            }
-            let counts = Reason::ALL
-                .iter()
-                .filter_map(|r| counts.get(r).map(|n| (r.key(), *n)))
-                .collect();
-            let stage_names = req
-                .pipeline
-                .map(|p| p.stages.iter().map(|s| s.name.clone()).collect())
-                .unwrap_or_default();
-            Selection {
-                keep,
-                stage_names,
-                kept_stages,
-                counts,
-                non_gating,
-            }
-        });
-        Ok(selection)
-    }
-
-    /// The `--dynamo-plan` text for one pipeline (and stage) or, with
-    /// `pipeline` None, for all of them. `positions` are the batch indices of
-    /// the tests -m/-k left (None: all); `durations` a pytest-split durations
-    /// file. Raises `ConfigError`.
-    /// `shards`: machines per stage (`--dynamo-shard=K/N`'s N);
-    /// `gpu_parallel`: every stage packs GPU tests (`--dynamo-gpu-parallel`).
-    /// Budgets are checked against wall times estimated that way.
-    #[pyo3(signature = (pipelines, pipeline, stage, framework, positions=None, durations=None, *, shards=1, gpu_parallel=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn plan(
-        &self,
-        py: Python<'_>,
-        pipelines: PyRef<'_, Pipelines>,
-        pipeline: Option<&str>,
-        stage: Option<&str>,
-        framework: Option<&str>,
-        positions: Option<Vec<usize>>,
-        durations: Option<PathBuf>,
-        shards: usize,
-        gpu_parallel: bool,
-    ) -> PyResult<String> {
-        let req = pipelines.request(pipeline, stage, framework)?;
-        let positions = in_run(self, positions)?;
-        let shown = match req.pipeline {
-            Some(p) => vec![(p, req.stage)],
-            None => pipelines.inner.list.iter().map(|p| (p, None)).collect(),
-        };
-        let scope = plan::Scope {
-            shown,
-            all: &pipelines.inner,
-            framework: req.framework,
-        };
-        let taxonomy = &self.engine.taxonomy;
-        let text = py.detach(|| {
-            let known = match &durations {
-                Some(path) => durations::read(path)?.into_iter().collect(),
-                None => HashMap::new(),
-            };
-            let plan = plan::build(
-                taxonomy,
-                &scope,
-                &self.items,
-                &self.resolved,
-                &positions,
-                &known,
-            );
-            let runs = budgets::plan::Runs {
-                shards,
-                gpu_parallel,
-            };
-            let budgets = budgets::plan::build(
-                &self.engine,
-                &scope,
-                &self.items,
-                &self.resolved,
-                &positions,
-                &known,
-                &runs,
-            )?;
-            let mut text = plan::render(&plan, durations.is_some());
-            text.push_str(&budgets::plan::render(&budgets, durations.is_some()));
-            Ok::<_, Error>(text)
-        })?;
-        Ok(text)
     }
 }
 

@@ -1,7 +1,6 @@
 //! The Python face of records, retries, quarantine and ownership: the run's
 //! rules (`RunPolicy`), the facts of a collected batch, and the `Recorder`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,7 +8,6 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::bindings::engine::{Batch, Engine};
 use crate::bindings::pytest::report;
 use crate::clock::Date;
 use crate::error::Error;
@@ -23,7 +21,7 @@ use crate::records::record::{Phase, PhaseReport, ReportOutcome};
 use crate::records::recorder::{self, RunContext};
 
 /// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
-type PyFacts = (
+pub(crate) type PyFacts = (
     FactsTable,
     Vec<(String, String)>,
     Vec<(String, String)>,
@@ -35,7 +33,7 @@ type PyFacts = (
 /// suite garbage-collection time.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct FactsTable {
-    inner: Arc<facts_table::Table>,
+    pub(crate) inner: Arc<facts_table::Table>,
 }
 
 impl FactsTable {
@@ -54,28 +52,28 @@ impl FactsTable {
 /// The run's quarantine and owners, loaded and checked once.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct RunPolicy {
-    quarantine: Arc<Quarantine>,
-    owners: Arc<Owners>,
+    pub(crate) quarantine: Arc<Quarantine>,
+    pub(crate) owners: Arc<Owners>,
 }
 
-#[pymethods]
 impl RunPolicy {
-    /// Read the quarantine file and the owners table the configuration names.
-    /// Raises `ConfigError` naming the file or key and the fix.
-    #[staticmethod]
-    fn load(py: Python<'_>, engine: &Engine, rootdir: PathBuf) -> PyResult<Self> {
-        let engine = Arc::clone(&engine.inner);
-        let (quarantine, owners) = py.detach(|| {
-            let q = Quarantine::load(&rootdir, &engine.config.quarantine)?;
-            let o = Owners::new(&engine.config.owners, &engine.taxonomy)?;
-            Ok::<_, Error>((q, o))
-        })?;
+    /// Read the quarantine file and the owners table `engine`'s
+    /// configuration names.
+    pub(crate) fn load(
+        engine: &crate::engine::Engine,
+        rootdir: &std::path::Path,
+    ) -> Result<Self, Error> {
+        let quarantine = Quarantine::load(rootdir, &engine.config.quarantine)?;
+        let owners = Owners::new(&engine.config.owners, &engine.taxonomy)?;
         Ok(RunPolicy {
             quarantine: Arc::new(quarantine),
             owners: Arc::new(owners),
         })
     }
+}
 
+#[pymethods]
+impl RunPolicy {
     /// The quarantine file read, or None.
     #[getter]
     fn quarantine_file(&self) -> Option<String> {
@@ -109,48 +107,6 @@ impl RunPolicy {
                 }
             })
             .collect()
-    }
-}
-
-#[pymethods]
-impl Batch {
-    /// The facts of the tests `nodeids` names, for their records, at once:
-    /// `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
-    /// {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
-    /// `exempt` to why they already do not gate; `retries` is False when
-    /// pytest-rerunfailures retries instead.
-    #[pyo3(signature = (policy, nodeids, stages, exempt, default_reruns, retries))]
-    #[allow(clippy::too_many_arguments)]
-    fn record_facts(
-        &self,
-        py: Python<'_>,
-        policy: &RunPolicy,
-        nodeids: Vec<String>,
-        stages: HashMap<String, String>,
-        exempt: HashMap<String, String>,
-        default_reruns: u32,
-        retries: bool,
-    ) -> PyFacts {
-        let policy = facts_table::Policy {
-            engine: Arc::clone(&self.engine),
-            owners: Arc::clone(&policy.owners),
-            quarantine: Arc::clone(&policy.quarantine),
-            today: Date::today(),
-            default_reruns,
-            retries,
-        };
-        let (items, resolved) = (Arc::clone(&self.items), Arc::clone(&self.resolved));
-        let (inner, checks) =
-            py.detach(|| facts_table::Table::new(policy, items, resolved, nodeids, stages, exempt));
-        let reruns = checks.reruns.into_iter().collect();
-        (
-            FactsTable {
-                inner: Arc::new(inner),
-            },
-            checks.quarantined,
-            checks.problems,
-            reruns,
-        )
     }
 }
 
