@@ -474,36 +474,6 @@ impl<'a> Line<'a, '_> {
         Some((Some(text), at))
     }
 
-    /// `true`, `false` or null at `at`, and the position after it.
-    #[inline(always)]
-    fn opt_bool(&self, at: usize) -> Option<(Option<bool>, usize)> {
-        Some(if let Some(a) = self.null(at) {
-            (None, a)
-        } else if let Some(a) = self.literal(at, b"true") {
-            (Some(true), a)
-        } else {
-            (Some(false), self.literal(at, b"false")?)
-        })
-    }
-
-    /// An empty list or null at `at`, and the position after it: metrics
-    /// are read here only when there are none; others go through serde.
-    #[inline(always)]
-    fn empty_list(&self, at: usize) -> Option<usize> {
-        if let Some(a) = self.null(at) {
-            return Some(a);
-        }
-        let (a, c) = self.token(at)?;
-        if c != b'[' {
-            return None;
-        }
-        let (a, c) = self.token(a + 1)?;
-        if c != b']' {
-            return None;
-        }
-        Some(a + 1)
-    }
-
     /// A finite number or null at `at`, and the position after it.
     fn opt_f64(&self, at: usize) -> Option<(Option<f64>, usize)> {
         if let Some(at) = self.null(at) {
@@ -542,30 +512,26 @@ pub fn test_line(line: &[u8]) -> Option<TestLine<'_>> {
         .and_then(|(t, end)| (end == line.len()).then_some(t))
 }
 
-/// A test record's kept fields as the scan finds them, still bytes.
-#[derive(Default)]
-struct Fields<'a> {
-    seen: Seen,
-    record: Option<&'a [u8]>,
-    run_id: Option<&'a [u8]>,
-    nodeid: Option<&'a [u8]>,
-    outcome: Option<&'a [u8]>,
-    stage: Option<&'a [u8]>,
-    owner: Option<&'a [u8]>,
-    finished: Option<&'a [u8]>,
-    duration: Option<f64>,
-    gating: Option<bool>,
-    peak: Option<f64>,
-    gpus: Option<f64>,
-    timeout: RecordedTimeout,
-}
-
-// Inlined like the line's own steps: they run once per field of every line.
-#[allow(clippy::inline_always)]
-impl<'a> Fields<'a> {
-    /// The line's one object, field by field; the position after its `}`.
-    #[inline(always)]
-    fn read_object(&mut self, line: &Line<'a, '_>) -> Option<usize> {
+impl Scanner {
+    /// A test record at the start of `bytes` read the fast way, with the
+    /// length of its line (the line feed after it, or the end of `bytes`, is
+    /// not included); None to use the full parser on the line.
+    // One match arm per kept field. Kept whole: split into named steps (the
+    // fields in a struct, a function per field) it cost 0.9% more instructions
+    // reading a history (callgrind, docs/benchmarks.md), this being the hot loop.
+    #[allow(clippy::too_many_lines)]
+    pub fn test_record<'a>(&mut self, bytes: &'a [u8]) -> Option<(TestLine<'a>, usize)> {
+        let (end, clean) = self.index(bytes);
+        let line = Line {
+            b: &bytes[..end],
+            quotes: &self.quotes,
+            clean,
+        };
+        let mut seen = Seen::default();
+        let (mut record, mut run_id, mut nodeid, mut outcome) = (None, None, None, None);
+        let (mut stage, mut owner, mut finished) = (None, None, None);
+        let (mut duration, mut gating, mut peak) = (None, None, None);
+        let (mut gpus, mut timeout) = (None, RecordedTimeout::Unknown);
         let (at, c) = line.token(0)?;
         if c != b'{' {
             return None;
@@ -580,122 +546,133 @@ impl<'a> Fields<'a> {
             if c != b':' {
                 return None;
             }
-            at = self.take(line, key, line.ws(a + 1))?;
+            at = line.ws(a + 1);
+            match key {
+                b"record" => {
+                    seen.first(0)?;
+                    let (v, a) = line.plain(at)?;
+                    (record, at) = (Some(v), a);
+                }
+                b"run_id" => {
+                    seen.first(1)?;
+                    let (v, a) = line.plain(at)?;
+                    (run_id, at) = (Some(v), a);
+                }
+                b"nodeid" => {
+                    seen.first(2)?;
+                    let (v, a) = line.plain(at)?;
+                    (nodeid, at) = (Some(v), a);
+                }
+                b"outcome" => {
+                    seen.first(3)?;
+                    let (v, a) = line.plain(at)?;
+                    (outcome, at) = (Some(v), a);
+                }
+                b"stage" => {
+                    seen.first(4)?;
+                    (stage, at) = line.opt_plain(at)?;
+                }
+                b"owner" => {
+                    seen.first(5)?;
+                    (owner, at) = line.opt_plain(at)?;
+                }
+                b"finished_at" => {
+                    seen.first(6)?;
+                    (finished, at) = line.opt_plain(at)?;
+                }
+                b"duration_s" => {
+                    seen.first(7)?;
+                    (duration, at) = line.opt_f64(at)?;
+                }
+                b"gating" => {
+                    seen.first(8)?;
+                    (gating, at) = if let Some(a) = line.null(at) {
+                        (None, a)
+                    } else if let Some(a) = line.literal(at, b"true") {
+                        (Some(true), a)
+                    } else {
+                        (Some(false), line.literal(at, b"false")?)
+                    };
+                }
+                b"gpu_peak_mib" => {
+                    seen.first(9)?;
+                    (peak, at) = line.opt_f64(at)?;
+                }
+                b"gpus_used" => {
+                    seen.first(11)?;
+                    (gpus, at) = line.opt_f64(at)?;
+                }
+                b"timeout_s" => {
+                    seen.first(12)?;
+                    let (v, a) = line.opt_f64(at)?;
+                    (timeout, at) = (RecordedTimeout::present(v), a);
+                }
+                b"metrics" => {
+                    seen.first(10)?;
+                    // Only the empty list here; metrics go through serde.
+                    at = if let Some(a) = line.null(at) {
+                        a
+                    } else {
+                        let (a, c) = line.token(at)?;
+                        if c != b'[' {
+                            return None;
+                        }
+                        let (a, c) = line.token(a + 1)?;
+                        if c != b']' {
+                            return None;
+                        }
+                        a + 1
+                    };
+                }
+                // Kept by serde for other record kinds: only a test's values are safe to skip.
+                b"pipeline" | b"gpus" | b"git" | b"host" | b"started_at" | b"exit_status"
+                | b"wall_s" => return None,
+                _ => at = line.skip_value(at, 0)?,
+            }
             let (a, c) = line.token(at)?;
             at = a + 1;
             match c {
                 b',' => {}
-                b'}' => return Some(at),
+                b'}' => break,
                 _ => return None,
             }
         }
-    }
-
-    /// The value of `key` at `at` into its field, and the position after it.
-    /// None: a field seen twice, a value of another shape than the fast path
-    /// reads, or a field only other record kinds have.
-    // One match arm per kept field.
-    #[inline(always)]
-    fn take(&mut self, line: &Line<'a, '_>, key: &[u8], at: usize) -> Option<usize> {
-        let seen = &mut self.seen;
-        let plain = || line.plain(at).map(|(v, a)| (Some(v), a));
-        Some(match key {
-            b"record" => once(seen, 0, plain, &mut self.record)?,
-            b"run_id" => once(seen, 1, plain, &mut self.run_id)?,
-            b"nodeid" => once(seen, 2, plain, &mut self.nodeid)?,
-            b"outcome" => once(seen, 3, plain, &mut self.outcome)?,
-            b"stage" => once(seen, 4, || line.opt_plain(at), &mut self.stage)?,
-            b"owner" => once(seen, 5, || line.opt_plain(at), &mut self.owner)?,
-            b"finished_at" => once(seen, 6, || line.opt_plain(at), &mut self.finished)?,
-            b"duration_s" => once(seen, 7, || line.opt_f64(at), &mut self.duration)?,
-            b"gating" => once(seen, 8, || line.opt_bool(at), &mut self.gating)?,
-            b"gpu_peak_mib" => once(seen, 9, || line.opt_f64(at), &mut self.peak)?,
-            b"gpus_used" => once(seen, 11, || line.opt_f64(at), &mut self.gpus)?,
-            b"timeout_s" => {
-                let read = || {
-                    let (v, a) = line.opt_f64(at)?;
-                    Some((RecordedTimeout::present(v), a))
-                };
-                once(seen, 12, read, &mut self.timeout)?
-            }
-            // Only the empty list here; metrics go through serde.
-            b"metrics" => once(seen, 10, || Some(((), line.empty_list(at)?)), &mut ())?,
-            // Kept by serde for other record kinds: only a test's values are safe to skip.
-            b"pipeline" | b"gpus" | b"git" | b"host" | b"started_at" | b"exit_status"
-            | b"wall_s" => return None,
-            _ => line.skip_value(at, 0)?,
-        })
-    }
-
-    /// The fields as a test line; None for what the full parser must judge.
-    #[inline(always)]
-    fn test_line(self, line: &Line<'a, '_>) -> Option<TestLine<'a>> {
+        if line.ws(at) != end || record? != b"test" {
+            return None;
+        }
         // A duration out of range is corrupt: serde's path says why.
-        if self.duration.is_some_and(|d| !seconds_ok(d)) {
+        if duration.is_some_and(|d| !seconds_ok(d)) {
             return None;
         }
         // A clean line is ASCII; any other is checked once, here.
-        if !line.clean {
+        if !clean {
             std::str::from_utf8(line.b).ok()?;
         }
         // SAFETY: the line is ASCII or was just checked to be UTF-8, and every
         // kept slice starts and ends next to an ASCII quote, so it is whole
         // characters.
         let text = |s: &'a [u8]| -> &'a str { unsafe { std::str::from_utf8_unchecked(s) } };
-        let finished_at = match self.finished {
+        let finished_at = match finished {
             Some(t) => Some(crate::history::timestamp::parse(text(t))?),
             None => None,
         };
-        Some(TestLine {
-            run_id: Cow::Borrowed(text(self.run_id?)),
-            nodeid: Cow::Borrowed(text(self.nodeid?)),
-            outcome: Cow::Borrowed(text(self.outcome?)),
-            duration_s: self.duration.unwrap_or(0.0),
-            stage: self.stage.map(|s| Cow::Borrowed(text(s))),
-            gating: self.gating.unwrap_or(true),
-            owner: self.owner.map(|s| Cow::Borrowed(text(s))),
-            gpu_peak_mib: self.peak,
-            gpus_used: gpus_of(self.gpus),
-            timeout: self.timeout,
-            metrics: Vec::new(),
-            finished_at,
-        })
-    }
-}
-
-/// A field read into its slot, refused when seen before: the position
-/// after its value.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn once<T>(
-    seen: &mut Seen,
-    bit: u32,
-    read: impl FnOnce() -> Option<(T, usize)>,
-    slot: &mut T,
-) -> Option<usize> {
-    seen.first(bit)?;
-    let (value, at) = read()?;
-    *slot = value;
-    Some(at)
-}
-
-impl Scanner {
-    /// A test record at the start of `bytes` read the fast way, with the
-    /// length of its line (the line feed after it, or the end of `bytes`, is
-    /// not included); None to use the full parser on the line.
-    pub fn test_record<'a>(&mut self, bytes: &'a [u8]) -> Option<(TestLine<'a>, usize)> {
-        let (end, clean) = self.index(bytes);
-        let line = Line {
-            b: &bytes[..end],
-            quotes: &self.quotes,
-            clean,
-        };
-        let mut fields = Fields::default();
-        let at = fields.read_object(&line)?;
-        if line.ws(at) != end || fields.record? != b"test" {
-            return None;
-        }
-        Some((fields.test_line(&line)?, end))
+        Some((
+            TestLine {
+                run_id: Cow::Borrowed(text(run_id?)),
+                nodeid: Cow::Borrowed(text(nodeid?)),
+                outcome: Cow::Borrowed(text(outcome?)),
+                duration_s: duration.unwrap_or(0.0),
+                stage: stage.map(|s| Cow::Borrowed(text(s))),
+                gating: gating.unwrap_or(true),
+                owner: owner.map(|s| Cow::Borrowed(text(s))),
+                gpu_peak_mib: peak,
+                gpus_used: gpus_of(gpus),
+                timeout,
+                metrics: Vec::new(),
+                finished_at,
+            },
+            end,
+        ))
     }
 }
 
