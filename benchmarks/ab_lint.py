@@ -7,7 +7,9 @@ with the build first on ``PYTHONPATH`` and times itself (wall, and CPU of all
 its threads). Prints each build's medians and the after/before ratio of the
 paired rounds.
 
-    python benchmarks/bench_lint_ab.py BEFORE_DIR AFTER_DIR [--repeat 9]
+    python benchmarks/ab_lint.py BEFORE_DIR AFTER_DIR [--repeat 9]
+
+Named outside ``bench_*.py``: ``run.py`` runs those without arguments.
 
 Each folder holds a whole ``pytest_dynamo`` package (Python files and a
 release ``_core`` library), as ``bench_ab.py`` takes them.
