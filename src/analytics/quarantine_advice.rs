@@ -305,15 +305,11 @@ pub fn render_entry(e: &Entry) -> String {
     one_table(entry_table(e))
 }
 
-/// Does an entry's `test` name this test: its node id, or a node-id
-/// pattern over it (`crate::policy::glob`, the dialect the run and owners use).
-pub fn matches(pattern: &str, nodeid: &str) -> bool {
-    crate::policy::glob::names(pattern, nodeid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Whether an entry's `test` names a test: the dialect the run and owners use.
+    use crate::policy::glob::names as matches;
 
     const FILE: &str = "# quarantined tests\n\n[[quarantine]]\ntest = \"tests/a.py::test_x\"\nreason = \"flaky\"\nowner = \"alec\"\nticket = \"DYN-1\"\nexpires = \"2026-04-01\"\n\n[[quarantine]] # whole module\ntest = \"tests/b.py::*\"\nreason = \"port clash\"\nowner = \"ishan\"\nticket = \"DYN-2\"\nexpires = 2026-05-01\n";
 
