@@ -510,8 +510,6 @@ class Selection:
     def selected(self) -> int:
         """How many of the tests handed in are kept."""
 
-_LintFinding = tuple[str, int, int, str, str, str, str, list[str]]
-
 def lint(
     paths: Sequence[str],
     *,
@@ -558,8 +556,41 @@ class LintReport:
         """The findings as JSON."""
     def sarif(self) -> str:
         """The findings as SARIF 2.1.0."""
-    def findings(self) -> list[_LintFinding]:
-        """`(path, line, column, code, severity, message, fix, [nodeid])` per finding."""
+    def findings(self) -> list[LintFinding]:
+        """The findings, in the report's order (by file and place)."""
+
+@final
+class LintFinding:
+    """One finding at one place, shared by every test it concerns."""
+
+    @property
+    def path(self) -> str:
+        """The file, relative to the invocation directory when under it."""
+    @property
+    def line(self) -> int:
+        """1-based line."""
+    @property
+    def column(self) -> int:
+        """1-based column."""
+    @property
+    def code(self) -> str:
+        """The rule's code (`DYN001`, `DYN900` ...)."""
+    @property
+    def severity(self) -> str:
+        """`"error"` or `"warning"`."""
+    @property
+    def message(self) -> str:
+        """What is wrong."""
+    @property
+    def fix(self) -> str:
+        """How to fix it."""
+    @property
+    def tests(self) -> list[str]:
+        """Node ids of the tests concerned, in collection order."""
+    @property
+    def count(self) -> int:
+        """How many tests it concerns: more than `tests` lists when one of them
+        stands for parametrizations too many to expand (`name[*]`)."""
 
 # The -m grammar as stages use it, held against pytest's own in the tests.
 

@@ -45,7 +45,7 @@ mod _core {
     };
 
     #[pymodule_export]
-    use crate::bindings::lint::{lint, LintReport};
+    use crate::bindings::lint::{lint, LintFinding, LintReport};
     #[pymodule_export]
     use crate::bindings::parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
     #[pymodule_export]
