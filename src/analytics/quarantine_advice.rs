@@ -308,7 +308,7 @@ pub fn render_entry(e: &Entry) -> String {
 /// Does an entry's `test` name this test: its node id, or a node-id
 /// pattern over it (`crate::policy::glob`, the dialect the run and owners use).
 pub fn matches(pattern: &str, nodeid: &str) -> bool {
-    crate::policy::glob::names(pattern, nodeid)
+    crate::policy::names(pattern, nodeid)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::history::read::{Chunk, Parsed, TestLine};
-use crate::records::record::outcome_name;
+use crate::records::outcome_name;
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -139,7 +139,7 @@ pub struct Row {
 }
 
 // The record schema owns the field's type; read back here.
-pub use crate::records::facts::RecordedTimeout;
+pub use crate::records::RecordedTimeout;
 
 /// The record's `gpus_used` as a count: a whole number of GPUs, else unknown.
 pub fn gpus_of(value: Option<f64>) -> Option<u32> {
