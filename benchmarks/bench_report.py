@@ -7,6 +7,15 @@ faster than the Python loop. Build the extension with
 in docs/benchmarks.md with ``--write-docs``.
 
     python benchmarks/bench_report.py [--runs 1000] [--tests 1000] [--write-docs]
+
+``--against DIR`` compares two builds instead: DIR holds another build's
+``pytest_dynamo`` package (e.g. main's, with its extension), put first on
+``PYTHONPATH``; the Rust report of each build runs in its own process,
+``--pairs`` times, the two interleaved and their order alternated, on the same
+records. It prints each build's median wall and CPU time and the median of the
+per-pair ratios (this build / the other).
+
+    python benchmarks/bench_report.py --against /tmp/main-build/python [--pairs 10]
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ import os
 import platform
 import random
 import re
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -192,6 +204,46 @@ def best_of(n: int, fn: Any) -> tuple[float, float, Any]:
     return wall, cpu, value
 
 
+def one(path: Path, repeat: int) -> None:
+    """Time this process's build on `path` and print it as JSON (for --against)."""
+    engine = _core.Engine.load(str(path.parent))
+    wall, cpu, _ = best_of(repeat, lambda: rust_report(path, engine))
+    print(json.dumps({"wall": wall, "cpu": cpu, "core": _core.__file__}))
+
+
+def paired(path: Path, against: Path, pairs: int, repeat: int) -> None:
+    """Interleaved runs of this build and the one under `against`, each in its own process."""
+
+    def run(pythonpath: str | None) -> dict[str, Any]:
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if pythonpath is not None:
+            env["PYTHONPATH"] = pythonpath
+        cmd = [sys.executable, __file__, "--one", str(path), "--repeat", str(repeat)]
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        result: dict[str, Any] = json.loads(out.splitlines()[-1])
+        return result
+
+    rust_report(path, _core.Engine.load(str(path.parent)))  # warm the page cache
+    times: dict[str, list[dict[str, Any]]] = {"this": [], "other": []}
+    for i in range(pairs):
+        order = ["this", "other"] if i % 2 == 0 else ["other", "this"]
+        for side in order:
+            times[side].append(run(None if side == "this" else str(against)))
+    for side in ("this", "other"):
+        t = times[side]
+        print(
+            f"{side}: {t[0]['core']}: median wall {statistics.median(x['wall'] for x in t):.3f}s, "
+            f"CPU {statistics.median(x['cpu'] for x in t):.3f}s over {pairs} runs (best of {repeat} each)"
+        )
+    for key in ("wall", "cpu"):
+        ratios = [a[key] / b[key] for a, b in zip(times["this"], times["other"])]
+        print(
+            f"{key}: this / other, median of {pairs} pairs: {statistics.median(ratios):.3f} "
+            f"(range {min(ratios):.3f}-{max(ratios):.3f})"
+        )
+
+
 def write_docs(section: str) -> None:
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     pattern = re.compile(r"^## Report\n.*?(?=^## |\Z)", re.S | re.M)
@@ -206,7 +258,21 @@ def main() -> None:
     p.add_argument("--tests", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=3, help="Rust timings: best of N")
     p.add_argument("--write-docs", action="store_true")
+    p.add_argument("--against", type=Path, help="Another build's PYTHONPATH: compare the two, interleaved")
+    p.add_argument("--pairs", type=int, default=10, help="--against: interleaved pairs of runs")
+    p.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.one is not None:
+        one(args.one, args.repeat)
+        return
+    if args.against is not None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+            path = Path(tmp) / "records.jsonl"
+            lines = generate(path, args.runs, args.tests)
+            print(f"{args.runs * args.tests:,} test records ({lines:,} lines) in {args.runs} runs")
+            paired(path, args.against, args.pairs, args.repeat)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         path = Path(tmp) / "records.jsonl"

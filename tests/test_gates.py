@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from history_builder import RECORDS_CONFTEST, Builder, metric
-from pytest_dynamo import _cli
+from pytest_dynamo import _cli, _core
 
 pytestmark = [pytest.mark.pre_merge, pytest.mark.gpu_0, pytest.mark.integration]
 
@@ -204,6 +204,18 @@ def test_without_coverage_the_gate_says_so(tmp_path: Path, capsys: pytest.Captur
     assert code == 0
     assert "SKIP  coverage: not run: no coverage report given" in out
     assert out.rstrip().endswith("pytest-dynamo gate: passed (3 gates)")
+
+
+def test_statuses_cross_the_boundary_as_named_objects(tmp_path: Path) -> None:
+    history = _core.History.load([str(flaky_history(tmp_path, 1, 10))])
+    outcome = _core.run_gates(_core.Engine.load(str(tmp_path)), history, rootdir=str(tmp_path))
+    statuses = outcome.statuses()
+    assert all(isinstance(s, _core.GateStatus) for s in statuses)
+    assert [(s.name, s.status) for s in statuses] == [
+        ("flaky", "fail"),
+        ("performance", "skipped"),
+        ("coverage", "skipped"),
+    ]
 
 
 def test_markdown_verdicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -184,11 +184,9 @@ def test_without_records_there_is_nothing_to_export(pytester: pytest.Pytester, t
 
 
 def test_the_encoder_skips_unreadable_records() -> None:
-    text, tests, corrupt = _core.prometheus_text(
-        ['{"record":"test","run_id":"r","nodeid":"a","outcome":"passed"}', "{"]
-    )
-    assert (tests, corrupt) == (1, 1)
-    assert 'dynamo_tests{pipeline="none",stage="none",outcome="passed"} 1' in text
+    metrics = _core.prometheus_text(['{"record":"test","run_id":"r","nodeid":"a","outcome":"passed"}', "{"])
+    assert (metrics.tests, metrics.corrupt) == (1, 1)
+    assert 'dynamo_tests{pipeline="none",stage="none",outcome="passed"} 1' in metrics.text
 
 
 # --- the Pushgateway round trip -------------------------------------------------
@@ -294,7 +292,7 @@ def test_the_grafana_dashboard_uses_the_documented_names() -> None:
     documented = set(re.findall(r"^\| `(dynamo_[a-z_]+)` \|", (docs / "prometheus.md").read_text(), re.M))
     run_end = '{"record":"run_end","run_id":"r","exit_status":0,"wall_s":1.0}'
     record = '{"record":"test","run_id":"r","nodeid":"a","outcome":"passed","gpu_peak_mib":1.0}'
-    text, _, _ = _core.prometheus_text([record], run_end)
+    text = _core.prometheus_text([record], run_end).text
     emitted = set(re.findall(r"^# TYPE (dynamo_[a-z_]+) ", text, re.M))
     assert used, exprs
     assert used <= documented == emitted

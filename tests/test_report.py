@@ -72,6 +72,33 @@ def test_flaky_is_told_apart_from_broken(tmp_path: Path, capsys: pytest.CaptureF
     assert broken["failing_since_commit"] == "c1"
 
 
+def test_a_broken_test_says_the_date_its_failures_began(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 3 (the first failure of ``broken``) started at 03:00: the tables
+    show that date, the JSON keeps the run id beside it."""
+    path = flaky_and_broken(tmp_path)
+    (broken,) = report_json(capsys, path, "--min-runs", "5")["flakiness"]["broken"]
+    assert (broken["failing_since_run"], broken["failing_since_at"]) == (f"{3:032x}", "2026-01-01T03:00:00Z")
+    code, text, _ = report(capsys, path, "--min-runs", "5")
+    assert code == 0
+    lines = text.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("broken test"))
+    assert header.split() == ["broken", "test", "failing", "runs", "since", "since", "commit", "owner"]
+    row = next(line for line in lines if line.lstrip().startswith("t/a.py::broken"))
+    assert row.split() == ["t/a.py::broken", "4", "2026-01-01", "03:00", "c1", "alec"]
+    assert f"{3:032x}" not in text
+    tickets = tmp_path / "tickets"
+    code, md, _ = report(capsys, path, "--min-runs", "5", "--format", "markdown", "--tickets", tickets)
+    assert "| test | owner | failing runs | since | since commit |" in md
+    assert "| `t/a.py::broken` | alec | 4 | 2026-01-01 03:00 | `c1` |" in md
+    ticket = (tickets / "alec.md").read_text()
+    since = f"since 2026-01-01 03:00 (run `{3:032x}`, commit `c1`)"
+    assert f"- [ ] `t/a.py::broken`: failing for 4 run(s), {since}" in ticket
+    code, html, _ = report(capsys, path, "--min-runs", "5", "--format", "html")
+    assert f'<td><span title="run {3:032x}">2026-01-01 03:00</span></td>' in html
+
+
 def test_the_window_and_the_minimum_sample_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = flaky_and_broken(tmp_path)
     # The last two runs (commit c2): only the retry is left as flaky evidence.
@@ -222,6 +249,17 @@ def test_markdown_summary_and_a_ticket_per_owner(tmp_path: Path, capsys: pytest.
     assert '[[quarantine]]\ntest = "t/kv.py::test_evict[a|b]"\n' in ryan
     alec = (tickets / "alec.md").read_text()
     assert "## Broken" in alec and "failing for 2 run(s)" in alec
+
+
+def test_tickets_cross_the_boundary_as_named_objects(tmp_path: Path) -> None:
+    history = _core.History.load([str(flaky_and_broken(tmp_path))])
+    report = history.report(_core.Engine.load(str(tmp_path)), min_runs=5)
+    (ticket,) = report.tickets()
+    assert isinstance(ticket, _core.Ticket)
+    assert (ticket.owner, ticket.slug) == ("alec", "alec")
+    assert ticket.body.startswith("# [CI] alec: 1 broken, 2 flaky test(s)\n")
+    with pytest.raises(AttributeError):
+        ticket.slug = "other"  # type: ignore[misc]
 
 
 def test_the_html_report_is_one_self_contained_page(
@@ -591,7 +629,8 @@ def test_untrusted_names_cannot_break_out_of_the_markdown(
     (ticket_file,) = tickets.iterdir()
     ticket = ticket_file.read_text()
     md = MarkdownIt("commonmark").enable("table")
-    for text in (summary, ticket):
+    # The summary names the latest run; the ticket the run a broken test fails since.
+    for text, run in ((summary, 3), (ticket, 2)):
         html = md.render(text)
         assert "<img" not in html and "<b>" not in html and "<em>" not in html, html
         spans = [
@@ -603,7 +642,7 @@ def test_untrusted_names_cannot_break_out_of_the_markdown(
         # Each name is one code span, whole (a CR reads as a space).
         assert flaky.replace("\r", " ") in spans, spans
         assert broken in spans, spans
-        assert f"run`{evil}`2" in spans, spans
+        assert f"run`{evil}`{run}" in spans, spans
     # One row per test, seven cells each: no `|` or CR split a row or a cell.
     flaky_table = summary.split("### Flaky tests", 1)[1].split("###", 1)[0]
     kinds = [t.type for t in md.parse(flaky_table)]

@@ -651,13 +651,38 @@ class Report:
         """A Markdown summary for a CI job page."""
     def html(self) -> str:
         """One self-contained HTML page with inline SVG charts."""
-    def tickets(self) -> list[tuple[str, str, str]]:
-        """`(owner, file-name slug, Markdown body)`: one ready-to-file ticket per owner."""
+    def tickets(self) -> list[Ticket]:
+        """One ready-to-file ticket per owner with something to act on."""
     def quarantine_file(self, ticket: str | None = None, owner: str | None = None) -> str:
         """The quarantine file with the suggested changes applied (released
         entries cut out, new ones appended); a new file when none was read.
         `ticket` and `owner` fill added entries that have none: an entry
         without them does not load."""
+
+@final
+class Ticket:
+    """A Markdown ticket for one owner, ready to file."""
+
+    @property
+    def owner(self) -> str:
+        """The owner, as the records name them (`(no owner)` for tests without one)."""
+    @property
+    def slug(self) -> str:
+        """A file-name-safe form of the owner's name, unique among the report's tickets."""
+    @property
+    def body(self) -> str:
+        """The ticket's Markdown body."""
+
+@final
+class GateStatus:
+    """One gate's verdict."""
+
+    @property
+    def name(self) -> str:
+        """The gate: flaky, performance, coverage, budget or timeouts."""
+    @property
+    def status(self) -> str:
+        """pass, fail or skipped."""
 
 @final
 class GateOutcome:
@@ -666,8 +691,8 @@ class GateOutcome:
     @property
     def passed(self) -> bool:
         """True when no gate failed (skipped gates do not fail)."""
-    def statuses(self) -> list[tuple[str, str]]:
-        """`(name, status)` per gate; status is pass, fail or skipped."""
+    def statuses(self) -> list[GateStatus]:
+        """Each gate's name and status, in the order they ran."""
     def text(self) -> str: ...
     def json(self) -> str: ...
     def markdown(self) -> str: ...
@@ -688,10 +713,25 @@ def run_gates(
     given, the configuration's `coverage_report` and `coverage_baseline`
     are used, relative to `rootdir`. `only` picks gates."""
 
+@final
+class PrometheusMetrics:
+    """One run's metrics in the Prometheus text format."""
+
+    @property
+    def text(self) -> str:
+        """The exposition text."""
+    @property
+    def tests(self) -> int:
+        """Test records in the metrics."""
+    @property
+    def corrupt(self) -> int:
+        """Test records that could not be read, left out of the metrics."""
+
 def prometheus_text(
     records: Sequence[str], run_end: str | None = None, pipeline: str | None = None
-) -> tuple[str, int, int]:
-    """One run's metrics in the Prometheus text format: `(text, tests, corrupt)`."""
+) -> PrometheusMetrics:
+    """One run's metrics in the Prometheus text format, from its test records
+    and its run-end record."""
 
 def check_pushgateway_url(url: str) -> None:
     """Raise `ConfigError` unless `url` is an http:// URL with a host."""

@@ -66,9 +66,12 @@ class PrometheusExport:
         run_end = self.config.stash.get(_state.RUN_END, None)
         context = self.config.stash.get(_state.RUN_CONTEXT, None) or {}
         pipeline = context.get("pipeline")
-        text, tests, corrupt = _core.prometheus_text(list(records), run_end, pipeline)
-        if corrupt:
-            self.problems.append(f"{corrupt} test record(s) could not be read and are not in the metrics")
+        metrics = _core.prometheus_text(list(records), run_end, pipeline)
+        text, tests = metrics.text, metrics.tests
+        if metrics.corrupt:
+            self.problems.append(
+                f"{metrics.corrupt} test record(s) could not be read and are not in the metrics"
+            )
         if self.path is not None:
             try:
                 write_atomically(self.path, text)

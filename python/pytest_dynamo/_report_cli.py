@@ -233,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             write(path, render[fmt]())
     if args.tickets is not None:
-        for _, slug, body in report.tickets():
-            write(args.tickets / f"{slug}.md", body)
+        for ticket in report.tickets():
+            write(args.tickets / f"{ticket.slug}.md", ticket.body)
     if args.quarantine_out is not None and quarantine is not None:
         write(args.quarantine_out, quarantine)
     if history.records == 0 and history.corrupt == 0:

@@ -131,14 +131,17 @@ pub fn assess(history: &History, window: &[usize], min_runs: usize) -> Flakiness
     }
 }
 
-fn judge(
-    history: &History,
-    commits: &[Option<u32>],
-    test: usize,
-    rows: &[usize],
-    min_runs: usize,
-) -> TestFlakiness {
-    // Per commit: (passed, failed, first run index) — a window holds few commits.
+/// One test's results in the window, counted in one pass.
+struct Tally {
+    passed: usize,
+    failed: usize,
+    retried: usize,
+    last_failure: Option<usize>,
+    /// Per commit: (commit, passed, failed, first run index) — a window holds few commits.
+    per_commit: Vec<(u32, bool, bool, usize)>,
+}
+
+fn tally(history: &History, commits: &[Option<u32>], rows: &[usize]) -> Tally {
     let mut per_commit: Vec<(u32, bool, bool, usize)> = Vec::new();
     let (mut passed, mut failed, mut retried) = (0, 0, 0);
     let mut last_failure = None;
@@ -164,6 +167,29 @@ fn judge(
             }
         }
     }
+    Tally {
+        passed,
+        failed,
+        retried,
+        last_failure,
+        per_commit,
+    }
+}
+
+fn judge(
+    history: &History,
+    commits: &[Option<u32>],
+    test: usize,
+    rows: &[usize],
+    min_runs: usize,
+) -> TestFlakiness {
+    let Tally {
+        passed,
+        failed,
+        retried,
+        last_failure,
+        per_commit,
+    } = tally(history, commits, rows);
     let mixed: Vec<u32> = per_commit
         .iter()
         .filter(|e| e.1 && e.2)

@@ -3,13 +3,18 @@
 //! rendered as text, Markdown or HTML (`render`); the quality gates
 //! (`gates`); advice from the records: timeouts, the markers each test
 //! should carry, lifecycle moves (`advice`); and a run's metrics for Prometheus.
+//!
+//! The statistics (`flakiness`, `duration_trends`, `quarantine_advice`)
+//! are private: the rest of the crate reads them through the report.
 
 pub mod advice;
-pub mod duration_trends;
-pub mod flakiness;
+mod duration_trends;
+mod flakiness;
 pub mod gates;
 pub mod prometheus;
 pub mod pushgateway;
-pub mod quarantine_advice;
+mod quarantine_advice;
 pub mod render;
 pub mod report;
+
+pub use quarantine_advice::QuarantineFile;

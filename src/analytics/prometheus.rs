@@ -53,10 +53,153 @@ pub struct Encoded {
     pub pipeline: String,
 }
 
+/// The documented metrics, registered.
+struct Metrics {
+    registry: Registry,
+    tests: Family<OutcomeLabels, Gauge>,
+    durations: Family<StageLabels, Histogram>,
+    flaky: Family<RunLabels, Gauge>,
+    quarantined: Family<RunLabels, Gauge>,
+    wall: Family<RunLabels, FloatGauge>,
+    exit: Family<RunLabels, Gauge>,
+    gpu_peak: Family<RunLabels, FloatGauge>,
+    finished: Family<RunLabels, FloatGauge>,
+}
+
+impl Metrics {
+    fn register() -> Metrics {
+        let mut registry = Registry::default();
+        let tests = Family::<OutcomeLabels, Gauge>::default();
+        let durations = Family::<StageLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(DURATION_BUCKETS)
+        });
+        let flaky = Family::<RunLabels, Gauge>::default();
+        let quarantined = Family::<RunLabels, Gauge>::default();
+        let wall = Family::<RunLabels, FloatGauge>::default();
+        let exit = Family::<RunLabels, Gauge>::default();
+        let gpu_peak = Family::<RunLabels, FloatGauge>::default();
+        let finished = Family::<RunLabels, FloatGauge>::default();
+        registry.register(
+            "dynamo_tests",
+            "Tests of the last run by outcome, pipeline and stage",
+            tests.clone(),
+        );
+        registry.register(
+            "dynamo_test_duration_seconds",
+            "Test durations of the last run (setup, call and teardown of every attempt)",
+            durations.clone(),
+        );
+        registry.register(
+            "dynamo_flaky_tests",
+            "Tests of the last run that passed only on a retry",
+            flaky.clone(),
+        );
+        registry.register(
+            "dynamo_quarantined_failures",
+            "Quarantined tests that failed in the last run (their failure did not fail the run)",
+            quarantined.clone(),
+        );
+        registry.register(
+            "dynamo_run_wall_seconds",
+            "Wall time of the last run",
+            wall.clone(),
+        );
+        registry.register(
+            "dynamo_run_exit_status",
+            "pytest exit status of the last run (0 passed)",
+            exit.clone(),
+        );
+        registry.register(
+            "dynamo_run_gpu_peak_memory_bytes",
+            "Highest GPU memory any test of the last run used",
+            gpu_peak.clone(),
+        );
+        registry.register(
+            "dynamo_run_finished_timestamp_seconds",
+            "When the last run finished, in seconds since the Unix epoch",
+            finished.clone(),
+        );
+        Metrics {
+            registry,
+            tests,
+            durations,
+            flaky,
+            quarantined,
+            wall,
+            exit,
+            gpu_peak,
+            finished,
+        }
+    }
+
+    /// One pass over the test records: durations observed, outcomes
+    /// counted, the highest GPU peak kept; unreadable records counted in `encoded`.
+    fn observe_tests(&self, records: &[String], pipeline: &str, encoded: &mut Encoded) {
+        let run = RunLabels {
+            pipeline: pipeline.to_string(),
+        };
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let mut peak: Option<f64> = None;
+        let (mut n_flaky, mut n_quarantined) = (0, 0);
+        for line in records {
+            let Ok(Some(Parsed::Test(t))) = read::parse_line(line.as_bytes()) else {
+                encoded.corrupt += 1;
+                continue;
+            };
+            encoded.tests += 1;
+            let stage = t.stage.as_deref().unwrap_or(NONE).to_string();
+            *counts
+                .entry((stage.clone(), t.outcome.to_string()))
+                .or_default() += 1;
+            self.durations
+                .get_or_create(&StageLabels {
+                    pipeline: pipeline.to_string(),
+                    stage,
+                })
+                .observe(t.duration_s);
+            match t.outcome.as_ref() {
+                "flaky" => n_flaky += 1,
+                "quarantined-failed" => n_quarantined += 1,
+                _ => {}
+            }
+            if let Some(p) = t.gpu_peak_mib {
+                peak = Some(peak.map_or(p, |q: f64| q.max(p)));
+            }
+        }
+        for ((stage, outcome), n) in counts {
+            self.tests
+                .get_or_create(&OutcomeLabels {
+                    pipeline: pipeline.to_string(),
+                    stage,
+                    outcome,
+                })
+                .set(n);
+        }
+        self.flaky.get_or_create(&run).set(n_flaky);
+        self.quarantined.get_or_create(&run).set(n_quarantined);
+        if let Some(p) = peak {
+            self.gpu_peak.get_or_create(&run).set(p * 1024.0 * 1024.0);
+        }
+    }
+
+    /// The run's wall time, exit status and end, from its run-end record
+    /// (the end is `now` without one).
+    fn observe_end(&self, run_end: Option<&str>, pipeline: &str, now: f64) {
+        let run = RunLabels {
+            pipeline: pipeline.to_string(),
+        };
+        let mut end_time = now;
+        if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| read::parse_line(l.as_bytes())) {
+            self.wall.get_or_create(&run).set(e.wall_s);
+            self.exit.get_or_create(&run).set(e.exit_status);
+            end_time = e.finished_at.unwrap_or(now);
+        }
+        self.finished.get_or_create(&run).set(end_time);
+    }
+}
+
 /// Encode one run: its test records (JSON lines), its run-end record, and
 /// the pipeline it ran (from the run's context).
-// Registration of each documented metric, then one pass over the records.
-#[allow(clippy::too_many_lines)]
 pub fn encode(
     records: &[String],
     run_end: Option<&str>,
@@ -67,114 +210,14 @@ pub fn encode(
         .filter(|p| !p.is_empty())
         .unwrap_or(NONE)
         .to_string();
-    let mut registry = Registry::default();
-    let tests = Family::<OutcomeLabels, Gauge>::default();
-    let durations =
-        Family::<StageLabels, Histogram>::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
-    let flaky = Family::<RunLabels, Gauge>::default();
-    let quarantined = Family::<RunLabels, Gauge>::default();
-    let wall = Family::<RunLabels, FloatGauge>::default();
-    let exit = Family::<RunLabels, Gauge>::default();
-    let gpu_peak = Family::<RunLabels, FloatGauge>::default();
-    let finished = Family::<RunLabels, FloatGauge>::default();
-    registry.register(
-        "dynamo_tests",
-        "Tests of the last run by outcome, pipeline and stage",
-        tests.clone(),
-    );
-    registry.register(
-        "dynamo_test_duration_seconds",
-        "Test durations of the last run (setup, call and teardown of every attempt)",
-        durations.clone(),
-    );
-    registry.register(
-        "dynamo_flaky_tests",
-        "Tests of the last run that passed only on a retry",
-        flaky.clone(),
-    );
-    registry.register(
-        "dynamo_quarantined_failures",
-        "Quarantined tests that failed in the last run (their failure did not fail the run)",
-        quarantined.clone(),
-    );
-    registry.register(
-        "dynamo_run_wall_seconds",
-        "Wall time of the last run",
-        wall.clone(),
-    );
-    registry.register(
-        "dynamo_run_exit_status",
-        "pytest exit status of the last run (0 passed)",
-        exit.clone(),
-    );
-    registry.register(
-        "dynamo_run_gpu_peak_memory_bytes",
-        "Highest GPU memory any test of the last run used",
-        gpu_peak.clone(),
-    );
-    registry.register(
-        "dynamo_run_finished_timestamp_seconds",
-        "When the last run finished, in seconds since the Unix epoch",
-        finished.clone(),
-    );
-
-    let run = RunLabels {
-        pipeline: pipeline.clone(),
-    };
-    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let metrics = Metrics::register();
     let mut encoded = Encoded {
         pipeline: pipeline.clone(),
         ..Encoded::default()
     };
-    let mut peak: Option<f64> = None;
-    let (mut n_flaky, mut n_quarantined) = (0, 0);
-    for line in records {
-        let Ok(Some(Parsed::Test(t))) = read::parse_line(line.as_bytes()) else {
-            encoded.corrupt += 1;
-            continue;
-        };
-        encoded.tests += 1;
-        let stage = t.stage.as_deref().unwrap_or(NONE).to_string();
-        *counts
-            .entry((stage.clone(), t.outcome.to_string()))
-            .or_default() += 1;
-        durations
-            .get_or_create(&StageLabels {
-                pipeline: pipeline.clone(),
-                stage,
-            })
-            .observe(t.duration_s);
-        match t.outcome.as_ref() {
-            "flaky" => n_flaky += 1,
-            "quarantined-failed" => n_quarantined += 1,
-            _ => {}
-        }
-        if let Some(p) = t.gpu_peak_mib {
-            peak = Some(peak.map_or(p, |q: f64| q.max(p)));
-        }
-    }
-    for ((stage, outcome), n) in counts {
-        tests
-            .get_or_create(&OutcomeLabels {
-                pipeline: pipeline.clone(),
-                stage,
-                outcome,
-            })
-            .set(n);
-    }
-    flaky.get_or_create(&run).set(n_flaky);
-    quarantined.get_or_create(&run).set(n_quarantined);
-    if let Some(p) = peak {
-        gpu_peak.get_or_create(&run).set(p * 1024.0 * 1024.0);
-    }
-    let mut end_time = now;
-    if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| read::parse_line(l.as_bytes())) {
-        wall.get_or_create(&run).set(e.wall_s);
-        exit.get_or_create(&run).set(e.exit_status);
-        end_time = e.finished_at.unwrap_or(now);
-    }
-    finished.get_or_create(&run).set(end_time);
-    prometheus_client::encoding::text::encode_registry(&mut encoded.text, &registry)
+    metrics.observe_tests(records, &pipeline, &mut encoded);
+    metrics.observe_end(run_end, &pipeline, now);
+    prometheus_client::encoding::text::encode_registry(&mut encoded.text, &metrics.registry)
         .expect("writing to a String cannot fail");
     encoded
 }

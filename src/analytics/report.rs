@@ -100,8 +100,14 @@ pub struct BrokenTest {
     pub failed: usize,
     /// Failures in a row, up to the latest run of the test.
     pub failing_runs: usize,
+    /// The run its failures began in, when that run started (RFC 3339,
+    /// UTC), and its commit.
     pub failing_since_run: String,
+    pub failing_since_at: String,
     pub failing_since_commit: Option<String>,
+    /// When that run started, in seconds since the epoch (for the tables' dates).
+    #[serde(skip)]
+    pub failing_since_epoch: f64,
     pub quarantined: bool,
 }
 
@@ -212,9 +218,8 @@ pub fn latest_summary(history: &History, run: usize) -> RunSummary {
 }
 
 /// Build the report. `now` is the epoch time the report is made at (it
-/// dates suggested quarantines).
-// Assembles the sections; each statistic lives in its own module.
-#[allow(clippy::too_many_lines)]
+/// dates suggested quarantines). Each statistic lives in its own module:
+/// this assembles the sections.
 pub fn build(
     history: &History,
     settings: &Settings,
@@ -224,6 +229,57 @@ pub fn build(
     let selected = history.select(settings.pipeline.as_deref());
     let (window, previous) = windows(&selected, settings.window);
     let flakes = flakiness::assess(history, &window, settings.min_runs);
+    let (flaky, broken) = flaky_and_broken(history, &flakes, quarantine);
+    let durations = durations(history, settings, &selected, &window, &previous);
+    let quarantine_section = advise(history, settings, quarantine, &selected, &flaky, now);
+    let owners = by_owner(
+        &flaky,
+        &broken,
+        &durations.slowdowns,
+        history,
+        &flakes,
+        &quarantine_section,
+    );
+
+    HistoryReport {
+        // 2: the flaky measures renamed (`flaky_tests_percent`, `flaky_results_by_run`).
+        schema: 2,
+        generated_at: timestamp::seconds(now),
+        settings: settings.clone(),
+        inputs: history.inputs.clone(),
+        runs: Runs {
+            total: selected.len(),
+            window: window.len(),
+            previous_window: previous.len(),
+            first: selected
+                .first()
+                .map(|&r| timestamp::seconds(history.runs[r].started_at)),
+            latest: selected.last().map(|&r| latest_summary(history, r)),
+        },
+        flakiness: FlakinessSection {
+            assessed: flakes.assessed,
+            insufficient: flakes.insufficient,
+            flaky_count: flakes.flaky,
+            broken_count: flakes.broken,
+            flaky_tests_percent: flakes.flaky_rate,
+            flaky,
+            broken,
+        },
+        flaky_results_by_run: flakiness::trend(history, &selected),
+        durations,
+        quarantine: quarantine_section,
+        owners,
+        timeouts: crate::analytics::advice::timeouts::assess(history, &window, &settings.timeouts),
+    }
+}
+
+/// The flaky tests (most flaky first) and the broken ones (longest failing
+/// first) of the assessment, with their owner, stage and quarantine.
+fn flaky_and_broken(
+    history: &History,
+    flakes: &flakiness::Flakiness,
+    quarantine: Option<&QuarantineFile>,
+) -> (Vec<FlakyTest>, Vec<BrokenTest>) {
     let entries = quarantine.map_or(&[][..], |q| q.entries.as_slice());
     let patterns: Vec<Names> = entries.iter().map(|e| Names::new(&e.test)).collect();
     let is_quarantined = |nodeid: &str| patterns.iter().any(|p| p.matches(nodeid));
@@ -261,7 +317,9 @@ pub fn build(
                     failed: t.failed,
                     failing_runs: t.failing_streak,
                     failing_since_run: run_id(since),
+                    failing_since_at: timestamp::seconds(history.runs[since].started_at),
                     failing_since_commit: history.runs[since].commit.clone(),
+                    failing_since_epoch: history.runs[since].started_at,
                 });
             }
             Verdict::Passing | Verdict::Insufficient => {}
@@ -277,8 +335,19 @@ pub fn build(
             .cmp(&a.failing_runs)
             .then_with(|| a.nodeid.cmp(&b.nodeid))
     });
+    (flaky, broken)
+}
 
-    let tests = duration_trends::per_test(history, &window, &previous);
+/// Per test and per stage, the window against the previous one; the
+/// slowest tests, the biggest slow-downs, and each stage's time per run.
+fn durations(
+    history: &History,
+    settings: &Settings,
+    selected: &[usize],
+    window: &[usize],
+    previous: &[usize],
+) -> DurationsSection {
+    let tests = duration_trends::per_test(history, window, previous);
     let slowdowns = duration_trends::slowdowns(
         &tests,
         settings.min_runs,
@@ -287,8 +356,8 @@ pub fn build(
         settings.top,
     );
     let slowest: Vec<Timing> = tests.iter().take(settings.top).cloned().collect();
-    let stages = duration_trends::per_stage(history, &window, &previous);
-    let trend = duration_trends::stage_totals(history, &selected)
+    let stages = duration_trends::per_stage(history, window, previous);
+    let trend = duration_trends::stage_totals(history, selected)
         .into_iter()
         .flat_map(|(stage, per_run)| {
             per_run
@@ -296,59 +365,19 @@ pub fn build(
                 .map(move |(run, total)| (stage.clone(), run, total))
         })
         .map(|(stage, run, total_s)| StagePoint {
-            run_id: run_id(run),
+            run_id: history.runs[run].run_id.clone(),
             started_at: timestamp::seconds(history.runs[run].started_at),
             epoch: history.runs[run].started_at,
             stage,
             total_s,
         })
         .collect();
-
-    let quarantine_section = advise(history, settings, quarantine, &selected, &flaky, now);
-    let owners = by_owner(
-        &flaky,
-        &broken,
-        &slowdowns,
-        history,
-        &flakes,
-        &quarantine_section,
-    );
-
-    HistoryReport {
-        // 2: the flaky measures renamed (`flaky_tests_percent`, `flaky_results_by_run`).
-        schema: 2,
-        generated_at: timestamp::seconds(now),
-        settings: settings.clone(),
-        inputs: history.inputs.clone(),
-        runs: Runs {
-            total: selected.len(),
-            window: window.len(),
-            previous_window: previous.len(),
-            first: selected
-                .first()
-                .map(|&r| timestamp::seconds(history.runs[r].started_at)),
-            latest: selected.last().map(|&r| latest_summary(history, r)),
-        },
-        flakiness: FlakinessSection {
-            assessed: flakes.assessed,
-            insufficient: flakes.insufficient,
-            flaky_count: flakes.flaky,
-            broken_count: flakes.broken,
-            flaky_tests_percent: flakes.flaky_rate,
-            flaky,
-            broken,
-        },
-        flaky_results_by_run: flakiness::trend(history, &selected),
-        durations: DurationsSection {
-            stages,
-            slowest,
-            slowdowns,
-            tests,
-            trend,
-        },
-        quarantine: quarantine_section,
-        owners,
-        timeouts: crate::analytics::advice::timeouts::assess(history, &window, &settings.timeouts),
+    DurationsSection {
+        stages,
+        slowest,
+        slowdowns,
+        tests,
+        trend,
     }
 }
 

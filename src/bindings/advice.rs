@@ -68,7 +68,7 @@ pub fn advise(
     let inner = py.detach(|| {
         let selected = h.select(pipeline.as_deref());
         let (runs, _) = crate::analytics::report::windows(&selected, window);
-        let moves = crate::analytics::advice::moves::moves(&h, &runs, &pipelines, &lifecycles);
+        let moves = crate::analytics::advice::moves(&h, &runs, &pipelines, &lifecycles);
         recommend::advise(&h, &runs, &rules, &settings, &timeouts, &moves)
     });
     Ok(Advice { inner })

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use crate::analytics::gates::coverage::Coverage;
-use crate::analytics::gates::{self, GateReport};
-use crate::analytics::quarantine_advice::QuarantineFile;
+use crate::analytics::gates::{self, Coverage, GateReport};
 use crate::analytics::report::{self, Settings};
+use crate::analytics::QuarantineFile;
 use crate::analytics::{prometheus, pushgateway, render};
 use crate::bindings::engine::Engine;
 use crate::history;
@@ -35,6 +34,37 @@ pub struct Report {
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct GateOutcome {
     inner: GateReport,
+}
+
+/// A Markdown ticket for one owner, ready to file.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct Ticket {
+    /// The owner, as the records name them (`(no owner)` for tests without one).
+    pub owner: String,
+    /// A file-name-safe form of the owner's name, unique among the report's tickets.
+    pub slug: String,
+    /// The ticket's Markdown body.
+    pub body: String,
+}
+
+/// One gate's verdict.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct GateStatus {
+    /// The gate: flaky, performance, coverage, budget or timeouts.
+    pub name: String,
+    /// pass, fail or skipped.
+    pub status: String,
+}
+
+/// One run's metrics in the Prometheus text format.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct PrometheusMetrics {
+    /// The exposition text.
+    pub text: String,
+    /// Test records in the metrics.
+    pub tests: usize,
+    /// Test records that could not be read, left out of the metrics.
+    pub corrupt: usize,
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -161,7 +191,7 @@ impl Report {
 
     /// Plain-text tables.
     fn text(&self) -> String {
-        render::text::render(&self.inner)
+        render::render_text(&self.inner)
     }
 
     /// Everything, as JSON.
@@ -171,17 +201,24 @@ impl Report {
 
     /// A Markdown summary for a CI job page.
     fn markdown(&self) -> String {
-        render::markdown::summary(&self.inner)
+        render::render_markdown(&self.inner)
     }
 
     /// One self-contained HTML page with inline SVG charts.
     fn html(&self) -> String {
-        render::html::render(&self.inner)
+        render::render_html(&self.inner)
     }
 
-    /// `(owner, file-name slug, Markdown body)`: one ready-to-file ticket per owner.
-    fn tickets(&self) -> Vec<(String, String, String)> {
-        render::markdown::tickets(&self.inner)
+    /// One ready-to-file ticket per owner with something to act on.
+    fn tickets(&self) -> Vec<Ticket> {
+        render::tickets(&self.inner)
+            .into_iter()
+            .map(|t| Ticket {
+                owner: t.owner,
+                slug: t.slug,
+                body: t.body,
+            })
+            .collect()
     }
 
     /// The quarantine file with the suggested changes applied (released
@@ -221,17 +258,17 @@ impl GateOutcome {
         self.inner.passed
     }
 
-    /// `(name, status)` per gate; status is pass, fail or skipped.
-    fn statuses(&self) -> Vec<(String, String)> {
+    /// Each gate's name and status, in the order they ran.
+    fn statuses(&self) -> Vec<GateStatus> {
         self.inner
             .gates
             .iter()
             .map(|g| {
                 let status = serde_json::to_value(g.status).expect("status serializes");
-                (
-                    g.name.clone(),
-                    status.as_str().unwrap_or_default().to_string(),
-                )
+                GateStatus {
+                    name: g.name.clone(),
+                    status: status.as_str().unwrap_or_default().to_string(),
+                }
             })
             .collect()
     }
@@ -309,7 +346,8 @@ pub fn run_gates(
     Ok(GateOutcome { inner })
 }
 
-/// One run's metrics in the Prometheus text format: `(text, tests, corrupt)`.
+/// One run's metrics in the Prometheus text format, from its test records
+/// and its run-end record.
 #[pyfunction]
 #[pyo3(signature = (records, run_end=None, pipeline=None))]
 pub fn prometheus_text(
@@ -317,7 +355,7 @@ pub fn prometheus_text(
     records: Vec<String>,
     run_end: Option<String>,
     pipeline: Option<String>,
-) -> (String, usize, usize) {
+) -> PrometheusMetrics {
     let e = py.detach(|| {
         prometheus::encode(
             &records,
@@ -326,7 +364,11 @@ pub fn prometheus_text(
             timestamp::now(),
         )
     });
-    (e.text, e.tests, e.corrupt)
+    PrometheusMetrics {
+        text: e.text,
+        tests: e.tests,
+        corrupt: e.corrupt,
+    }
 }
 
 /// Raise `ConfigError` unless `url` is an http:// URL with a host.

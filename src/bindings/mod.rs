@@ -58,8 +58,8 @@ mod _core {
     use crate::bindings::advice::{advise, Advice};
     #[pymodule_export]
     use crate::bindings::analytics::{
-        check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, History,
-        Report,
+        check_pushgateway_url, prometheus_text, push_metrics, run_gates, GateOutcome, GateStatus,
+        History, PrometheusMetrics, Report, Ticket,
     };
     #[pymodule_export]
     use crate::bindings::fix::{advice_fix, lint_fix, FileFix, FixReport};

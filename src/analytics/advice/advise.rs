@@ -93,98 +93,123 @@ pub fn advise(
 ) -> Advice {
     let timing = timeouts::per_test(history, runs, timeouts);
     let by_test = results_by_test(history, runs);
-    let mut tests = Vec::new();
-    for t in timing {
-        let rows = &by_test[t.test as usize];
-        let passed: Vec<&crate::history::Row> = rows
-            .iter()
-            .map(|&i| &history.rows[i])
-            .filter(|r| r.outcome.passed())
-            .collect();
-        let gpu_runs: Vec<u32> = passed.iter().filter_map(|r| r.gpus_used).collect();
-        let gpus_used = gpu_runs.iter().copied().max();
-        let peak_mib = passed
-            .iter()
-            .filter_map(|r| r.gpu_peak_mib)
-            .filter(|p| *p > 0.0)
-            .reduce(f64::max);
-        let mut decorators = Vec::new();
-        if let Some(used) = gpus_used {
-            let gpus = match used {
-                0 => "no GPU".to_string(),
-                1 => "at most 1 GPU".to_string(),
-                n => format!("at most {n} GPUs"),
-            };
-            if let Some(marker) = rules.lowest_for(used) {
-                decorators.push(Decorator {
-                    kind: Kind::Hardware,
-                    marker: marker.to_string(),
-                    arg: None,
-                    evidence: format!("used {gpus} in {} passing run(s) measured", gpu_runs.len()),
-                    replaces: None,
-                });
-            }
-        }
-        // A peak means something only where the test used a GPU.
-        if let (Some(peak), true) = (peak_mib, gpus_used.is_some_and(|u| u > 0)) {
-            decorators.push(Decorator {
-                kind: Kind::Vram,
-                marker: rules.vram_marker.clone(),
-                arg: Some(number(vram_gib(peak, advice.vram_factor))),
-                evidence: format!(
-                    "peak {:.2} GiB on one GPU x {}",
-                    peak / 1024.0,
-                    number(advice.vram_factor)
-                ),
-                replaces: None,
-            });
-        }
-        if let Some(problem) = t.problem {
-            let now = match (problem, t.timeout_s) {
-                (Problem::Missing, _) | (_, None) => "no timeout marker".to_string(),
-                (_, Some(s)) => format!("{}: timeout({})", problem.words(), number(s)),
-            };
-            decorators.push(Decorator {
-                kind: Kind::Timeout,
-                marker: "timeout".to_string(),
-                arg: Some(t.recommended_s.to_string()),
-                evidence: format!(
-                    "p95 {} over {} run(s) x {} ({now})",
-                    timeouts::human(t.p95_s),
-                    t.runs,
-                    number(timeouts.factor)
-                ),
-                replaces: None,
-            });
-        }
-        for m in moves.iter().filter(|m| m.nodeid == t.nodeid) {
-            decorators.push(Decorator {
-                kind: Kind::Lifecycle,
-                marker: m.to.clone(),
-                arg: None,
-                evidence: format!("instead of {}: {}", m.from, m.evidence),
-                replaces: Some(m.from.clone()),
-            });
-        }
-        if decorators.is_empty() {
-            continue;
-        }
-        tests.push(TestAdvice {
-            nodeid: t.nodeid,
-            runs: t.runs,
-            passed: passed.len(),
-            p95_s: t.p95_s,
-            gpus_used,
-            peak_mib,
-            decorators,
-        });
-    }
+    let mut tests: Vec<TestAdvice> = timing
+        .into_iter()
+        .filter_map(|t| {
+            let rows = &by_test[t.test as usize];
+            test_advice(history, rows, t, rules, advice, timeouts, moves)
+        })
+        .collect();
     tests.sort_by(|a, b| a.nodeid.cmp(&b.nodeid));
     Advice {
         runs: runs.len(),
         vram_factor: advice.vram_factor,
         timeouts: timeouts.clone(),
         tests,
+    }
+}
+
+/// One test's decorators from its results (`rows`) and its timing: the
+/// `gpu_N` marker, the VRAM value, the timeout, the lifecycle moves; None
+/// when it should carry none.
+fn test_advice(
+    history: &History,
+    rows: &[usize],
+    t: timeouts::TestTimeout,
+    rules: &Rules,
+    advice: &AdviceConfig,
+    timeouts: &TimeoutsConfig,
+    moves: &[super::moves::Move],
+) -> Option<TestAdvice> {
+    let passed: Vec<&crate::history::Row> = rows
+        .iter()
+        .map(|&i| &history.rows[i])
+        .filter(|r| r.outcome.passed())
+        .collect();
+    let gpu_runs: Vec<u32> = passed.iter().filter_map(|r| r.gpus_used).collect();
+    let gpus_used = gpu_runs.iter().copied().max();
+    let peak_mib = passed
+        .iter()
+        .filter_map(|r| r.gpu_peak_mib)
+        .filter(|p| *p > 0.0)
+        .reduce(f64::max);
+    let mut decorators = Vec::new();
+    if let Some(used) = gpus_used {
+        decorators.extend(hardware(rules, used, gpu_runs.len()));
+    }
+    // A peak means something only where the test used a GPU.
+    if let (Some(peak), true) = (peak_mib, gpus_used.is_some_and(|u| u > 0)) {
+        decorators.push(Decorator {
+            kind: Kind::Vram,
+            marker: rules.vram_marker.clone(),
+            arg: Some(number(vram_gib(peak, advice.vram_factor))),
+            evidence: format!(
+                "peak {:.2} GiB on one GPU x {}",
+                peak / 1024.0,
+                number(advice.vram_factor)
+            ),
+            replaces: None,
+        });
+    }
+    if let Some(problem) = t.problem {
+        decorators.push(timeout(&t, problem, timeouts));
+    }
+    for m in moves.iter().filter(|m| m.nodeid == t.nodeid) {
+        decorators.push(Decorator {
+            kind: Kind::Lifecycle,
+            marker: m.to.clone(),
+            arg: None,
+            evidence: format!("instead of {}: {}", m.from, m.evidence),
+            replaces: Some(m.from.clone()),
+        });
+    }
+    if decorators.is_empty() {
+        return None;
+    }
+    Some(TestAdvice {
+        nodeid: t.nodeid,
+        runs: t.runs,
+        passed: passed.len(),
+        p95_s: t.p95_s,
+        gpus_used,
+        peak_mib,
+        decorators,
+    })
+}
+
+/// The lowest `gpu_N` marker that covers `used` GPUs, seen in `measured` passing runs.
+fn hardware(rules: &Rules, used: u32, measured: usize) -> Option<Decorator> {
+    let gpus = match used {
+        0 => "no GPU".to_string(),
+        1 => "at most 1 GPU".to_string(),
+        n => format!("at most {n} GPUs"),
+    };
+    rules.lowest_for(used).map(|marker| Decorator {
+        kind: Kind::Hardware,
+        marker: marker.to_string(),
+        arg: None,
+        evidence: format!("used {gpus} in {measured} passing run(s) measured"),
+        replaces: None,
+    })
+}
+
+/// The timeout its p95 calls for, and what is wrong with the one it has.
+fn timeout(t: &timeouts::TestTimeout, problem: Problem, timeouts: &TimeoutsConfig) -> Decorator {
+    let now = match (problem, t.timeout_s) {
+        (Problem::Missing, _) | (_, None) => "no timeout marker".to_string(),
+        (_, Some(s)) => format!("{}: timeout({})", problem.words(), number(s)),
+    };
+    Decorator {
+        kind: Kind::Timeout,
+        marker: "timeout".to_string(),
+        arg: Some(t.recommended_s.to_string()),
+        evidence: format!(
+            "p95 {} over {} run(s) x {} ({now})",
+            timeouts::human(t.p95_s),
+            t.runs,
+            number(timeouts.factor)
+        ),
+        replaces: None,
     }
 }
 

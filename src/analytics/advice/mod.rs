@@ -3,7 +3,8 @@
 
 pub mod advise;
 pub mod config;
-pub mod moves;
+mod moves;
 pub mod timeouts;
 
 pub use config::{AdviceConfig, TimeoutsConfig};
+pub use moves::{moves, Move};

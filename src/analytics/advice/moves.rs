@@ -5,6 +5,7 @@
 //! ("prefer downgrading existing slow tests").
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use crate::history::stats;
 use crate::history::History;
@@ -58,22 +59,7 @@ pub fn moves(
             let Some(limit) = stage.budget.or(p.budget) else {
                 continue;
             };
-            // Per run: the stage's time (the sum of its tests' durations); per test: its durations.
-            let mut totals = Vec::new();
-            let mut tests: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-            for &r in &of_pipeline {
-                let mut total = None;
-                for row in &history.rows[ranges[r].clone()] {
-                    if history.name(row.stage) != Some(stage.name.as_str())
-                        || !row.outcome.is_sample()
-                    {
-                        continue;
-                    }
-                    *total.get_or_insert(0.0) += row.duration_s;
-                    tests.entry(row.test).or_default().push(row.duration_s);
-                }
-                totals.extend(total);
-            }
+            let (totals, tests) = stage_times(history, &ranges, &of_pipeline, &stage.name);
             if totals.is_empty() {
                 continue;
             }
@@ -81,19 +67,7 @@ pub fn moves(
             if measured <= limit {
                 continue;
             }
-            let mut slowest: Vec<(f64, u32)> =
-                tests.into_iter().map(|(t, d)| (p95(d), t)).collect();
-            slowest.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let excess = measured - limit;
-            let mut moved = 0.0;
-            let mut chosen = Vec::new();
-            for (d, t) in slowest {
-                if moved >= excess {
-                    break;
-                }
-                moved += d;
-                chosen.push((d, t));
-            }
+            let (chosen, moved) = slowest_for(tests, measured - limit);
             for (d, t) in &chosen {
                 out.push(Move {
                     nodeid: history.tests[*t as usize].clone(),
@@ -115,6 +89,46 @@ pub fn moves(
         }
     }
     out
+}
+
+/// Per run: the stage's time (the sum of its tests' durations); per test: its durations.
+fn stage_times(
+    history: &History,
+    ranges: &[Range<usize>],
+    runs: &[usize],
+    stage: &str,
+) -> (Vec<f64>, BTreeMap<u32, Vec<f64>>) {
+    let mut totals = Vec::new();
+    let mut tests: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for &r in runs {
+        let mut total = None;
+        for row in &history.rows[ranges[r].clone()] {
+            if history.name(row.stage) != Some(stage) || !row.outcome.is_sample() {
+                continue;
+            }
+            *total.get_or_insert(0.0) += row.duration_s;
+            tests.entry(row.test).or_default().push(row.duration_s);
+        }
+        totals.extend(total);
+    }
+    (totals, tests)
+}
+
+/// The fewest slowest tests (by p95) whose p95 durations add up to
+/// `excess`, as `(p95, test)`, and the time they free.
+fn slowest_for(tests: BTreeMap<u32, Vec<f64>>, excess: f64) -> (Vec<(f64, u32)>, f64) {
+    let mut slowest: Vec<(f64, u32)> = tests.into_iter().map(|(t, d)| (p95(d), t)).collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut moved = 0.0;
+    let mut chosen = Vec::new();
+    for (d, t) in slowest {
+        if moved >= excess {
+            break;
+        }
+        moved += d;
+        chosen.push((d, t));
+    }
+    (chosen, moved)
 }
 
 #[cfg(test)]

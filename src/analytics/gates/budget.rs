@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use crate::analytics::gates::config::GatesConfig;
-use crate::analytics::gates::{Check, Gate, Status};
+use crate::analytics::gates::verdict::{Check, Gate, Status};
 use crate::analytics::report::windows;
 use crate::history::stats;
 use crate::history::History;
@@ -264,30 +264,7 @@ pub fn gate(
             .filter(|p| p.budget.is_some() || p.stages.iter().any(|s| s.budget.is_some()))
             .collect(),
     };
-    let threshold = {
-        let mut parts = Vec::new();
-        for p in &shown {
-            let mut own: Vec<String> = Vec::new();
-            if let Some(b) = p.budget {
-                own.push(format!("budget = {}", human(b)));
-            }
-            for s in p.stages.iter().filter(|s| s.budget.is_some()) {
-                own.push(format!(
-                    "{} {}",
-                    s.name,
-                    human(s.budget.unwrap_or_default())
-                ));
-            }
-            if !own.is_empty() {
-                parts.push(format!("[pipelines.{}] {}", p.name, own.join(", ")));
-            }
-        }
-        if parts.is_empty() {
-            "no budget configured".to_string()
-        } else {
-            parts.join("; ")
-        }
-    };
+    let threshold = threshold(&shown);
     let compared = format!(
         "p95 wall time of each stage's last {} runs (window); a pipeline takes its slowest stage's (stages run side by side)",
         config.window
@@ -306,7 +283,53 @@ pub fn gate(
         .iter()
         .filter(|c| c.status != Status::Skipped)
         .count();
-    let (status, summary) = if !failed.is_empty() {
+    let (status, summary) = summary(&shown, judged, &failed, &grown);
+    Gate {
+        name: "budget".into(),
+        status,
+        threshold,
+        compared,
+        baseline,
+        summary,
+        checks,
+    }
+}
+
+/// The budgets of the pipelines judged, as configured.
+fn threshold(shown: &[&Pipeline]) -> String {
+    let mut parts = Vec::new();
+    for p in shown {
+        let mut own: Vec<String> = Vec::new();
+        if let Some(b) = p.budget {
+            own.push(format!("budget = {}", human(b)));
+        }
+        for s in p.stages.iter().filter(|s| s.budget.is_some()) {
+            own.push(format!(
+                "{} {}",
+                s.name,
+                human(s.budget.unwrap_or_default())
+            ));
+        }
+        if !own.is_empty() {
+            parts.push(format!("[pipelines.{}] {}", p.name, own.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "no budget configured".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The verdict and its line: what was exceeded and what grew the most,
+/// or why nothing was judged.
+fn summary(
+    shown: &[&Pipeline],
+    judged: usize,
+    failed: &[String],
+    grown: &[String],
+) -> (Status, String) {
+    if !failed.is_empty() {
         let mut s = format!(
             "{} of {judged} budget(s) exceeded: {}",
             failed.len(),
@@ -331,15 +354,6 @@ pub fn gate(
             Status::Pass,
             format!("{judged} budget(s) met by the p95 wall time"),
         )
-    };
-    Gate {
-        name: "budget".into(),
-        status,
-        threshold,
-        compared,
-        baseline,
-        summary,
-        checks,
     }
 }
 

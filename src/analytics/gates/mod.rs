@@ -4,85 +4,29 @@
 //! says what it compared, against which baseline, and passes, fails or is
 //! skipped with the reason.
 
-pub mod budget;
+mod budget;
 pub mod config;
-pub mod coverage;
-pub mod timeouts;
+mod coverage;
+mod timeouts;
+mod verdict;
+
+pub use coverage::Coverage;
+pub use verdict::{Check, Gate, Status};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::ops::Range;
 
 use serde::Serialize;
 
 use crate::analytics::flakiness;
 use crate::analytics::gates::config::GatesConfig;
-use crate::analytics::gates::coverage::Coverage;
+use crate::analytics::gates::verdict::{skipped, span, verdict};
 use crate::analytics::render::escape;
 use crate::analytics::report::{short, windows};
 use crate::error::{Error, Result};
 use crate::history::stats;
 use crate::history::History;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Skipped,
-}
-
-/// A gate's status from its checks: failed if any failed, skipped if none
-/// was judged; with the counts of failed and judged checks.
-fn verdict(checks: &[Check]) -> (Status, usize, usize) {
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let judged = checks
-        .iter()
-        .filter(|c| c.status != Status::Skipped)
-        .count();
-    let status = if failed > 0 {
-        Status::Fail
-    } else if judged == 0 {
-        Status::Skipped
-    } else {
-        Status::Pass
-    };
-    (status, failed, judged)
-}
-
-impl Status {
-    fn word(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skipped => "SKIP",
-        }
-    }
-}
-
-/// One comparison inside a gate (a metric, a language).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Check {
-    pub subject: String,
-    pub value: String,
-    pub baseline: String,
-    pub change: String,
-    pub status: Status,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Gate {
-    pub name: String,
-    pub status: Status,
-    /// The threshold, with the configuration key that sets it.
-    pub threshold: String,
-    /// What was measured.
-    pub compared: String,
-    /// What it was measured against.
-    pub baseline: String,
-    /// One line: the verdict and why.
-    pub summary: String,
-    pub checks: Vec<Check>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateReport {
@@ -110,16 +54,12 @@ pub const GATES: [&str; 5] = ["flaky", "performance", "coverage", "budget", "tim
 /// Gates that run only when asked for (`--only`, or `gate --budget` / `--timeouts`).
 const OPT_IN: [&str; 2] = ["budget", "timeouts"];
 
+/// The judged run and the history it is in: the history, the selected runs
+/// and the judged run's position among them (None without records).
+type Judged<'h> = Option<(&'h History, &'h [usize], usize)>;
+
 pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> Result<GateReport> {
-    for name in only {
-        if !GATES.contains(&name.as_str()) {
-            return Err(Error::config(
-                "--only",
-                format!("unknown gate '{name}'"),
-                format!("choose from {}", GATES.join(", ")),
-            ));
-        }
-    }
+    check_names(only)?;
     let wanted = |g: &str| {
         if only.is_empty() {
             !OPT_IN.contains(&g)
@@ -128,31 +68,16 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
         }
     };
     let judged = judged_run(inputs)?;
+    let at = inputs
+        .history
+        .zip(judged.as_ref())
+        .map(|(h, (selected, at))| (h, selected.as_slice(), *at));
     let mut gates = Vec::new();
     if wanted("flaky") {
-        gates.push(match (inputs.history, &judged) {
-            (Some(h), Some((selected, at))) => {
-                flaky_gate(config, h, &selected[..=*at], inputs.pipeline.as_deref())
-            }
-            _ => skipped(
-                "flaky",
-                "no records given",
-                format!("flaky_rate = {}%", config.flaky_rate),
-            ),
-        });
+        gates.push(run_flaky(config, inputs, at));
     }
     if wanted("performance") {
-        gates.push(match (inputs.history, &judged) {
-            (Some(h), Some((selected, at))) => performance_gate(config, h, selected, *at),
-            _ => skipped(
-                "performance",
-                "no records given",
-                format!(
-                    "performance_regression = {}%",
-                    config.performance_regression
-                ),
-            ),
-        });
+        gates.push(run_performance(config, at));
     }
     if wanted("coverage") {
         gates.push(coverage_gate(
@@ -162,40 +87,10 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
         ));
     }
     if wanted("budget") {
-        gates.push(match (inputs.history, &judged, inputs.pipelines) {
-            (Some(h), Some((selected, at)), Some(pipelines)) => {
-                let pipeline = inputs
-                    .pipeline
-                    .as_deref()
-                    .map(|name| pipelines.find(name))
-                    .transpose()?;
-                crate::analytics::gates::budget::gate(config, h, pipelines, pipeline, selected[*at])
-            }
-            _ => skipped(
-                "budget",
-                "no records given",
-                "[pipelines.NAME] budget".into(),
-            ),
-        });
+        gates.push(run_budget(config, inputs, at)?);
     }
     if wanted("timeouts") {
-        gates.push(match (inputs.history, &judged) {
-            (Some(h), Some((selected, at))) => timeouts::timeouts_gate(
-                &inputs.timeouts,
-                config.window,
-                h,
-                &selected[..=*at],
-                inputs.pipeline.as_deref(),
-            ),
-            _ => skipped(
-                "timeouts",
-                "no records given",
-                format!(
-                    "require_above = \"{}\"",
-                    crate::analytics::advice::timeouts::human(inputs.timeouts.require_above)
-                ),
-            ),
-        });
+        gates.push(run_timeouts(config, inputs, at));
     }
     Ok(GateReport {
         passed: gates.iter().all(|g| g.status != Status::Fail),
@@ -206,6 +101,85 @@ pub fn evaluate(config: &GatesConfig, inputs: &Inputs<'_>, only: &[String]) -> R
         }),
         gates,
     })
+}
+
+/// `--only`'s names, each a gate.
+fn check_names(only: &[String]) -> Result<()> {
+    for name in only {
+        if !GATES.contains(&name.as_str()) {
+            return Err(Error::config(
+                "--only",
+                format!("unknown gate '{name}'"),
+                format!("choose from {}", GATES.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run_flaky(config: &GatesConfig, inputs: &Inputs<'_>, at: Judged<'_>) -> Gate {
+    match at {
+        Some((h, selected, at)) => {
+            flaky_gate(config, h, &selected[..=at], inputs.pipeline.as_deref())
+        }
+        None => skipped(
+            "flaky",
+            "no records given",
+            format!("flaky_rate = {}%", config.flaky_rate),
+        ),
+    }
+}
+
+fn run_performance(config: &GatesConfig, at: Judged<'_>) -> Gate {
+    match at {
+        Some((h, selected, at)) => performance_gate(config, h, selected, at),
+        None => skipped(
+            "performance",
+            "no records given",
+            format!(
+                "performance_regression = {}%",
+                config.performance_regression
+            ),
+        ),
+    }
+}
+
+fn run_budget(config: &GatesConfig, inputs: &Inputs<'_>, at: Judged<'_>) -> Result<Gate> {
+    Ok(match (at, inputs.pipelines) {
+        (Some((h, selected, at)), Some(pipelines)) => {
+            let pipeline = inputs
+                .pipeline
+                .as_deref()
+                .map(|name| pipelines.find(name))
+                .transpose()?;
+            budget::gate(config, h, pipelines, pipeline, selected[at])
+        }
+        _ => skipped(
+            "budget",
+            "no records given",
+            "[pipelines.NAME] budget".into(),
+        ),
+    })
+}
+
+fn run_timeouts(config: &GatesConfig, inputs: &Inputs<'_>, at: Judged<'_>) -> Gate {
+    match at {
+        Some((h, selected, at)) => timeouts::timeouts_gate(
+            &inputs.timeouts,
+            config.window,
+            h,
+            &selected[..=at],
+            inputs.pipeline.as_deref(),
+        ),
+        None => skipped(
+            "timeouts",
+            "no records given",
+            format!(
+                "require_above = \"{}\"",
+                crate::analytics::advice::timeouts::human(inputs.timeouts.require_above)
+            ),
+        ),
+    }
 }
 
 /// The selected runs and the position of the judged one among them.
@@ -245,32 +219,6 @@ fn judged_run(inputs: &Inputs<'_>) -> Result<Option<(Vec<usize>, usize)>> {
             })?,
     };
     Ok(Some((selected, at)))
-}
-
-fn skipped(name: &str, why: &str, threshold: String) -> Gate {
-    Gate {
-        name: name.into(),
-        status: Status::Skipped,
-        threshold,
-        compared: "nothing".into(),
-        baseline: "none".into(),
-        summary: format!("not run: {why}"),
-        checks: Vec::new(),
-    }
-}
-
-pub(crate) fn span(h: &History, runs: &[usize]) -> String {
-    match (runs.first(), runs.last()) {
-        (Some(&a), Some(&b)) => format!(
-            "{} runs from {} ({}) to {} ({})",
-            runs.len(),
-            crate::history::timestamp::minute(h.runs[a].started_at),
-            h.runs[a].run_id,
-            crate::history::timestamp::minute(h.runs[b].started_at),
-            h.runs[b].run_id
-        ),
-        _ => "no runs".into(),
-    }
 }
 
 fn flaky_gate(config: &GatesConfig, h: &History, upto: &[usize], pipeline: Option<&str>) -> Gate {
@@ -346,26 +294,20 @@ fn gpu(h: &History, run: usize) -> &str {
     h.runs[run].gpu_model.as_deref().unwrap_or("unknown GPU")
 }
 
-// Gather, baseline, judge, summarise: one pass, kept together.
-#[allow(clippy::too_many_lines)]
+/// `(test, metric) -> (value, unit, higher_is_better)`: one run's metrics.
+type Metrics = BTreeMap<(String, String), (f64, String, bool)>;
+
+/// Gather the judged run's metrics, their baselines on the same GPU model,
+/// judge each, and summarise.
 fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: usize) -> Gate {
     let run = selected[at];
     let model = gpu(h, run).to_string();
-    let ranges = h.rows_by_run();
     let threshold = format!(
         "performance_regression = {}%",
         config.performance_regression
     );
-    // (test, metric) -> (value, unit, higher_is_better) in the judged run.
-    let mut current: BTreeMap<(String, String), (f64, String, bool)> = BTreeMap::new();
-    for row in &h.rows[ranges[run].clone()] {
-        for m in &row.metrics {
-            current.insert(
-                (h.tests[row.test as usize].clone(), m.name.clone()),
-                (m.value, m.unit.clone(), m.higher_is_better),
-            );
-        }
-    }
+    let ranges = h.rows_by_run();
+    let current = run_metrics(h, &ranges, run);
     let compared = format!(
         "{} metric(s) recorded with dynamo_metric in run {} on {model}",
         current.len(),
@@ -386,85 +328,23 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
             checks: Vec::new(),
         };
     }
-    // Earlier runs on the same GPU model, newest first; each metric takes its
-    // values from the first `performance_baseline_runs` runs that have it.
-    let mut past: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
-    for &earlier in selected[..at].iter().rev() {
-        if gpu(h, earlier) != model {
-            continue;
-        }
-        let mut seen_in_run: Vec<(&str, &str)> = Vec::new();
-        for row in &h.rows[ranges[earlier].clone()] {
-            for m in &row.metrics {
-                let key = (h.tests[row.test as usize].as_str(), m.name.as_str());
-                if seen_in_run.contains(&key) {
-                    continue;
-                }
-                seen_in_run.push(key);
-                let values = past.entry(key).or_default();
-                if values.len() < config.performance_baseline_runs {
-                    values.push(m.value);
-                }
-            }
-        }
-    }
-    let mut checks = Vec::new();
-    for ((test, name), (value, unit, higher)) in &current {
-        let subject = format!("{test} {name}");
-        let shown = |v: f64| {
-            if unit.is_empty() {
-                format!("{v:.4}")
-            } else {
-                format!("{v:.4} {unit}")
-            }
-        };
-        let mut values = past
-            .get(&(test.as_str(), name.as_str()))
-            .cloned()
-            .unwrap_or_default();
-        let n = values.len();
-        if n < config.performance_min_baseline {
-            checks.push(Check {
-                subject,
-                value: shown(*value),
-                baseline: format!("{n} earlier value(s) on {model}: too few"),
-                change: "-".into(),
-                status: Status::Skipped,
-            });
-            continue;
-        }
-        let median = stats::median(&mut values).expect("values are not empty");
-        let direction = if *higher {
-            "higher is better"
-        } else {
-            "lower is better"
-        };
-        let Some(change) = stats::change_percent(median, *value) else {
-            checks.push(Check {
-                subject,
-                value: shown(*value),
-                baseline: format!(
-                    "median {} of {n} runs: zero, no relative change",
-                    shown(median)
-                ),
-                change: "-".into(),
-                status: Status::Skipped,
-            });
-            continue;
-        };
-        let regression = if *higher { -change } else { change };
-        checks.push(Check {
-            subject,
-            value: shown(*value),
-            baseline: format!("median {} of {n} runs", shown(median)),
-            change: format!("{change:+.1}% ({direction})"),
-            status: if regression > config.performance_regression {
-                Status::Fail
-            } else {
-                Status::Pass
-            },
-        });
-    }
+    let past = earlier_values(config, h, &ranges, &selected[..at], &model);
+    let checks: Vec<Check> = current
+        .iter()
+        .map(|((test, name), (value, unit, higher))| {
+            let values = past
+                .get(&(test.as_str(), name.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            metric_check(
+                config,
+                &model,
+                format!("{test} {name}"),
+                (*value, unit, *higher),
+                values,
+            )
+        })
+        .collect();
     let (status, failed, judged) = verdict(&checks);
     let summary = match status {
         Status::Fail => format!(
@@ -491,6 +371,111 @@ fn performance_gate(config: &GatesConfig, h: &History, selected: &[usize], at: u
     }
 }
 
+/// The metrics `run` recorded, by test and name.
+fn run_metrics(h: &History, ranges: &[Range<usize>], run: usize) -> Metrics {
+    let mut current = Metrics::new();
+    for row in &h.rows[ranges[run].clone()] {
+        for m in &row.metrics {
+            current.insert(
+                (h.tests[row.test as usize].clone(), m.name.clone()),
+                (m.value, m.unit.clone(), m.higher_is_better),
+            );
+        }
+    }
+    current
+}
+
+/// Per (test, metric), its values in the `earlier` runs on the same GPU
+/// model, newest first; each metric takes its values from the first
+/// `performance_baseline_runs` runs that have it.
+fn earlier_values<'h>(
+    config: &GatesConfig,
+    h: &'h History,
+    ranges: &[Range<usize>],
+    earlier: &[usize],
+    model: &str,
+) -> HashMap<(&'h str, &'h str), Vec<f64>> {
+    let mut past: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+    for &earlier in earlier.iter().rev() {
+        if gpu(h, earlier) != model {
+            continue;
+        }
+        let mut seen_in_run: Vec<(&str, &str)> = Vec::new();
+        for row in &h.rows[ranges[earlier].clone()] {
+            for m in &row.metrics {
+                let key = (h.tests[row.test as usize].as_str(), m.name.as_str());
+                if seen_in_run.contains(&key) {
+                    continue;
+                }
+                seen_in_run.push(key);
+                let values = past.entry(key).or_default();
+                if values.len() < config.performance_baseline_runs {
+                    values.push(m.value);
+                }
+            }
+        }
+    }
+    past
+}
+
+/// One metric against the median of its earlier `values`: skipped with
+/// too few of them or a zero median, failed past the allowed regression.
+fn metric_check(
+    config: &GatesConfig,
+    model: &str,
+    subject: String,
+    (value, unit, higher): (f64, &str, bool),
+    mut values: Vec<f64>,
+) -> Check {
+    let shown = |v: f64| {
+        if unit.is_empty() {
+            format!("{v:.4}")
+        } else {
+            format!("{v:.4} {unit}")
+        }
+    };
+    let n = values.len();
+    if n < config.performance_min_baseline {
+        return Check {
+            subject,
+            value: shown(value),
+            baseline: format!("{n} earlier value(s) on {model}: too few"),
+            change: "-".into(),
+            status: Status::Skipped,
+        };
+    }
+    let median = stats::median(&mut values).expect("values are not empty");
+    let direction = if higher {
+        "higher is better"
+    } else {
+        "lower is better"
+    };
+    let Some(change) = stats::change_percent(median, value) else {
+        return Check {
+            subject,
+            value: shown(value),
+            baseline: format!(
+                "median {} of {n} runs: zero, no relative change",
+                shown(median)
+            ),
+            change: "-".into(),
+            status: Status::Skipped,
+        };
+    };
+    let regression = if higher { -change } else { change };
+    Check {
+        subject,
+        value: shown(value),
+        baseline: format!("median {} of {n} runs", shown(median)),
+        change: format!("{change:+.1}% ({direction})"),
+        status: if regression > config.performance_regression {
+            Status::Fail
+        } else {
+            Status::Pass
+        },
+    }
+}
+
 fn coverage_gate(
     config: &GatesConfig,
     current: Option<&Coverage>,
@@ -514,6 +499,35 @@ fn coverage_gate(
         Some(b) => format!("line coverage in {}", b.files.join(", ")),
         None => "no baseline given (--coverage-baseline): floors only".into(),
     };
+    let checks = coverage_checks(config, current, base);
+    let (status, failed, judged) = verdict(&checks);
+    let summary = match status {
+        Status::Fail => format!("{failed} of {judged} coverage check(s) failed"),
+        Status::Pass => format!("{judged} coverage check(s) passed"),
+        Status::Skipped => {
+            "not judged: no language in both the report and the baseline, and no floor that applies"
+                .into()
+        }
+    };
+    Gate {
+        name: "coverage".into(),
+        status,
+        threshold,
+        compared,
+        baseline,
+        summary,
+        checks,
+    }
+}
+
+/// Per language measured: its drop against the baseline and its floor;
+/// then the floors of languages not measured (skipped).
+fn coverage_checks(
+    config: &GatesConfig,
+    current: &Coverage,
+    base: Option<&Coverage>,
+) -> Vec<Check> {
+    let floors = &config.coverage_floors.0;
     let mut checks = Vec::new();
     for lang in current.languages.keys() {
         let Some(now) = current.percent(lang) else {
@@ -558,24 +572,7 @@ fn coverage_gate(
             });
         }
     }
-    let (status, failed, judged) = verdict(&checks);
-    let summary = match status {
-        Status::Fail => format!("{failed} of {judged} coverage check(s) failed"),
-        Status::Pass => format!("{judged} coverage check(s) passed"),
-        Status::Skipped => {
-            "not judged: no language in both the report and the baseline, and no floor that applies"
-                .into()
-        }
-    };
-    Gate {
-        name: "coverage".into(),
-        status,
-        threshold,
-        compared,
-        baseline,
-        summary,
-        checks,
-    }
+    checks
 }
 
 pub fn render_text(r: &GateReport) -> String {

@@ -4,7 +4,7 @@
 
 use crate::analytics::advice::config::TimeoutsConfig;
 use crate::analytics::advice::timeouts::{self, human, Problem};
-use crate::analytics::gates::{span, Check, Gate, Status};
+use crate::analytics::gates::verdict::{span, Check, Gate, Status};
 use crate::analytics::report::windows;
 use crate::history::History;
 
@@ -50,7 +50,27 @@ pub fn timeouts_gate(
             checks: Vec::new(),
         };
     }
-    let checks: Vec<Check> = section
+    let checks = missing(&section, config);
+    let status = if checks.is_empty() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let summary = summary(&checks, judged, config);
+    Gate {
+        name: "timeouts".into(),
+        status,
+        threshold,
+        compared,
+        baseline,
+        summary,
+        checks,
+    }
+}
+
+/// A failed check per long test without a timeout marker.
+fn missing(section: &timeouts::TimeoutsSection, config: &TimeoutsConfig) -> Vec<Check> {
+    section
         .findings
         .iter()
         .filter(|f| f.problem == Some(Problem::Missing))
@@ -65,13 +85,11 @@ pub fn timeouts_gate(
             change: format!("add @pytest.mark.timeout({})", f.recommended_s),
             status: Status::Fail,
         })
-        .collect();
-    let status = if checks.is_empty() {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
-    let summary = if checks.is_empty() {
+        .collect()
+}
+
+fn summary(checks: &[Check], judged: usize, config: &TimeoutsConfig) -> String {
+    if checks.is_empty() {
         format!(
             "every test above {} carries a timeout ({judged} judged)",
             human(config.require_above)
@@ -82,14 +100,5 @@ pub fn timeouts_gate(
             checks.len(),
             human(config.require_above)
         )
-    };
-    Gate {
-        name: "timeouts".into(),
-        status,
-        threshold,
-        compared,
-        baseline,
-        summary,
-        checks,
     }
 }

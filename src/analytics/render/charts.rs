@@ -55,7 +55,7 @@ fn svg(draw: impl FnOnce(&Draw<'_>) -> Result<(), String>, height: u32) -> Strin
         if let Err(e) = drawn {
             return format!(
                 "<p class=\"error\">chart not drawn: {}</p>",
-                crate::analytics::render::html::escape(&e)
+                crate::analytics::render::escape::html(&e)
             );
         }
     }

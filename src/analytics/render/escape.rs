@@ -1,9 +1,10 @@
-//! Escaping untrusted text for Markdown, by where it goes. Node ids, owners,
-//! run ids, commits, GPU and metric names come from records and
-//! configuration files anyone can write: none of them may close a code span,
-//! start HTML, split a table row or cell, or end a heading. Every Markdown
-//! output (the report summary, the tickets, the gate verdicts) goes through
-//! these few functions.
+//! Escaping untrusted text for Markdown, by where it goes, and for HTML.
+//! Node ids, owners, run ids, commits, GPU and metric names come from
+//! records and configuration files anyone can write: none of them may close
+//! a code span, start HTML, split a table row or cell, or end a heading.
+//! Every Markdown output (the report summary, the tickets, the gate
+//! verdicts) goes through these few functions; the HTML page and its charts
+//! through `html`.
 
 /// Plain text in a paragraph, a heading or a table cell: HTML's special
 /// characters become entities, Markdown's punctuation is backslash-escaped,
@@ -71,6 +72,22 @@ pub fn fence(content: &str) -> String {
     "`".repeat((longest_run(content, '`') + 1).max(3))
 }
 
+/// Text or an attribute value in HTML: its five special characters as entities.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn longest_run(s: &str, c: char) -> usize {
     let (mut longest, mut run) = (0, 0);
     for x in s.chars() {
@@ -112,6 +129,14 @@ mod tests {
     fn a_pipe_in_a_cell_is_escaped_only_there() {
         assert_eq!(code_cell("t.py::a[x|y]"), "`t.py::a[x\\|y]`");
         assert_eq!(code("t.py::a[x|y]"), "`t.py::a[x|y]`");
+    }
+
+    #[test]
+    fn html_escapes_markup() {
+        assert_eq!(
+            html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

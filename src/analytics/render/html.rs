@@ -6,23 +6,10 @@ use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
 use crate::analytics::render::charts;
+use crate::analytics::render::escape::html as escape;
 use crate::analytics::render::text::{change, seconds};
 use crate::analytics::report::{short, HistoryReport};
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::history::timestamp;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}\
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}\
@@ -85,10 +72,21 @@ const TIMING_HEADER: [(&str, bool); 6] = [
     ("change", true),
 ];
 
-// One section after another, each a few lines of markup.
-#[allow(clippy::too_many_lines)]
+/// The page: what to act on first (flaky and broken tests, quarantine
+/// changes), then the charts and the duration tables.
 pub fn render(r: &HistoryReport) -> String {
     let mut out = String::new();
+    head(&mut out, r);
+    flaky(&mut out, r);
+    broken(&mut out, r);
+    quarantine(&mut out, r);
+    trends(&mut out, r);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The page's head, its title, the summary cards and the skipped lines.
+fn head(out: &mut String, r: &HistoryReport) {
     let title = format!(
         "pytest-dynamo report: {}",
         r.settings.pipeline.as_deref().unwrap_or("all pipelines")
@@ -127,87 +125,106 @@ pub fn render(r: &HistoryReport) -> String {
         }
         out.push_str("</pre></details>\n");
     }
+}
 
+fn flaky(out: &mut String, r: &HistoryReport) {
+    let f = &r.flakiness;
     out.push_str("\n<h2>Flaky tests</h2>\n");
     if f.flaky.is_empty() {
         out.push_str("<p>None in the window.</p>\n");
-    } else {
-        let rows: Vec<Vec<String>> = f
-            .flaky
-            .iter()
-            .map(|x| {
-                vec![
-                    format!("<code>{}</code>", escape(&x.nodeid)),
-                    escape(x.owner.as_deref().unwrap_or("-")),
-                    x.runs.to_string(),
-                    x.failed.to_string(),
-                    x.retried.to_string(),
-                    format!("{:.1}", x.flake_rate),
-                    escape(
-                        &x.mixed_commits
-                            .iter()
-                            .map(|c| short(c))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &[
-                ("test", false),
-                ("owner", false),
-                ("results", true),
-                ("failed", true),
-                ("retried", true),
-                ("flaky results %", true),
-                ("pass+fail on commit", false),
-            ],
-            &rows,
-        );
+        return;
     }
+    let rows: Vec<Vec<String>> = f
+        .flaky
+        .iter()
+        .map(|x| {
+            vec![
+                format!("<code>{}</code>", escape(&x.nodeid)),
+                escape(x.owner.as_deref().unwrap_or("-")),
+                x.runs.to_string(),
+                x.failed.to_string(),
+                x.retried.to_string(),
+                format!("{:.1}", x.flake_rate),
+                escape(
+                    &x.mixed_commits
+                        .iter()
+                        .map(|c| short(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("test", false),
+            ("owner", false),
+            ("results", true),
+            ("failed", true),
+            ("retried", true),
+            ("flaky results %", true),
+            ("pass+fail on commit", false),
+        ],
+        &rows,
+    );
+}
+
+fn broken(out: &mut String, r: &HistoryReport) {
+    let f = &r.flakiness;
     out.push_str("<h2>Broken tests</h2>\n");
     if f.broken.is_empty() {
         out.push_str("<p>None in the window.</p>\n");
-    } else {
-        let rows: Vec<Vec<String>> = f
-            .broken
-            .iter()
-            .map(|x| {
-                vec![
-                    format!("<code>{}</code>", escape(&x.nodeid)),
-                    escape(x.owner.as_deref().unwrap_or("-")),
-                    x.failing_runs.to_string(),
+        return;
+    }
+    let rows: Vec<Vec<String>> = f
+        .broken
+        .iter()
+        .map(|x| {
+            vec![
+                format!("<code>{}</code>", escape(&x.nodeid)),
+                escape(x.owner.as_deref().unwrap_or("-")),
+                x.failing_runs.to_string(),
+                // The run id on hover: the date is what a person reads.
+                format!(
+                    "<span title=\"run {}\">{}</span>",
                     escape(&x.failing_since_run),
-                    escape(x.failing_since_commit.as_deref().map_or("-", short)),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &[
-                ("test", false),
-                ("owner", false),
-                ("failing runs", true),
-                ("since run", false),
-                ("since commit", false),
-            ],
-            &rows,
-        );
+                    timestamp::minute(x.failing_since_epoch)
+                ),
+                escape(x.failing_since_commit.as_deref().map_or("-", short)),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &[
+            ("test", false),
+            ("owner", false),
+            ("failing runs", true),
+            ("since", false),
+            ("since commit", false),
+        ],
+        &rows,
+    );
+}
+
+fn quarantine(out: &mut String, r: &HistoryReport) {
+    if r.quarantine.change.is_empty() {
+        return;
     }
-    if !r.quarantine.change.is_empty() {
-        // Folded: one table per entry made the diff pages long, pushing the charts out of sight.
-        let _ = write!(
-            out,
-            "<h2>Quarantine changes</h2>\n<details><summary>{} to quarantine, {} to release: the change to {}</summary><pre>{}</pre></details>\n",
-            r.quarantine.add.len(),
-            r.quarantine.release.len(),
-            escape(r.quarantine.file.as_deref().unwrap_or("the quarantine file")),
-            escape(&r.quarantine.change)
-        );
-    }
-    // The charts come after what to act on: flaky and broken tests, quarantine changes.
+    // Folded: one table per entry made the diff pages long, pushing the charts out of sight.
+    let _ = write!(
+        out,
+        "<h2>Quarantine changes</h2>\n<details><summary>{} to quarantine, {} to release: the change to {}</summary><pre>{}</pre></details>\n",
+        r.quarantine.add.len(),
+        r.quarantine.release.len(),
+        escape(r.quarantine.file.as_deref().unwrap_or("the quarantine file")),
+        escape(&r.quarantine.change)
+    );
+}
+
+/// The charts come after what to act on: flaky and broken tests, quarantine changes.
+fn trends(out: &mut String, r: &HistoryReport) {
     out.push_str("\n<h2>Flaky results per run</h2>\n");
     let flake: Vec<(f64, f64)> = r
         .flaky_results_by_run
@@ -234,7 +251,7 @@ pub fn render(r: &HistoryReport) -> String {
     ));
     let d = &r.durations;
     if !d.stages.is_empty() {
-        table(&mut out, &TIMING_HEADER, &timing_rows(&d.stages));
+        table(out, &TIMING_HEADER, &timing_rows(&d.stages));
     }
 
     out.push_str("\n<h2>Slowest tests</h2>\n");
@@ -244,24 +261,9 @@ pub fn render(r: &HistoryReport) -> String {
         .map(|t| (t.name.clone(), t.current.p50, t.current.p95))
         .collect();
     out.push_str(&charts::bars("p50 (dark) and p95 (light), seconds", &bars));
-    table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowest));
+    table(out, &TIMING_HEADER, &timing_rows(&d.slowest));
     if !d.slowdowns.is_empty() {
         out.push_str("<h3>Biggest slow-downs</h3>\n");
-        table(&mut out, &TIMING_HEADER, &timing_rows(&d.slowdowns));
-    }
-    out.push_str("</body></html>\n");
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        table(out, &TIMING_HEADER, &timing_rows(&d.slowdowns));
     }
 }

@@ -8,6 +8,7 @@ use crate::analytics::duration_trends::Timing;
 use crate::analytics::render::escape::{code, code_cell, fence, text};
 use crate::analytics::render::text::{change, seconds};
 use crate::analytics::report::{short, HistoryReport, Owner, NO_OWNER};
+use crate::history::timestamp;
 
 fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     let _ = writeln!(
@@ -29,8 +30,34 @@ fn timings(out: &mut String, title: &str, rows: &[Timing]) {
     out.push('\n');
 }
 
+/// The summary for a CI job page: the figures, the latest run, then what to act on.
 pub fn summary(r: &HistoryReport) -> String {
     let mut out = String::new();
+    figures(&mut out, r);
+    flaky_table(&mut out, r);
+    broken_table(&mut out, r);
+    let d = &r.durations;
+    if !d.stages.is_empty() {
+        let _ = writeln!(out, "### Durations\n");
+        timings(&mut out, "stage (time per run)", &d.stages);
+        if !d.slowdowns.is_empty() {
+            timings(&mut out, "biggest slow-downs", &d.slowdowns);
+        }
+        timings(&mut out, "slowest tests", &d.slowest);
+    }
+    out.push_str(&crate::analytics::advice::timeouts::render_markdown(
+        &r.timeouts,
+    ));
+    if !r.quarantine.change.is_empty() {
+        let change = &r.quarantine.change;
+        let f = fence(change);
+        let _ = writeln!(out, "### Quarantine changes\n\n{f}diff\n{change}{f}\n");
+    }
+    out
+}
+
+/// The title, the table of figures, the latest run and the corrupt lines.
+fn figures(out: &mut String, r: &HistoryReport) {
     let f = &r.flakiness;
     let _ = writeln!(out, "## pytest-dynamo report\n");
     let _ = writeln!(
@@ -72,61 +99,53 @@ pub fn summary(r: &HistoryReport) -> String {
             text(r.inputs.problems.first().map_or("", String::as_str))
         );
     }
-    if !f.flaky.is_empty() {
-        let _ = writeln!(out, "### Flaky tests\n\n| test | owner | results | failed | retried | flaky results % | evidence |\n|---|---|--:|--:|--:|--:|---|");
-        for x in &f.flaky {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {:.1} | {} |",
-                code_cell(&x.nodeid),
-                text(x.owner.as_deref().unwrap_or("-")),
-                x.runs,
-                x.failed,
+}
+
+fn flaky_table(out: &mut String, r: &HistoryReport) {
+    let f = &r.flakiness;
+    if f.flaky.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Flaky tests\n\n| test | owner | results | failed | retried | flaky results % | evidence |\n|---|---|--:|--:|--:|--:|---|");
+    for x in &f.flaky {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.1} | {} |",
+            code_cell(&x.nodeid),
+            text(x.owner.as_deref().unwrap_or("-")),
+            x.runs,
+            x.failed,
+            x.retried,
+            x.flake_rate,
+            evidence(
+                x.mixed_commits.as_slice(),
                 x.retried,
-                x.flake_rate,
-                evidence(
-                    x.mixed_commits.as_slice(),
-                    x.retried,
-                    x.quarantined,
-                    code_cell
-                )
-            );
-        }
-        out.push('\n');
+                x.quarantined,
+                code_cell
+            )
+        );
     }
-    if !f.broken.is_empty() {
-        let _ = writeln!(out, "### Broken tests\n\n| test | owner | failing runs | since run | since commit |\n|---|---|--:|---|---|");
-        for x in &f.broken {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                code_cell(&x.nodeid),
-                text(x.owner.as_deref().unwrap_or("-")),
-                x.failing_runs,
-                code_cell(&x.failing_since_run),
-                code_cell(x.failing_since_commit.as_deref().map_or("-", short))
-            );
-        }
-        out.push('\n');
+    out.push('\n');
+}
+
+fn broken_table(out: &mut String, r: &HistoryReport) {
+    let f = &r.flakiness;
+    if f.broken.is_empty() {
+        return;
     }
-    let d = &r.durations;
-    if !d.stages.is_empty() {
-        let _ = writeln!(out, "### Durations\n");
-        timings(&mut out, "stage (time per run)", &d.stages);
-        if !d.slowdowns.is_empty() {
-            timings(&mut out, "biggest slow-downs", &d.slowdowns);
-        }
-        timings(&mut out, "slowest tests", &d.slowest);
+    let _ = writeln!(out, "### Broken tests\n\n| test | owner | failing runs | since | since commit |\n|---|---|--:|---|---|");
+    for x in &f.broken {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            code_cell(&x.nodeid),
+            text(x.owner.as_deref().unwrap_or("-")),
+            x.failing_runs,
+            timestamp::minute(x.failing_since_epoch),
+            code_cell(x.failing_since_commit.as_deref().map_or("-", short))
+        );
     }
-    out.push_str(&crate::analytics::advice::timeouts::render_markdown(
-        &r.timeouts,
-    ));
-    if !r.quarantine.change.is_empty() {
-        let change = &r.quarantine.change;
-        let f = fence(change);
-        let _ = writeln!(out, "### Quarantine changes\n\n{f}diff\n{change}{f}\n");
-    }
-    out
+    out.push('\n');
 }
 
 /// `code`: how a commit is quoted where the evidence goes (a table cell or not).
@@ -179,9 +198,19 @@ pub fn slug(owner: &str) -> String {
     }
 }
 
-/// `(owner, file-name slug, body)` for each owner with something to act on.
-/// Slugs are unique: two owners that read alike get `-2`, `-3`, ...
-pub fn tickets(r: &HistoryReport) -> Vec<(String, String, String)> {
+/// A ticket ready to file for one owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub owner: String,
+    /// A file-name-safe form of the owner's name, unique among the tickets.
+    pub slug: String,
+    /// The ticket's Markdown body.
+    pub body: String,
+}
+
+/// A ticket for each owner with something to act on. Slugs are unique:
+/// two owners that read alike get `-2`, `-3`, ...
+pub fn tickets(r: &HistoryReport) -> Vec<Ticket> {
     let mut used = std::collections::HashSet::new();
     r.owners
         .iter()
@@ -194,13 +223,27 @@ pub fn tickets(r: &HistoryReport) -> Vec<(String, String, String)> {
                 n += 1;
                 name = format!("{base}-{n}");
             }
-            (o.owner.clone(), name, ticket(r, o))
+            Ticket {
+                owner: o.owner.clone(),
+                slug: name,
+                body: ticket(r, o),
+            }
         })
         .collect()
 }
 
+/// One owner's ticket: a title, what the lists mean, then each list.
 fn ticket(r: &HistoryReport, o: &Owner) -> String {
     let mut out = String::new();
+    ticket_head(&mut out, r, o);
+    ticket_broken(&mut out, o);
+    ticket_flaky(&mut out, o);
+    ticket_slower(&mut out, o);
+    ticket_quarantine(&mut out, o);
+    out
+}
+
+fn ticket_head(out: &mut String, r: &HistoryReport, o: &Owner) {
     let mut what = Vec::new();
     if !o.broken.is_empty() {
         what.push(format!("{} broken", o.broken.len()));
@@ -230,65 +273,81 @@ fn ticket(r: &HistoryReport, o: &Owner) -> String {
             .unwrap_or_default(),
         r.generated_at
     );
-    if !o.broken.is_empty() {
-        let _ = writeln!(out, "## Broken\n");
-        for b in &o.broken {
-            let _ = writeln!(
-                out,
-                "- [ ] {}: failing for {} run(s), since run {} (commit {}){}",
-                code(&b.nodeid),
-                b.failing_runs,
-                code(&b.failing_since_run),
-                code(b.failing_since_commit.as_deref().map_or("unknown", short)),
-                if b.quarantined { "; quarantined" } else { "" }
-            );
-        }
-        out.push('\n');
+}
+
+fn ticket_broken(out: &mut String, o: &Owner) {
+    if o.broken.is_empty() {
+        return;
     }
-    if !o.flaky.is_empty() {
-        let _ = writeln!(out, "## Flaky\n");
-        for x in &o.flaky {
-            let _ = writeln!(
-                out,
-                "- [ ] {}: {:.1}% of {} results flaky ({} failed); {}{}",
-                code(&x.nodeid),
-                x.flake_rate,
-                x.runs,
-                x.failed,
-                evidence(&x.mixed_commits, x.retried, x.quarantined, code),
-                x.last_failure
-                    .as_deref()
-                    .map(|f| format!("; last failure in run {}", code(f)))
-                    .unwrap_or_default()
-            );
-        }
-        out.push('\n');
+    let _ = writeln!(out, "## Broken\n");
+    for b in &o.broken {
+        let _ = writeln!(
+            out,
+            "- [ ] {}: failing for {} run(s), since {} (run {}, commit {}){}",
+            code(&b.nodeid),
+            b.failing_runs,
+            timestamp::minute(b.failing_since_epoch),
+            code(&b.failing_since_run),
+            code(b.failing_since_commit.as_deref().map_or("unknown", short)),
+            if b.quarantined { "; quarantined" } else { "" }
+        );
     }
-    if !o.slowdowns.is_empty() {
-        let _ = writeln!(out, "## Slower\n");
-        for s in &o.slowdowns {
-            let _ = writeln!(
-                out,
-                "- [ ] {}: p50 {} (was {}, {}), p95 {}",
-                code(&s.name),
-                seconds(s.current.p50),
-                s.previous.as_ref().map_or("-".into(), |p| seconds(p.p50)),
-                change(s.change_percent),
-                seconds(s.current.p95)
-            );
-        }
-        out.push('\n');
+    out.push('\n');
+}
+
+fn ticket_flaky(out: &mut String, o: &Owner) {
+    if o.flaky.is_empty() {
+        return;
     }
-    if !o.quarantine.is_empty() {
-        let entries: String = o
-            .quarantine
-            .iter()
-            .map(crate::analytics::quarantine_advice::render_entry)
-            .collect();
-        let f = fence(&entries);
-        let _ = writeln!(out, "## Suggested quarantine\n\nUntil fixed, add to the quarantine file (put this ticket's id in `ticket`):\n\n{f}toml\n{entries}{f}\n");
+    let _ = writeln!(out, "## Flaky\n");
+    for x in &o.flaky {
+        let _ = writeln!(
+            out,
+            "- [ ] {}: {:.1}% of {} results flaky ({} failed); {}{}",
+            code(&x.nodeid),
+            x.flake_rate,
+            x.runs,
+            x.failed,
+            evidence(&x.mixed_commits, x.retried, x.quarantined, code),
+            x.last_failure
+                .as_deref()
+                .map(|f| format!("; last failure in run {}", code(f)))
+                .unwrap_or_default()
+        );
     }
-    out
+    out.push('\n');
+}
+
+fn ticket_slower(out: &mut String, o: &Owner) {
+    if o.slowdowns.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Slower\n");
+    for s in &o.slowdowns {
+        let _ = writeln!(
+            out,
+            "- [ ] {}: p50 {} (was {}, {}), p95 {}",
+            code(&s.name),
+            seconds(s.current.p50),
+            s.previous.as_ref().map_or("-".into(), |p| seconds(p.p50)),
+            change(s.change_percent),
+            seconds(s.current.p95)
+        );
+    }
+    out.push('\n');
+}
+
+fn ticket_quarantine(out: &mut String, o: &Owner) {
+    if o.quarantine.is_empty() {
+        return;
+    }
+    let entries: String = o
+        .quarantine
+        .iter()
+        .map(crate::analytics::quarantine_advice::render_entry)
+        .collect();
+    let f = fence(&entries);
+    let _ = writeln!(out, "## Suggested quarantine\n\nUntil fixed, add to the quarantine file (put this ticket's id in `ticket`):\n\n{f}toml\n{entries}{f}\n");
 }
 
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //! HTML page (`html`, with `charts`), and the escaping every Markdown
 //! writer shares (`escape`).
 
-pub mod charts;
+mod charts;
 pub mod escape;
-pub mod html;
-pub mod markdown;
+mod html;
+mod markdown;
 pub mod text;
+
+pub use html::render as render_html;
+pub use markdown::{summary as render_markdown, tickets, Ticket};
+pub use text::render as render_text;

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::analytics::duration_trends::Timing;
 use crate::analytics::report::{short, HistoryReport};
+use crate::history::timestamp;
 
 /// Seconds as `0.42s`, `12.3s`, `4m05s` or `1h02m`.
 pub fn seconds(s: f64) -> String {
@@ -127,11 +128,20 @@ fn timing_table(title: &str, timings: &[Timing]) -> Table {
     t
 }
 
-// One section after another, each a few lines of formatting.
-#[allow(clippy::too_many_lines, clippy::many_single_char_names)]
+/// The report as text: one section after another.
 pub fn render(r: &HistoryReport) -> String {
     let mut out = String::new();
-    let w = &mut out;
+    header(&mut out, r);
+    flakiness(&mut out, r);
+    durations(&mut out, r);
+    timeouts(&mut out, r);
+    quarantine(&mut out, r);
+    owners(&mut out, r);
+    out
+}
+
+/// The runs read, the inputs and what was skipped, and the latest run.
+fn header(w: &mut String, r: &HistoryReport) {
     let pipeline = r.settings.pipeline.as_deref().unwrap_or("all pipelines");
     let _ = writeln!(
         w,
@@ -170,87 +180,101 @@ pub fn render(r: &HistoryReport) -> String {
             }
         );
     }
+}
 
+/// The flaky rate, then the flaky and the broken tests.
+fn flakiness(out: &mut String, r: &HistoryReport) {
     let f = &r.flakiness;
     let _ = writeln!(
-        w,
+        out,
         "\nFlakiness (tests with at least {} results in the window)",
         r.settings.min_runs
     );
     let _ = writeln!(
-        w,
+        out,
         "  flaky tests: {:.1}% ({} flaky of {} tests judged); broken: {}; too few results: {}",
         f.flaky_tests_percent, f.flaky_count, f.assessed, f.broken_count, f.insufficient
     );
     if !f.flaky.is_empty() {
-        let mut t = Table::new(
-            &[
-                "flaky test",
-                "results",
-                "failed",
-                "retried",
-                "flaky%",
-                "owner",
-                "evidence",
-            ],
-            &[false, true, true, true, true, false, false],
-        );
-        for x in &f.flaky {
-            let mut evidence = Vec::new();
-            if !x.mixed_commits.is_empty() {
-                evidence.push(format!(
-                    "pass+fail on {}",
-                    x.mixed_commits
-                        .iter()
-                        .map(|c| short(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            if x.retried > 0 {
-                evidence.push("passed on retry".into());
-            }
-            if x.quarantined {
-                evidence.push("quarantined".into());
-            }
-            t.row(vec![
-                x.nodeid.clone(),
-                x.runs.to_string(),
-                x.failed.to_string(),
-                x.retried.to_string(),
-                format!("{:.1}", x.flake_rate),
-                x.owner.clone().unwrap_or_else(|| "-".into()),
-                evidence.join("; "),
-            ]);
-        }
-        out.push_str(&t.render("  "));
+        out.push_str(&flaky_table(r).render("  "));
     }
     if !r.flakiness.broken.is_empty() {
-        let mut t = Table::new(
-            &[
-                "broken test",
-                "failing runs",
-                "since run",
-                "since commit",
-                "owner",
-            ],
-            &[false, true, false, false, false],
-        );
-        for x in &r.flakiness.broken {
-            t.row(vec![
-                x.nodeid.clone(),
-                x.failing_runs.to_string(),
-                x.failing_since_run.clone(),
-                x.failing_since_commit
-                    .as_deref()
-                    .map_or("-", short)
-                    .to_string(),
-                x.owner.clone().unwrap_or_else(|| "-".into()),
-            ]);
-        }
-        out.push_str(&t.render("  "));
+        out.push_str(&broken_table(r).render("  "));
     }
+}
 
+fn flaky_table(r: &HistoryReport) -> Table {
+    let mut t = Table::new(
+        &[
+            "flaky test",
+            "results",
+            "failed",
+            "retried",
+            "flaky%",
+            "owner",
+            "evidence",
+        ],
+        &[false, true, true, true, true, false, false],
+    );
+    for x in &r.flakiness.flaky {
+        let mut evidence = Vec::new();
+        if !x.mixed_commits.is_empty() {
+            evidence.push(format!(
+                "pass+fail on {}",
+                x.mixed_commits
+                    .iter()
+                    .map(|c| short(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if x.retried > 0 {
+            evidence.push("passed on retry".into());
+        }
+        if x.quarantined {
+            evidence.push("quarantined".into());
+        }
+        t.row(vec![
+            x.nodeid.clone(),
+            x.runs.to_string(),
+            x.failed.to_string(),
+            x.retried.to_string(),
+            format!("{:.1}", x.flake_rate),
+            x.owner.clone().unwrap_or_else(|| "-".into()),
+            evidence.join("; "),
+        ]);
+    }
+    t
+}
+
+fn broken_table(r: &HistoryReport) -> Table {
+    let mut t = Table::new(
+        &[
+            "broken test",
+            "failing runs",
+            "since",
+            "since commit",
+            "owner",
+        ],
+        &[false, true, false, false, false],
+    );
+    for x in &r.flakiness.broken {
+        t.row(vec![
+            x.nodeid.clone(),
+            x.failing_runs.to_string(),
+            timestamp::minute(x.failing_since_epoch),
+            x.failing_since_commit
+                .as_deref()
+                .map_or("-", short)
+                .to_string(),
+            x.owner.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}
+
+/// Stage times, the slowest tests and the biggest slow-downs.
+fn durations(out: &mut String, r: &HistoryReport) {
     let d = &r.durations;
     let _ = writeln!(
         out,
@@ -258,22 +282,25 @@ pub fn render(r: &HistoryReport) -> String {
     );
     if d.stages.is_empty() {
         let _ = writeln!(out, "  no test results in the window");
-    } else {
-        out.push_str(&timing_table("stage (time per run)", &d.stages).render("  "));
-        out.push('\n');
-        out.push_str(&timing_table("slowest tests (by p95)", &d.slowest).render("  "));
-        out.push('\n');
-        if d.slowdowns.is_empty() {
-            let _ = writeln!(
-                out,
-                "  no test got slower (with at least {} results in both windows)",
-                r.settings.min_runs
-            );
-        } else {
-            out.push_str(&timing_table("biggest slow-downs", &d.slowdowns).render("  "));
-        }
+        return;
     }
+    out.push_str(&timing_table("stage (time per run)", &d.stages).render("  "));
+    out.push('\n');
+    out.push_str(&timing_table("slowest tests (by p95)", &d.slowest).render("  "));
+    out.push('\n');
+    if d.slowdowns.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no test got slower (with at least {} results in both windows)",
+            r.settings.min_runs
+        );
+    } else {
+        out.push_str(&timing_table("biggest slow-downs", &d.slowdowns).render("  "));
+    }
+}
 
+/// Long tests without a timeout, and timeouts too tight or too loose.
+fn timeouts(out: &mut String, r: &HistoryReport) {
     let timeouts = crate::analytics::advice::timeouts::render_text(&r.timeouts);
     if let Some((title, rest)) = timeouts.split_first() {
         let _ = writeln!(out, "\n{title}");
@@ -281,7 +308,10 @@ pub fn render(r: &HistoryReport) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+}
 
+/// The suggested change to the quarantine file.
+fn quarantine(out: &mut String, r: &HistoryReport) {
     let q = &r.quarantine;
     let _ = writeln!(out, "\nQuarantine");
     if q.change.is_empty() {
@@ -306,24 +336,28 @@ pub fn render(r: &HistoryReport) -> String {
             let _ = writeln!(out, "  {line}");
         }
     }
-    if !r.owners.is_empty() {
-        let _ = writeln!(out, "\nOwners");
-        let mut t = Table::new(
-            &["owner", "flaky", "broken", "slow-downs", "to quarantine"],
-            &[false, true, true, true, true],
-        );
-        for o in &r.owners {
-            t.row(vec![
-                o.owner.clone(),
-                o.flaky.len().to_string(),
-                o.broken.len().to_string(),
-                o.slowdowns.len().to_string(),
-                o.quarantine.len().to_string(),
-            ]);
-        }
-        out.push_str(&t.render("  "));
+}
+
+/// What each owner has to act on.
+fn owners(out: &mut String, r: &HistoryReport) {
+    if r.owners.is_empty() {
+        return;
     }
-    out
+    let _ = writeln!(out, "\nOwners");
+    let mut t = Table::new(
+        &["owner", "flaky", "broken", "slow-downs", "to quarantine"],
+        &[false, true, true, true, true],
+    );
+    for o in &r.owners {
+        t.row(vec![
+            o.owner.clone(),
+            o.flaky.len().to_string(),
+            o.broken.len().to_string(),
+            o.slowdowns.len().to_string(),
+            o.quarantine.len().to_string(),
+        ]);
+    }
+    out.push_str(&t.render("  "));
 }
 
 #[cfg(test)]
