@@ -36,16 +36,16 @@ pub struct Config {
     /// `[tool.pytest-dynamo.gates]`: quality-gate thresholds and the history window.
     pub gates: crate::analytics::gates::config::GatesConfig,
     /// The quarantine file and whether an expired entry fails the run.
-    pub quarantine: crate::policy::quarantine::QuarantineConfig,
+    pub quarantine: crate::policy::QuarantineConfig,
     /// Owners of tests by marker or path (the strategy's PIC table).
-    pub owners: crate::policy::owners::OwnersConfig,
+    pub owners: crate::policy::OwnersConfig,
     /// `[tool.pytest-dynamo.packages]`: marker -> the top-level packages a
     /// test carrying it needs installed (skipped when one is missing).
     pub packages: BTreeMap<String, crate::gpu::config::OneOrMany>,
     /// `[tool.pytest-dynamo.parallel]`: GPU-aware parallel runs on xdist.
     pub parallel: crate::parallel::ParallelConfig,
     /// `[tool.pytest-dynamo.retries]`: failures retried for what they say.
-    pub retries: crate::policy::transient::RetriesConfig,
+    pub retries: crate::policy::RetriesConfig,
     /// `[tool.pytest-dynamo.shards]`: what `--dynamo-shard` keeps together.
     pub shards: crate::shards::ShardsConfig,
     /// `[tool.pytest-dynamo.timeouts]`: which tests must carry a timeout, and how long.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
 use crate::gpu::rules::Rules;
-use crate::policy::owners::Owners;
+use crate::policy::Owners;
 use crate::selection::pipeline::Pipelines;
 use crate::selection::{Frameworks, PipelineConfig};
 use crate::taxonomy::config::CategoryConfig;

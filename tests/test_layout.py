@@ -157,9 +157,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 #: Python cycles still to untie, brought by the GPU-parallel and budgets
 #: branches as they merged. The list may only shrink.
-KNOWN_PYTHON_CYCLES = [
-    ["_budgets", "_parallel", "_parallel_sched", "_parallel_worker", "_selection", "_shards"],
-]
+KNOWN_PYTHON_CYCLES: list[list[str]] = []
 
 
 def test_no_import_cycles_in_the_python_package() -> None:

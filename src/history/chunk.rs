@@ -9,7 +9,7 @@ use crate::history::intern::{hash_name, FxMap};
 use crate::history::read::{parse_line, Parsed, Source, TestLine};
 use crate::history::row::{Metric, Outcome};
 use crate::history::scan::Scanner;
-use crate::records::facts::RecordedTimeout;
+use crate::records::RecordedTimeout;
 
 /// Lines per parallel task are cut at about this many bytes.
 const CHUNK_BYTES: usize = 1 << 20;

@@ -20,7 +20,7 @@ pub use crate::history::read::{parse_line, Parsed, MAX_DECOMPRESSED};
 pub use crate::history::row::{Metric, Outcome, Row, Run, RunEnd};
 pub use crate::history::scan::test_line;
 // The record schema owns the field's type; read back here.
-pub use crate::records::facts::RecordedTimeout;
+pub use crate::records::RecordedTimeout;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::records::facts::RecordedTimeout;
+use crate::records::RecordedTimeout;
 
 /// File names taken from a folder; a file named on the command line is read whatever its name.
 const RECORD_SUFFIXES: [&str; 4] = [".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"];

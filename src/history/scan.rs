@@ -20,7 +20,7 @@
 use std::borrow::Cow;
 
 use crate::history::read::{gpus_of, seconds_ok, TestLine};
-use crate::records::facts::RecordedTimeout;
+use crate::records::RecordedTimeout;
 
 const MAX_DEPTH: usize = 64;
 const ONES: u64 = 0x0101_0101_0101_0101;
