@@ -1,8 +1,8 @@
 //! What a history holds: runs, and one row per test result with its
 //! outcome, duration and metrics.
 
-use crate::records::RecordedTimeout;
 use crate::records::outcome_name;
+use crate::records::RecordedTimeout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
