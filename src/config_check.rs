@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
 use crate::gpu::Rules;
-use crate::policy::owners::Owners;
-use crate::selection::framework::Frameworks;
+use crate::policy::Owners;
 use crate::selection::pipeline::Pipelines;
+use crate::selection::{Frameworks, PipelineConfig};
+use crate::taxonomy::config::CategoryConfig;
 use crate::taxonomy::{Taxonomy, HARDWARE};
 
 /// More devices than any machine has: a bigger count is a typo, and one
@@ -91,76 +92,13 @@ fn suffix_devices(name: &str) -> Option<std::result::Result<u32, String>> {
 /// Checks of names and counts, before the taxonomy is built from them.
 pub fn names(config: &Config, source: &str) -> Result<()> {
     for (category, table) in &config.taxonomy {
-        let key = format!("taxonomy.{category}");
-        let removed: BTreeSet<&str> = table.remove.iter().map(String::as_str).collect();
-        for spec in &table.add {
-            let name = spec.name.as_str();
-            if let Some(why) = bad_marker_name(name) {
-                return Err(err(
-                    source,
-                    &format!("{key}.add"),
-                    why,
-                    "rename the marker: a Python identifier that is not a keyword or a pytest marker",
-                ));
-            }
-            if removed.contains(name) {
-                return Err(err(
-                    source,
-                    &key,
-                    format!("'{name}' is both removed and added"),
-                    "keep it in one of the two lists",
-                ));
-            }
-            if category == HARDWARE {
-                if let Some(devices) = spec.devices {
-                    if devices > MAX_DEVICES {
-                        return Err(err(
-                            source,
-                            &format!("{key}.add"),
-                            format!("'{name}' has devices = {devices}, more than {MAX_DEVICES}"),
-                            format!("set devices to 0 to {MAX_DEVICES}"),
-                        ));
-                    }
-                } else if let Some(Err(why)) = suffix_devices(name) {
-                    return Err(err(
-                        source,
-                        &format!("{key}.add"),
-                        why,
-                        format!(
-                            "name the devices the tests need (0 to {MAX_DEVICES}), or set `devices`"
-                        ),
-                    ));
-                }
-            }
-        }
+        added_markers(category, table, source)?;
     }
     for alias in config.aliases.keys() {
-        if let Some(why) = bad_marker_name(alias) {
-            return Err(err(
-                source,
-                &format!("aliases.{alias}"),
-                why,
-                "rename the alias: a Python identifier that is not a keyword or a pytest marker",
-            ));
-        }
+        usable_name(source, &format!("aliases.{alias}"), alias, "alias")?;
     }
     for (name, pipeline) in &config.pipelines {
-        for (list, stages) in [
-            ("stages", pipeline.stages.as_deref().unwrap_or_default()),
-            ("add_stages", pipeline.add_stages.as_slice()),
-        ] {
-            let mut seen = BTreeSet::new();
-            for stage in stages {
-                if !seen.insert(stage.name.as_str()) {
-                    return Err(err(
-                        source,
-                        &format!("pipelines.{name}.{list}"),
-                        format!("two stages are named '{}'", stage.name),
-                        "give each stage a name of its own",
-                    ));
-                }
-            }
-        }
+        stage_names(name, pipeline, source)?;
     }
     for pattern in config.owners.paths.keys() {
         let cleaned = pattern.trim().trim_start_matches("./");
@@ -171,6 +109,83 @@ pub fn names(config: &Config, source: &str) -> Result<()> {
                 format!("the path {pattern:?} names no file or folder"),
                 "own a file or a folder relative to the rootdir (tests/router), or set owners.default",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A marker or alias name `-m` can select (`what` names which, in the fix).
+fn usable_name(source: &str, key: &str, name: &str, what: &str) -> Result<()> {
+    match bad_marker_name(name) {
+        Some(why) => Err(err(
+            source,
+            key,
+            why,
+            format!(
+                "rename the {what}: a Python identifier that is not a keyword or a pytest marker"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A category's added markers: valid names, not also removed, and a
+/// hardware marker's devices within bounds.
+fn added_markers(category: &str, table: &CategoryConfig, source: &str) -> Result<()> {
+    let key = format!("taxonomy.{category}");
+    let removed: BTreeSet<&str> = table.remove.iter().map(String::as_str).collect();
+    for spec in &table.add {
+        let name = spec.name.as_str();
+        usable_name(source, &format!("{key}.add"), name, "marker")?;
+        if removed.contains(name) {
+            return Err(err(
+                source,
+                &key,
+                format!("'{name}' is both removed and added"),
+                "keep it in one of the two lists",
+            ));
+        }
+        if category == HARDWARE {
+            if let Some(devices) = spec.devices {
+                if devices > MAX_DEVICES {
+                    return Err(err(
+                        source,
+                        &format!("{key}.add"),
+                        format!("'{name}' has devices = {devices}, more than {MAX_DEVICES}"),
+                        format!("set devices to 0 to {MAX_DEVICES}"),
+                    ));
+                }
+            } else if let Some(Err(why)) = suffix_devices(name) {
+                return Err(err(
+                    source,
+                    &format!("{key}.add"),
+                    why,
+                    format!(
+                        "name the devices the tests need (0 to {MAX_DEVICES}), or set `devices`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No two stages of one list (`stages`, `add_stages`) share a name.
+fn stage_names(name: &str, pipeline: &PipelineConfig, source: &str) -> Result<()> {
+    for (list, stages) in [
+        ("stages", pipeline.stages.as_deref().unwrap_or_default()),
+        ("add_stages", pipeline.add_stages.as_slice()),
+    ] {
+        let mut seen = BTreeSet::new();
+        for stage in stages {
+            if !seen.insert(stage.name.as_str()) {
+                return Err(err(
+                    source,
+                    &format!("pipelines.{name}.{list}"),
+                    format!("two stages are named '{}'", stage.name),
+                    "give each stage a name of its own",
+                ));
+            }
         }
     }
     Ok(())

@@ -311,3 +311,55 @@ def test_retries_under_xdist_reach_the_controllers_records(pytester: pytest.Pyte
     assert (records["test_setup_error_then_pass"]["outcome"], attempts) == ("flaky", ["error", "passed"])
     assert len(records["test_always_fails"]["attempts"]) == 3
     assert {r["worker"] for r in records.values()} <= {"gw0", "gw1"}
+
+
+def test_the_facts_of_a_collection_are_read_by_name(pytester: pytest.Pytester) -> None:
+    """``Batch.record_facts`` and ``Batch.flaky_problems`` hand Python named
+    objects, not tuples read by position."""
+    pytester.makepyprojecttoml('[tool.pytest-dynamo.quarantine]\nfile = "quarantine.toml"\n')
+    pytester.path.joinpath("quarantine.toml").write_text(
+        '[[quarantine]]\ntest = "test_named.py::test_held"\nreason = "r"\nowner = "o"\n'
+        'ticket = "T-9"\nexpires = 2099-01-01\n'
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_dynamo import _collect, _state
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_finish(session):
+            config = session.config
+            batch = _state.batch(config)
+            policy = _state.engine(config).run_policy(str(config.rootpath))
+            ids = [item.nodeid for item in session.items]
+            facts = batch.record_facts(policy, ids, None, 3, True)
+            print("RERUNS", sorted(facts.reruns.items()))
+            print("QUARANTINED", [(q.nodeid, q.reason) for q in facts.quarantined])
+            print("PROBLEMS", facts.problems, "TABLE", len(facts.table))
+            other = batch.flaky_problems("flaky")
+            print("OTHER", [(p.nodeid, p.message.split(":")[0]) for p in other])
+            # A selection reads its own batch's positions only.
+            engine = _state.engine(config)
+            selection = batch.select(engine.pipelines(), None, None, None)
+            again = engine.ingest_items(session.items, _collect.registered_markers(config))
+            try:
+                again.record_facts(policy, ids, selection, 3, True)
+            except ValueError as err:
+                print("ANOTHER BATCH", err)
+        """
+    )
+    pytester.makepyfile(
+        test_named=HEADER
+        + "@pytest.mark.flaky(reruns=5)\ndef test_retried(): pass\n"
+        + "def test_held(): pass\n"
+    )
+    result = pytester.runpytest("--co", "-q", "-s", "-p", "no:rerunfailures")
+    result.stdout.fnmatch_lines(
+        [
+            "RERUNS [('test_named.py::test_retried', 5)]",
+            "QUARANTINED [('test_named.py::test_held', 'quarantined: T-9 (o)')]",
+            "PROBLEMS [] TABLE 2",
+            "OTHER [('test_named.py::test_retried', '@pytest.mark.flaky(reruns=5)')]",
+            "ANOTHER BATCH the selection was made over another batch: *",
+        ]
+    )

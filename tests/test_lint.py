@@ -151,6 +151,29 @@ def test_json_and_sarif(pytester: pytest.Pytester, capsys: pytest.CaptureFixture
     assert result["message"]["text"].startswith("test_a: no lifecycle marker (fix: ")
 
 
+def test_findings_cross_into_python_as_typed_objects(pytester: pytest.Pytester) -> None:
+    """Each finding is a frozen `LintFinding` with the JSON report's names,
+    not a tuple read by position."""
+    pytester.makepyfile(
+        test_a="import pytest\n@pytest.mark.gpu_0\n@pytest.mark.unit\ndef test_a(): pass\n"
+        "@pytest.mark.parametrize('x', range(3))\n@pytest.mark.gpu_0\n@pytest.mark.unit\n"
+        "def test_b(x): pass\n"
+    )
+    report = _core.lint(["test_a.py"], invocation_dir=str(pytester.path))
+    first, second = report.findings()
+    assert isinstance(first, _core.LintFinding)
+    assert (first.path, first.line, first.column) == ("test_a.py", 4, 5)
+    assert (first.code, first.severity, first.message) == ("DYN001", "error", "no lifecycle marker")
+    assert (first.tests, first.count) == (["test_a.py::test_a"], 1)
+    assert (second.line, second.tests) == (8, [f"test_a.py::test_b[{i}]" for i in range(3)])
+    assert second.count == 3
+    names = ("path", "line", "column", "code", "severity", "message", "fix", "tests", "count")
+    as_json = json.loads(report.json())["findings"]
+    assert [{n: getattr(f, n) for n in names} for f in report.findings()] == as_json
+    with pytest.raises(AttributeError):
+        first.code = "DYN002"  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -465,7 +488,7 @@ def assert_agreement(pytester: pytest.Pytester, *paths: str) -> _core.LintReport
     assert grab.result is not None, "the inner run did not validate"
     report = _core.lint(list(paths), invocation_dir=str(pytester.path))
     findings = report.findings()
-    unresolved = {t for f in findings if f[3] == "DYN900" for t in f[7]}
+    unresolved = {t for f in findings if f.code == "DYN900" for t in f.tests}
     patterns = {t: re.compile(re.escape(t).replace(r"\*", ".*") + "$") for t in unresolved}
 
     def standing_for(nodeid: str) -> set[str]:
@@ -473,7 +496,7 @@ def assert_agreement(pytester: pytest.Pytester, *paths: str) -> _core.LintReport
         return {t for t, p in patterns.items() if p.match(nodeid)}
 
     collected = {(f.nodeid, p.code) for f in grab.result.findings() for p in f.problems}
-    linted = {(t, f[3]) for f in findings if f[3] in RULE_CODES for t in f[7]}
+    linted = {(t, f.code) for f in findings if f.code in RULE_CODES for t in f.tests}
     hidden = {n for n in grab.items if standing_for(n)}
 
     assert set(report.nodeids()) - unresolved == set(grab.items) - hidden
@@ -481,7 +504,7 @@ def assert_agreement(pytester: pytest.Pytester, *paths: str) -> _core.LintReport
     for test, code in linted:
         if test in unresolved:
             assert any(test in standing_for(n) and c == code for n, c in collected), (test, code)
-    aliases = {(t, f[5]) for f in findings if f[3] == "DYN101" for t in f[7] if t not in unresolved}
+    aliases = {(t, f.message) for f in findings if f.code == "DYN101" for t in f.tests if t not in unresolved}
     used = sum(alias.tests for alias in grab.result.aliases())
     assert used >= len(aliases)
     if not unresolved:

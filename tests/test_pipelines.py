@@ -396,3 +396,27 @@ def test_items_another_plugin_reordered_are_matched_to_their_markers(suite: pyte
     reordered = [name for name, *_ in reversed(SUITE)]
     del reordered[::3]
     assert names == [name for name in reordered if name in PUSH]
+
+
+def test_the_records_take_stage_and_gating_from_the_core_selection(pytester: pytest.Pytester) -> None:
+    """The facts read each kept test's stage and gating from the core's own
+    selection: what Python keeps of them (the run's context, gating's
+    exemptions) is not handed back, so changing it does not change the records."""
+    pytester.makepyfile(test_suite=suite_source())
+    pytester.makeconftest(
+        """
+        from pytest_dynamo import _state
+
+        def pytest_deselected(items):
+            # After the selection filled Python's copies, before the facts are made.
+            config = items[0].config
+            config.stash[_state.RUN_CONTEXT]["stages"].clear()
+            config.pluginmanager.get_plugin("dynamo-gating").exempt.clear()
+        """
+    )
+    result = pytester.runpytest("--dynamo-pipeline=nightly", "--dynamo-records=r.jsonl")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    lines = [json.loads(line) for line in (pytester.path / "r.jsonl").read_text().splitlines()]
+    tests = {t["nodeid"].split("::test_")[1]: t for t in lines if t["record"] == "test"}
+    assert (tests["nightly_security"]["stage"], tests["nightly_security"]["gating"]) == ("security", False)
+    assert (tests["pr_unit"]["stage"], tests["pr_unit"]["gating"]) == ("unit", True)

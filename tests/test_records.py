@@ -200,13 +200,17 @@ def test_the_run_context_and_inventory_reach_the_run_start(pytester: pytest.Pyte
         def pytest_configure(config):
             config.stash[_state.RUN_CONTEXT] = {
                 "pipeline": "pre_merge", "stage": "unit", "framework": "vllm",
-                "stages": {"test_context.py::test_a": "unit"},
             }
             config.stash[_state.INVENTORY] = {"count": 1, "gpus": [{"name": "H100"}]}
         """
     )
     pytester.makepyfile(test_context=HEADER + "def test_a(): pass\n")
-    pytester.runpytest("--dynamo-records=r.jsonl").assert_outcomes(passed=1)
+    # The test's stage comes from the selection, in the core; the run-start
+    # line from the run's context.
+    result = pytester.runpytest(
+        "--dynamo-records=r.jsonl", "--dynamo-pipeline=pre_merge", "--dynamo-stage=unit"
+    )
+    result.assert_outcomes(passed=1)
     start, test, _ = read(pytester.path / "r.jsonl")
     assert (start["pipeline"], start["stage"], start["framework"]) == ("pre_merge", "unit", "vllm")
     assert start["gpus"] == {"count": 1, "gpus": [{"name": "H100"}]}
@@ -409,18 +413,11 @@ def test_bad_counts_are_usage_errors(
 
 
 def test_the_summary_lists_the_slowest_tests_with_their_stage(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        """
-        from pytest_dynamo import _state
-        def pytest_configure(config):
-            config.stash[_state.RUN_CONTEXT] = {"stages": {"test_slow.py::test_slow": "nightly"}}
-        """
-    )
     pytester.makepyfile(
         test_slow=HEADER + "import time\ndef test_slow(): time.sleep(0.2)\ndef test_fast(): pass\n"
     )
-    result = pytester.runpytest("--dynamo-slowest=1")
-    result.stdout.fnmatch_lines(["*= slowest 1 test =*", "*0.2?s test_slow.py::test_slow (stage: nightly)"])
+    result = pytester.runpytest("--dynamo-slowest=1", "--dynamo-pipeline=pre_merge")
+    result.stdout.fnmatch_lines(["*= slowest 1 test =*", "*0.2?s test_slow.py::test_slow (stage: unit)"])
     assert "test_fast (stage" not in result.stdout.str()
     assert "= slowest" not in pytester.runpytest("--dynamo-slowest=0").stdout.str()
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dynamo import _parallel
+from pytest_dynamo import _parallel_machine
 
 
 def gpu_parallel(config: pytest.Config) -> bool:
     """True when this run packs GPU tests: ``--dynamo-gpu-parallel``, its
     environment variable or ini key, read as the GPU-parallel run reads them."""
-    return _parallel.enabled(config)
+    return _parallel_machine.enabled(config)

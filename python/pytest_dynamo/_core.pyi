@@ -1,6 +1,6 @@
 """The Rust core of pytest-dynamo (PyO3). Typed stub with the docstrings."""
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, final
 
@@ -138,9 +138,9 @@ class Batch:
     def validate(self, retrier: str | None = None) -> Validation:
         """Apply the marker rules to every item. ``retrier`` names the plugin
         that retries flaky tests (None: ours), whose arguments ``flaky`` takes."""
-    def flaky_problems(self, retrier: str) -> list[tuple[str, str]]:
-        """``(nodeid, message)`` per test whose ``flaky`` marker the plugin named
-        ``retrier`` (rerunfailures or flaky) cannot use."""
+    def flaky_problems(self, retrier: str) -> list[FlakyProblem]:
+        """Each test whose ``flaky`` marker the plugin named ``retrier``
+        (rerunfailures or flaky) cannot use."""
     def gpu_needs(self, rules: GpuRules) -> GpuNeeds:
         """Every test's GPU need from its `gpu_N` and VRAM markers. Raises
         `ConfigError` for a VRAM marker without a number."""
@@ -202,16 +202,16 @@ class Batch:
         self,
         policy: RunPolicy,
         nodeids: Sequence[str],
-        stages: Mapping[str, str],
-        exempt: Mapping[str, str],
+        selection: Selection | None,
         default_reruns: int,
         retries: bool,
-    ) -> tuple[FactsTable, list[tuple[str, str]], list[tuple[str, str]], dict[str, int]]:
-        """The facts of the tests `nodeids` names, for their records, at once:
-        `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
-        {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
-        `exempt` to why they already do not gate; `retries` is False when
-        pytest-rerunfailures retries instead."""
+    ) -> CollectedFacts:
+        """The facts of the tests `nodeids` names, for their records, at once,
+        with what collection must know before any test runs. `selection` is
+        the run's `Batch.select` result (None: no pipeline or framework
+        selected): each kept test's stage and gating; `retries` is False
+        when pytest-rerunfailures retries instead. Raises `ValueError` for a
+        selection made over another batch."""
 
 @final
 class Validation:
@@ -548,10 +548,13 @@ class Selection:
     def non_gating(self) -> list[str]:
         """Node ids of kept tests that do not gate the pipeline."""
     @property
+    def non_gating_reason(self) -> str | None:
+        """Why the tests `non_gating` names do not gate:
+        `non-gating in the NAME pipeline (gating: EXPRESSION)`; None without
+        a pipeline that has a gating expression."""
+    @property
     def selected(self) -> int:
         """How many of the tests handed in are kept."""
-
-_LintFinding = tuple[str, int, int, str, str, str, str, list[str]]
 
 def lint(
     paths: Sequence[str],
@@ -599,8 +602,41 @@ class LintReport:
         """The findings as JSON."""
     def sarif(self) -> str:
         """The findings as SARIF 2.1.0."""
-    def findings(self) -> list[_LintFinding]:
-        """`(path, line, column, code, severity, message, fix, [nodeid])` per finding."""
+    def findings(self) -> list[LintFinding]:
+        """The findings, in the report's order (by file and place)."""
+
+@final
+class LintFinding:
+    """One finding at one place, shared by every test it concerns."""
+
+    @property
+    def path(self) -> str:
+        """The file, relative to the invocation directory when under it."""
+    @property
+    def line(self) -> int:
+        """1-based line."""
+    @property
+    def column(self) -> int:
+        """1-based column."""
+    @property
+    def code(self) -> str:
+        """The rule's code (`DYN001`, `DYN900` ...)."""
+    @property
+    def severity(self) -> str:
+        """`"error"` or `"warning"`."""
+    @property
+    def message(self) -> str:
+        """What is wrong."""
+    @property
+    def fix(self) -> str:
+        """How to fix it."""
+    @property
+    def tests(self) -> list[str]:
+        """Node ids of the tests concerned, in collection order."""
+    @property
+    def count(self) -> int:
+        """How many tests it concerns: more than `tests` lists when one of them
+        stands for parametrizations too many to expand (`name[*]`)."""
 
 # The -m grammar as stages use it, held against pytest's own in the tests.
 
@@ -815,6 +851,11 @@ def new_flow_id() -> str:
 def test_id(nodeid: str) -> str:
     """The stable id of a test: the sha256 of its node id, in hex."""
 
+def failure_reason(report: Any) -> str | None:
+    """Why a failed report failed, as the records say it: the first line of
+    the failure's message, cut short. Our retries note each earlier
+    attempt's reason with it, so one language words every reason."""
+
 @final
 class RunPolicy:
     """The run's quarantine and owners, loaded and checked once."""
@@ -849,15 +890,51 @@ class TestStart:
         environ: MutableMapping[str, str],
         variable: str,
         key: Any,
-        exempt: dict[str, str],
     ) -> TestStart:
         """`table` holds the collected tests (None before collection ends, or
         for a run without one); `environ` is `os.environ` and `variable` the
-        name the flow id goes under; `key` the stash key; `exempt` gating's
-        exemptions by node id."""
+        name the flow id goes under; `key` the stash key."""
     def test(self, item: Any) -> None:
         """Start `item`: give it its flow id (a new one for a test collection
-        did not see), and in an xdist worker its facts and exemption."""
+        did not see), and in an xdist worker its facts and exemption (the
+        table's: the pipeline's or the quarantine's)."""
+
+@final
+class CollectedFacts:
+    """The collected tests' facts, and what collection must know before any
+    test runs (`Batch.record_facts`)."""
+
+    @property
+    def table(self) -> FactsTable:
+        """Each collected test's facts and flow id, made as the test starts."""
+    @property
+    def quarantined(self) -> list[Exemption]:
+        """The tests the quarantine exempts from gating."""
+    @property
+    def problems(self) -> list[FlakyProblem]:
+        """The tests whose `flaky` marker cannot be understood."""
+    @property
+    def reruns(self) -> dict[str, int]:
+        """How many times each test marked flaky is retried, by node id."""
+
+@final
+class Exemption:
+    """A test that does not gate, and why."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def reason(self) -> str:
+        """The words gating's summary shows, e.g. `quarantined: DYN-1 (alec)`."""
+
+@final
+class FlakyProblem:
+    """A test whose `flaky` marker cannot be used, and what is wrong with it."""
+
+    @property
+    def nodeid(self) -> str: ...
+    @property
+    def message(self) -> str: ...
 
 @final
 class Recorder:

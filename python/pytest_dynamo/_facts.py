@@ -63,7 +63,7 @@ class TestFacts:
         self.environ: str | None = os.environ.get(_flow.ENV, "")
 
     def _test_start(self, table: FactsTable | None) -> TestStart:
-        return TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID, self.gating.exempt)
+        return TestStart(table, self.attach, os.environ, _flow.ENV, _flow.FLOW_ID)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -72,13 +72,14 @@ class TestFacts:
         batch = _state.batch(self.config)
         if batch is None or not session.items:
             return
-        context = self.config.stash.get(_state.RUN_CONTEXT, {})
-        stages = {str(k): str(v) for k, v in (context.get("stages") or {}).items() if v is not None}
+        # Each kept test's stage and gating: the core's own selection, not a
+        # copy made in Python.
+        selection = self.config.stash.get(_state.SELECTION, None)
         run_gating = self.gating
         nodeids = [item.nodeid for item in session.items]
-        table, quarantined, problems, self.reruns = batch.record_facts(
-            self.policy, nodeids, stages, run_gating.exempt, self.default_reruns, self.retries
-        )
+        facts = batch.record_facts(self.policy, nodeids, selection, self.default_reruns, self.retries)
+        self.reruns = facts.reruns
+        problems = facts.problems
         retrier = None if self.retries else _retries.other_retrier(self.config)
         if retrier is not None:
             # Checked whatever the validation mode: the other plugin would
@@ -89,8 +90,9 @@ class TestFacts:
             # ("no active workers"): report a failed collection instead, and
             # run nothing on any worker, so their collections still agree.
             by_file: dict[str, list[str]] = {}
-            for nodeid, message in problems:
-                by_file.setdefault(nodeid.split("::", 1)[0], []).append(f"  {nodeid}: {message}")
+            for problem in problems:
+                nodeid = problem.nodeid
+                by_file.setdefault(nodeid.split("::", 1)[0], []).append(f"  {nodeid}: {problem.message}")
             for file, found in by_file.items():
                 longrepr = "pytest-dynamo: a flaky marker it cannot use\n" + "\n".join(found)
                 report = pytest.CollectReport(nodeid=file, outcome="failed", longrepr=longrepr, result=[])
@@ -98,14 +100,14 @@ class TestFacts:
             session.items[:] = []
             return
         if problems:
-            lines = "\n".join(f"  {nodeid}: {message}" for nodeid, message in problems)
+            lines = "\n".join(f"  {problem.nodeid}: {problem.message}" for problem in problems)
             raise pytest.UsageError(
                 f"pytest-dynamo: {len(problems)} test(s) carry a flaky marker it cannot use:\n{lines}"
             )
-        for nodeid, why in quarantined:
-            run_gating.add_exemption(nodeid, why)
-        self.table = table
-        self.start = self._test_start(table)
+        for exemption in facts.quarantined:
+            run_gating.add_exemption(exemption.nodeid, exemption.reason)
+        self.table = facts.table
+        self.start = self._test_start(facts.table)
         # Our retries take over the protocol of flaky tests only: registered
         # where there are some, so other runs pay nothing per test for them.
         manager = self.config.pluginmanager

@@ -12,24 +12,21 @@ import shutil
 import tempfile
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_dynamo import _parallel_ledger, _state
-from pytest_dynamo._core import DOCS_URL, ConfigError, ParallelSettings, ParallelWorkers, probe_gpus
-from pytest_dynamo._parallel_worker import GPUS_PROPERTY
+from pytest_dynamo._core import DOCS_URL, PROPERTY_PARALLEL_GPUS, ParallelSettings, ParallelWorkers
+from pytest_dynamo._parallel_machine import Machine, enabled, gib, machine, settings
 
 PLUGIN = "dynamo-parallel"
 #: ``workerinput`` key: the run's folder and the worker plan.
 WORKER_KEY = "dynamo_parallel"
-ENV = "DYNAMO_GPU_PARALLEL"
 #: Where the last run's needs are kept for the next ``-n auto`` (the
 #: controller does not collect): under pytest's cache folder.
 NEEDS_CACHE = ("v", "dynamo", "parallel_needs")
-TRUE = ("1", "true", "yes", "on")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -48,80 +45,6 @@ def add_options(parser: pytest.Parser) -> None:
         type="bool",
         default=False,
     )
-
-
-def enabled(config: pytest.Config) -> bool:
-    """Flag, then environment, then ini."""
-    if config.getoption("dynamo_gpu_parallel", default=None):
-        return True
-    env = os.environ.get(ENV, "").strip().lower()
-    if env:
-        return env in TRUE
-    return bool(config.getini("dynamo_gpu_parallel"))
-
-
-@dataclass(frozen=True)
-class Machine:
-    """The visible GPUs in the run's order."""
-
-    #: As the outer ``CUDA_VISIBLE_DEVICES`` names them (positions when unset).
-    ids: list[str]
-    uuids: list[str | None]
-    totals_gib: list[float]
-    budgets_gib: list[float]
-
-
-def settings(config: pytest.Config) -> ParallelSettings:
-    return _state.engine(config).parallel()
-
-
-def machine(config: pytest.Config, inventory: dict[str, Any], parallel: ParallelSettings) -> Machine:
-    visible = int(inventory.get("visible") or 0)
-    # A count set by hand (--dynamo-gpus) may go beyond the devices NVML described.
-    devices = (list(inventory.get("devices") or []) + [{}] * visible)[:visible]
-    outer = inventory.get("cuda_visible_devices")
-    ids = [entry.strip() for entry in outer.split(",")] if outer is not None and outer.strip() else []
-    # The first N entries are the visible devices (CUDA stops at the first bad one).
-    ids = (ids + [str(i) for i in range(len(ids), visible)])[:visible]
-    totals: list[float] = []
-    for device in devices:
-        total = device.get("memory_total_mib")
-        if total is None:
-            if parallel.gpu_memory_gib is None:
-                raise pytest.UsageError(
-                    "pytest-dynamo: --dynamo-gpu-parallel: the GPUs' memory is unknown "
-                    f"({inventory.get('reason') or 'NVML did not say'})\n"
-                    "  fix: set [tool.pytest-dynamo.parallel] gpu_memory_gib, the budget per GPU in GiB"
-                )
-            totals.append(parallel.gpu_memory_gib)
-        else:
-            totals.append(float(total) / 1024.0)
-    uuids = [device.get("uuid") for device in devices]
-    return Machine(ids, uuids, totals, parallel.budgets_gib(totals))
-
-
-def free_gib(config: pytest.Config, found: Machine) -> list[float] | None:
-    """What NVML reports free on each visible GPU now (``check_free_memory``);
-    None when NVML cannot say (the gate then trusts the budgets)."""
-    from pytest_dynamo import _gpu
-
-    try:
-        now = probe_gpus(
-            _gpu.nvml_lib(config),
-            os.environ.get("CUDA_VISIBLE_DEVICES"),
-            None,
-            None,
-            _gpu.nvml_timeout(config),
-        )
-    except (ConfigError, ValueError, OSError):
-        return None
-    devices = now.devices
-    if len(devices) != len(found.ids):
-        return None
-    free = [f for f in (d.memory_free_mib for d in devices) if f is not None]
-    if len(free) != len(devices):
-        return None
-    return [f / 1024.0 for f in free]
 
 
 def check(config: pytest.Config) -> None:
@@ -216,9 +139,9 @@ class ControllerPlugin:
         if not n:
             gpus = "no GPU"
         elif len(budgets) == 1:
-            gpus = f"{n} GPU{'' if n == 1 else 's'} x {_gib(budgets[0])} GiB budget"
+            gpus = f"{n} GPU{'' if n == 1 else 's'} x {gib(budgets[0])} GiB budget"
         else:
-            gpus = f"{n} GPUs, budgets {', '.join(_gib(b) for b in self.machine.budgets_gib)} GiB"
+            gpus = f"{n} GPUs, budgets {', '.join(gib(b) for b in self.machine.budgets_gib)} GiB"
         line = f"dynamo parallel: {gpus}, {self.workers} worker{'' if self.workers == 1 else 's'}"
         if self.plan is not None:
             line += f" ({self.plan.gpu_slots} GPU slots, {self.plan.cpu_slots} CPU)"
@@ -258,7 +181,8 @@ class ControllerPlugin:
         result = yield
         if config.option.verbose <= 0 or not result or (report.when != "call" and not report.skipped):
             return result
-        gpus = next((v for k, v in getattr(report, "user_properties", ()) if k == GPUS_PROPERTY), None)
+        properties = getattr(report, "user_properties", ())
+        gpus = next((v for k, v in properties if k == PROPERTY_PARALLEL_GPUS), None)
         if gpus is None:
             return result
         category, letter, word = result
@@ -284,8 +208,8 @@ class ControllerPlugin:
                 busy += now - since
             lines.append(
                 f"GPU {gpu_id}: busy {busy:.1f}s ({100 * busy / wall if wall > 0 else 0:.0f}%), "
-                f"peak reserved {_gib(round(state.peak[g], 1))} "
-                f"of {_gib(round(self.machine.budgets_gib[g], 1))} GiB"
+                f"peak reserved {gib(round(state.peak[g], 1))} "
+                f"of {gib(round(self.machine.budgets_gib[g], 1))} GiB"
             )
         speedup = f" ({total / wall:.1f}x)" if wall > 0 else ""
         line = f"wall {wall:.1f}s against {total:.1f}s of test durations{speedup}"
@@ -323,10 +247,6 @@ class ControllerPlugin:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _gib(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 def register(config: pytest.Config) -> None:
     """After the GPU feature (its inventory): the controller's or a worker's side."""
     for marker, variable in settings(config).env.items():
@@ -346,9 +266,7 @@ def register(config: pytest.Config) -> None:
         return
     if not enabled(config):
         return
-    from pytest_dynamo import _selection
-
-    if _selection.planning(config):
+    if _state.planning(config):
         return  # the plan runs nothing: it prints the packing instead
     check(config)
     parallel = settings(config)
@@ -387,7 +305,7 @@ def plan_text(config: pytest.Config, items: list[pytest.Item]) -> str:
     )
     sim = core.simulate()
     workers = parallel.worker_plan(found.totals_gib, gpus, vram, None, os.cpu_count() or 1)
-    budgets = ", ".join(_gib(round(b, 1)) for b in found.budgets_gib) or "none"
+    budgets = ", ".join(gib(round(b, 1)) for b in found.budgets_gib) or "none"
     out = [
         "",
         f"GPU-parallel plan: {len(found.ids)} GPUs (budgets {budgets} GiB); -n auto starts "
@@ -405,7 +323,7 @@ def plan_text(config: pytest.Config, items: list[pytest.Item]) -> str:
         if not gpu_list:
             cpu.append(what)
             continue
-        size = "exclusive" if need is None else f"{_gib(need)} GiB"
+        size = "exclusive" if need is None else f"{gib(need)} GiB"
         for g in gpu_list:
             on.setdefault(g, []).append(f"{what} ({size})")
     for g, gpu_id in enumerate(found.ids):

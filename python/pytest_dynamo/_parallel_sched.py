@@ -12,16 +12,14 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScheduling
 
 from pytest_dynamo import _options
 from pytest_dynamo._core import GpuScheduler
-
-if TYPE_CHECKING:
-    from pytest_dynamo._parallel import ControllerPlugin
+from pytest_dynamo._parallel_machine import Controller
 
 #: Tests each worker holds: the one it runs and the next.
 AHEAD = 2
@@ -41,7 +39,7 @@ def recorded_durations(config: pytest.Config) -> dict[str, float]:
 
 
 class GpuScheduling(LoadScheduling):  # type: ignore[misc]
-    def __init__(self, config: pytest.Config, log: Any, controller: ControllerPlugin) -> None:
+    def __init__(self, config: pytest.Config, log: Any, controller: Controller) -> None:
         super().__init__(config, log)
         self.controller = controller
         #: Test indices not handed out yet, split by kind, each in dispatch order.

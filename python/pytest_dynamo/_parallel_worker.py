@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _collect, _parallel_ledger, _state
+from pytest_dynamo import _collect, _parallel_ledger, _parallel_machine, _state
 from pytest_dynamo._core import PROPERTY_PARALLEL_GPUS, ParallelSettings
 
 #: How long a waiting test sleeps between two looks at the ledger, in seconds.
@@ -148,9 +148,7 @@ class WorkerPlugin:
             time.sleep(POLL_S)
 
     def _free_gib(self) -> list[float] | None:
-        from pytest_dynamo import _parallel
-
-        return _parallel.free_gib(self.config, self.machine)
+        return _parallel_machine.free_gib(self.config, self.machine)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:

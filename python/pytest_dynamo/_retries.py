@@ -23,7 +23,7 @@ from typing import Any, Callable, cast
 import pytest
 
 from pytest_dynamo import _flow
-from pytest_dynamo._core import ATTEMPTS_ATTRIBUTE
+from pytest_dynamo._core import ATTEMPTS_ATTRIBUTE, failure_reason
 
 RETRIES = "dynamo-retries"
 
@@ -75,13 +75,6 @@ def _log(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRepo
         and not excinfo.errisinstance((pytest.skip.Exception, bdb.BdbQuit))
     ):
         item.ihook.pytest_exception_interact(node=item, call=call, report=report)
-
-
-def _reason(report: pytest.TestReport) -> str | None:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return str(crash.message)
-    return None if report.longrepr is None else str(report.longrepr)
 
 
 def _fresh_request(item: pytest.Item) -> None:
@@ -162,7 +155,7 @@ def run_with_retries(
                     teardown.outcome = "rerun"  # type: ignore[assignment]
                     _log(item, teardown_call, teardown)
                 outcome = "error" if failed.when == "setup" else "failed"
-                earlier.append((outcome, setup.duration, call_s, teardown.duration, _reason(failed)))
+                earlier.append((outcome, setup.duration, call_s, teardown.duration, failure_reason(failed)))
                 logging.getLogger(LOGGER).warning(
                     _flow.line(
                         "flaky",

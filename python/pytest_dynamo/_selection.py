@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from pytest_dynamo import _activation, _budgets, _framework, _options, _parallel, _shards, _state
+from pytest_dynamo import (
+    _activation,
+    _budgets,
+    _framework,
+    _options,
+    _parallel,
+    _parallel_machine,
+    _shards,
+    _state,
+)
 from pytest_dynamo._core import DOCS_URL, ConfigError, Engine
 from pytest_dynamo._gating import GATING, Gating
 
@@ -149,7 +158,6 @@ class SelectionPlugin:
             raise _options.usage_error(err) from None
         pipeline = _options.get(config, "dynamo_pipeline", env="DYNAMO_PIPELINE").strip() or None
         stage = _options.get(config, "dynamo_stage", env="DYNAMO_STAGE").strip() or None
-        self.gating_expr = "all"
         if pipeline is None and stage is not None:
             raise pytest.UsageError(
                 f"pytest-dynamo: the stage '{stage}' was given without a pipeline\n"
@@ -161,13 +169,11 @@ class SelectionPlugin:
             except ConfigError as err:
                 raise _options.usage_error(err) from None
             pipeline, stage = resolved.pipeline, resolved.stage
-            for described in self.pipelines.describe():
-                if described.name == pipeline and described.gating is not None:
-                    self.gating_expr = described.gating
         self.pipeline: str | None = pipeline
         self.stage: str | None = stage
         self.framework, self.why = _framework.choose(config, self.pipelines)
         self.plan = _flag(config, "dynamo_plan")
+        config.stash[_state.PLANNING] = self.plan
         if self.plan and config.getoption("numprocesses", default=None):
             raise pytest.UsageError(
                 "pytest-dynamo: --dynamo-plan runs no test, so it needs no xdist workers\n  fix: drop -n"
@@ -222,19 +228,23 @@ class SelectionPlugin:
                     self.pipeline,
                     self.stage,
                     self.framework,
-                    positions(items, batched),
+                    _state.positions(items, batched),
                     self._durations(),
                     shards=shards.shard.count if shards is not None else 1,
                     gpu_parallel=_budgets.gpu_parallel(self.config),
                 )
             except ConfigError as err:
                 raise _options.usage_error(err) from None
-            parallel = _parallel.enabled(self.config)
+            parallel = _parallel_machine.enabled(self.config)
             if shards is not None or parallel:
                 planned = items
                 if self.active:
                     keep = batch.select(
-                        self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
+                        self.pipelines,
+                        self.pipeline,
+                        self.stage,
+                        self.framework,
+                        _state.positions(items, batched),
                     ).keep()
                     planned = list(compress(items, keep))
                 if shards is not None:
@@ -246,8 +256,10 @@ class SelectionPlugin:
         if not self.active:
             return
         result = batch.select(
-            self.pipelines, self.pipeline, self.stage, self.framework, positions(items, batched)
+            self.pipelines, self.pipeline, self.stage, self.framework, _state.positions(items, batched)
         )
+        # The facts take each kept test's stage and gating from the core's own result.
+        self.config.stash[_state.SELECTION] = result
         before = len(batch) - len(items)
         keep = result.keep()
         kept = list(compress(items, keep))
@@ -259,8 +271,8 @@ class SelectionPlugin:
                     stages.setdefault(item.nodeid, stage)
                     item.user_properties.append((STAGE_PROPERTY, stage))
         non_gating = result.non_gating()
-        if non_gating:
-            reason = f"non-gating in the {self.pipeline} pipeline (gating: {self.gating_expr})"
+        reason = result.non_gating_reason
+        if non_gating and reason is not None:
             by_id = {item.nodeid: item for item in kept}
             gating = self._gating()
             for nodeid in non_gating:
@@ -404,20 +416,9 @@ def _first_line(report: pytest.CollectReport) -> str:
     return errors[-1] if errors else (lines[0] if lines else "")
 
 
-def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[int] | None:
-    """The batch index of each item pytest still runs; None when that is the
-    whole batch in order (no -m, -k or reordering plugin). Items are matched
-    by identity, which also tells apart tests that share a node id."""
-    if len(items) == len(batched) and all(map(operator.is_, items, batched)):
-        return None
-    index = dict(zip(map(id, batched), range(len(batched))))
-    return list(map(index.__getitem__, map(id, items)))
-
-
 def planning(config: pytest.Config) -> bool:
     """True when this run prints the plan instead of running tests."""
-    plugin = config.pluginmanager.get_plugin(SELECTION)
-    return isinstance(plugin, SelectionPlugin) and plugin.plan
+    return _state.planning(config)
 
 
 def select(config: pytest.Config, items: list[pytest.Item], batched: Sequence[pytest.Item]) -> None:

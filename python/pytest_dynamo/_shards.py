@@ -88,19 +88,29 @@ def _number(environ: Mapping[str, str], name: str, low: int, why: str) -> int:
         raise _usage(f"--dynamo-shard=auto: {name}={environ[name]}: {err} ({why})") from None
 
 
+#: The CI systems ``--dynamo-shard=auto`` reads, and the variables that say one is in use.
+CI_VARIABLES = (
+    ("GitLab", ("CI_NODE_INDEX", "CI_NODE_TOTAL")),
+    ("Kubernetes", ("JOB_COMPLETION_INDEX",)),
+    ("Slurm", ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")),
+)
+
+
 def from_ci(environ: Mapping[str, str], count_setting: tuple[str, str]) -> Shard:
     """The shard the CI's own variables name: GitLab ``parallel:``, a Kubernetes
     Indexed Job, a Slurm job array. None of them, more than one, or a missing
     or inconsistent variable is a usage error naming the variables."""
-    found = [
-        name
-        for name, names in (
-            ("GitLab", ("CI_NODE_INDEX", "CI_NODE_TOTAL")),
-            ("Kubernetes", ("JOB_COMPLETION_INDEX",)),
-            ("Slurm", ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")),
-        )
-        if any(environ.get(n, "").strip() for n in names)
-    ]
+    ci = _which_ci(environ)
+    if ci == "GitLab":
+        return _gitlab(environ)
+    if ci == "Kubernetes":
+        return _kubernetes(environ, count_setting)
+    return _slurm(environ)
+
+
+def _which_ci(environ: Mapping[str, str]) -> str:
+    """The one CI whose shard variables are set."""
+    found = [name for name, names in CI_VARIABLES if any(environ.get(n, "").strip() for n in names)]
     if not found:
         raise _usage(
             "--dynamo-shard=auto: no CI shard variables are set; it reads CI_NODE_INDEX and "
@@ -114,37 +124,47 @@ def from_ci(environ: Mapping[str, str], count_setting: tuple[str, str]) -> Shard
             f"--dynamo-shard=auto: the variables of {' and '.join(found)} are both set, so the shard is "
             "ambiguous\n  fix: give --dynamo-shard=K/N, or unset the other CI's variables"
         )
-    ci = found[0]
-    if ci == "GitLab":
-        missing = [n for n in ("CI_NODE_INDEX", "CI_NODE_TOTAL") if not environ.get(n, "").strip()]
-        if missing:
-            raise _usage(
-                "--dynamo-shard=auto: GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; "
-                f"{missing[0]} is missing"
-            )
-        index = _number(environ, "CI_NODE_INDEX", 1, "GitLab's index is 1-based")
-        total = _number(environ, "CI_NODE_TOTAL", 1, "the job's parallel: count")
-        if index > total:
-            raise _usage(f"--dynamo-shard=auto: CI_NODE_INDEX={index} is above CI_NODE_TOTAL={total}")
-        return Shard(index, total, f"GitLab CI_NODE_INDEX={index}, CI_NODE_TOTAL={total}")
-    if ci == "Kubernetes":
-        index0 = _number(environ, "JOB_COMPLETION_INDEX", 0, "the Indexed Job's index is 0-based")
-        value, where = count_setting
-        if not value.strip():
-            raise _usage(
-                f"--dynamo-shard=auto: JOB_COMPLETION_INDEX={index0} is set but not the shard count\n"
-                "  fix: pass --dynamo-shard-count=N or set DYNAMO_SHARD_COUNT (the Job's completions)"
-            )
-        try:
-            count = _numbers.parse(value, 1, MAX_SHARDS)
-        except ValueError as err:
-            raise _usage(f"{where}: {err}") from None
-        if index0 >= count:
-            raise _usage(
-                f"--dynamo-shard=auto: JOB_COMPLETION_INDEX={index0} (0-based) is not below "
-                f"the shard count {count} ({where})"
-            )
-        return Shard(index0 + 1, count, f"Kubernetes JOB_COMPLETION_INDEX={index0}, {where}")
+    return found[0]
+
+
+def _gitlab(environ: Mapping[str, str]) -> Shard:
+    """GitLab ``parallel:``: a 1-based index and the count."""
+    missing = [n for n in ("CI_NODE_INDEX", "CI_NODE_TOTAL") if not environ.get(n, "").strip()]
+    if missing:
+        raise _usage(
+            "--dynamo-shard=auto: GitLab sets CI_NODE_INDEX and CI_NODE_TOTAL together; "
+            f"{missing[0]} is missing"
+        )
+    index = _number(environ, "CI_NODE_INDEX", 1, "GitLab's index is 1-based")
+    total = _number(environ, "CI_NODE_TOTAL", 1, "the job's parallel: count")
+    if index > total:
+        raise _usage(f"--dynamo-shard=auto: CI_NODE_INDEX={index} is above CI_NODE_TOTAL={total}")
+    return Shard(index, total, f"GitLab CI_NODE_INDEX={index}, CI_NODE_TOTAL={total}")
+
+
+def _kubernetes(environ: Mapping[str, str], count_setting: tuple[str, str]) -> Shard:
+    """A Kubernetes Indexed Job: a 0-based index; the count from our own setting."""
+    index0 = _number(environ, "JOB_COMPLETION_INDEX", 0, "the Indexed Job's index is 0-based")
+    value, where = count_setting
+    if not value.strip():
+        raise _usage(
+            f"--dynamo-shard=auto: JOB_COMPLETION_INDEX={index0} is set but not the shard count\n"
+            "  fix: pass --dynamo-shard-count=N or set DYNAMO_SHARD_COUNT (the Job's completions)"
+        )
+    try:
+        count = _numbers.parse(value, 1, MAX_SHARDS)
+    except ValueError as err:
+        raise _usage(f"{where}: {err}") from None
+    if index0 >= count:
+        raise _usage(
+            f"--dynamo-shard=auto: JOB_COMPLETION_INDEX={index0} (0-based) is not below "
+            f"the shard count {count} ({where})"
+        )
+    return Shard(index0 + 1, count, f"Kubernetes JOB_COMPLETION_INDEX={index0}, {where}")
+
+
+def _slurm(environ: Mapping[str, str]) -> Shard:
+    """A Slurm job array: contiguous task ids from a first one by a step."""
     names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN")
     missing = [n for n in names if not environ.get(n, "").strip()]
     if missing:
@@ -229,11 +249,14 @@ class ShardsPlugin:
         pipeline, stage = context.get("pipeline"), context.get("stage")
         batch = _state.batch(self.config)
         if batch is not None and pipeline and stage and _budgets.gpu_parallel(self.config):
-            from pytest_dynamo._selection import positions
-
             try:
                 plan = batch.partition_packed(
-                    positions(items, batched), self.shard.count, self.group, pipeline, stage, self.durations
+                    _state.positions(items, batched),
+                    self.shard.count,
+                    self.group,
+                    pipeline,
+                    stage,
+                    self.durations,
                 )
                 self.balance = "GPU packing on the stage's machine"
                 return plan

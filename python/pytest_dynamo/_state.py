@@ -8,15 +8,20 @@ inventory, and the records read them.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from pytest_dynamo import _options
-from pytest_dynamo._core import Batch, ConfigError, Engine
+from pytest_dynamo._core import Batch, ConfigError, Engine, Selection
 
 ENGINE = pytest.StashKey[Engine]()
 BATCH = pytest.StashKey[Batch]()
+#: The run's selection by pipeline, stage and framework, as the core made it:
+#: the facts take each kept test's stage and gating from it, in the core.
+SELECTION = pytest.StashKey[Selection]()
 #: What this run is: ``{"pipeline": ..., "stage": ..., "framework": ...}`` (JSON-able).
 RUN_CONTEXT = pytest.StashKey[dict[str, Any]]()
 #: The GPU inventory the probe found (JSON-able), the same on every xdist worker.
@@ -29,6 +34,9 @@ TEST_RECORDS = pytest.StashKey[list[str]]()
 RUN_END = pytest.StashKey[str]()
 #: Values computed once on the xdist controller and handed to every worker.
 FOR_WORKERS = pytest.StashKey[dict[str, Any]]()
+#: True when this run prints the plan instead of running tests (set by the
+#: selection at configure time, read by the features registered after it).
+PLANNING = pytest.StashKey[bool]()
 
 
 def load_engine(config: pytest.Config) -> Engine:
@@ -48,6 +56,21 @@ def engine(config: pytest.Config) -> Engine:
 
 def batch(config: pytest.Config) -> Batch | None:
     return config.stash.get(BATCH, None)
+
+
+def planning(config: pytest.Config) -> bool:
+    """True when this run prints the plan (``--dynamo-plan``) instead of running tests."""
+    return config.stash.get(PLANNING, False)
+
+
+def positions(items: Sequence[pytest.Item], batched: Sequence[pytest.Item]) -> list[int] | None:
+    """The batch index of each item pytest still runs; None when that is the
+    whole batch in order (no -m, -k or reordering plugin). Items are matched
+    by identity, which also tells apart tests that share a node id."""
+    if len(items) == len(batched) and all(map(operator.is_, items, batched)):
+        return None
+    index = dict(zip(map(id, batched), range(len(batched))))
+    return list(map(index.__getitem__, map(id, items)))
 
 
 def is_worker(config: pytest.Config) -> bool:

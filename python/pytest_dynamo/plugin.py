@@ -16,6 +16,7 @@ from pytest_dynamo import (
     _gpu,
     _options,
     _parallel,
+    _parallel_machine,
     _parallel_worker,
     _records,
     _selection,
@@ -143,7 +144,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     # -n auto with --dynamo-gpu-parallel: as many workers as tests fit at once.
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or not _activation.is_active(config):
         return None
-    return _parallel.auto_workers(config) if _parallel.enabled(config) else None
+    return _parallel.auto_workers(config) if _parallel_machine.enabled(config) else None
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::history::read::{self, Parsed};
+use crate::history::{parse_line, Parsed};
 
 /// Upper bounds of the test-duration histogram, in seconds: unit tests to soak tests.
 pub const DURATION_BUCKETS: [f64; 12] = [
@@ -142,7 +142,7 @@ impl Metrics {
         let mut peak: Option<f64> = None;
         let (mut n_flaky, mut n_quarantined) = (0, 0);
         for line in records {
-            let Ok(Some(Parsed::Test(t))) = read::parse_line(line.as_bytes()) else {
+            let Ok(Some(Parsed::Test(t))) = parse_line(line.as_bytes()) else {
                 encoded.corrupt += 1;
                 continue;
             };
@@ -189,7 +189,7 @@ impl Metrics {
             pipeline: pipeline.to_string(),
         };
         let mut end_time = now;
-        if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| read::parse_line(l.as_bytes())) {
+        if let Some(Ok(Some(Parsed::End(e)))) = run_end.map(|l| parse_line(l.as_bytes())) {
             self.wall.get_or_create(&run).set(e.wall_s);
             self.exit.get_or_create(&run).set(e.exit_status);
             end_time = e.finished_at.unwrap_or(now);

@@ -1,7 +1,7 @@
 //! Quarantine advice: flaky tests to quarantine, and quarantined tests to
 //! release after K consecutive passes, written as a change to the quarantine
 //! file (`[[quarantine]]` tables with `test`, `reason`, `owner`, `ticket`,
-//! `expires`; `test` is a node id or a node-id pattern, see `crate::policy::glob`).
+//! `expires`; `test` is a node id or a node-id pattern, see `policy/glob.rs`).
 //!
 //! The file's format belongs to the records feature; this reader only needs
 //! `test`, keeps every other key as it is, and edits the file with
@@ -309,7 +309,7 @@ pub fn render_entry(e: &Entry) -> String {
 mod tests {
     use super::*;
     // Whether an entry's `test` names a test: the dialect the run and owners use.
-    use crate::policy::glob::names as matches;
+    use crate::policy::names as matches;
 
     const FILE: &str = "# quarantined tests\n\n[[quarantine]]\ntest = \"tests/a.py::test_x\"\nreason = \"flaky\"\nowner = \"alec\"\nticket = \"DYN-1\"\nexpires = \"2026-04-01\"\n\n[[quarantine]] # whole module\ntest = \"tests/b.py::*\"\nreason = \"port clash\"\nowner = \"ishan\"\nticket = \"DYN-2\"\nexpires = 2026-05-01\n";
 

@@ -12,7 +12,7 @@ use crate::analytics::flakiness::{self, TrendPoint, Verdict};
 use crate::analytics::quarantine_advice::{self, Entry, QuarantineFile};
 use crate::history::timestamp;
 use crate::history::{History, Inputs};
-use crate::policy::glob::Names;
+use crate::policy::Names;
 
 pub const NO_OWNER: &str = "(no owner)";
 

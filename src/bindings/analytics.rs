@@ -84,7 +84,7 @@ impl History {
         paths: Vec<PathBuf>,
         max_decompressed: Option<u64>,
     ) -> PyResult<History> {
-        let limit = max_decompressed.unwrap_or(crate::history::read::MAX_DECOMPRESSED);
+        let limit = max_decompressed.unwrap_or(crate::history::MAX_DECOMPRESSED);
         let inner = py.detach(|| history::History::load(&paths, limit))?;
         Ok(History {
             inner: Arc::new(inner),

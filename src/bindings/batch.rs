@@ -13,7 +13,7 @@ use crate::bindings::convert::ConfigError;
 use crate::bindings::gpu::{GpuRules, Hardware, PyInventory, VramBudget};
 use crate::bindings::parallel_run::GpuNeeds;
 use crate::bindings::pipeline::{Pipelines, Selection};
-use crate::bindings::records::{FactsTable, PyFacts, RunPolicy};
+use crate::bindings::records::{CollectedFacts, FactsTable, FlakyProblem, RunPolicy};
 use crate::bindings::shards::ShardPlan;
 use crate::bindings::validation::Validation;
 use crate::clock::Date;
@@ -23,8 +23,7 @@ use crate::gpu::requirement::{self, Requirements};
 use crate::gpu::Rules;
 use crate::parallel::Placement;
 use crate::policy::retries::Retrier;
-use crate::records::durations;
-use crate::records::facts_table;
+use crate::records::{self, Kept, Selected};
 use crate::selection::budgets;
 use crate::selection::plan;
 use crate::selection::{self, Reason};
@@ -101,7 +100,7 @@ impl Batch {
         }
         let inner = py.detach(|| {
             let known = match &durations {
-                Some(path) => durations::read(path)?,
+                Some(path) => records::read_durations(path)?,
                 None => BTreeMap::new(),
             };
             let mut tests = Vec::with_capacity(positions.len());
@@ -144,15 +143,16 @@ impl Batch {
         Ok(Validation { inner })
     }
 
-    /// `(nodeid, message)` per test whose `flaky` marker the plugin named
-    /// `retrier` (rerunfailures or flaky) cannot use.
-    fn flaky_problems(&self, py: Python<'_>, retrier: &str) -> PyResult<Vec<(String, String)>> {
+    /// Each test whose `flaky` marker the plugin named `retrier`
+    /// (rerunfailures or flaky) cannot use.
+    fn flaky_problems(&self, py: Python<'_>, retrier: &str) -> PyResult<Vec<FlakyProblem>> {
         let Some(retrier) = Retrier::named(Some(retrier)) else {
             return Err(PyValueError::new_err(format!(
                 "unknown retrier {retrier:?}: rerunfailures or flaky"
             )));
         };
-        Ok(py.detach(|| marker_args::flaky_problems(retrier, &self.items)))
+        let problems = py.detach(|| marker_args::flaky_problems(retrier, &self.items));
+        Ok(problems.into_iter().map(FlakyProblem::from).collect())
     }
 
     /// The packages the batch's markers need (frameworks, `[packages]`), to
@@ -260,7 +260,7 @@ impl Batch {
             let verdicts =
                 selection::select(taxonomy, &req, &self.items, &self.resolved, &positions);
             let mut keep = Vec::with_capacity(verdicts.len());
-            let mut kept_stages = Vec::new();
+            let mut kept = Vec::new();
             let mut counts: HashMap<Reason, usize> = HashMap::new();
             let mut non_gating = Vec::new();
             for (v, &at) in verdicts.iter().zip(&positions) {
@@ -268,7 +268,11 @@ impl Batch {
                 if let Some(r) = v.reason {
                     *counts.entry(r).or_default() += 1;
                 } else {
-                    kept_stages.push(v.stage);
+                    kept.push(Kept {
+                        position: at,
+                        stage: v.stage,
+                        gating: v.gating,
+                    });
                     if !v.gating {
                         non_gating.push(self.items[at].nodeid.clone());
                     }
@@ -282,12 +286,25 @@ impl Batch {
                 .pipeline
                 .map(|p| p.stages.iter().map(|s| s.name.clone()).collect())
                 .unwrap_or_default();
+            // The pipeline's own words for its non-gating tests, in the
+            // summary, the records and pytest's last line alike.
+            let non_gating_reason = req.pipeline.and_then(|p| {
+                let gating = p.gating.as_ref()?;
+                Some(format!(
+                    "non-gating in the {} pipeline (gating: {})",
+                    p.name, gating.text
+                ))
+            });
             Selection {
                 keep,
-                stage_names,
-                kept_stages,
                 counts,
                 non_gating,
+                kept: Arc::new(Selected {
+                    stage_names,
+                    kept,
+                    non_gating: non_gating_reason,
+                }),
+                items: Arc::clone(&self.items),
             }
         });
         Ok(selection)
@@ -328,7 +345,7 @@ impl Batch {
         let taxonomy = &self.engine.taxonomy;
         let text = py.detach(|| {
             let known = match &durations {
-                Some(path) => durations::read(path)?.into_iter().collect(),
+                Some(path) => records::read_durations(path)?.into_iter().collect(),
                 None => HashMap::new(),
             };
             let plan = plan::build(
@@ -359,24 +376,23 @@ impl Batch {
         Ok(text)
     }
 
-    /// The facts of the tests `nodeids` names, for their records, at once:
-    /// `(facts table, [(nodeid, quarantine exemption)], [(nodeid, problem)],
-    /// {nodeid: retries} of the tests marked flaky)`. `stages` maps node ids to their stage,
-    /// `exempt` to why they already do not gate; `retries` is False when
-    /// pytest-rerunfailures retries instead.
-    #[pyo3(signature = (policy, nodeids, stages, exempt, default_reruns, retries))]
-    #[allow(clippy::too_many_arguments)]
+    /// The facts of the tests `nodeids` names, for their records, at once,
+    /// with what collection must know before any test runs. `selection` is
+    /// the run's `Batch.select` result (None: no pipeline or framework
+    /// selected): each kept test's stage and gating; `retries` is False
+    /// when pytest-rerunfailures retries instead. Raises `ValueError` for a
+    /// selection made over another batch.
+    #[pyo3(signature = (policy, nodeids, selection, default_reruns, retries))]
     fn record_facts(
         &self,
         py: Python<'_>,
         policy: &RunPolicy,
         nodeids: Vec<String>,
-        stages: HashMap<String, String>,
-        exempt: HashMap<String, String>,
+        selection: Option<&Selection>,
         default_reruns: u32,
         retries: bool,
-    ) -> PyFacts {
-        let policy = facts_table::Policy {
+    ) -> PyResult<CollectedFacts> {
+        let policy = records::FactsPolicy {
             engine: Arc::clone(&self.engine),
             owners: Arc::clone(&policy.owners),
             quarantine: Arc::clone(&policy.quarantine),
@@ -384,17 +400,22 @@ impl Batch {
             default_reruns,
             retries,
         };
+        if selection.is_some_and(|s| !Arc::ptr_eq(&s.items, &self.items)) {
+            return Err(PyValueError::new_err(
+                "the selection was made over another batch: pass this batch's own Batch.select result",
+            ));
+        }
         let (items, resolved) = (Arc::clone(&self.items), Arc::clone(&self.resolved));
-        let (inner, checks) =
-            py.detach(|| facts_table::Table::new(policy, items, resolved, nodeids, stages, exempt));
-        let reruns = checks.reruns.into_iter().collect();
-        (
+        let selected = selection.map(|s| Arc::clone(&s.kept));
+        let (inner, checks) = py.detach(|| {
+            records::FactsTable::new(policy, items, resolved, nodeids, selected.as_deref())
+        });
+        CollectedFacts::new(
+            py,
             FactsTable {
                 inner: Arc::new(inner),
             },
-            checks.quarantined,
-            checks.problems,
-            reruns,
+            checks,
         )
     }
 }

@@ -16,8 +16,8 @@ use crate::bindings::pytest::collect;
 use crate::bindings::records::RunPolicy;
 use crate::engine;
 use crate::gpu::Rules;
-use crate::selection::framework::Frameworks;
 use crate::selection::pipeline;
+use crate::selection::Frameworks;
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::resolution::Groups;
 

@@ -8,17 +8,69 @@ use pyo3::prelude::*;
 use crate::lint::run;
 use crate::lint::{report, Request, Severity};
 
-/// `(path, line, column, code, severity, message, fix, [nodeid])`.
-type PyLintFinding = (
-    String,
-    u32,
-    u32,
-    String,
-    String,
-    String,
-    String,
-    Vec<String>,
-);
+/// One finding at one place, shared by every test it concerns.
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct LintFinding {
+    inner: crate::lint::Finding,
+}
+
+#[pymethods]
+impl LintFinding {
+    /// The file, relative to the invocation directory when under it.
+    #[getter]
+    fn path(&self) -> String {
+        self.inner.path.clone()
+    }
+
+    /// 1-based line.
+    #[getter]
+    fn line(&self) -> u32 {
+        self.inner.pos.line
+    }
+
+    /// 1-based column.
+    #[getter]
+    fn column(&self) -> u32 {
+        self.inner.pos.col
+    }
+
+    /// The rule's code (`DYN001`, `DYN900` ...).
+    #[getter]
+    fn code(&self) -> &'static str {
+        self.inner.code
+    }
+
+    /// `"error"` or `"warning"`.
+    #[getter]
+    fn severity(&self) -> &'static str {
+        self.inner.severity.as_str()
+    }
+
+    /// What is wrong.
+    #[getter]
+    fn message(&self) -> String {
+        self.inner.message.clone()
+    }
+
+    /// How to fix it.
+    #[getter]
+    fn fix(&self) -> String {
+        self.inner.fix.clone()
+    }
+
+    /// Node ids of the tests concerned, in collection order.
+    #[getter]
+    fn tests(&self) -> Vec<String> {
+        self.inner.tests.clone()
+    }
+
+    /// How many tests it concerns: more than `tests` lists when one of them
+    /// stands for parametrizations too many to expand (`name[*]`).
+    #[getter]
+    fn count(&self) -> u64 {
+        self.inner.count
+    }
+}
 
 /// What `lint` found: findings grouped by place, and counts.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
@@ -116,23 +168,12 @@ impl LintReport {
         report::sarif(&self.inner)
     }
 
-    /// `(path, line, column, code, severity, message, fix, [nodeid])` per finding.
-    fn findings(&self) -> Vec<PyLintFinding> {
+    /// The findings, in the report's order (by file and place).
+    fn findings(&self) -> Vec<LintFinding> {
         self.inner
             .findings
             .iter()
-            .map(|f| {
-                (
-                    f.path.clone(),
-                    f.pos.line,
-                    f.pos.col,
-                    f.code.to_string(),
-                    f.severity.as_str().to_string(),
-                    f.message.clone(),
-                    f.fix.clone(),
-                    f.tests.clone(),
-                )
-            })
+            .map(|f| LintFinding { inner: f.clone() })
             .collect()
     }
 }

@@ -46,7 +46,7 @@ mod _core {
     };
 
     #[pymodule_export]
-    use crate::bindings::lint::{lint, LintReport};
+    use crate::bindings::lint::{lint, LintFinding, LintReport};
     #[pymodule_export]
     use crate::bindings::parallel::{GpuAssignment, GpuScheduler, ParallelSimulation};
     #[pymodule_export]
@@ -65,11 +65,13 @@ mod _core {
     #[pymodule_export]
     use crate::bindings::fix::{advice_fix, lint_fix, FileFix, FixReport};
     #[pymodule_export]
+    use crate::bindings::pytest::report::failure_reason;
+    #[pymodule_export]
     use crate::bindings::pytest::test_start::TestStart;
     #[pymodule_export]
     use crate::bindings::records::{
-        new_flow_id, new_run_id, test_id, ExpiredQuarantine, FactsTable, FlakyTest,
-        QuarantinedTest, Recorder, RunPolicy, SlowTest, WriteError,
+        new_flow_id, new_run_id, test_id, CollectedFacts, Exemption, ExpiredQuarantine, FactsTable,
+        FlakyProblem, FlakyTest, QuarantinedTest, Recorder, RunPolicy, SlowTest, WriteError,
     };
     #[pymodule_export]
     use crate::bindings::shards::{partition_shards, ShardPlan};

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::parallel::simulate::{simulate, Simulation};
 use crate::parallel::{
-    Assignment, ParallelConfig, Placement, Resources, Scheduler, TestSpec, UnknownVram,
+    simulate, Assignment, ParallelConfig, Placement, Resources, Scheduler, Simulation, TestSpec,
+    UnknownVram,
 };
 
 fn unknown_vram(value: &Bound<'_, PyAny>) -> PyResult<UnknownVram> {

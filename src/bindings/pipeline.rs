@@ -12,10 +12,12 @@ use pyo3::types::{PyList, PyString};
 
 use crate::engine;
 use crate::error::Error;
+use crate::records::Selected;
 use crate::selection::changes;
-use crate::selection::framework::{Agnostic, Frameworks};
 use crate::selection::pipeline;
+use crate::selection::{Agnostic, Frameworks};
 use crate::selection::{FrameworkFilter, Request};
+use crate::taxonomy::marker::Item;
 
 /// The pipelines, stages and framework rules of one run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
@@ -29,11 +31,14 @@ pub struct Pipelines {
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct Selection {
     pub(crate) keep: Vec<bool>,
-    pub(crate) stage_names: Vec<String>,
-    /// For each kept test, in order: the first stage that selects it.
-    pub(crate) kept_stages: Vec<Option<usize>>,
     pub(crate) counts: Vec<(&'static str, usize)>,
     pub(crate) non_gating: Vec<String>,
+    /// The kept tests' stages and gating: `Batch.record_facts` takes them
+    /// from here, so they do not go through Python and back.
+    pub(crate) kept: Arc<Selected>,
+    /// The batch's items the positions in `kept` index: only that batch's
+    /// `record_facts` may read them.
+    pub(crate) items: Arc<Vec<Item>>,
 }
 
 /// A stage of a pipeline, as configured.
@@ -231,13 +236,14 @@ impl Selection {
     fn stages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         // One string object per stage, shared by every test in it.
         let names: Vec<Bound<'py, PyString>> = self
+            .kept
             .stage_names
             .iter()
             .map(|n| PyString::new(py, n))
             .collect();
         let none = py.None().into_bound(py);
-        let entries = self.kept_stages.iter().map(|s| match s {
-            Some(i) => names[*i].clone().into_any(),
+        let entries = self.kept.kept.iter().map(|k| match k.stage {
+            Some(i) => names[i].clone().into_any(),
             None => none.clone(),
         });
         PyList::new(py, entries)
@@ -251,6 +257,14 @@ impl Selection {
     /// Node ids of kept tests that do not gate the pipeline.
     fn non_gating(&self) -> Vec<String> {
         self.non_gating.clone()
+    }
+
+    /// Why the tests `non_gating` names do not gate:
+    /// `non-gating in the NAME pipeline (gating: EXPRESSION)`; None without
+    /// a pipeline that has a gating expression.
+    #[getter]
+    fn non_gating_reason(&self) -> Option<String> {
+        self.kept.non_gating.clone()
     }
 
     /// How many of the tests handed in are kept.

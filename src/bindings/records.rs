@@ -11,33 +11,100 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use crate::bindings::pytest::report;
 use crate::clock::Date;
 use crate::error::Error;
-use crate::policy::owners::Owners;
-use crate::policy::quarantine::Quarantine;
-use crate::records::durations;
-use crate::records::facts_table;
-use crate::records::git;
-use crate::records::properties;
-use crate::records::record::{Phase, PhaseReport, ReportOutcome};
-use crate::records::recorder::{self, RunContext};
+use crate::policy::{Owners, Quarantine};
+use crate::records::{self, properties, Phase, PhaseReport, ReportOutcome, RunContext};
 
-/// The facts table, quarantine exemptions, marker problems, retries of flaky tests.
-pub(crate) type PyFacts = (
-    FactsTable,
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-    foldhash::HashMap<String, u32>,
-);
+/// The collected tests' facts, and what collection must know before any
+/// test runs (`Batch.record_facts`).
+#[pyclass(frozen, module = "pytest_dynamo._core")]
+pub struct CollectedFacts {
+    table: Py<FactsTable>,
+    quarantined: Vec<Py<Exemption>>,
+    problems: Vec<Py<FlakyProblem>>,
+    reruns: foldhash::HashMap<String, u32>,
+}
+
+impl CollectedFacts {
+    pub(crate) fn new(
+        py: Python<'_>,
+        table: FactsTable,
+        checks: records::FactsChecks,
+    ) -> PyResult<Self> {
+        Ok(CollectedFacts {
+            table: Py::new(py, table)?,
+            quarantined: checks
+                .quarantined
+                .into_iter()
+                .map(|(nodeid, reason)| Py::new(py, Exemption { nodeid, reason }))
+                .collect::<PyResult<_>>()?,
+            problems: checks
+                .problems
+                .into_iter()
+                .map(|p| Py::new(py, FlakyProblem::from(p)))
+                .collect::<PyResult<_>>()?,
+            reruns: checks.reruns.into_iter().collect(),
+        })
+    }
+}
+
+#[pymethods]
+impl CollectedFacts {
+    /// Each collected test's facts and flow id, made as the test starts.
+    #[getter]
+    fn table(&self, py: Python<'_>) -> Py<FactsTable> {
+        self.table.clone_ref(py)
+    }
+
+    /// The tests the quarantine exempts from gating.
+    #[getter]
+    fn quarantined(&self, py: Python<'_>) -> Vec<Py<Exemption>> {
+        self.quarantined.iter().map(|e| e.clone_ref(py)).collect()
+    }
+
+    /// The tests whose `flaky` marker cannot be understood.
+    #[getter]
+    fn problems(&self, py: Python<'_>) -> Vec<Py<FlakyProblem>> {
+        self.problems.iter().map(|p| p.clone_ref(py)).collect()
+    }
+
+    /// How many times each test marked flaky is retried, by node id.
+    #[getter]
+    fn reruns(&self) -> foldhash::HashMap<String, u32> {
+        self.reruns.clone()
+    }
+}
+
+/// A test that does not gate, and why.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct Exemption {
+    pub nodeid: String,
+    /// The words gating's summary shows, e.g. `quarantined: DYN-1 (alec)`.
+    pub reason: String,
+}
+
+/// A test whose `flaky` marker cannot be used, and what is wrong with it.
+#[pyclass(frozen, get_all, module = "pytest_dynamo._core")]
+pub struct FlakyProblem {
+    pub nodeid: String,
+    pub message: String,
+}
+
+impl From<(String, String)> for FlakyProblem {
+    fn from((nodeid, message): (String, String)) -> Self {
+        FlakyProblem { nodeid, message }
+    }
+}
 
 /// Each collected test's facts JSON and flow id, made in the core as the
 /// test starts: a Python tuple per test made at collection would cost a large
 /// suite garbage-collection time.
 #[pyclass(frozen, module = "pytest_dynamo._core")]
 pub struct FactsTable {
-    pub(crate) inner: Arc<facts_table::Table>,
+    pub(crate) inner: Arc<records::FactsTable>,
 }
 
 impl FactsTable {
-    pub fn table(&self) -> Arc<facts_table::Table> {
+    pub fn table(&self) -> Arc<records::FactsTable> {
         Arc::clone(&self.inner)
     }
 }
@@ -170,10 +237,10 @@ struct StartContext {
 /// every pytest report as it comes, and keeps each test's until the test ends.
 #[pyclass(module = "pytest_dynamo._core")]
 pub struct Recorder {
-    inner: recorder::Recorder,
+    inner: records::Recorder,
     /// This process's facts, where it collected the tests it records: a
     /// test's facts then come from here, not through its reports.
-    facts: Option<Arc<facts_table::Table>>,
+    facts: Option<Arc<records::FactsTable>>,
     /// The reports of tests still running: one test at a time in a single
     /// process, one per worker under xdist, so a short list.
     running: Vec<Running>,
@@ -193,7 +260,7 @@ impl Recorder {
             return;
         };
         let context = RunContext {
-            git: git::describe(&c.rootdir, |v| std::env::var(v).ok()),
+            git: records::describe_git(&c.rootdir, |v| std::env::var(v).ok()),
             pipeline: c.pipeline,
             stage: c.stage,
             framework: c.framework,
@@ -307,7 +374,7 @@ impl Recorder {
     #[new]
     #[pyo3(signature = (run_id, path=None))]
     fn new(py: Python<'_>, run_id: String, path: Option<PathBuf>) -> PyResult<Self> {
-        let mut inner = py.detach(|| recorder::Recorder::new(path.as_deref()))?;
+        let mut inner = py.detach(|| records::Recorder::new(path.as_deref()))?;
         inner.run_id = run_id;
         Ok(Recorder {
             inner,
@@ -478,7 +545,7 @@ impl Recorder {
 
     /// How many tests ended with `outcome`.
     fn count(&self, outcome: &str) -> u64 {
-        crate::records::record::Outcome::ALL
+        records::Outcome::ALL
             .iter()
             .find(|o| o.as_str() == outcome)
             .map_or(0, |o| self.inner.count(*o))
@@ -489,7 +556,7 @@ impl Recorder {
         self.inner
             .tests()
             .iter()
-            .filter(|t| t.outcome == crate::records::record::Outcome::Flaky)
+            .filter(|t| t.outcome == records::Outcome::Flaky)
             .map(|t| FlakyTest {
                 nodeid: t.nodeid.clone(),
                 attempts: t.attempts,
@@ -545,20 +612,15 @@ impl Recorder {
             .inner
             .tests()
             .iter()
-            .map(|t| {
-                (
-                    t.nodeid.clone(),
-                    crate::records::record::round_micro(t.duration_s),
-                )
-            })
+            .map(|t| (t.nodeid.clone(), records::round_micro(t.duration_s)))
             .collect();
-        Ok(py.detach(|| durations::merge(&path, tests))?)
+        Ok(py.detach(|| records::merge_durations(&path, tests))?)
     }
 
     /// Check that a durations file (if it exists) can be read and merged.
     #[staticmethod]
     fn check_durations(path: PathBuf) -> PyResult<()> {
-        durations::read(&path)?;
+        records::read_durations(&path)?;
         Ok(())
     }
 }
@@ -566,20 +628,20 @@ impl Recorder {
 /// A new run id: 32 hex digits.
 #[pyfunction]
 pub fn new_run_id() -> String {
-    recorder::new_run_id()
+    records::new_run_id()
 }
 
 /// A new flow id: a random version 4 UUID, made as the core makes every
 /// test's (one implementation for both languages).
 #[pyfunction]
 pub fn new_flow_id() -> String {
-    crate::records::facts::FlowIds::fresh()
+    records::FlowIds::fresh()
 }
 
 /// The stable id of a test: the sha256 of its node id, in hex.
 #[pyfunction]
 pub fn test_id(nodeid: &str) -> String {
-    recorder::test_id(nodeid)
+    records::test_id(nodeid)
 }
 
 /// A quarantine entry past its expiry date.

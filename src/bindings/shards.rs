@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::error::Error;
-use crate::records::durations;
+use crate::records;
 use crate::shards::{self, Group};
 
 /// Where each test goes, and each shard's test count and estimated seconds.
@@ -65,7 +65,7 @@ pub fn partition_shards(
     let group = shard_group(group, count)?;
     let inner = py.detach(|| {
         let known = match &durations {
-            Some(path) => durations::read(path)?,
+            Some(path) => records::read_durations(path)?,
             None => BTreeMap::new(),
         };
         let refs: Vec<&str> = nodeids.iter().map(String::as_str).collect();

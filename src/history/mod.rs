@@ -6,149 +6,32 @@
 //! `run_start` (an interrupted or partly copied file) still count: the run is
 //! placed by its earliest test's `finished_at`, with no commit or GPU model.
 
-pub mod read;
-pub mod scan;
+mod chunk;
+mod intern;
+mod read;
+mod row;
+mod scan;
 pub mod stats;
 pub mod timestamp;
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+// What other folders use: runs and rows, record lines read one at a time
+// (the Prometheus export), and the fast scan (its benchmark).
+pub use crate::history::read::{parse_line, Parsed, MAX_DECOMPRESSED};
+pub use crate::history::row::{Metric, Outcome, Row, Run, RunEnd};
+pub use crate::history::scan::test_line;
+// The record schema owns the field's type; read back here.
+pub use crate::records::RecordedTimeout;
+
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::history::read::{Chunk, Parsed, TestLine};
-use crate::records::record::outcome_name;
+use crate::history::chunk::Chunk;
+use crate::history::intern::{FxMap, Interner, TestIndex};
 
 /// At most this many corrupt lines are quoted; all are counted.
 const PROBLEMS_SHOWN: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Passed,
-    Failed,
-    Error,
-    Skipped,
-    XFailed,
-    XPassed,
-    /// Failed, then passed on a retry.
-    Flaky,
-    /// Failed while quarantined: the run did not fail for it.
-    QuarantinedFailed,
-    /// An outcome a newer writer knows: kept out of every statistic.
-    Other,
-}
-
-impl Outcome {
-    pub fn parse(text: &str) -> Outcome {
-        match text {
-            outcome_name::PASSED => Outcome::Passed,
-            outcome_name::FAILED => Outcome::Failed,
-            outcome_name::ERROR => Outcome::Error,
-            outcome_name::SKIPPED => Outcome::Skipped,
-            outcome_name::XFAILED => Outcome::XFailed,
-            outcome_name::XPASSED => Outcome::XPassed,
-            outcome_name::FLAKY => Outcome::Flaky,
-            outcome_name::QUARANTINED_FAILED => Outcome::QuarantinedFailed,
-            _ => Outcome::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Passed => outcome_name::PASSED,
-            Outcome::Failed => outcome_name::FAILED,
-            Outcome::Error => outcome_name::ERROR,
-            Outcome::Skipped => outcome_name::SKIPPED,
-            Outcome::XFailed => outcome_name::XFAILED,
-            Outcome::XPassed => outcome_name::XPASSED,
-            Outcome::Flaky => outcome_name::FLAKY,
-            Outcome::QuarantinedFailed => outcome_name::QUARANTINED_FAILED,
-            Outcome::Other => "other",
-        }
-    }
-
-    /// The test ended passing (a flaky test passed on its retry).
-    pub fn passed(self) -> bool {
-        matches!(self, Outcome::Passed | Outcome::XPassed | Outcome::Flaky)
-    }
-
-    /// The test ended failing (quarantine changes who cares, not the result).
-    pub fn failed(self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed | Outcome::Error | Outcome::QuarantinedFailed
-        )
-    }
-
-    /// Passed or failed: a result that says something about the test.
-    pub fn is_sample(self) -> bool {
-        self.passed() || self.failed()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    pub name: String,
-    pub value: f64,
-    pub unit: String,
-    pub higher_is_better: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunEnd {
-    pub exit_status: i64,
-    pub wall_s: f64,
-    pub finished_at: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Run {
-    pub run_id: String,
-    /// `run_start`'s time, or the earliest test's `finished_at` without one.
-    pub started_at: f64,
-    pub has_start: bool,
-    pub pipeline: Option<String>,
-    pub stage: Option<String>,
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    /// The first GPU's name, or "cpu" (None without a `run_start`).
-    pub gpu_model: Option<String>,
-    pub host: Option<String>,
-    pub end: Option<RunEnd>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// Index into `History::runs` (which are in start order).
-    pub run: u32,
-    pub test: u32,
-    pub outcome: Outcome,
-    pub duration_s: f64,
-    /// Index into `History::names`; 0 is "no stage".
-    pub stage: u32,
-    /// Index into `History::names`; 0 is "no owner".
-    pub owner: u32,
-    pub gating: bool,
-    pub gpu_peak_mib: Option<f64>,
-    /// GPUs the GPU audit saw the test use.
-    pub gpus_used: Option<u32>,
-    pub timeout: RecordedTimeout,
-    pub metrics: Vec<Metric>,
-}
-
-// The record schema owns the field's type; read back here.
-pub use crate::records::facts::RecordedTimeout;
-
-/// The record's `gpus_used` as a count: a whole number of GPUs, else unknown.
-pub fn gpus_of(value: Option<f64>) -> Option<u32> {
-    // Cast after the check: a whole number from 0 to 4096 fits a u32 exactly.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    value
-        .filter(|v| v.fract() == 0.0 && (0.0..=4096.0).contains(v))
-        .map(|v| v as u32)
-}
 
 /// What the inputs held, for the report's header.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -193,7 +76,7 @@ impl History {
             .par_iter()
             .map(|p| read::read(p, max_decompressed))
             .collect::<Result<Vec<_>>>()?;
-        let chunks = read::parse_all(&sources);
+        let chunks = chunk::parse_all(&sources);
         let mut history = assemble(&sources, chunks);
         // After the corrupt lines: a summary quoting "the first" problem
         // quotes a line.
@@ -218,7 +101,7 @@ impl History {
             problem: None,
         };
         let sources = [source];
-        let chunks = read::parse_all(&sources);
+        let chunks = chunk::parse_all(&sources);
         assemble(&sources, chunks)
     }
 
@@ -247,71 +130,6 @@ impl History {
     }
 }
 
-/// `FxHash` (rustc's): a fast hash for short keys; the keys are node ids from
-/// files the user gave, not input an attacker picks.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl Fx {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
-/// Names to indices: each distinct name is copied once, lookups borrow.
-#[derive(Default)]
-struct Interner {
-    index: FxMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn with_empty() -> Self {
-        let mut i = Interner::default();
-        i.get("");
-        i
-    }
-
-    fn get(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let i = u32::try_from(self.names.len()).expect("fewer than 4 billion names");
-        self.index.insert(name.to_string(), i);
-        self.names.push(name.to_string());
-        i
-    }
-}
-
 fn owned(c: Option<&std::borrow::Cow<'_, str>>) -> Option<String> {
     c.map(ToString::to_string)
 }
@@ -322,180 +140,6 @@ struct Building {
     earliest_test: f64,
 }
 
-/// A chunk's test lines as rows, made in the parallel phase as each line is
-/// read: run, stage and owner are indices into the chunk's own lists, the
-/// test is left to the merge.
-#[derive(Default)]
-pub struct Prepared<'c> {
-    rows: Vec<LocalRow>,
-    /// Metrics by row, for the few rows that have them.
-    metrics: Vec<(usize, Vec<Metric>)>,
-    /// Per row: where its node id ends in `nodeid_text` (it starts where
-    /// the previous one ends), and its hash (computed here, in parallel).
-    nodeids: Vec<(usize, u64)>,
-    /// The node ids, copied one after another while the line is in cache:
-    /// the merge reads them in order rather than from all over the file.
-    nodeid_text: String,
-    /// Run ids of the chunk's test lines, with their earliest `finished_at`.
-    runs: Vec<(Cow<'c, str>, f64)>,
-    /// Stage and owner names; index 0 is "none", so names\[i - 1\] is index i.
-    names: Vec<Cow<'c, str>>,
-    /// Names past the first few, to their index (a chunk rarely has more).
-    more_names: FxMap<String, u32>,
-}
-
-/// A row as its chunk holds it until the merge (narrower than a `Row`:
-/// fewer pages to touch): run, stage and owner are the chunk's indices.
-struct LocalRow {
-    duration_s: f64,
-    gpu_peak_mib: Option<f64>,
-    gpus_used: Option<u32>,
-    timeout: RecordedTimeout,
-    run: u32,
-    stage: u32,
-    owner: u32,
-    outcome: Outcome,
-    gating: bool,
-}
-
-/// Equal bytes, compared in line: stage and owner names are short, and a
-/// call to `memcmp` for each cost more than the comparison.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
-/// Names a chunk looks up one by one before it keeps a map of them.
-const FEW_NAMES: usize = 8;
-
-/// Fx-hash a node id once, in the parallel phase.
-fn hash_name(name: &str) -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::BuildHasherDefault::<Fx>::default().hash_one(name)
-}
-
-impl<'c> Prepared<'c> {
-    pub fn with_capacity(rows: usize) -> Self {
-        Prepared {
-            rows: Vec::with_capacity(rows),
-            nodeids: Vec::with_capacity(rows),
-            nodeid_text: String::with_capacity(rows * 64),
-            ..Prepared::default()
-        }
-    }
-
-    /// Test lines in the chunk.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// Rows with metrics, by their index in the chunk.
-    pub fn metric_rows(&self) -> impl Iterator<Item = (usize, &[Metric])> {
-        self.metrics.iter().map(|(i, m)| (*i, m.as_slice()))
-    }
-
-    fn nodeid(&self, i: usize) -> (&str, u64) {
-        let start = i.checked_sub(1).map_or(0, |p| self.nodeids[p].0);
-        let (end, hash) = self.nodeids[i];
-        (&self.nodeid_text[start..end], hash)
-    }
-
-    fn name(&mut self, name: Option<Cow<'c, str>>) -> u32 {
-        let Some(name) = name else { return 0 };
-        let few = self.names.len().min(FEW_NAMES);
-        if let Some(i) = self.names[..few]
-            .iter()
-            .position(|n| same(n.as_bytes(), name.as_bytes()))
-        {
-            return u32::try_from(i + 1).expect("name count");
-        }
-        if let Some(&i) = self.more_names.get(name.as_ref()) {
-            return i;
-        }
-        let i = u32::try_from(self.names.len() + 1).expect("name count");
-        if self.names.len() >= FEW_NAMES {
-            self.more_names.insert(name.to_string(), i);
-        }
-        self.names.push(name);
-        i
-    }
-
-    /// One test line as a row.
-    pub fn push(&mut self, t: TestLine<'c>) {
-        // A chunk holds the lines of one run or two: look from the latest.
-        let run = if let Some(i) = self.runs.iter().rposition(|r| r.0 == t.run_id) {
-            i
-        } else {
-            self.runs.push((t.run_id, f64::INFINITY));
-            self.runs.len() - 1
-        };
-        if let Some(f) = t.finished_at {
-            self.runs[run].1 = self.runs[run].1.min(f);
-        }
-        let stage = self.name(t.stage);
-        let owner = self.name(t.owner);
-        self.nodeid_text.push_str(&t.nodeid);
-        self.nodeids
-            .push((self.nodeid_text.len(), hash_name(&t.nodeid)));
-        if !t.metrics.is_empty() {
-            let metrics = t
-                .metrics
-                .iter()
-                .map(|m| Metric {
-                    name: m.name.to_string(),
-                    value: m.value,
-                    unit: m.unit.as_deref().unwrap_or_default().to_string(),
-                    higher_is_better: m.higher_is_better,
-                })
-                .collect();
-            self.metrics.push((self.rows.len(), metrics));
-        }
-        self.rows.push(LocalRow {
-            run: u32::try_from(run).expect("run count"),
-            outcome: Outcome::parse(&t.outcome),
-            duration_s: t.duration_s,
-            stage,
-            owner,
-            gating: t.gating,
-            gpu_peak_mib: t.gpu_peak_mib,
-            gpus_used: t.gpus_used,
-            timeout: t.timeout,
-        });
-    }
-}
-
-/// Node ids to test indices by a hash computed beforehand: the sequential
-/// merge only probes and compares.
-#[derive(Default)]
-struct TestIndex {
-    /// hash -> the latest test with it; `next` chains tests that share a hash.
-    heads: FxMap<u64, u32>,
-    next: Vec<u32>,
-    names: Vec<String>,
-}
-
-impl TestIndex {
-    fn get(&mut self, name: &str, hash: u64) -> u32 {
-        let head = self.heads.get(&hash).copied().unwrap_or(u32::MAX);
-        let mut at = head;
-        while at != u32::MAX {
-            if self.names[at as usize] == name {
-                return at;
-            }
-            at = self.next[at as usize];
-        }
-        let i = u32::try_from(self.names.len()).expect("fewer than 4 billion tests");
-        self.names.push(name.to_string());
-        self.next.push(head);
-        self.heads.insert(hash, i);
-        i
-    }
-}
-
 /// Chunk-local indices to history-wide ones.
 struct Mapping {
     runs: Vec<u32>,
@@ -503,33 +147,22 @@ struct Mapping {
     tests: Vec<u32>,
 }
 
-// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
-// lines, and one index lookup per row. Parallel again: rows rewritten; then
-// ordered by run (unless they already are).
-#[allow(clippy::too_many_lines)]
-fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
-    let mut inputs = Inputs {
-        files: sources.len(),
-        ..Inputs::default()
-    };
-    for s in sources {
-        if let Some(p) = &s.problem {
-            inputs.problems.push(p.clone());
-        }
-    }
-    let mut runs: Vec<Building> = Vec::new();
-    let mut run_index: FxMap<String, u32> = FxMap::default();
-    let mut tests = TestIndex::default();
-    let mut names = Interner::with_empty();
-    let mut line_base = vec![0usize; sources.len()];
+/// The runs being built, by run id, in the order first seen.
+#[derive(Default)]
+struct Runs {
+    building: Vec<Building>,
+    index: FxMap<String, u32>,
+}
 
-    let mut run_of = |id: &str, runs: &mut Vec<Building>| -> u32 {
-        if let Some(&i) = run_index.get(id) {
+impl Runs {
+    /// The run of `id`, started empty when first seen.
+    fn of(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
             return i;
         }
-        let i = u32::try_from(runs.len()).expect("fewer than 4 billion runs");
-        run_index.insert(id.to_string(), i);
-        runs.push(Building {
+        let i = u32::try_from(self.building.len()).expect("fewer than 4 billion runs");
+        self.index.insert(id.to_string(), i);
+        self.building.push(Building {
             run: Run {
                 run_id: id.to_string(),
                 started_at: f64::INFINITY,
@@ -545,69 +178,48 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
             earliest_test: f64::INFINITY,
         });
         i
-    };
+    }
+}
 
+/// History-wide indices: of tests by node id, of stage and owner names.
+struct Indices {
+    tests: TestIndex,
+    names: Interner,
+}
+
+// Parallel (in the parse): rows per chunk. Sequential: run records, corrupt
+// lines, and one index lookup per row. Parallel again: rows rewritten; then
+// ordered by run (unless they already are).
+fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
+    let mut inputs = Inputs {
+        files: sources.len(),
+        ..Inputs::default()
+    };
+    for s in sources {
+        if let Some(p) = &s.problem {
+            inputs.problems.push(p.clone());
+        }
+    }
+    let mut runs = Runs::default();
+    let mut index = Indices {
+        tests: TestIndex::default(),
+        names: Interner::with_empty(),
+    };
+    let mut line_base = vec![0usize; sources.len()];
     let mut mappings = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
-        let prep = &chunk.tests;
         let base = line_base[chunk.source];
         line_base[chunk.source] += chunk.lines;
-        inputs.lines += chunk.lines;
-        inputs.unknown += chunk.unknown;
-        inputs.records += chunk.parsed.len() + prep.len() + chunk.unknown;
-        inputs.corrupt += chunk.corrupt.len();
-        for (line, why) in &chunk.corrupt {
-            if inputs.problems.len() < PROBLEMS_SHOWN {
-                inputs.problems.push(format!(
-                    "{}:{}: {why}",
-                    sources[chunk.source].path,
-                    base + line
-                ));
-            }
-        }
-        for parsed in &chunk.parsed {
-            match parsed {
-                Parsed::Start(s) => {
-                    let i = run_of(&s.run_id, &mut runs) as usize;
-                    take_start(&mut runs[i].run, s);
-                }
-                Parsed::End(e) => {
-                    let i = run_of(&e.run_id, &mut runs) as usize;
-                    take_end(&mut runs[i].run, e);
-                }
-                Parsed::Test(_) => {}
-            }
-        }
-        let run_map: Vec<u32> = prep
-            .runs
-            .iter()
-            .map(|(id, earliest)| {
-                let i = run_of(id, &mut runs);
-                let b = &mut runs[i as usize];
-                b.earliest_test = b.earliest_test.min(*earliest);
-                i
-            })
-            .collect();
-        let name_map: Vec<u32> = std::iter::once(0)
-            .chain(prep.names.iter().map(|n| names.get(n)))
-            .collect();
-        let test_map: Vec<u32> = (0..prep.nodeids.len())
-            .map(|i| {
-                let (name, hash) = prep.nodeid(i);
-                tests.get(name, hash)
-            })
-            .collect();
-        mappings.push(Mapping {
-            runs: run_map,
-            names: name_map,
-            tests: test_map,
-        });
+        count_chunk(chunk, &sources[chunk.source].path, base, &mut inputs);
+        take_runs(chunk, &mut runs);
+        mappings.push(map_chunk(chunk, &mut runs, &mut index));
     }
 
+    let mut runs = runs.building;
     let (order, rank) = order_runs(&mut runs);
     let mut rows = fill_rows(&mut chunks, &mappings, &rank);
     let read = rows.len();
-    drop_repeats(&mut rows, tests.names.len());
+    drop_repeats(&mut rows, index.tests.names.len());
     inputs.duplicates = read - rows.len();
     if inputs.duplicates > 0 {
         inputs.problems.push(format!(
@@ -615,20 +227,89 @@ fn assemble(sources: &[read::Source], mut chunks: Vec<Chunk<'_>>) -> History {
             inputs.duplicates
         ));
     }
-    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
-    let runs: Vec<Run> = order
-        .iter()
-        .map(|&i| slots[i as usize].take().expect("each run once"))
-        .collect();
+    let runs = in_order(runs, &order);
     inputs.runs_without_start = runs.iter().filter(|r| !r.has_start).count();
     inputs.runs_without_end = runs.iter().filter(|r| r.end.is_none()).count();
     History {
         runs,
-        tests: tests.names,
-        names: names.names,
+        tests: index.tests.names,
+        names: index.names.names,
         rows,
         inputs,
     }
+}
+
+/// A chunk's lines, records and corrupt lines into the counts; the first
+/// corrupt lines quoted as `file:line: why` (`base`: the file's lines before
+/// the chunk).
+fn count_chunk(chunk: &Chunk<'_>, path: &str, base: usize, inputs: &mut Inputs) {
+    inputs.lines += chunk.lines;
+    inputs.unknown += chunk.unknown;
+    inputs.records += chunk.parsed.len() + chunk.tests.len() + chunk.unknown;
+    inputs.corrupt += chunk.corrupt.len();
+    for (line, why) in &chunk.corrupt {
+        if inputs.problems.len() < PROBLEMS_SHOWN {
+            inputs
+                .problems
+                .push(format!("{path}:{}: {why}", base + line));
+        }
+    }
+}
+
+/// A chunk's run starts and ends into their runs.
+fn take_runs(chunk: &Chunk<'_>, runs: &mut Runs) {
+    for parsed in &chunk.parsed {
+        match parsed {
+            Parsed::Start(s) => {
+                let i = runs.of(&s.run_id) as usize;
+                take_start(&mut runs.building[i].run, s);
+            }
+            Parsed::End(e) => {
+                let i = runs.of(&e.run_id) as usize;
+                take_end(&mut runs.building[i].run, e);
+            }
+            Parsed::Test(_) => {}
+        }
+    }
+}
+
+/// A chunk's own run, name and test indices to history-wide ones; each run
+/// learns its earliest test.
+fn map_chunk(chunk: &Chunk<'_>, runs: &mut Runs, index: &mut Indices) -> Mapping {
+    let prep = &chunk.tests;
+    let run_map: Vec<u32> = prep
+        .runs
+        .iter()
+        .map(|(id, earliest)| {
+            let i = runs.of(id);
+            let b = &mut runs.building[i as usize];
+            b.earliest_test = b.earliest_test.min(*earliest);
+            i
+        })
+        .collect();
+    let name_map: Vec<u32> = std::iter::once(0)
+        .chain(prep.names.iter().map(|n| index.names.get(n)))
+        .collect();
+    let test_map: Vec<u32> = (0..prep.nodeids.len())
+        .map(|i| {
+            let (name, hash) = prep.nodeid(i);
+            index.tests.get(name, hash)
+        })
+        .collect();
+    Mapping {
+        runs: run_map,
+        names: name_map,
+        tests: test_map,
+    }
+}
+
+/// The runs, taken in `order`.
+fn in_order(runs: Vec<Building>, order: &[u32]) -> Vec<Run> {
+    let mut slots: Vec<Option<Run>> = runs.into_iter().map(|b| Some(b.run)).collect();
+    order
+        .iter()
+        .map(|&i| slots[i as usize].take().expect("each run once"))
+        .collect()
 }
 
 /// A run-start line into its run.

@@ -9,15 +9,13 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::records::RecordedTimeout;
 
 /// File names taken from a folder; a file named on the command line is read whatever its name.
 const RECORD_SUFFIXES: [&str; 4] = [".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"];
-/// Lines per parallel task are cut at about this many bytes.
-const CHUNK_BYTES: usize = 1 << 20;
 
 /// One file's bytes, decompressed.
 pub struct Source {
@@ -65,11 +63,8 @@ struct RawLine<'a> {
     #[serde(default)]
     gpus_used: Option<f64>,
     /// Absent (an older writer) is not null (no `timeout` marker).
-    #[serde(
-        default,
-        deserialize_with = "crate::history::RecordedTimeout::deserialize"
-    )]
-    timeout_s: crate::history::RecordedTimeout,
+    #[serde(default, deserialize_with = "RecordedTimeout::deserialize")]
+    timeout_s: RecordedTimeout,
     #[serde(borrow, default)]
     metrics: Option<Vec<RawMetric<'a>>>,
     // test and run_end
@@ -134,7 +129,7 @@ pub struct TestLine<'a> {
     pub owner: Option<Cow<'a, str>>,
     pub gpu_peak_mib: Option<f64>,
     pub gpus_used: Option<u32>,
-    pub timeout: crate::history::RecordedTimeout,
+    pub timeout: RecordedTimeout,
     pub metrics: Vec<RawMetric<'a>>,
     pub finished_at: Option<f64>,
 }
@@ -155,22 +150,6 @@ pub enum Parsed<'a> {
     Start(Box<StartLine<'a>>),
     Test(TestLine<'a>),
     End(Box<EndLine<'a>>),
-}
-
-/// What one chunk of one file held.
-#[derive(Default)]
-pub struct Chunk<'a> {
-    pub source: usize,
-    /// Lines in the chunk (to number the lines of the chunks after it).
-    pub lines: usize,
-    /// Run starts and ends, in line order.
-    pub parsed: Vec<Parsed<'a>>,
-    /// Test lines, already rows (made here, in the parallel phase).
-    pub tests: crate::history::Prepared<'a>,
-    /// `(line within the chunk, 1-based; what is wrong)`.
-    pub corrupt: Vec<(usize, String)>,
-    /// Records of a kind this reader does not know (a newer writer's).
-    pub unknown: usize,
 }
 
 /// The records files under the paths given, and what was passed over.
@@ -384,72 +363,6 @@ fn read_bytes(path: &Path) -> std::io::Result<Bytes> {
     Ok(Bytes::Owned(bytes))
 }
 
-/// Cut `bytes` into slices of whole lines of about `CHUNK_BYTES` each.
-pub fn chunks(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::with_capacity(bytes.len() / CHUNK_BYTES + 1);
-    let mut start = 0;
-    while start < bytes.len() {
-        let mut end = (start + CHUNK_BYTES).min(bytes.len());
-        if end < bytes.len() {
-            end = bytes[end..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |p| end + p + 1);
-        }
-        out.push(&bytes[start..end]);
-        start = end;
-    }
-    out
-}
-
-/// Parse every source's chunks in parallel, in file and line order.
-pub fn parse_all(sources: &[Source]) -> Vec<Chunk<'_>> {
-    let work: Vec<(usize, &[u8])> = sources
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| chunks(&s.bytes).into_iter().map(move |c| (i, c)))
-        .collect();
-    work.into_par_iter()
-        .map(|(i, c)| parse_chunk(i, c))
-        .collect()
-}
-
-pub fn parse_chunk(source: usize, bytes: &[u8]) -> Chunk<'_> {
-    let mut chunk = Chunk {
-        source,
-        // Test records are a few hundred bytes: one allocation per chunk.
-        tests: crate::history::Prepared::with_capacity(bytes.len() / 256 + 1),
-        ..Chunk::default()
-    };
-    let mut scanner = crate::history::scan::Scanner::default();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        chunk.lines += 1;
-        // The fast scan finds where its line ends.
-        if let Some((t, end)) = scanner.test_record(rest) {
-            chunk.tests.push(t);
-            rest = rest.get(end + 1..).unwrap_or_default();
-            continue;
-        }
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(n) => (&rest[..n], &rest[n + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        rest = next;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(Some(Parsed::Test(t))) => chunk.tests.push(t),
-            Ok(Some(p)) => chunk.parsed.push(p),
-            Ok(None) => chunk.unknown += 1,
-            Err(why) => chunk.corrupt.push((chunk.lines, why)),
-        }
-    }
-    chunk
-}
-
 /// The longest duration a record may hold (about 31 years): a larger,
 /// negative or non-finite one is corrupt, so no sum of durations can reach
 /// infinity and no report shows a figure no test took.
@@ -458,6 +371,15 @@ pub const MAX_SECONDS: f64 = 1e9;
 /// A duration as records hold it: 0 to `MAX_SECONDS` seconds (NaN is not).
 pub fn seconds_ok(v: f64) -> bool {
     (0.0..=MAX_SECONDS).contains(&v)
+}
+
+/// The record's `gpus_used` as a count: a whole number of GPUs, else unknown.
+pub fn gpus_of(value: Option<f64>) -> Option<u32> {
+    // Cast after the check: a whole number from 0 to 4096 fits a u32 exactly.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    value
+        .filter(|v| v.fract() == 0.0 && (0.0..=4096.0).contains(v))
+        .map(|v| v as u32)
 }
 
 fn seconds(field: &str, value: Option<f64>) -> std::result::Result<f64, String> {
@@ -510,7 +432,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
             gating: raw.gating.unwrap_or(true),
             owner: raw.owner,
             gpu_peak_mib: raw.gpu_peak_mib,
-            gpus_used: crate::history::gpus_of(raw.gpus_used),
+            gpus_used: gpus_of(raw.gpus_used),
             timeout: raw.timeout_s,
             metrics: raw.metrics.unwrap_or_default(),
         }),
@@ -535,6 +457,7 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<Parsed<'_>>, String
 #[allow(clippy::float_cmp)] // known answers are exact
 mod tests {
     use super::*;
+    use crate::history::chunk::{chunks, parse_chunk};
 
     #[test]
     fn chunks_end_at_line_ends_and_cover_everything() {

@@ -5,36 +5,17 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use tree_sitter::Node;
 
-use crate::lint::collect::{defs, generate_tests, pytestmark, Collector, Context, Def};
+use crate::lint::bases::{Base, TestCase};
+use crate::lint::collect::{Collector, Context};
+use crate::lint::defs::{defs, generate_tests, pytestmark, Def};
 use crate::lint::grammar::fields;
-use crate::lint::imports::Imported;
+use crate::lint::known::{Marks, Unresolved};
 use crate::lint::literal::{text, Literal};
-use crate::lint::marks::{is_mark_free_module, Marks, Unresolved};
+use crate::lint::marks::is_mark_free_module;
 use crate::lint::source::{children, decorators, definition, statements, Binding, Pos, Scope};
-
-/// Whether a class is a `unittest.TestCase` (Maybe: a base is out of sight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestCase {
-    Yes,
-    No,
-    Maybe,
-}
-
-/// A base class: one of this module, one read from another module of the
-/// project (and where this module names it), `unittest.TestCase`, one that
-/// carries no markers (`object`, the standard library's), or one out of sight.
-#[derive(Clone)]
-pub enum Base<'t> {
-    Local(Node<'t>),
-    Imported(Arc<Imported>, Pos),
-    UnitTest,
-    Plain,
-    Unknown(Unresolved),
-}
 
 /// A class of another module of the project, read without importing it;
 /// `why` is the reason it stays out of sight when it cannot be read.

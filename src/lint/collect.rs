@@ -5,7 +5,6 @@
 //! give it: its own, its classes' (and their bases'), the module's
 //! `pytestmark`, and its parameter set's.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -13,15 +12,15 @@ use std::rc::Rc;
 
 use tree_sitter::{Node, Tree};
 
-use crate::lint::classes::{Base, TestCase};
+use crate::lint::bases::{Base, Modules, TestCase};
+use crate::lint::defs::{defs, generate_tests, pytestmark, Def};
 use crate::lint::discover::fnmatch;
 use crate::lint::fixtures::{self, Fixture, Visible};
 use crate::lint::grammar::fields;
-use crate::lint::imports::Modules;
+use crate::lint::known::{Marks, Parametrize, Spelled, Unresolved};
 use crate::lint::literal::text;
-use crate::lint::marks::{is_mark_free_module, Marks, Spelled, Unresolved};
-use crate::lint::params::Parametrize;
-use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
+use crate::lint::marks::is_mark_free_module;
+use crate::lint::source::{statements, Pos, Scope};
 
 /// One test as the lint sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,82 +56,6 @@ fn name_matches(name: &str, options: &[String]) -> bool {
         .any(|o| name.starts_with(o.as_str()) || (o.contains(['*', '?', '[']) && fnmatch(name, o)))
 }
 
-/// `pytestmark` as a body leaves it: assigned, added to, appended to.
-pub(super) fn pytestmark<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Marks {
-    let src = scope.src;
-    let mut marks = Marks::default();
-    for stmt in body {
-        if stmt.kind() != "expression_statement" {
-            continue;
-        }
-        for expr in children(*stmt) {
-            let left = expr.child_by_field_id(fields().left.get());
-            let is_target = left.is_some_and(|l| text(l, src) == "pytestmark");
-            match expr.kind() {
-                "assignment" if is_target => {
-                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
-                        marks = scope.mark_list(right, 0);
-                    }
-                }
-                "augmented_assignment" if is_target => {
-                    if let Some(right) = expr.child_by_field_id(fields().right.get()) {
-                        marks.extend(scope.mark_list(right, 0));
-                    }
-                }
-                "call" => {
-                    let Some(function) = expr.child_by_field_id(fields().function.get()) else {
-                        continue;
-                    };
-                    let t = text(function, src);
-                    if t == "pytestmark.append" || t == "pytestmark.extend" {
-                        for arg in expr
-                            .child_by_field_id(fields().arguments.get())
-                            .map(children)
-                            .unwrap_or_default()
-                        {
-                            marks.extend(scope.mark_list(arg, 0));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    marks
-}
-
-/// `pytest_generate_tests` that may parametrize with markers.
-pub fn generate_tests<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Option<Unresolved> {
-    body.iter().map(|s| definition(*s)).find_map(|def| {
-        let name = def.child_by_field_id(fields().name.get())?;
-        (def.kind() == "function_definition"
-            && text(name, scope.src) == "pytest_generate_tests"
-            && scope.parametrizes_with_marks(def))
-        .then(|| {
-            Unresolved::at(
-                name,
-                "pytest_generate_tests may parametrize with markers of its own",
-            )
-        })
-    })
-}
-
-/// A function or class definition with its decorators' markers.
-pub(super) struct Def<'t> {
-    pub(super) name: Cow<'t, str>,
-    /// None for a method of a class read from another module.
-    pub(super) node: Option<Node<'t>>,
-    /// Where its name is written (for a method of another module: where
-    /// that module's class is named as a base).
-    pub(super) pos: Pos,
-    pub(super) marks: Marks,
-    pub(super) fixture: bool,
-    /// The fixture it is, when it is one.
-    pub(super) as_fixture: Option<Fixture>,
-    /// The fixtures it requests by argument name.
-    pub(super) args: Vec<String>,
-}
-
 /// What a module's tests see from outside it.
 #[derive(Default)]
 pub struct Context<'a> {
@@ -146,65 +69,6 @@ pub struct Context<'a> {
     pub modules: Option<&'a Modules>,
     /// How many imports away from a test module this module is.
     pub depth: u32,
-}
-
-/// The function and class definitions of a body; `method` says it is a
-/// class body (the first argument of a method is no fixture).
-pub(super) fn defs<'t>(
-    scope: &Scope<'t>,
-    body: &[Node<'t>],
-    kind: &str,
-    method: bool,
-) -> Vec<Def<'t>> {
-    let mut out: Vec<Def<'t>> = Vec::new();
-    // Where each name is in `out`: a search of `out` made a file of n tests
-    // cost n² (6.7 s for 40,000 tests).
-    let mut index: HashMap<&'t str, usize> = HashMap::new();
-    for stmt in body {
-        let def = definition(*stmt);
-        if def.kind() != kind {
-            continue;
-        }
-        let Some(name) = def.child_by_field_id(fields().name.get()) else {
-            continue;
-        };
-        let mut marks = Marks::default();
-        let mut fixture = false;
-        // pytest stores the innermost decorator's marker first.
-        for dec in decorators(*stmt).into_iter().rev() {
-            let (m, f) = scope.decorator(dec);
-            marks.extend(m);
-            fixture |= f;
-        }
-        let pos = Pos::of(name);
-        let name = text(name, scope.src);
-        let static_method = fixtures::is_static(*stmt, scope.src);
-        let item = Def {
-            name: Cow::Borrowed(name),
-            node: Some(def),
-            pos,
-            marks,
-            fixture,
-            as_fixture: if fixture {
-                fixtures::read(scope, *stmt, method)
-            } else {
-                None
-            },
-            args: if kind == "function_definition" {
-                fixtures::argnames(def, scope.src, method && !static_method)
-            } else {
-                Vec::new()
-            },
-        };
-        // A later definition replaces an earlier one of the same name.
-        if let Some(&at) = index.get(name) {
-            out[at] = item;
-        } else {
-            index.insert(name, out.len());
-            out.push(item);
-        }
-    }
-    out
 }
 
 pub(super) struct Collector<'a, 't> {
@@ -408,49 +272,13 @@ impl<'t> Collector<'_, 't> {
         }
         let named = name_matches(&def.name, &self.rules.python_classes) || test_attr == Some(true);
         let marks = self.class_marks(class, &mut HashSet::new());
-        let mut inner_chain: Vec<&Marks> = vec![];
         match kind {
             TestCase::Yes => {
-                let methods = self.methods(class, &mut HashSet::new());
-                let mut tests: Vec<&Def<'t>> = methods
-                    .iter()
-                    .filter(|m| m.name.starts_with("test"))
-                    .collect();
-                if tests.is_empty() {
-                    tests = methods.iter().filter(|m| m.name == "runTest").collect();
-                }
-                tests.sort_by(|a, b| a.name.cmp(&b.name));
-                inner_chain.push(&marks);
-                inner_chain.extend_from_slice(chain);
-                for m in tests {
-                    self.function(&nodeid, m, &inner_chain, true);
-                }
+                self.unittest_class(class, &nodeid, &marks, chain);
                 return;
             }
             TestCase::Maybe if !named => {
-                let has_tests = self
-                    .methods(class, &mut HashSet::new())
-                    .iter()
-                    .any(|m| m.name.starts_with("test"));
-                if has_tests {
-                    let why = marks
-                        .unresolved
-                        .first()
-                        .map_or_else(String::new, |u| u.reason.clone());
-                    self.tests.push(StaticTest {
-                        nodeid,
-                        pos: class
-                            .child_by_field_id(fields().name.get())
-                            .map_or_else(|| Pos::of(class), Pos::of),
-                        marks: Vec::new(),
-                        unresolved: vec![Unresolved {
-                            reason: format!("may be a unittest.TestCase ({why})"),
-                            ..Unresolved::at(class, "")
-                        }],
-                        param_pos: None,
-                        count: 1,
-                    });
-                }
+                self.maybe_unittest_class(class, nodeid, &marks);
                 return;
             }
             _ => {}
@@ -458,6 +286,7 @@ impl<'t> Collector<'_, 't> {
         if !named || self.defines(class, &["__init__", "__new__"]) {
             return;
         }
+        let mut inner_chain: Vec<&Marks> = vec![];
         let methods = self.methods(class, &mut HashSet::new());
         let nested = defs(self.scope, &self.body(class), "class_definition", true);
         inner_chain.push(&marks);
@@ -477,6 +306,54 @@ impl<'t> Collector<'_, 't> {
             self.class(&nodeid, n, &inner_chain);
         }
         self.class_fixtures.pop();
+    }
+
+    /// The tests of a `unittest.TestCase` class: its `test*` methods (else
+    /// `runTest`), in name order; no parametrization.
+    fn unittest_class(&mut self, class: Node<'t>, nodeid: &str, marks: &Marks, chain: &[&Marks]) {
+        let methods = self.methods(class, &mut HashSet::new());
+        let mut tests: Vec<&Def<'t>> = methods
+            .iter()
+            .filter(|m| m.name.starts_with("test"))
+            .collect();
+        if tests.is_empty() {
+            tests = methods.iter().filter(|m| m.name == "runTest").collect();
+        }
+        tests.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut inner_chain: Vec<&Marks> = vec![marks];
+        inner_chain.extend_from_slice(chain);
+        for m in tests {
+            self.function(nodeid, m, &inner_chain, true);
+        }
+    }
+
+    /// A class pytest does not collect by name that may be a
+    /// `unittest.TestCase` (a base is out of sight): one unresolved entry
+    /// when it has test methods.
+    fn maybe_unittest_class(&mut self, class: Node<'t>, nodeid: String, marks: &Marks) {
+        let has_tests = self
+            .methods(class, &mut HashSet::new())
+            .iter()
+            .any(|m| m.name.starts_with("test"));
+        if has_tests {
+            let why = marks
+                .unresolved
+                .first()
+                .map_or_else(String::new, |u| u.reason.clone());
+            self.tests.push(StaticTest {
+                nodeid,
+                pos: class
+                    .child_by_field_id(fields().name.get())
+                    .map_or_else(|| Pos::of(class), Pos::of),
+                marks: Vec::new(),
+                unresolved: vec![Unresolved {
+                    reason: format!("may be a unittest.TestCase ({why})"),
+                    ..Unresolved::at(class, "")
+                }],
+                param_pos: None,
+                count: 1,
+            });
+        }
     }
 }
 
@@ -529,6 +406,7 @@ impl<'a, 't> Collector<'a, 't> {
 }
 
 /// Every test of a parsed module. `file` is its path relative to the rootdir.
+#[cfg(test)]
 pub fn collect(src: &[u8], tree: &Tree, file: &str, rules: &Rules) -> Vec<StaticTest> {
     collect_in(src, tree, file, rules, &Context::default())
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use tree_sitter::{Node, Tree};
 
 use crate::lint::grammar::fields;
+use crate::lint::known::Unresolved;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::Unresolved;
 use crate::lint::source::{children, statements, Scope};
 
 /// Every call in a tree (walked without recursion: files may nest deeply).
@@ -381,7 +381,7 @@ pub fn effects(
             ));
         }
     }
-    if let Some(mut u) = crate::lint::collect::generate_tests(&scope, &statements(root)) {
+    if let Some(mut u) = crate::lint::defs::generate_tests(&scope, &statements(root)) {
         u.reason = "pytest_generate_tests in this conftest.py may parametrize with markers".into();
         out.push(u);
     }

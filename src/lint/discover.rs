@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::lint::pytest_config::PytestConfig;
 
 /// Python's `fnmatch.fnmatchcase`: the project's one implementation.
-pub use crate::policy::glob::fnmatch;
+pub use crate::policy::fnmatch;
 
 /// pytest's `fnmatch_ex`: a pattern without `/` matches the file name, one
 /// with `/` the whole path.

@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
+use crate::lint::known::{Parametrize, Unresolved, Val};
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::{is_mark_free_module, Unresolved, Val};
-use crate::lint::params::{self, Parametrize};
-use crate::lint::source::{children, decorators, definition, statements, Pos, Scope};
+use crate::lint::marks::is_mark_free_module;
+use crate::lint::params;
+use crate::lint::source::{children, decorators, definition, Pos, Scope};
 
 /// Fixtures pytest itself provides (never parametrized).
 const BUILTIN: &[&str] = &[
@@ -198,17 +199,6 @@ pub fn module_fixtures<'t>(scope: &Scope<'t>, body: &[Node<'t>]) -> Vec<Fixture>
     body.iter().filter_map(|s| read(scope, *s, false)).collect()
 }
 
-/// The fixtures defined in a class body.
-pub fn class_fixtures<'t>(scope: &Scope<'t>, class: Node<'t>) -> Vec<Fixture> {
-    class
-        .child_by_field_id(fields().body.get())
-        .map(statements)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|s| read(scope, s, true))
-        .collect()
-}
-
 /// The fixture definitions one test sees, nearest level first (its classes,
 /// its module, the conftests from the nearest up); within a level a later
 /// definition wins.
@@ -319,6 +309,7 @@ impl<'a> Visible<'a> {
 mod tests {
     use super::*;
     use crate::lint::marks::testing::parse;
+    use crate::lint::source::statements;
 
     fn fixtures(src: &str) -> Vec<Fixture> {
         let tree = parse(src);

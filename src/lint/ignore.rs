@@ -12,9 +12,9 @@ use tree_sitter::{Node, Tree};
 
 use crate::lint::discover::fnmatch;
 use crate::lint::grammar::fields;
+use crate::lint::known::Unresolved;
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::marks::Unresolved;
-use crate::lint::source::{children, Binding, Scope};
+use crate::lint::source::{children, concatenation, Binding, Scope};
 
 const PATHS: &str = "collect_ignore";
 const GLOBS: &str = "collect_ignore_glob";
@@ -42,25 +42,7 @@ fn strings(scope: &Scope<'_>, node: Node<'_>, depth: u32) -> Option<Vec<String>>
             .map(|item| string(scope, item, depth + 1))
             .collect(),
         "parenthesized_expression" => strings(scope, *children(node).first()?, depth + 1),
-        "binary_operator" => {
-            let op = node
-                .child_by_field_id(fields().operator.get())
-                .map(|o| text(o, scope.src));
-            if op != Some("+") {
-                return None;
-            }
-            let mut out = strings(
-                scope,
-                node.child_by_field_id(fields().left.get())?,
-                depth + 1,
-            )?;
-            out.extend(strings(
-                scope,
-                node.child_by_field_id(fields().right.get())?,
-                depth + 1,
-            )?);
-            Some(out)
-        }
+        "binary_operator" => concatenation(scope, node, depth, strings),
         "identifier" => match scope.lookup(text(node, scope.src), node.start_byte())? {
             Binding::Value(v) => strings(scope, v, depth + 1),
             _ => None,
@@ -98,17 +80,6 @@ pub fn read(src: &[u8], tree: &Tree) -> ConftestIgnore {
     let root = tree.root_node();
     let scope = Scope::new(src, root);
     let mut out = ConftestIgnore::default();
-    let computed = |out: &mut ConftestIgnore, node: Node<'_>, why: &str| {
-        if out.unresolved.is_none() {
-            out.unresolved = Some(Unresolved::at(
-                node,
-                format!(
-                    "`{}` {why}: the files it names are linted though pytest may not collect them",
-                    scope.snippet(node)
-                ),
-            ));
-        }
-    };
     for stmt in children(root) {
         if stmt.kind() != "expression_statement" {
             // Set in a block (`if`, `try`, a function): known only when it runs.
@@ -118,76 +89,98 @@ pub fn read(src: &[u8], tree: &Tree) -> ConftestIgnore {
                     "import_statement" | "import_from_statement" | "future_import_statement"
                 )
             {
-                computed(&mut out, stmt, "is set under a condition");
+                computed(&scope, &mut out, stmt, "is set under a condition");
             }
             continue;
         }
         for expr in children(stmt) {
-            let left = expr.child_by_field_id(fields().left.get());
-            let right = expr.child_by_field_id(fields().right.get());
-            let target = |n: Option<Node<'_>>| {
-                n.map(|n| text(n, src))
-                    .filter(|t| *t == PATHS || *t == GLOBS)
-            };
             match expr.kind() {
-                "assignment" | "augmented_assignment" => {
-                    let Some(name) = target(left) else {
-                        if mentions(expr, src) && left.is_some_and(|l| mentions(l, src)) {
-                            computed(&mut out, expr, "is assigned in a way not read statically");
-                        }
-                        continue;
-                    };
-                    let values = right.and_then(|r| strings(&scope, r, 0));
-                    let slot = if name == PATHS {
-                        &mut out.paths
-                    } else {
-                        &mut out.globs
-                    };
-                    if expr.kind() == "assignment" {
-                        *slot = Some(Vec::new());
-                    }
-                    match values {
-                        Some(v) => slot.get_or_insert_with(Vec::new).extend(v),
-                        None => computed(&mut out, expr, "is computed"),
-                    }
-                }
-                "call" => {
-                    let Some(function) = expr.child_by_field_id(fields().function.get()) else {
-                        continue;
-                    };
-                    let object = function.child_by_field_id(fields().object.get());
-                    let Some(name) = target(object) else {
-                        continue;
-                    };
-                    let method = function
-                        .child_by_field_id(fields().attribute.get())
-                        .map_or("", |a| text(a, src));
-                    let args = expr
-                        .child_by_field_id(fields().arguments.get())
-                        .map(children)
-                        .unwrap_or_default();
-                    let values = match (method, args.as_slice()) {
-                        ("append", [one]) | ("insert", [_, one]) => {
-                            string(&scope, *one, 0).map(|s| vec![s])
-                        }
-                        ("extend", [many]) => strings(&scope, *many, 0),
-                        _ => None,
-                    };
-                    let slot = if name == PATHS {
-                        &mut out.paths
-                    } else {
-                        &mut out.globs
-                    };
-                    match values {
-                        Some(v) if slot.is_some() => slot.get_or_insert_with(Vec::new).extend(v),
-                        _ => computed(&mut out, expr, "is computed"),
-                    }
-                }
+                "assignment" | "augmented_assignment" => assignment(&scope, expr, &mut out),
+                "call" => call(&scope, expr, &mut out),
                 _ => {}
             }
         }
     }
     out
+}
+
+/// The first place the lists are computed: the files they name are linted.
+fn computed(scope: &Scope<'_>, out: &mut ConftestIgnore, node: Node<'_>, why: &str) {
+    if out.unresolved.is_none() {
+        out.unresolved = Some(Unresolved::at(
+            node,
+            format!(
+                "`{}` {why}: the files it names are linted though pytest may not collect them",
+                scope.snippet(node)
+            ),
+        ));
+    }
+}
+
+/// `collect_ignore` or `collect_ignore_glob`, when `node` is one of them.
+fn target<'s>(node: Option<Node<'_>>, src: &'s [u8]) -> Option<&'s str> {
+    node.map(|n| text(n, src))
+        .filter(|t| *t == PATHS || *t == GLOBS)
+}
+
+/// The list a name stands for.
+fn slot<'o>(out: &'o mut ConftestIgnore, name: &str) -> &'o mut Option<Vec<String>> {
+    if name == PATHS {
+        &mut out.paths
+    } else {
+        &mut out.globs
+    }
+}
+
+/// `collect_ignore = [...]` or `collect_ignore += [...]`.
+fn assignment(scope: &Scope<'_>, expr: Node<'_>, out: &mut ConftestIgnore) {
+    let src = scope.src;
+    let left = expr.child_by_field_id(fields().left.get());
+    let right = expr.child_by_field_id(fields().right.get());
+    let Some(name) = target(left, src) else {
+        if mentions(expr, src) && left.is_some_and(|l| mentions(l, src)) {
+            computed(scope, out, expr, "is assigned in a way not read statically");
+        }
+        return;
+    };
+    let values = right.and_then(|r| strings(scope, r, 0));
+    let slot = slot(out, name);
+    if expr.kind() == "assignment" {
+        *slot = Some(Vec::new());
+    }
+    match values {
+        Some(v) => slot.get_or_insert_with(Vec::new).extend(v),
+        None => computed(scope, out, expr, "is computed"),
+    }
+}
+
+/// `collect_ignore.append(...)`, `.extend(...)` or `.insert(i, ...)`.
+fn call(scope: &Scope<'_>, expr: Node<'_>, out: &mut ConftestIgnore) {
+    let src = scope.src;
+    let Some(function) = expr.child_by_field_id(fields().function.get()) else {
+        return;
+    };
+    let object = function.child_by_field_id(fields().object.get());
+    let Some(name) = target(object, src) else {
+        return;
+    };
+    let method = function
+        .child_by_field_id(fields().attribute.get())
+        .map_or("", |a| text(a, src));
+    let args = expr
+        .child_by_field_id(fields().arguments.get())
+        .map(children)
+        .unwrap_or_default();
+    let values = match (method, args.as_slice()) {
+        ("append", [one]) | ("insert", [_, one]) => string(scope, *one, 0).map(|s| vec![s]),
+        ("extend", [many]) => strings(scope, *many, 0),
+        _ => None,
+    };
+    let slot = slot(out, name);
+    match values {
+        Some(v) if slot.is_some() => slot.get_or_insert_with(Vec::new).extend(v),
+        _ => computed(scope, out, expr, "is computed"),
+    }
 }
 
 /// `os.path.abspath` without the file system: `.` and `..` folded.

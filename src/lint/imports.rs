@@ -10,79 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::lint::classes::TestCase;
+use crate::lint::bases::{Found, Imported, Method, Modules};
 use crate::lint::collect::{Collector, Context, Rules};
-use crate::lint::fixtures::Fixture;
 use crate::lint::grammar;
-use crate::lint::marks::Marks;
-use crate::lint::source::{Binding, Pos, Scope};
+use crate::lint::source::{Binding, Scope};
+use crate::lint::syntax;
 
 /// How many imports deep a base class is followed.
 const MAX_DEPTH: u32 = 4;
-
-/// A method of an imported class.
-#[derive(Debug, Clone)]
-pub struct Method {
-    pub name: String,
-    pub marks: Marks,
-    pub fixture: bool,
-    pub as_fixture: Option<Fixture>,
-    pub args: Vec<String>,
-}
-
-/// A class read from another module of the project.
-#[derive(Debug)]
-pub struct Imported {
-    /// The module it is defined in.
-    pub file: PathBuf,
-    /// Its markers along its MRO, as written in `file`.
-    pub marks: Marks,
-    /// Its methods, its own and inherited.
-    pub methods: Vec<Method>,
-    pub unittest: TestCase,
-}
-
-impl Imported {
-    /// Markers written in `file`, placed where the test's module names the
-    /// class (the lint reports a test's findings in the test's file); what is
-    /// unresolved keeps its own file.
-    pub fn placed(&self, mut marks: Marks, at: Pos) -> Marks {
-        for m in &mut marks.marks {
-            m.pos = at;
-        }
-        for p in &mut marks.params {
-            p.pos = at;
-            if let Some(u) = &mut p.unknown {
-                u.file.get_or_insert_with(|| self.file.clone());
-            }
-            for set in p.sets.iter_mut().flatten() {
-                set.pos = at;
-                for m in &mut set.marks {
-                    m.pos = at;
-                }
-                for u in &mut set.unresolved {
-                    u.file.get_or_insert_with(|| self.file.clone());
-                }
-            }
-        }
-        for u in &mut marks.unresolved {
-            u.file.get_or_insert_with(|| self.file.clone());
-        }
-        marks
-    }
-
-    pub fn marks_at(&self, at: Pos) -> Marks {
-        self.placed(self.marks.clone(), at)
-    }
-}
-
-type Found = Result<Arc<Imported>, Option<String>>;
-
-/// The modules of one project, read on demand and kept.
-pub struct Modules {
-    rootdir: PathBuf,
-    cache: Mutex<HashMap<(PathBuf, String), Found>>,
-}
 
 impl Modules {
     pub fn new(rootdir: &Path) -> Self {
@@ -164,7 +99,7 @@ impl Modules {
         let mut parser = grammar::parser();
         let tree = parser
             .parse(&src, None)
-            .filter(|t| grammar::syntax_error(t, &src).is_none())
+            .filter(|t| syntax::syntax_error(t, &src).is_none())
             .ok_or_else(|| Some(format!("{} does not parse", path.display())))?;
         let root = tree.root_node();
         let scope = Scope::new(&src, root);

@@ -4,92 +4,15 @@
 //! bound to markers at module level, `getattr(pytest.mark, "x")`). What only
 //! running the code could tell is an [`Unresolved`] with its reason.
 
-use std::path::PathBuf;
-
 use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
+use crate::lint::known::{Marks, Spelled, Unresolved, Val};
 use crate::lint::literal::{literal, text, Literal};
-use crate::lint::params::{self, Parametrize};
+use crate::lint::params;
 #[cfg(test)]
 use crate::lint::source::statements;
 use crate::lint::source::{children, Binding, Pos, Scope};
-
-/// A marker as written: its name and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spelled {
-    pub name: String,
-    pub pos: Pos,
-}
-
-/// Markers that cannot be known without running the code: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Unresolved {
-    /// The file the cause is in, when it is not the test's own (a conftest.py).
-    pub file: Option<PathBuf>,
-    pub pos: Pos,
-    pub reason: String,
-}
-
-impl Unresolved {
-    pub fn at(node: Node<'_>, reason: impl Into<String>) -> Self {
-        Unresolved {
-            file: None,
-            pos: Pos::of(node),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// What is known of the markers an expression applies.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Marks {
-    pub marks: Vec<Spelled>,
-    pub params: Vec<Parametrize>,
-    pub unresolved: Vec<Unresolved>,
-    /// Fixture names given to `usefixtures` markers.
-    pub usefixtures: Vec<String>,
-    /// Argument names of `parametrize` markers (they win over fixtures' params).
-    pub argnames: Vec<String>,
-}
-
-impl Marks {
-    pub fn extend(&mut self, other: Marks) {
-        self.marks.extend(other.marks);
-        self.params.extend(other.params);
-        self.unresolved.extend(other.unresolved);
-        self.usefixtures.extend(other.usefixtures);
-        self.argnames.extend(other.argnames);
-    }
-
-    fn unresolved(u: Unresolved) -> Self {
-        Marks {
-            unresolved: vec![u],
-            ..Marks::default()
-        }
-    }
-}
-
-/// What an expression evaluates to, as far as markers go.
-#[derive(Debug, Clone)]
-pub enum Val<'t> {
-    Pytest,
-    MarkNs,
-    ParamFn,
-    Fixture,
-    /// `pytest.mark.name`, not yet called.
-    Decorator(Spelled),
-    Marks(Marks),
-    /// A `pytest.param(...)` call.
-    Param(Node<'t>),
-    Module(&'t str),
-    /// A function defined in this module, and whether it mentions markers.
-    Helper(&'t str, bool),
-    Builtin(&'t str),
-    /// Anything that certainly is no marker.
-    NotMark,
-    Unknown(Unresolved),
-}
 
 const BUILTINS: &[&str] = &[
     "staticmethod",
@@ -383,7 +306,7 @@ impl<'t> Scope<'t> {
                 Val::Marks(marks)
             }
             Val::Marks(m) => Val::Marks(m),
-            Val::ParamFn => Val::Param(node),
+            Val::ParamFn => Val::Param,
             Val::Fixture => Val::Fixture,
             Val::Builtin("getattr") => self.getattr(node, args, depth),
             Val::NotMark | Val::Builtin(_) | Val::Pytest | Val::Helper(_, false) => Val::NotMark,

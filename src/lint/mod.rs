@@ -4,21 +4,29 @@
 //! `validate::check`, on the taxonomy `Engine::load` builds). What the source
 //! cannot tell is reported as unresolved and left to collection.
 
-pub mod classes;
-pub mod collect;
-pub mod conftest;
-pub mod discover;
+mod bases;
+mod classes;
+mod collect;
+mod conftest;
+mod defs;
+mod discover;
 pub mod fix;
-pub mod fixtures;
-pub mod grammar;
-pub mod ignore;
-pub mod imports;
-pub mod literal;
-pub mod marks;
-pub mod params;
-pub mod pytest_config;
+mod fixtures;
+mod grammar;
+mod ignore;
+mod imports;
+mod known;
+mod literal;
+mod marks;
+mod params;
+mod pytest_config;
 pub mod report;
-pub mod source;
+mod source;
+mod syntax;
+
+// Outside this folder (the bindings): `run`, `Request`, `LintReport`,
+// `Finding` and `Severity` defined here, the report's formats (`report`) and
+// the edits of `--fix` and `advise --apply` (`fix`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,11 +38,11 @@ use tree_sitter::{Parser, Tree};
 
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::lint::bases::Modules;
 use crate::lint::collect::{Context, Rules, StaticTest};
 use crate::lint::fixtures::Fixture;
 use crate::lint::ignore::{ConftestIgnore, Ignores};
-use crate::lint::imports::Modules;
-use crate::lint::marks::Unresolved;
+use crate::lint::known::Unresolved;
 use crate::lint::source::Pos;
 use crate::taxonomy::validate::{self, code, Problem};
 use crate::taxonomy::{Resolved, Taxonomy};
@@ -292,10 +300,10 @@ fn parse_source(parser: &mut Parser, src: Vec<u8>) -> Parsed {
     let Some(tree) = parser.parse(&src, None) else {
         return Parsed::Failed(start, "the file could not be parsed".into(), SYNTAX_FIX);
     };
-    if let Some((pos, message)) = grammar::syntax_error(&tree, &src) {
+    if let Some((pos, message)) = syntax::syntax_error(&tree, &src) {
         return Parsed::Failed(pos, message, SYNTAX_FIX);
     }
-    if let Some(pos) = grammar::too_deep(&tree, MAX_DEPTH) {
+    if let Some(pos) = syntax::too_deep(&tree, MAX_DEPTH) {
         return Parsed::Failed(
             pos,
             format!("too deeply nested to check: more than {MAX_DEPTH} levels of syntax"),
@@ -377,6 +385,12 @@ impl Checker<'_> {
                 test.nodeid.clone(),
             ));
         }
+        self.unresolved(path, test, out);
+    }
+
+    /// One finding per distinct reason the test's markers cannot all be
+    /// known, in the file the reason is in.
+    fn unresolved(&self, path: &str, test: &StaticTest, out: &mut Vec<(Key, String)>) {
         let severity = if self.strict_unresolved {
             Severity::Error
         } else {
@@ -435,6 +449,32 @@ struct FileResult {
     findings: Vec<(Key, String)>,
     /// Node ids that stand for more than one test, and for how many.
     counts: HashMap<String, u64>,
+}
+
+/// The conftests above `path`, nearest first.
+pub(crate) fn conftests_above<'c>(conftests: &'c [Conftest], path: &Path) -> Vec<&'c Conftest> {
+    let mut above: Vec<&Conftest> = conftests
+        .iter()
+        .filter(|c| path.starts_with(&c.dir))
+        .collect();
+    above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
+    above
+}
+
+/// What the test module at `path` sees from outside it: the fixtures of the
+/// conftests `above` it and the project's modules.
+pub(crate) fn context<'a>(
+    path: &'a Path,
+    above: &[&'a Conftest],
+    modules: &'a Modules,
+) -> Context<'a> {
+    Context {
+        path: Some(path),
+        conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
+        opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
+        modules: Some(modules),
+        depth: 0,
+    }
 }
 
 /// What a conftest does to the tests below it.
@@ -520,18 +560,8 @@ impl Checker<'_> {
                 return out;
             }
         };
-        let mut above: Vec<&Conftest> = conftests
-            .iter()
-            .filter(|c| path.starts_with(&c.dir))
-            .collect();
-        above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
-        let ctx = Context {
-            path: Some(path),
-            conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
-            opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
-            modules: Some(self.modules),
-            depth: 0,
-        };
+        let above = conftests_above(conftests, path);
+        let ctx = context(path, &above, self.modules);
         let mut tests = collect::collect_in(&src, &tree, &shown(path, rootdir), rules, &ctx);
         let inherited: Vec<&Unresolved> = above.iter().flat_map(|c| &c.effects).collect();
         for test in &mut tests {
@@ -674,17 +704,40 @@ fn lint(request: &Request) -> Result<LintReport> {
             checker.file(parser, path, &config.rootdir, &rules, &conftests)
         })
         .collect();
-    let mut nodeids = Vec::new();
-    let mut tests = 0u64;
-    let mut unresolved = 0u64;
-    let mut counts: HashMap<String, u64> = HashMap::new();
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     conftest_findings(&conftests, cwd, request.strict_unresolved, &mut grouped);
+    let total = merge(per_file, &mut grouped);
+    Ok(LintReport {
+        rootdir: config.rootdir.to_string_lossy().into_owned(),
+        findings: findings(grouped, &total.counts),
+        files: collected_files,
+        tests: usize::try_from(total.tests).unwrap_or(usize::MAX),
+        unresolved: usize::try_from(total.unresolved).unwrap_or(usize::MAX),
+        nodeids: total.nodeids,
+        config_note: engine.note.as_ref().map(|note| {
+            format!(
+                "{note}: {}",
+                engine.source.as_deref().unwrap_or("built-in defaults")
+            )
+        }),
+    })
+}
+
+/// The files' results together: their findings grouped by what they say,
+/// with the tests each concerns.
+fn merge(per_file: Vec<FileResult>, grouped: &mut BTreeMap<Key, Vec<String>>) -> FileResult {
+    let mut total = FileResult {
+        nodeids: Vec::new(),
+        tests: 0,
+        unresolved: 0,
+        findings: Vec::new(),
+        counts: HashMap::new(),
+    };
     for result in per_file {
-        nodeids.extend(result.nodeids);
-        tests = tests.saturating_add(result.tests);
-        unresolved = unresolved.saturating_add(result.unresolved);
-        counts.extend(result.counts);
+        total.nodeids.extend(result.nodeids);
+        total.tests = total.tests.saturating_add(result.tests);
+        total.unresolved = total.unresolved.saturating_add(result.unresolved);
+        total.counts.extend(result.counts);
         for (key, nodeid) in result.findings {
             let entry = grouped.entry(key).or_default();
             if !nodeid.is_empty() {
@@ -692,7 +745,12 @@ fn lint(request: &Request) -> Result<LintReport> {
             }
         }
     }
-    let findings = grouped
+    total
+}
+
+/// One finding per group, counting the tests a node id stands for.
+fn findings(grouped: BTreeMap<Key, Vec<String>>, counts: &HashMap<String, u64>) -> Vec<Finding> {
+    grouped
         .into_iter()
         .map(
             |((path, pos, code, severity, message, fix), tests)| Finding {
@@ -708,21 +766,7 @@ fn lint(request: &Request) -> Result<LintReport> {
                 tests,
             },
         )
-        .collect();
-    Ok(LintReport {
-        rootdir: config.rootdir.to_string_lossy().into_owned(),
-        findings,
-        files: collected_files,
-        tests: usize::try_from(tests).unwrap_or(usize::MAX),
-        unresolved: usize::try_from(unresolved).unwrap_or(usize::MAX),
-        nodeids,
-        config_note: engine.note.as_ref().map(|note| {
-            format!(
-                "{note}: {}",
-                engine.source.as_deref().unwrap_or("built-in defaults")
-            )
-        }),
-    })
+        .collect()
 }
 
 #[cfg(test)]

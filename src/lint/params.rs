@@ -5,38 +5,9 @@
 use tree_sitter::Node;
 
 use crate::lint::grammar::fields;
+use crate::lint::known::{ParamSet, Parametrize, Spelled, Unresolved, Val};
 use crate::lint::literal::{explicit_id, id_of, literal, make_unique, text, Literal};
-use crate::lint::marks::{Spelled, Unresolved, Val};
-use crate::lint::source::{children, Binding, Pos, Scope};
-
-/// One parameter set: its id and its own markers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParamSet {
-    pub id: String,
-    pub pos: Pos,
-    pub marks: Vec<Spelled>,
-    pub unresolved: Vec<Unresolved>,
-}
-
-/// One `parametrize` marker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Parametrize {
-    pub pos: Pos,
-    /// None when the values are computed at run time.
-    pub sets: Option<Vec<ParamSet>>,
-    /// Set when computed values may carry markers of their own.
-    pub unknown: Option<Unresolved>,
-}
-
-impl Parametrize {
-    /// Whether any parameter set carries markers of its own.
-    pub fn has_own_marks(&self) -> bool {
-        self.sets
-            .iter()
-            .flatten()
-            .any(|s| !s.marks.is_empty() || !s.unresolved.is_empty())
-    }
-}
+use crate::lint::source::{children, concatenation, Binding, Pos, Scope};
 
 struct Args<'t> {
     positional: Vec<Node<'t>>,
@@ -111,25 +82,7 @@ fn elements<'t>(scope: &Scope<'t>, node: Node<'t>, depth: u32) -> Option<Vec<Nod
             }
             Some(out)
         }
-        "binary_operator" => {
-            let op = node
-                .child_by_field_id(fields().operator.get())
-                .map(|o| text(o, scope.src));
-            if op != Some("+") {
-                return None;
-            }
-            let mut out = elements(
-                scope,
-                node.child_by_field_id(fields().left.get())?,
-                depth + 1,
-            )?;
-            out.extend(elements(
-                scope,
-                node.child_by_field_id(fields().right.get())?,
-                depth + 1,
-            )?);
-            Some(out)
-        }
+        "binary_operator" => concatenation(scope, node, depth, elements),
         _ => None,
     }
 }
@@ -249,8 +202,7 @@ fn value_id(scope: &Scope<'_>, node: Node<'_>, argname: &str, idx: usize) -> Str
 
 /// Read a `parametrize(argnames, argvalues, ..., ids=...)` call's arguments.
 pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) -> Parametrize {
-    let src = scope.src;
-    let args = Args::of(src, args);
+    let args = Args::of(scope.src, args);
     let names = argnames(scope, args.get(0, "argnames"));
     let Some(values) = args.get(1, "argvalues") else {
         return Parametrize {
@@ -265,49 +217,73 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
         }
     }
     let Some(items) = elements(scope, values, 0) else {
-        let unknown = scope.may_carry_marks(values, depth + 1).then(|| {
-            Unresolved::at(
-                values,
-                format!(
-                    "parameters computed at run time may carry markers: `{}`",
-                    text(values, src)
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .chars()
-                        .take(60)
-                        .collect::<String>()
-                ),
-            )
-        });
         return Parametrize {
             pos,
             sets: None,
-            unknown,
+            unknown: computed(scope, values, depth),
         };
     };
     if items.is_empty() {
-        // pytest makes one skipped test of an empty parameter list.
         return Parametrize {
             pos,
-            sets: Some(vec![ParamSet {
-                id: "NOTSET".into(),
-                pos: Pos::of(values),
-                marks: vec![Spelled {
-                    name: "skip".into(),
-                    pos: Pos::of(values),
-                }],
-                unresolved: Vec::new(),
-            }]),
+            sets: Some(vec![empty(Pos::of(values))]),
             unknown: None,
         };
     }
-    let explicit: Vec<Option<String>> = args
-        .get(3, "ids")
+    Parametrize {
+        pos,
+        sets: Some(param_sets(scope, args.get(3, "ids"), &items, &names, depth)),
+        unknown: None,
+    }
+}
+
+/// Values computed at run time: why their markers cannot be known, when
+/// they may carry some.
+fn computed(scope: &Scope<'_>, values: Node<'_>, depth: u32) -> Option<Unresolved> {
+    scope.may_carry_marks(values, depth + 1).then(|| {
+        Unresolved::at(
+            values,
+            format!(
+                "parameters computed at run time may carry markers: `{}`",
+                text(values, scope.src)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            ),
+        )
+    })
+}
+
+/// pytest makes one skipped test of an empty parameter list.
+fn empty(pos: Pos) -> ParamSet {
+    ParamSet {
+        id: "NOTSET".into(),
+        pos,
+        marks: vec![Spelled {
+            name: "skip".into(),
+            pos,
+        }],
+        unresolved: Vec::new(),
+    }
+}
+
+/// One parameter set per item, with the ids pytest gives them (`ids=`
+/// first), made unique as pytest does.
+fn param_sets<'t>(
+    scope: &Scope<'t>,
+    ids: Option<Node<'t>>,
+    items: &[Node<'t>],
+    names: &[String],
+    depth: u32,
+) -> Vec<ParamSet> {
+    let explicit: Vec<Option<String>> = ids
         .and_then(|ids| elements(scope, ids, 0))
         .map(|ids| {
             ids.into_iter()
-                .map(|n| literal(n, src).and_then(|l| explicit_id(&l)))
+                .map(|n| literal(n, scope.src).and_then(|l| explicit_id(&l)))
                 .collect()
         })
         .unwrap_or_default();
@@ -318,7 +294,7 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
             param_set(
                 scope,
                 *item,
-                &names,
+                names,
                 idx,
                 explicit.get(idx).cloned().flatten(),
                 depth,
@@ -330,11 +306,7 @@ pub fn parametrize<'t>(scope: &Scope<'t>, args: Node<'t>, pos: Pos, depth: u32) 
     for (set, id) in sets.iter_mut().zip(ids) {
         set.id = id;
     }
-    Parametrize {
-        pos,
-        sets: Some(sets),
-        unknown: None,
-    }
+    sets
 }
 
 fn param_set(
@@ -439,48 +411,13 @@ pub fn fixture_params<'t>(
     if items.is_empty() {
         return Parametrize {
             pos,
-            sets: Some(vec![ParamSet {
-                id: "NOTSET".into(),
-                pos,
-                marks: vec![Spelled {
-                    name: "skip".into(),
-                    pos,
-                }],
-                unresolved: Vec::new(),
-            }]),
+            sets: Some(vec![empty(pos)]),
             unknown: None,
         };
     }
-    let explicit: Vec<Option<String>> = ids
-        .and_then(|ids| elements(scope, ids, 0))
-        .map(|ids| {
-            ids.into_iter()
-                .map(|n| literal(n, scope.src).and_then(|l| explicit_id(&l)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut sets: Vec<ParamSet> = items
-        .iter()
-        .enumerate()
-        .map(|(idx, item)| {
-            param_set(
-                scope,
-                *item,
-                &names,
-                idx,
-                explicit.get(idx).cloned().flatten(),
-                1,
-            )
-        })
-        .collect();
-    let mut unique: Vec<String> = sets.iter().map(|s| s.id.clone()).collect();
-    make_unique(&mut unique);
-    for (set, id) in sets.iter_mut().zip(unique) {
-        set.id = id;
-    }
     Parametrize {
         pos,
-        sets: Some(sets),
+        sets: Some(param_sets(scope, ids, &items, &names, 1)),
         unknown: None,
     }
 }
@@ -494,8 +431,8 @@ pub fn parametrized_names(scope: &Scope<'_>, args: Node<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lint::known::Marks;
     use crate::lint::marks::testing::parse;
-    use crate::lint::marks::Marks;
     use crate::lint::source::statements;
 
     fn read(src: &str) -> Marks {

@@ -53,6 +53,34 @@ pub fn children(node: Node<'_>) -> Vec<Node<'_>> {
         .collect()
 }
 
+/// `left + right` of two sequences written in the source, each side read
+/// by `read` one level deeper: None when the operator is another or a side
+/// cannot be read.
+pub fn concatenation<'t, T>(
+    scope: &Scope<'t>,
+    node: Node<'t>,
+    depth: u32,
+    read: impl Fn(&Scope<'t>, Node<'t>, u32) -> Option<Vec<T>>,
+) -> Option<Vec<T>> {
+    let op = node
+        .child_by_field_id(fields().operator.get())
+        .map(|o| text(o, scope.src));
+    if op != Some("+") {
+        return None;
+    }
+    let mut out = read(
+        scope,
+        node.child_by_field_id(fields().left.get())?,
+        depth + 1,
+    )?;
+    out.extend(read(
+        scope,
+        node.child_by_field_id(fields().right.get())?,
+        depth + 1,
+    )?);
+    Some(out)
+}
+
 /// The statements of a block, with those of `if`, `try`, `with`, `for` and
 /// `while` blocks flattened in (they run at import), but not function or
 /// class bodies.

@@ -4,12 +4,12 @@
 //! nothing of pytest or xdist: the Python side feeds it node ids, markers
 //! and reports.
 
-pub mod config;
-pub mod resources;
-pub mod scheduler;
-pub mod simulate;
+mod config;
+mod resources;
+mod scheduler;
+mod simulate;
 
 pub use config::{ParallelConfig, UnknownVram};
 pub use resources::{Need, Placement, Resources, WorkerPlan};
 pub use scheduler::{Assignment, Scheduler, TestSpec};
-pub use simulate::{simulate, Simulation};
+pub use simulate::{makespan, simulate, Simulation};

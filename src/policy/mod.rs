@@ -4,8 +4,16 @@
 //! failure), and the node-id and path pattern dialects these files are
 //! written in.
 
-pub mod glob;
-pub mod owners;
-pub mod quarantine;
+mod glob;
+mod owners;
+mod quarantine;
+// Public as a namespace: the marker rules read its `MARKER`,
+// `check_arguments` and `spelled`, names that mean little outside it.
 pub mod retries;
-pub mod transient;
+mod transient;
+
+pub use glob::{fnmatch, names, Names};
+pub use owners::{Owners, OwnersConfig};
+pub use quarantine::{Entry as QuarantineEntry, Quarantine, QuarantineConfig};
+pub use retries::Retrier;
+pub use transient::RetriesConfig;

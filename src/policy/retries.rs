@@ -66,6 +66,30 @@ pub type ArgumentError = (String, String);
 /// explicit retry count when it gives one (ours and pytest-rerunfailures).
 pub fn check_arguments(mark: &Mark, retrier: Retrier) -> Result<Option<u32>, ArgumentError> {
     let call = spelled(mark);
+    check_names(mark, retrier, &call)?;
+    let args = Arguments {
+        mark,
+        positional: retrier.signature().0,
+        call: &call,
+    };
+    match retrier {
+        Retrier::Dynamo => args.whole("reruns", 0, MAX_RERUNS),
+        Retrier::Rerunfailures => {
+            let reruns = args.whole("reruns", 0, MAX_RERUNS)?;
+            args.delay("reruns_delay")?;
+            Ok(reruns)
+        }
+        Retrier::Flaky => {
+            let runs = args.whole("max_runs", 1, MAX_RERUNS + 1)?;
+            args.whole("min_passes", 1, runs.unwrap_or(MAX_RERUNS + 1))?;
+            Ok(None)
+        }
+    }
+}
+
+/// The arguments' count and names against what `retrier` reads: none
+/// ignored, none unknown, none given twice. `call` is the marker as written.
+fn check_names(mark: &Mark, retrier: Retrier, call: &str) -> Result<(), ArgumentError> {
     let (positional, keyword_only) = retrier.signature();
     let takes = || {
         positional
@@ -108,16 +132,31 @@ pub fn check_arguments(mark: &Mark, retrier: Retrier) -> Result<Option<u32>, Arg
             ));
         }
     }
-    let value = |name: &str| {
-        mark.kwargs.get(name).or_else(|| {
-            positional
+    Ok(())
+}
+
+/// A flaky marker's arguments read by name, given by position or keyword.
+struct Arguments<'a> {
+    mark: &'a Mark,
+    /// The retrier's positional parameters, in order.
+    positional: &'a [&'a str],
+    /// The marker as written, for messages.
+    call: &'a str,
+}
+
+impl Arguments<'_> {
+    fn value(&self, name: &str) -> Option<&MarkValue> {
+        self.mark.kwargs.get(name).or_else(|| {
+            self.positional
                 .iter()
                 .position(|p| *p == name)
-                .and_then(|i| mark.args.get(i))
+                .and_then(|i| self.mark.args.get(i))
         })
-    };
-    let whole = |name: &str, low: u32, high: u32| -> Result<Option<u32>, ArgumentError> {
-        let Some(v) = value(name) else {
+    }
+
+    /// A whole number from `low` to `high`, if given.
+    fn whole(&self, name: &str, low: u32, high: u32) -> Result<Option<u32>, ArgumentError> {
+        let Some(v) = self.value(name) else {
             return Ok(None);
         };
         match v {
@@ -126,37 +165,33 @@ pub fn check_arguments(mark: &Mark, retrier: Retrier) -> Result<Option<u32>, Arg
             }
             _ => Err((
                 format!(
-                    "{call}: {name} must be a whole number, {low} or more and at most {high}, not {}",
+                    "{}: {name} must be a whole number, {low} or more and at most {high}, not {}",
+                    self.call,
                     show(v)
                 ),
                 format!("write {name}=N with N from {low} to {high}"),
             )),
         }
-    };
-    match retrier {
-        Retrier::Dynamo => whole("reruns", 0, MAX_RERUNS),
-        Retrier::Rerunfailures => {
-            let reruns = whole("reruns", 0, MAX_RERUNS)?;
-            if let Some(v) = value("reruns_delay") {
-                match v.as_f64() {
-                    Some(s) if !matches!(v, MarkValue::Str(_)) && (0.0..=MAX_DELAY_S).contains(&s) => {}
-                    _ => {
-                        return Err((
-                            format!(
-                                "{call}: reruns_delay must be a number of seconds from 0 to {MAX_DELAY_S:.0}, not {}",
-                                show(v)
-                            ),
-                            "write reruns_delay=S, e.g. reruns_delay=1.5".into(),
-                        ))
-                    }
-                }
+    }
+
+    /// pytest-rerunfailures' delay between attempts, if given: seconds from
+    /// 0 to `MAX_DELAY_S`.
+    fn delay(&self, name: &str) -> Result<(), ArgumentError> {
+        let Some(v) = self.value(name) else {
+            return Ok(());
+        };
+        match v.as_f64() {
+            Some(s) if !matches!(v, MarkValue::Str(_)) && (0.0..=MAX_DELAY_S).contains(&s) => {
+                Ok(())
             }
-            Ok(reruns)
-        }
-        Retrier::Flaky => {
-            let runs = whole("max_runs", 1, MAX_RERUNS + 1)?;
-            whole("min_passes", 1, runs.unwrap_or(MAX_RERUNS + 1))?;
-            Ok(None)
+            _ => Err((
+                format!(
+                    "{}: {name} must be a number of seconds from 0 to {MAX_DELAY_S:.0}, not {}",
+                    self.call,
+                    show(v)
+                ),
+                format!("write {name}=S, e.g. {name}=1.5"),
+            )),
         }
     }
 }

@@ -10,8 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::policy::owners::Owners;
-use crate::policy::quarantine::{Entry, Quarantine};
+use crate::policy::{Owners, Quarantine, QuarantineEntry as Entry};
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::Taxonomy;

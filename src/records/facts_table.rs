@@ -4,14 +4,12 @@
 //! the test starts. On a large suite that keeps tens of thousands of strings
 //! and tuples out of collection, and `--collect-only` pays nothing for them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Date;
 use crate::engine::Engine;
-use crate::policy::owners::Owners;
-use crate::policy::quarantine::{Entry, Quarantine};
 use crate::policy::retries;
+use crate::policy::{Owners, Quarantine, QuarantineEntry as Entry};
 use crate::records::facts::{facts, Facts, FlowIds, Rules};
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
@@ -51,6 +49,56 @@ pub struct Checks {
     pub reruns: Vec<(String, u32)>,
 }
 
+/// What a pipeline's selection decided for the tests it kept, handed from
+/// the selection to the facts without leaving the core.
+#[derive(Debug, Default)]
+pub struct Selected {
+    /// The pipeline's stages, by name; `Kept::stage` indexes them.
+    pub stage_names: Vec<String>,
+    /// The kept tests, in the order they run.
+    pub kept: Vec<Kept>,
+    /// Why a non-gating kept test does not gate; None without a pipeline.
+    pub non_gating: Option<String>,
+}
+
+/// One test the selection kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    /// Its position in the batch.
+    pub position: usize,
+    /// The first stage that selects it; None without a pipeline.
+    pub stage: Option<usize>,
+    /// False when the pipeline's gating expression leaves it out.
+    pub gating: bool,
+}
+
+impl Selected {
+    /// The stage name of a kept test, if a pipeline selected it.
+    pub fn stage_name(&self, kept: &Kept) -> Option<&str> {
+        kept.stage.map(|i| self.stage_names[i].as_str())
+    }
+
+    /// Each kept test's stage and exemption by node id; for a node id kept
+    /// twice, the first of each wins.
+    fn by_nodeid<'a>(
+        &'a self,
+        items: &'a [Item],
+    ) -> foldhash::HashMap<&'a str, (Option<&'a str>, Option<&'a str>)> {
+        let mut out: foldhash::HashMap<&str, (Option<&str>, Option<&str>)> =
+            foldhash::HashMap::default();
+        for kept in &self.kept {
+            let entry = out.entry(items[kept.position].nodeid.as_str()).or_default();
+            if entry.0.is_none() {
+                entry.0 = self.stage_name(kept);
+            }
+            if entry.1.is_none() && !kept.gating {
+                entry.1 = self.non_gating.as_deref();
+            }
+        }
+        out
+    }
+}
+
 pub struct Table {
     policy: Policy,
     items: Arc<Vec<Item>>,
@@ -59,6 +107,17 @@ pub struct Table {
     /// lookup per test.
     tests: foldhash::HashMap<String, Known>,
     flows: FlowIds,
+}
+
+/// A collected test's facts as its reports carry them to the process that
+/// writes the records (an xdist controller).
+#[derive(Debug)]
+pub struct Attached {
+    /// Its facts, as JSON.
+    pub facts: String,
+    pub flow_id: String,
+    /// Why it does not gate (a pipeline's or the quarantine's word).
+    pub exempt: Option<String>,
 }
 
 /// A collected test, as the table knows it.
@@ -74,21 +133,21 @@ struct Known {
 
 impl Table {
     /// The table of the tests `nodeids` names, looked up in the batch's
-    /// items; `stages` maps node ids to their stage, `exempt` to why they
-    /// already do not gate.
+    /// items; `selected` is what a pipeline's selection decided for the
+    /// tests it kept (their stage, and why a non-gating one does not gate).
     pub fn new(
         policy: Policy,
         items: Arc<Vec<Item>>,
         resolved: Arc<Vec<Resolution>>,
         nodeids: Vec<String>,
-        mut stages: HashMap<String, String>,
-        mut exempt: HashMap<String, String>,
+        selected: Option<&Selected>,
     ) -> (Table, Checks) {
         let index: foldhash::HashMap<&str, usize> = items
             .iter()
             .enumerate()
             .map(|(i, item)| (item.nodeid.as_str(), i))
             .collect();
+        let mut chosen = selected.map(|s| s.by_nodeid(&items)).unwrap_or_default();
         let mut checks = Checks::default();
         let mut tests = foldhash::HashMap::with_capacity_and_hasher(
             nodeids.len(),
@@ -108,14 +167,18 @@ impl Table {
                     Err(message) => checks.problems.push((nodeid.clone(), message)),
                 }
             }
+            // Taken, not read: a node id collected twice keeps what the
+            // selection said for its first collection only.
+            let (stage, exempt) = chosen.remove(nodeid.as_str()).unwrap_or_default();
             let known = Known {
                 position,
                 n: n as u64,
-                stage: stages.remove(&nodeid),
-                exempt: exempt.remove(&nodeid),
+                stage: stage.map(String::from),
+                exempt: exempt.map(String::from),
             };
             tests.insert(nodeid, known);
         }
+        drop(chosen);
         let table = Table {
             policy,
             items,
@@ -146,12 +209,16 @@ impl Table {
         Some(facts)
     }
 
-    /// `(facts JSON, flow id)` of a collected test, for a process that does
-    /// not write the records; None for another node id.
-    pub fn get(&self, nodeid: &str) -> Option<(String, String)> {
-        let facts = self.facts(nodeid)?;
+    /// What a process that does not write the records sends with a
+    /// collected test's reports; None for another node id.
+    pub fn get(&self, nodeid: &str) -> Option<Attached> {
+        let mut facts = self.facts(nodeid)?;
         let json = serde_json::to_string(&facts).expect("facts serialize");
-        Some((json, facts.flow_id.unwrap_or_default()))
+        Some(Attached {
+            facts: json,
+            flow_id: facts.flow_id.take().unwrap_or_default(),
+            exempt: facts.exempt.take(),
+        })
     }
 
     /// The flow id of a collected test (as `get` gives it); None for another node id.
@@ -163,13 +230,17 @@ impl Table {
     pub fn len(&self) -> usize {
         self.tests.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_empty()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::policy::owners::OwnersConfig;
+    use crate::policy::OwnersConfig;
 
     fn table(nodeids: &[&str]) -> (Table, Checks) {
         let engine = Arc::new(Engine::from_config(Config::default(), "defaults").unwrap());
@@ -210,24 +281,43 @@ mod tests {
             default_reruns: 2,
             retries: true,
         };
-        let stages = HashMap::from([("t.py::plain".to_string(), "unit".to_string())]);
-        let exempt = HashMap::from([(
-            "t.py::nongating".to_string(),
-            "stage e2e is non-gating".to_string(),
-        )]);
+        let selected = Selected {
+            stage_names: vec!["unit".to_string()],
+            kept: vec![
+                Kept {
+                    position: 0,
+                    stage: Some(0),
+                    gating: true,
+                },
+                Kept {
+                    position: 2,
+                    stage: None,
+                    gating: false,
+                },
+            ],
+            non_gating: Some("stage e2e is non-gating".to_string()),
+        };
         Table::new(
             policy,
             Arc::new(items),
             Arc::new(resolved),
             nodeids.iter().map(|n| (*n).to_string()).collect(),
-            stages,
-            exempt,
+            Some(&selected),
         )
     }
 
     fn facts_of(table: &Table, nodeid: &str) -> (Facts, String) {
-        let (json, flow) = table.get(nodeid).unwrap();
-        (serde_json::from_str(&json).unwrap(), flow)
+        let attached = table.get(nodeid).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Facts>(&attached.facts)
+                .unwrap()
+                .exempt,
+            attached.exempt
+        );
+        (
+            serde_json::from_str(&attached.facts).unwrap(),
+            attached.flow_id,
+        )
     }
 
     #[test]
@@ -261,7 +351,7 @@ mod tests {
         assert!(plain.gating);
         assert_eq!(plain.flow_id.as_deref(), Some(plain_flow.as_str()));
         // The same test asked twice gets the same flow id; another test another.
-        assert_eq!(table.get("t.py::plain").unwrap().1, plain_flow);
+        assert_eq!(table.get("t.py::plain").unwrap().flow_id, plain_flow);
         assert_eq!(table.flow("t.py::plain").unwrap(), plain_flow);
         assert!(table.flow("t.py::never_collected").is_none());
         let (q, q_flow) = facts_of(&table, "t.py::quarantined");
@@ -300,11 +390,33 @@ mod tests {
             Arc::new(vec![item]),
             Arc::new(resolved),
             vec!["t.py::bad".to_string()],
-            HashMap::new(),
-            HashMap::new(),
+            None,
         );
         assert_eq!(checks.problems.len(), 1, "{checks:?}");
         assert_eq!(checks.problems[0].0, "t.py::bad");
         assert!(checks.reruns.is_empty());
+    }
+
+    #[test]
+    fn a_node_id_kept_twice_takes_the_first_stage_and_the_first_exemption() {
+        let items = vec![Item::new("t.py::twice", &[]), Item::new("t.py::twice", &[])];
+        let selected = Selected {
+            stage_names: vec!["unit".to_string(), "e2e".to_string()],
+            kept: vec![
+                Kept {
+                    position: 0,
+                    stage: Some(0),
+                    gating: true,
+                },
+                Kept {
+                    position: 1,
+                    stage: Some(1),
+                    gating: false,
+                },
+            ],
+            non_gating: Some("non-gating".to_string()),
+        };
+        let by_id = selected.by_nodeid(&items);
+        assert_eq!(by_id["t.py::twice"], (Some("unit"), Some("non-gating")));
     }
 }

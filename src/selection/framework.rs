@@ -6,42 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
-use serde::Deserialize;
 
 use crate::error::TABLE;
 use crate::error::{Error, Result};
+use crate::selection::config::{Agnostic, FrameworksConfig};
 use crate::taxonomy::{Taxonomy, FRAMEWORK};
 
 static ENV_NAME: std::sync::LazyLock<Regex> =
     std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").expect("valid regex"));
-
-/// What happens to tests without a framework marker when a framework is chosen.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Agnostic {
-    /// They run with every framework (they need none).
-    #[default]
-    Keep,
-    /// Only the framework's own tests run (`and vllm` taken literally).
-    Drop,
-}
-
-/// `[tool.pytest-dynamo.frameworks]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FrameworksConfig {
-    /// The framework when none is named (after `DYNAMO_TEST_FRAMEWORK` and
-    /// `DYNAMO_DEFAULT_FRAMEWORK`), and `auto`'s fallback.
-    pub default: Option<String>,
-    pub agnostic: Agnostic,
-    /// Framework -> regular expressions over changed paths (for `auto`).
-    /// When absent, a path touches a framework when a path component or a
-    /// `.`/`_`/`-` separated part of one is the framework's name.
-    pub paths: Option<BTreeMap<String, Vec<String>>>,
-    /// The environment variables that choose the framework: the one that
-    /// names it, then the one that gives the default (`[]`: none).
-    pub env: Option<Vec<String>>,
-}
 
 /// The strategy's variables: the framework a job tests, and the default.
 pub const DEFAULT_ENV: [&str; 2] = ["DYNAMO_TEST_FRAMEWORK", "DYNAMO_DEFAULT_FRAMEWORK"];
@@ -72,81 +44,16 @@ impl Frameworks {
             .category(FRAMEWORK)
             .map(|c| c.markers.clone())
             .unwrap_or_default();
-        let err = |key: &str, message: String, fix: String| {
-            Error::config(
-                source,
-                format!("[{TABLE}.frameworks] {key}: {message}"),
-                fix,
-            )
-        };
-        let check = |key: &str, name: &str| -> Result<()> {
-            if known.iter().any(|k| k == name) {
-                return Ok(());
-            }
-            Err(err(
-                key,
-                unknown(taxonomy, &known, name),
-                known_list(&known),
-            ))
+        let keys = Keys {
+            taxonomy,
+            known: &known,
+            source,
         };
         if let Some(d) = &config.default {
-            check("default", d)?;
+            keys.check("default", d)?;
         }
-        let env: Vec<String> = config
-            .env
-            .clone()
-            .unwrap_or_else(|| DEFAULT_ENV.iter().map(|v| (*v).to_string()).collect());
-        if env.len() > 2 {
-            return Err(err(
-                "env",
-                format!("{} variables given; it takes at most two", env.len()),
-                "list the variable that names the framework, then the one that gives the default, e.g. env = [\"DYNAMO_TEST_FRAMEWORK\", \"DYNAMO_DEFAULT_FRAMEWORK\"]".into(),
-            ));
-        }
-        if let Some(bad) = env.iter().find(|v| !ENV_NAME.is_match(v)) {
-            return Err(err(
-                "env",
-                format!("'{bad}' is not an environment variable name"),
-                "use letters, digits and '_', not starting with a digit".into(),
-            ));
-        }
-        if env.len() == 2 && env[0] == env[1] {
-            return Err(err(
-                "env",
-                format!("'{}' is given twice", env[0]),
-                "give two different variables, or only one".into(),
-            ));
-        }
-        let mut rules = Vec::new();
-        match &config.paths {
-            Some(paths) => {
-                for (framework, patterns) in paths {
-                    let key = format!("paths.{framework}");
-                    check(&key, framework)?;
-                    for pattern in patterns {
-                        let re = Regex::new(pattern).map_err(|e| {
-                            err(
-                                &key,
-                                format!("'{pattern}' is not a valid regular expression: {e}"),
-                                "fix the pattern (Rust regex syntax, like Python's re without look-around)"
-                                    .into(),
-                            )
-                        })?;
-                        rules.push((framework.clone(), re));
-                    }
-                }
-            }
-            None => {
-                for framework in &known {
-                    let re = Regex::new(&format!(
-                        r"(^|[/._-]){}([/._-]|$)",
-                        regex::escape(framework)
-                    ))
-                    .expect("an escaped name is a valid regex");
-                    rules.push((framework.clone(), re));
-                }
-            }
-        }
+        let env = keys.env(config)?;
+        let rules = keys.path_rules(config)?;
         Ok(Frameworks {
             known,
             default: config.default.clone(),
@@ -238,6 +145,103 @@ impl Frameworks {
                 why: format!("{situation}; no default framework, so all of them"),
             },
         }
+    }
+}
+
+/// Checks of the `[frameworks]` keys, each error naming its key.
+struct Keys<'a> {
+    taxonomy: &'a Taxonomy,
+    known: &'a [String],
+    source: &'a str,
+}
+
+impl Keys<'_> {
+    fn err(&self, key: &str, message: String, fix: String) -> Error {
+        Error::config(
+            self.source,
+            format!("[{TABLE}.frameworks] {key}: {message}"),
+            fix,
+        )
+    }
+
+    /// `name` must be a framework marker.
+    fn check(&self, key: &str, name: &str) -> Result<()> {
+        if self.known.iter().any(|k| k == name) {
+            return Ok(());
+        }
+        Err(self.err(
+            key,
+            unknown(self.taxonomy, self.known, name),
+            known_list(self.known),
+        ))
+    }
+
+    /// `env`: the variable that names the framework, then the one that
+    /// gives the default (at most two, different, valid names).
+    fn env(&self, config: &FrameworksConfig) -> Result<Vec<String>> {
+        let env: Vec<String> = config
+            .env
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ENV.iter().map(|v| (*v).to_string()).collect());
+        if env.len() > 2 {
+            return Err(self.err(
+                "env",
+                format!("{} variables given; it takes at most two", env.len()),
+                "list the variable that names the framework, then the one that gives the default, e.g. env = [\"DYNAMO_TEST_FRAMEWORK\", \"DYNAMO_DEFAULT_FRAMEWORK\"]".into(),
+            ));
+        }
+        if let Some(bad) = env.iter().find(|v| !ENV_NAME.is_match(v)) {
+            return Err(self.err(
+                "env",
+                format!("'{bad}' is not an environment variable name"),
+                "use letters, digits and '_', not starting with a digit".into(),
+            ));
+        }
+        if env.len() == 2 && env[0] == env[1] {
+            return Err(self.err(
+                "env",
+                format!("'{}' is given twice", env[0]),
+                "give two different variables, or only one".into(),
+            ));
+        }
+        Ok(env)
+    }
+
+    /// The patterns over changed paths that say a change touches a
+    /// framework: the configured `paths`, else the framework's name as a
+    /// path component or a part of one.
+    fn path_rules(&self, config: &FrameworksConfig) -> Result<Vec<(String, Regex)>> {
+        let mut rules = Vec::new();
+        match &config.paths {
+            Some(paths) => {
+                for (framework, patterns) in paths {
+                    let key = format!("paths.{framework}");
+                    self.check(&key, framework)?;
+                    for pattern in patterns {
+                        let re = Regex::new(pattern).map_err(|e| {
+                            self.err(
+                                &key,
+                                format!("'{pattern}' is not a valid regular expression: {e}"),
+                                "fix the pattern (Rust regex syntax, like Python's re without look-around)"
+                                    .into(),
+                            )
+                        })?;
+                        rules.push((framework.clone(), re));
+                    }
+                }
+            }
+            None => {
+                for framework in self.known {
+                    let re = Regex::new(&format!(
+                        r"(^|[/._-]){}([/._-]|$)",
+                        regex::escape(framework)
+                    ))
+                    .expect("an escaped name is a valid regex");
+                    rules.push((framework.clone(), re));
+                }
+            }
+        }
+        Ok(rules)
     }
 }
 

@@ -7,13 +7,16 @@
 
 pub mod budgets;
 pub mod changes;
+mod config;
 pub mod expr;
-pub mod framework;
+mod framework;
 pub mod matcher;
 pub mod pipeline;
 pub mod plan;
 
-use crate::selection::framework::Agnostic;
+pub use config::{Agnostic, FrameworksConfig, PipelineConfig, StageConfig};
+pub use framework::Frameworks;
+
 use crate::selection::pipeline::Pipeline;
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;

@@ -11,55 +11,13 @@
 use std::collections::BTreeMap;
 
 use regex::Regex;
-use serde::Deserialize;
 use std::sync::LazyLock;
 
 use crate::error::TABLE;
 use crate::error::{Error, Result};
+use crate::selection::config::{PipelineConfig, StageConfig};
 use crate::selection::matcher::{self, Compiled};
 use crate::taxonomy::{Taxonomy, LIFECYCLE};
-
-/// `[tool.pytest-dynamo.pipelines.<name>]`: a new pipeline, or changes to a
-/// built-in one.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelineConfig {
-    pub description: Option<String>,
-    /// The lifecycle marker the pipeline runs up to (default: its own name).
-    pub lifecycle: Option<String>,
-    /// Other names the pipeline answers to (replaces the built-in ones).
-    pub aliases: Option<Vec<String>>,
-    /// Which selected tests gate the run (default: all of them).
-    pub gating: Option<String>,
-    /// The whole list of stages, replacing the built-in one.
-    pub stages: Option<Vec<StageConfig>>,
-    /// Stages to add, or to redefine in place when the name exists.
-    pub add_stages: Vec<StageConfig>,
-    pub remove_stages: Vec<String>,
-    /// `false` drops a built-in pipeline the project does not use.
-    pub enabled: Option<bool>,
-    /// The longest the pipeline may take, e.g. `"30m"` (its stages run side
-    /// by side, so its slowest stage's wall time).
-    pub budget: Option<crate::selection::budgets::BudgetText>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfig {
-    pub name: String,
-    /// A marker expression (pytest's `-m` grammar).
-    #[serde(default)]
-    pub expr: Option<String>,
-    /// The machine class the stage runs on, e.g. `cpu`, `gpu_1`, `multi_gpu`.
-    #[serde(default)]
-    pub machine: Option<String>,
-    /// pytest options the stage runs with, e.g. `["-n", "4", "--dist=loadscope"]`.
-    #[serde(default)]
-    pub options: Option<Vec<String>>,
-    /// The longest the stage may take, e.g. `"10m"`.
-    #[serde(default)]
-    pub budget: Option<crate::selection::budgets::BudgetText>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
@@ -443,8 +401,8 @@ impl Pipelines {
                         &format!("{}.stages.{}.budget", p.name, s.name),
                         format!(
                             "the stage's budget ({}) is above its pipeline's ({}); the stages run side by side, so the pipeline takes as long as its slowest stage",
-                            crate::selection::plan::human(b),
-                            crate::selection::plan::human(limit)
+                            crate::selection::budgets::human(b),
+                            crate::selection::budgets::human(limit)
                         ),
                         format!("lower the stage's budget to at most the pipeline's, or raise [{TABLE}.pipelines.{}] budget", p.name),
                     ));
@@ -519,8 +477,10 @@ fn stage_from(
     old: Option<&DraftStage>,
 ) -> Result<DraftStage> {
     ctx.name(key, "stage", &cfg.name)?;
-    let expr = match (&cfg.expr, old) {
-        (Some(text), _) => {
+    let expr = merged(
+        cfg.expr.as_deref(),
+        old,
+        |text| {
             if text.trim().is_empty() {
                 return Err(ctx.err(
                     &format!("{key}.expr"),
@@ -528,45 +488,57 @@ fn stage_from(
                     "write a marker expression, e.g. expr = \"e2e and gpu_1\"",
                 ));
             }
-            Pending::Done(ctx.compile(&format!("{key}.expr"), text, false)?)
-        }
-        (None, Some(old)) => old.expr.clone(),
-        (None, None) => {
-            return Err(ctx.err(
+            Ok(Pending::Done(ctx.compile(
+                &format!("{key}.expr"),
+                text,
+                false,
+            )?))
+        },
+        |old| old.expr.clone(),
+        || {
+            Err(ctx.err(
                 key,
                 "a new stage needs an expression",
                 "add expr = \"<marker expression>\"",
             ))
-        }
-    };
-    let machine = match (&cfg.machine, old) {
-        (Some(m), _) if !m.trim().is_empty() => m.trim().to_string(),
-        (Some(_), _) => {
-            return Err(ctx.err(
-                &format!("{key}.machine"),
-                "the machine class is empty",
-                "name the machine the stage runs on, e.g. cpu, gpu_1, multi_gpu",
-            ))
-        }
-        (None, Some(old)) => old.machine.clone(),
-        (None, None) => {
-            return Err(ctx.err(
+        },
+    )?;
+    let machine = merged(
+        cfg.machine.as_deref(),
+        old,
+        |m| {
+            if m.trim().is_empty() {
+                return Err(ctx.err(
+                    &format!("{key}.machine"),
+                    "the machine class is empty",
+                    "name the machine the stage runs on, e.g. cpu, gpu_1, multi_gpu",
+                ));
+            }
+            Ok(m.trim().to_string())
+        },
+        |old| old.machine.clone(),
+        || {
+            Err(ctx.err(
                 key,
                 "a new stage needs a machine class",
                 "add machine = \"cpu\" (or gpu_1, multi_gpu, cluster, or a class of your own)",
             ))
-        }
-    };
-    let options = match (&cfg.options, old) {
-        (Some(options), _) => checked_options(ctx, &format!("{key}.options"), options)?,
-        (None, Some(old)) => old.options.clone(),
-        (None, None) => Vec::new(),
-    };
-    let budget = match (&cfg.budget, old) {
-        (Some(text), _) => Some(ctx.budget(&format!("{key}.budget"), text)?),
-        (None, Some(old)) => old.budget,
-        (None, None) => None,
-    };
+        },
+    )?;
+    let options = merged(
+        cfg.options.as_deref(),
+        old,
+        |options| checked_options(ctx, &format!("{key}.options"), options),
+        |old| old.options.clone(),
+        || Ok(Vec::new()),
+    )?;
+    let budget = merged(
+        cfg.budget.as_ref(),
+        old,
+        |text| ctx.budget(&format!("{key}.budget"), text).map(Some),
+        |old| old.budget,
+        || Ok(None),
+    )?;
     Ok(DraftStage {
         name: cfg.name.clone(),
         expr,
@@ -574,6 +546,23 @@ fn stage_from(
         options,
         budget,
     })
+}
+
+/// One field of a stage the table defines or redefines: the table's value
+/// (checked), else the redefined stage's, else what a new stage gets
+/// without it (a default, or an error for a field it needs).
+fn merged<V: ?Sized, T>(
+    given: Option<&V>,
+    old: Option<&DraftStage>,
+    check: impl FnOnce(&V) -> Result<T>,
+    kept: impl FnOnce(&DraftStage) -> T,
+    absent: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    match (given, old) {
+        (Some(value), _) => check(value),
+        (None, Some(old)) => Ok(kept(old)),
+        (None, None) => absent(),
+    }
 }
 
 /// A stage's pytest options: words as a shell would split them, none empty,
@@ -632,6 +621,20 @@ fn disable(ctx: &Ctx, list: &mut Vec<Draft>, name: &str) -> Result<()> {
 }
 
 fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -> Result<()> {
+    let at = find_or_add(ctx, list, name, table)?;
+    let pipeline = &mut list[at];
+    set_fields(ctx, pipeline, name, table)?;
+    edit_stages(ctx, pipeline, name, table)
+}
+
+/// The position of the pipeline a table configures; a new one (its
+/// lifecycle checked, its stages still to come) is added at the end.
+fn find_or_add(
+    ctx: &Ctx,
+    list: &mut Vec<Draft>,
+    name: &str,
+    table: &PipelineConfig,
+) -> Result<usize> {
     ctx.name(name, "pipeline", name)?;
     if let Some(owner) = list.iter().find(|p| p.aliases.iter().any(|a| a == name)) {
         return Err(ctx.err(
@@ -640,31 +643,33 @@ fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -
             format!("configure it as [{TABLE}.pipelines.{}]", owner.name),
         ));
     }
-    let at = if let Some(i) = list.iter().position(|p| p.name == name) {
-        i
-    } else {
-        let lifecycle = table.lifecycle.clone().unwrap_or_else(|| name.to_string());
-        let rank = ctx.lifecycle_rank(&format!("{name}.lifecycle"), &lifecycle)?;
-        if table.stages.is_none() && table.add_stages.is_empty() {
-            return Err(ctx.err(
-                name,
-                format!("the new pipeline '{name}' has no stages"),
-                "add stages = [{ name = \"...\", expr = \"...\", machine = \"...\" }]",
-            ));
-        }
-        list.push(Draft {
-            name: name.to_string(),
-            aliases: Vec::new(),
-            description: format!("pipeline defined by the project ({lifecycle} tests and earlier)"),
-            lifecycle,
-            lifecycle_rank: rank,
-            stages: Vec::new(),
-            gating: None,
-            budget: None,
-        });
-        list.len() - 1
-    };
-    let pipeline = &mut list[at];
+    if let Some(i) = list.iter().position(|p| p.name == name) {
+        return Ok(i);
+    }
+    let lifecycle = table.lifecycle.clone().unwrap_or_else(|| name.to_string());
+    let rank = ctx.lifecycle_rank(&format!("{name}.lifecycle"), &lifecycle)?;
+    if table.stages.is_none() && table.add_stages.is_empty() {
+        return Err(ctx.err(
+            name,
+            format!("the new pipeline '{name}' has no stages"),
+            "add stages = [{ name = \"...\", expr = \"...\", machine = \"...\" }]",
+        ));
+    }
+    list.push(Draft {
+        name: name.to_string(),
+        aliases: Vec::new(),
+        description: format!("pipeline defined by the project ({lifecycle} tests and earlier)"),
+        lifecycle,
+        lifecycle_rank: rank,
+        stages: Vec::new(),
+        gating: None,
+        budget: None,
+    });
+    Ok(list.len() - 1)
+}
+
+/// The pipeline's own keys: lifecycle, description, budget, aliases, gating.
+fn set_fields(ctx: &Ctx, pipeline: &mut Draft, name: &str, table: &PipelineConfig) -> Result<()> {
     if let Some(lifecycle) = &table.lifecycle {
         pipeline.lifecycle_rank = ctx.lifecycle_rank(&format!("{name}.lifecycle"), lifecycle)?;
         pipeline.lifecycle.clone_from(lifecycle);
@@ -689,6 +694,12 @@ fn apply(ctx: &Ctx, list: &mut Vec<Draft>, name: &str, table: &PipelineConfig) -
             )?))
         };
     }
+    Ok(())
+}
+
+/// `stages` replaces the list, then `remove_stages` and `add_stages` edit
+/// it (a stage added under an existing name is redefined in place).
+fn edit_stages(ctx: &Ctx, pipeline: &mut Draft, name: &str, table: &PipelineConfig) -> Result<()> {
     if let Some(stages) = &table.stages {
         pipeline.stages.clear();
         for (i, s) in stages.iter().enumerate() {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
+use crate::selection::budgets::human;
 use crate::selection::pipeline::{Pipeline, Pipelines};
 use crate::selection::{self, FrameworkFilter};
 use crate::taxonomy::marker::Item;
@@ -107,46 +108,66 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
         .fold(
             || empty_counts(scope),
             |mut acc, &i| {
-                let (item, r) = (&items[i], &resolved[i]);
-                if scope
-                    .framework
-                    .as_ref()
-                    .is_some_and(|f| !selection::framework_keeps(f, r))
-                {
-                    return acc;
-                }
-                let duration = durations.get(&item.nodeid).copied();
-                for ((p, only), (stages, total)) in scope.shown.iter().zip(acc.iter_mut()) {
-                    if selection::lifecycle_reason(taxonomy, r, p.lifecycle_rank).is_some() {
-                        continue;
-                    }
-                    let mut any = false;
-                    for (slot, s) in stage_indices(p, *only).into_iter().enumerate() {
-                        if p.stages[s].expr.matches(item, r) {
-                            stages[slot].add(duration);
-                            any = true;
-                        }
-                    }
-                    if any {
-                        total.add(duration);
-                    }
-                }
+                let duration = durations.get(&items[i].nodeid).copied();
+                count(taxonomy, scope, &items[i], &resolved[i], duration, &mut acc);
                 acc
             },
         )
-        .reduce(
-            || empty_counts(scope),
-            |mut a, b| {
-                for ((sa, ta), (sb, tb)) in a.iter_mut().zip(b.iter()) {
-                    for (x, y) in sa.iter_mut().zip(sb) {
-                        x.merge(y);
-                    }
-                    ta.merge(tb);
-                }
-                a
-            },
-        );
-    let pipelines = scope
+        .reduce(|| empty_counts(scope), merge_counts);
+    Plan {
+        pipelines: pipeline_plans(scope, counts),
+        never: never_selected(taxonomy, scope, items, resolved),
+        checked: items.len(),
+    }
+}
+
+/// Add one test to the tallies of the shown stages that select it.
+fn count(
+    taxonomy: &Taxonomy,
+    scope: &Scope,
+    item: &Item,
+    r: &Resolution,
+    duration: Option<f64>,
+    acc: &mut Counts,
+) {
+    if scope
+        .framework
+        .as_ref()
+        .is_some_and(|f| !selection::framework_keeps(f, r))
+    {
+        return;
+    }
+    for ((p, only), (stages, total)) in scope.shown.iter().zip(acc.iter_mut()) {
+        if selection::lifecycle_reason(taxonomy, r, p.lifecycle_rank).is_some() {
+            continue;
+        }
+        let mut any = false;
+        for (slot, s) in stage_indices(p, *only).into_iter().enumerate() {
+            if p.stages[s].expr.matches(item, r) {
+                stages[slot].add(duration);
+                any = true;
+            }
+        }
+        if any {
+            total.add(duration);
+        }
+    }
+}
+
+/// Two threads' tallies added up.
+fn merge_counts(mut a: Counts, b: Counts) -> Counts {
+    for ((sa, ta), (sb, tb)) in a.iter_mut().zip(b.iter()) {
+        for (x, y) in sa.iter_mut().zip(sb) {
+            x.merge(y);
+        }
+        ta.merge(tb);
+    }
+    a
+}
+
+/// The shown pipelines and stages with their tallies.
+fn pipeline_plans(scope: &Scope, counts: Counts) -> Vec<PipelinePlan> {
+    scope
         .shown
         .iter()
         .zip(counts)
@@ -167,8 +188,18 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
                 .collect(),
             total,
         })
-        .collect();
-    let never = items
+        .collect()
+}
+
+/// The tests of the whole batch no stage of any pipeline selects, with
+/// the markers that say why.
+fn never_selected(
+    taxonomy: &Taxonomy,
+    scope: &Scope,
+    items: &[Item],
+    resolved: &[Resolution],
+) -> Vec<(String, Vec<String>)> {
+    items
         .par_iter()
         .zip(resolved.par_iter())
         .filter(|(item, r)| {
@@ -181,12 +212,7 @@ pub fn build<S: std::hash::BuildHasher + Sync>(
             let markers = shown_markers(taxonomy, r);
             (item.nodeid.clone(), markers)
         })
-        .collect();
-    Plan {
-        pipelines,
-        never,
-        checked: items.len(),
-    }
+        .collect()
 }
 
 /// A never-selected test's lifecycle, hardware and type markers; a category
@@ -211,20 +237,6 @@ fn shown_markers(taxonomy: &Taxonomy, r: &Resolution) -> Vec<String> {
                 .unwrap_or_default()
         })
         .collect()
-}
-
-/// `42.0s`, `3m 05s`, `2h 10m`.
-pub fn human(seconds: f64) -> String {
-    if seconds < 60.0 {
-        return format!("{seconds:.1}s");
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let whole = seconds.round() as u64;
-    if whole < 3600 {
-        format!("{}m {:02}s", whole / 60, whole % 60)
-    } else {
-        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
-    }
 }
 
 fn duration(t: &Tally, have_durations: bool) -> String {
@@ -380,12 +392,5 @@ mod tests {
             text.contains("  a.py::perf  [nightly, gpu_1, performance]"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn durations_read_as_people_do() {
-        assert_eq!(human(4.34), "4.3s");
-        assert_eq!(human(185.0), "3m 05s");
-        assert_eq!(human(7800.0), "2h 10m");
     }
 }

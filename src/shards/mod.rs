@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+mod config;
 pub mod packed;
+
+pub use config::ShardsConfig;
 
 /// What the shards keep together: tests that share a module- or class-scoped
 /// fixture pay its setup once when they run on the same machine.
@@ -32,13 +35,6 @@ impl Group {
             Group::Module => "module",
         }
     }
-}
-
-/// `[tool.pytest-dynamo.shards]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ShardsConfig {
-    pub group: Group,
 }
 
 /// The key of the group a test belongs to.

@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::{group_key, median, usable, Group, Partition};
-use crate::parallel::simulate::makespan;
-use crate::parallel::{Placement, Resources, TestSpec};
+use crate::parallel::{makespan, Placement, Resources, TestSpec};
 
 /// A test to place: its node id, recorded seconds and what it needs.
 #[derive(Debug, Clone)]
@@ -90,51 +89,96 @@ pub fn partition(tests: &[Packed], count: usize, group: Group, machine: &Resourc
         .iter()
         .map(|t| t.seconds.and_then(usable).unwrap_or(assumed))
         .collect();
-    let capacity = machine.capacity_gib();
-    let smallest_budget = machine
-        .gpus
-        .iter()
-        .map(|g| g.budget_gib)
-        .fold(f64::INFINITY, f64::min);
-    let cpu_slots = f64::from(machine.cpu_slots.max(1));
-    let bound_of = |t: &Packed, d: f64| -> Bound {
+    let (group_of, groups) = grouped(tests, &seconds, group, &Shares::of(machine));
+    let shard_of_group = assign(&groups, count);
+    let shard_of: Vec<usize> = group_of.iter().map(|&g| shard_of_group[g]).collect();
+    let (counts, loads) = makespans(tests, &seconds, &shard_of, count, machine);
+    Partition {
+        shard_of,
+        loads,
+        counts,
+        known: known_count,
+        assumed,
+    }
+}
+
+/// What a machine has for a test's bound: its GPU memory in all, the
+/// smallest GPU budget, its CPU slots.
+struct Shares {
+    capacity: f64,
+    smallest_budget: f64,
+    cpu_slots: f64,
+}
+
+impl Shares {
+    fn of(machine: &Resources) -> Self {
+        Shares {
+            capacity: machine.capacity_gib(),
+            smallest_budget: machine
+                .gpus
+                .iter()
+                .map(|g| g.budget_gib)
+                .fold(f64::INFINITY, f64::min),
+            cpu_slots: f64::from(machine.cpu_slots.max(1)),
+        }
+    }
+
+    /// One test of `d` seconds: its share of the machine's GPU memory-time
+    /// or CPU slots.
+    fn bound(&self, t: &Packed, d: f64) -> Bound {
         match &t.placement {
             Placement::Cpu => Bound {
                 longest: d,
                 gpu: 0.0,
-                cpu: d / cpu_slots,
+                cpu: d / self.cpu_slots,
             },
-            Placement::Gpu(need) if capacity > 0.0 => {
+            Placement::Gpu(need) if self.capacity > 0.0 => {
                 // An exclusive test holds whole GPUs: count the smallest budget.
                 let per_gpu = need
                     .vram_gib
-                    .unwrap_or(smallest_budget)
-                    .min(smallest_budget);
+                    .unwrap_or(self.smallest_budget)
+                    .min(self.smallest_budget);
                 Bound {
                     longest: d,
-                    gpu: d * f64::from(need.gpus) * per_gpu / capacity,
+                    gpu: d * f64::from(need.gpus) * per_gpu / self.capacity,
                     cpu: 0.0,
                 }
             }
             // Never runs there (skipped, or no GPU): it takes no time.
             _ => Bound::default(),
         }
-    };
+    }
+}
+
+/// Per test, its group's index; per group (in order of first test), its
+/// key and bound.
+fn grouped<'a>(
+    tests: &[Packed<'a>],
+    seconds: &[f64],
+    group: Group,
+    shares: &Shares,
+) -> (Vec<usize>, Vec<(&'a str, Bound)>) {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(tests.len());
     let mut groups: Vec<(&str, Bound)> = Vec::new();
     let group_of: Vec<usize> = tests
         .iter()
-        .zip(&seconds)
+        .zip(seconds)
         .map(|(t, &d)| {
             let key = group_key(t.id, group);
             let at = *index.entry(key).or_insert_with(|| {
                 groups.push((key, Bound::default()));
                 groups.len() - 1
             });
-            groups[at].1 = groups[at].1.with(bound_of(t, d));
+            groups[at].1 = groups[at].1.with(shares.bound(t, d));
             at
         })
         .collect();
+    (group_of, groups)
+}
+
+/// Per group, its shard: the largest groups first, each onto the shard
+/// whose bound grows least (ties: the lowest shard).
+fn assign(groups: &[(&str, Bound)], count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..groups.len()).collect();
     order.sort_unstable_by(|&a, &b| {
         let (ga, gb) = (groups[a].1, groups[b].1);
@@ -158,15 +202,7 @@ pub fn partition(tests: &[Packed], count: usize, group: Group, machine: &Resourc
         bounds[best] = bounds[best].with(groups[g].1);
         shard_of_group[g] = best;
     }
-    let shard_of: Vec<usize> = group_of.iter().map(|&g| shard_of_group[g]).collect();
-    let (counts, loads) = makespans(tests, &seconds, &shard_of, count, machine);
-    Partition {
-        shard_of,
-        loads,
-        counts,
-        known: known_count,
-        assumed,
-    }
+    shard_of_group
 }
 
 #[cfg(test)]

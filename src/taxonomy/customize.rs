@@ -6,8 +6,9 @@ use regex::Regex;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::config::{CategoryConfig, Config, Limit, MarkerSpec, TABLE};
+use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
+use crate::taxonomy::config::{CategoryConfig, Limit, MarkerSpec};
 use crate::taxonomy::{Resolved, Taxonomy, LIFECYCLE};
 
 static MARKER_NAME: LazyLock<Regex> =

@@ -2,6 +2,7 @@
 //! their markers with one-line descriptions, the lifecycle order, aliases and
 //! how many markers of each category a test must and may carry.
 
+pub mod config;
 pub mod customize;
 pub mod marker;
 pub mod marker_args;

@@ -71,7 +71,7 @@ fn main() {
         lines
             .iter()
             .map(|l| {
-                let t = _core::history::scan::test_line(l).expect("fast path");
+                let t = _core::history::test_line(l).expect("fast path");
                 t.duration_s + t.finished_at.unwrap_or(0.0) * 0.0 + t.nodeid.len() as f64
             })
             .sum()

@@ -13,8 +13,8 @@ use crate::analytics::gates::verdict::{Check, Gate, Status};
 use crate::analytics::report::windows;
 use crate::history::stats;
 use crate::history::History;
+use crate::selection::budgets::human;
 use crate::selection::pipeline::{Pipeline, Pipelines};
-use crate::selection::plan::human;
 
 /// Runs of one pipeline without a stage ran the whole pipeline in one job.
 const WHOLE: &str = "(all stages)";

@@ -8,12 +8,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
-use crate::records::facts::Facts;
 use crate::records::properties;
-use crate::records::record::{
-    short_reason, Attempt, AttemptOutcome, Metric, Phase, PhaseReport, ReportOutcome,
+use crate::records::{
+    short_reason, Attempt, AttemptOutcome, Facts, FactsIn, Metric, Phase, PhaseReport,
+    ReportOutcome, TestInput,
 };
-use crate::records::recorder::{FactsIn, TestInput};
 
 /// A finished test as read from its reports; `input()` lends it to the recorder.
 #[derive(Debug, Default)]
@@ -97,6 +96,15 @@ fn reason(
         }
     }
     Ok(short_reason(&longrepr.str()?.to_cow()?))
+}
+
+/// Why a failed report failed, as the records say it: the first line of
+/// the failure's message, cut short. Our retries note each earlier
+/// attempt's reason with it, so one language words every reason.
+#[pyfunction]
+pub fn failure_reason(report: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let dict = instance_dict(report)?;
+    reason(report, &dict, false)
 }
 
 fn metric(value: &Bound<'_, PyAny>) -> Option<Metric> {
@@ -218,10 +226,20 @@ pub fn read(
         reports.drain(..from);
     }
     test.reports = reports;
-    test.worker = match last_dict.get_item(intern!(py, "worker_id"))? {
+    test.worker = worker(&last_dict)?;
+    let outside = test.reports.last().is_some_and(|r| r.when == Phase::Other);
+    let properties = user_properties(last, objects, outside)?;
+    take_properties(&mut test, &properties)?;
+    Ok(test)
+}
+
+/// The xdist worker that ran the test, from its last report.
+fn worker(last: &Bound<'_, PyDict>) -> PyResult<Option<String>> {
+    let py = last.py();
+    Ok(match last.get_item(intern!(py, "worker_id"))? {
         Some(w) => Some(w.str()?.to_string()),
         // pytest-xdist's report of a crashed worker names it by its node.
-        None => match last_dict.get_item(intern!(py, "node"))? {
+        None => match last.get_item(intern!(py, "node"))? {
             Some(node) => node
                 .getattr_opt(intern!(py, "gateway"))?
                 .map(|g| g.getattr(intern!(py, "id")))
@@ -230,11 +248,19 @@ pub fn read(
                 .transpose()?,
             None => None,
         },
-    };
-    // The last report carries every property the test set; a report made
-    // outside the test (a crashed worker) carries none, its setup's do.
+    })
+}
+
+/// The `user_properties` the test set. The `last` report carries every
+/// property; a report made `outside` the test (a crashed worker) carries
+/// none, its setup's do.
+fn user_properties<'py>(
+    last: &Bound<'py, PyAny>,
+    objects: &[Bound<'py, PyAny>],
+    outside: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = last.py();
     let mut properties = last.getattr(intern!(py, "user_properties"))?;
-    let outside = test.reports.last().is_some_and(|r| r.when == Phase::Other);
     if outside && properties.is_empty()? {
         for report in objects.iter().rev() {
             let p = report.getattr(intern!(py, "user_properties"))?;
@@ -244,6 +270,12 @@ pub fn read(
             }
         }
     }
+    Ok(properties)
+}
+
+/// What the records read of the test's `(name, value)` properties; a value
+/// they cannot read is noted in `dropped`.
+fn take_properties(test: &mut ReadTest, properties: &Bound<'_, PyAny>) -> PyResult<()> {
     for pair in properties.try_iter()? {
         let pair = pair?;
         let Ok((name, value)) = pair.extract::<(String, Bound<'_, PyAny>)>() else {
@@ -271,5 +303,5 @@ pub fn read(
             _ => {}
         }
     }
-    Ok(test)
+    Ok(())
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyList, PyString};
 
 use crate::bindings::pytest::environ::Variable;
 use crate::bindings::records::FactsTable;
-use crate::records::facts::FlowIds;
-use crate::records::facts_table::Table;
 use crate::records::properties;
+use crate::records::{FactsTable as Table, FlowIds};
 
 /// Starts each test, one call each: from the collected tests' table once
 /// there is one, else as a test no table knows.
@@ -25,15 +24,13 @@ pub struct TestStart {
     /// `$DYNAMO_FLOW_ID`.
     variable: Variable,
     key: Py<PyAny>,
-    exempt: Py<PyDict>,
 }
 
 #[pymethods]
 impl TestStart {
     /// `table` holds the collected tests (None before collection ends, or
     /// for a run without one); `environ` is `os.environ` and `variable` the
-    /// name the flow id goes under; `key` the stash key; `exempt` gating's
-    /// exemptions by node id.
+    /// name the flow id goes under; `key` the stash key.
     #[new]
     fn new(
         table: Option<&FactsTable>,
@@ -41,14 +38,12 @@ impl TestStart {
         environ: Py<PyAny>,
         variable: Py<PyString>,
         key: Py<PyAny>,
-        exempt: Py<PyDict>,
     ) -> Self {
         TestStart {
             table: table.map(FactsTable::table),
             attach,
             variable: Variable::new(environ, variable),
             key,
-            exempt,
         }
     }
 
@@ -63,13 +58,17 @@ impl TestStart {
                 .getattr(intern!(py, "user_properties"))?
                 .cast_into::<PyList>()?)
         };
+        // Why the test does not gate, from the table that knows it: the
+        // pipeline's word or the quarantine's, never a round trip through Python.
+        let mut exempt = None;
         let known = match &self.table {
             Some(table) if self.attach => table
                 .get(&id)
-                .map(|(facts, flow)| {
-                    let facts = (intern!(py, properties::FACTS), facts);
+                .map(|attached| {
+                    let facts = (intern!(py, properties::FACTS), attached.facts);
                     properties()?.append(facts)?;
-                    Ok::<_, PyErr>(flow)
+                    exempt = attached.exempt;
+                    Ok::<_, PyErr>(attached.flow_id)
                 })
                 .transpose()?,
             Some(table) => table.flow(&id),
@@ -82,10 +81,8 @@ impl TestStart {
             properties()?.append((intern!(py, properties::FLOW_ID), &flow))?;
             flow
         };
-        if self.attach {
-            if let Some(why) = self.exempt.bind(py).get_item(&nodeid)? {
-                properties()?.append((intern!(py, properties::EXEMPT), why))?;
-            }
+        if let Some(why) = exempt {
+            properties()?.append((intern!(py, properties::EXEMPT), why))?;
         }
         self.variable.set(py, &flow)?;
         item.getattr(intern!(py, "stash"))?

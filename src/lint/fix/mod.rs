@@ -7,20 +7,24 @@
 //! for the whole file. Nothing here writes files: the caller does, from
 //! `FileFix::fixed`.
 
-pub mod plan;
-pub mod sites;
+mod plan;
+mod sites;
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use tree_sitter::Parser;
 
 use crate::analytics::advice::advise::Advice;
 use crate::error::Result;
-use crate::lint::collect::{self, Context};
-use crate::lint::imports::Modules;
-use crate::lint::{collected, conftests, grammar, is_inert, parse, shown, Parsed, Request};
+use crate::lint::bases::Modules;
+use crate::lint::collect;
+use crate::lint::{
+    collected, conftests, conftests_above, context, grammar, is_inert, parse, shown, Parsed,
+    Request,
+};
 
 /// One replacement of a byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,62 +127,26 @@ fn run(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
     let rootdir = config.rootdir.as_path();
     let mut report = FixReport::default();
     if let Goal::Advice(advice) = goal {
-        let wanted: std::collections::BTreeSet<&str> = advice
-            .tests
-            .iter()
-            .map(|t| t.nodeid.split("::").next().unwrap_or(&t.nodeid))
-            .collect();
-        let found: HashSet<String> = tests.iter().map(|t| shown(t, rootdir)).collect();
-        for file in &wanted {
-            if !found.contains(*file) {
-                report.left.push(format!(
-                    "{file}: advised tests are in this file, but it is not among the test files \
-                     found (run from the rootdir, or name it on the command line)"
-                ));
-            }
-        }
-        tests.retain(|t| wanted.contains(shown(t, rootdir).as_str()));
+        advised_files(advice, &mut tests, rootdir, &mut report.left);
     }
     report.checked = tests.len();
     let modules = Modules::new(rootdir);
-    let plan = plan::Planner {
-        taxonomy: &engine.taxonomy,
-        registered: &registered,
-        gpu: &gpu,
-        goal,
+    let fixer = Fixer {
+        plan: plan::Planner {
+            taxonomy: &engine.taxonomy,
+            registered: &registered,
+            gpu: &gpu,
+            goal,
+        },
+        cwd,
+        rootdir,
+        rules: &rules,
+        conftests: &conftests,
+        modules: &modules,
     };
     let results: Vec<plan::FileResult> = tests
         .par_iter()
-        .map_init(grammar::parser, |parser, path| {
-            let display = shown(path, cwd);
-            let (src, tree) = match parse(parser, path) {
-                Parsed::Tree(src, tree) => (src, tree),
-                Parsed::Failed(pos, message, _) => {
-                    return plan::FileResult::error(format!(
-                        "{display}:{}: {message}: not edited",
-                        pos.line
-                    ))
-                }
-            };
-            let mut above: Vec<&crate::lint::Conftest> = conftests
-                .iter()
-                .filter(|c| path.starts_with(&c.dir))
-                .collect();
-            above.sort_by_key(|c| std::cmp::Reverse(c.dir.components().count()));
-            let ctx = Context {
-                path: Some(path),
-                conftest_fixtures: above.iter().map(|c| c.fixtures.as_slice()).collect(),
-                opaque_fixtures: above.iter().filter_map(|c| c.opaque.as_ref()).collect(),
-                modules: Some(&modules),
-                depth: 0,
-            };
-            let mut found = collect::collect_in(&src, &tree, &shown(path, rootdir), &rules, &ctx);
-            for t in &mut found {
-                t.unresolved
-                    .extend(above.iter().flat_map(|c| c.effects.iter().cloned()));
-            }
-            plan.file(parser, path, &display, src, &tree, &found)
-        })
+        .map_init(grammar::parser, |parser, path| fixer.file(parser, path))
         .collect();
     for r in results {
         report.left.extend(r.left);
@@ -189,6 +157,67 @@ fn run(request: &Request, goal: &Goal<'_>) -> Result<FixReport> {
     report.left.sort();
     report.left.dedup();
     Ok(report)
+}
+
+/// Only the files of the advised tests are edited; an advised file the lint
+/// does not find is said.
+fn advised_files(
+    advice: &Advice,
+    tests: &mut Vec<PathBuf>,
+    rootdir: &Path,
+    left: &mut Vec<String>,
+) {
+    let wanted: std::collections::BTreeSet<&str> = advice
+        .tests
+        .iter()
+        .map(|t| t.nodeid.split("::").next().unwrap_or(&t.nodeid))
+        .collect();
+    let found: HashSet<String> = tests.iter().map(|t| shown(t, rootdir)).collect();
+    for file in &wanted {
+        if !found.contains(*file) {
+            left.push(format!(
+                "{file}: advised tests are in this file, but it is not among the test files \
+                 found (run from the rootdir, or name it on the command line)"
+            ));
+        }
+    }
+    tests.retain(|t| wanted.contains(shown(t, rootdir).as_str()));
+}
+
+/// What every file's edits are planned with.
+struct Fixer<'a> {
+    plan: plan::Planner<'a>,
+    cwd: &'a Path,
+    rootdir: &'a Path,
+    rules: &'a collect::Rules,
+    conftests: &'a [crate::lint::Conftest],
+    modules: &'a Modules,
+}
+
+impl Fixer<'_> {
+    /// One test file: its tests found as the lint finds them (with what the
+    /// conftests above it do), then its edits planned.
+    fn file(&self, parser: &mut Parser, path: &Path) -> plan::FileResult {
+        let display = shown(path, self.cwd);
+        let (src, tree) = match parse(parser, path) {
+            Parsed::Tree(src, tree) => (src, tree),
+            Parsed::Failed(pos, message, _) => {
+                return plan::FileResult::error(format!(
+                    "{display}:{}: {message}: not edited",
+                    pos.line
+                ))
+            }
+        };
+        let above = conftests_above(self.conftests, path);
+        let ctx = context(path, &above, self.modules);
+        let mut found =
+            collect::collect_in(&src, &tree, &shown(path, self.rootdir), self.rules, &ctx);
+        for t in &mut found {
+            t.unresolved
+                .extend(above.iter().flat_map(|c| c.effects.iter().cloned()));
+        }
+        self.plan.file(parser, path, &display, src, &tree, &found)
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::analytics::advice::advise::{Decorator, Kind};
 use crate::gpu::requirement::number;
 use crate::gpu::Rules as GpuRules;
 use crate::lint::collect::StaticTest;
-use crate::lint::grammar;
+use crate::lint::known::Spelled;
 use crate::lint::source::Pos;
+use crate::lint::syntax;
 use crate::taxonomy::suggest;
 use crate::taxonomy::{Resolved, Taxonomy};
 
@@ -150,7 +151,7 @@ impl Planner<'_> {
         if let Some(problem) = reparsed
             .as_ref()
             .map_or(Some((Pos::default(), "no tree".to_string())), |t| {
-                grammar::syntax_error(t, fixed.as_bytes())
+                syntax::syntax_error(t, fixed.as_bytes())
             })
         {
             out.errors.push(format!(
@@ -176,6 +177,17 @@ impl Planner<'_> {
         out
     }
 
+    /// What a marker name should be: an alias renamed to its marker, a
+    /// clear misspelling to the marker it stands for; None to keep it.
+    fn rename(&self, name: &str) -> Option<String> {
+        match self.taxonomy.resolve(name) {
+            Resolved::Alias(def) => Some(def.name.clone()),
+            Resolved::Known(_) => None,
+            Resolved::Unknown if self.registered.contains(name) => None,
+            Resolved::Unknown => clear_suggestion(self.taxonomy, name).map(String::from),
+        }
+    }
+
     fn lint(
         &self,
         display: &str,
@@ -187,16 +199,8 @@ impl Planner<'_> {
             found.iter().enumerate().map(|(i, s)| (s.pos, i)).collect();
         let mut edits = Vec::new();
         // What each name should be: aliases and clear misspellings renamed.
-        let rename = |name: &str| -> Option<String> {
-            match self.taxonomy.resolve(name) {
-                Resolved::Alias(def) => Some(def.name.clone()),
-                Resolved::Known(_) => None,
-                Resolved::Unknown if self.registered.contains(name) => None,
-                Resolved::Unknown => clear_suggestion(self.taxonomy, name).map(String::from),
-            }
-        };
         for s in found {
-            if let Some(new) = rename(&s.name) {
+            if let Some(new) = self.rename(&s.name) {
                 edits.push(Edit {
                     range: s.name_range.clone(),
                     text: new.clone(),
@@ -205,6 +209,24 @@ impl Planner<'_> {
                 });
             }
         }
+        let (drops, lowest_of) = self.second_hardware(display, found, &by_pos, tests, left);
+        for (pos, d) in drops {
+            drop_edit(display, pos, &d, lowest_of.get(&pos), &mut edits, left);
+        }
+        edits
+    }
+
+    /// Second hardware markers to drop, by where they are written, and the
+    /// test each marker is the lowest of (there it stays); renames of
+    /// computed markers are left to the user.
+    fn second_hardware<'s>(
+        &self,
+        display: &str,
+        found: &'s [Site],
+        by_pos: &HashMap<Pos, usize>,
+        tests: &[StaticTest],
+        left: &mut Vec<String>,
+    ) -> (BTreeMap<Pos, Drop<'s>>, HashMap<Pos, String>) {
         let mut reported = HashSet::new();
         // A second hardware marker goes unless it is the lowest of some test
         // it is written for (one written for the whole module may be).
@@ -213,7 +235,7 @@ impl Planner<'_> {
         for t in tests {
             for m in &t.marks {
                 if !by_pos.contains_key(&m.pos)
-                    && rename(&m.name).is_some()
+                    && self.rename(&m.name).is_some()
                     && reported.insert(m.pos)
                 {
                     left.push(format!(
@@ -222,11 +244,11 @@ impl Planner<'_> {
                     ));
                 }
             }
-            let family: Vec<(u32, &crate::lint::marks::Spelled, String)> = t
+            let family: Vec<(u32, &Spelled, String)> = t
                 .marks
                 .iter()
                 .filter_map(|m| {
-                    let name = rename(&m.name).unwrap_or_else(|| m.name.clone());
+                    let name = self.rename(&m.name).unwrap_or_else(|| m.name.clone());
                     self.gpu.gpus(&name).map(|d| (d, m, name))
                 })
                 .collect();
@@ -246,37 +268,7 @@ impl Planner<'_> {
                 });
             }
         }
-        for (pos, d) in drops {
-            let why = match (d.site, lowest_of.get(&pos)) {
-                (None, _) => Some("it is computed".to_string()),
-                (Some(s), Some(other)) => Some(format!(
-                    "it is written for {} and is the lowest of {other}",
-                    s.scope.words()
-                )),
-                (Some(s), None) if s.removal.is_none() => {
-                    Some("it cannot be cut out cleanly".to_string())
-                }
-                (Some(_), None) => None,
-            };
-            match (why, d.site.and_then(|s| s.removal.clone())) {
-                (None, Some(range)) => edits.push(Edit {
-                    range,
-                    text: String::new(),
-                    change: format!(
-                        "dropped '{}': a second hardware marker (kept the lowest, '{}')",
-                        d.name, d.lowest
-                    ),
-                    line: pos.line,
-                }),
-                (Some(why), _) => left.push(format!(
-                    "{display}:{}: '{}' is a second hardware marker of {} (the lowest is \
-                     '{}'), but {why}: not edited",
-                    pos.line, d.name, d.nodeid, d.lowest
-                )),
-                (None, None) => {}
-            }
-        }
-        edits
+        (drops, lowest_of)
     }
 
     /// Does this marker name belong to the decorator's kind?
@@ -288,7 +280,7 @@ impl Planner<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+    #[allow(clippy::too_many_arguments)]
     fn advice(
         &self,
         display: &str,
@@ -301,213 +293,303 @@ impl Planner<'_> {
     ) -> Vec<Edit> {
         let by_pos: HashMap<Pos, usize> =
             found.iter().enumerate().map(|(i, s)| (s.pos, i)).collect();
-        // Per site: the changes the tests want; per (function, kind): markers to add.
-        let mut at_site: BTreeMap<usize, Vec<Want>> = BTreeMap::new();
-        let mut to_add: BTreeMap<(usize, Kind), (Node<'_>, Want, &Decorator)> = BTreeMap::new();
-        let mut reported = HashSet::new();
-        let mut note = |left: &mut Vec<String>, line: u32, text: String| {
-            if reported.insert((line, text.clone())) {
-                left.push(format!("{display}:{line}: {text}"));
-            }
+        let mut g = Gathered {
+            display,
+            left,
+            at_site: BTreeMap::new(),
+            to_add: BTreeMap::new(),
+            reported: HashSet::new(),
         };
         for (nodeid, decorators) in wanted {
             let Some(test) = tests.iter().find(|t| t.nodeid == *nodeid) else {
                 continue;
             };
             for d in *decorators {
-                let want = match d.kind {
-                    Kind::Hardware => {
-                        Want::Rename(d.marker.clone(), self.gpu.gpus(&d.marker).unwrap_or(0))
-                    }
-                    Kind::Lifecycle => Want::Rename(d.marker.clone(), 0),
-                    Kind::Vram | Kind::Timeout => {
-                        let arg = d.arg.clone().unwrap_or_default();
-                        Want::Value(arg.parse().unwrap_or(0.0), arg)
-                    }
-                };
-                let existing: Vec<&crate::lint::marks::Spelled> = test
-                    .marks
-                    .iter()
-                    .filter(|m| self.same_kind(d, &m.name))
-                    .collect();
-                if existing.is_empty() && d.kind == Kind::Lifecycle {
-                    note(
-                        left,
-                        test.pos.line,
-                        format!(
-                            "{} does not carry '{}' where the source shows it: {} not written",
-                            test.nodeid,
-                            d.replaces.as_deref().unwrap_or_default(),
-                            d.text()
-                        ),
-                    );
-                    continue;
-                }
-                if existing.is_empty() {
-                    if !test.unresolved.is_empty() {
-                        note(
-                            left,
-                            test.pos.line,
-                            format!(
-                                "{} has markers the source cannot tell ({}): {} not added",
-                                test.nodeid,
-                                test.unresolved[0].reason,
-                                d.text()
-                            ),
-                        );
-                        continue;
-                    }
-                    let Some(def) = definition_at(tree, test.pos) else {
-                        note(
-                            left,
-                            test.pos.line,
-                            format!(
-                                "{}: its definition was not found: {} not added",
-                                test.nodeid,
-                                d.text()
-                            ),
-                        );
-                        continue;
-                    };
-                    let slot = to_add.entry((def.start_byte(), d.kind)).or_insert((
-                        def,
-                        Want::Value(f64::NEG_INFINITY, String::new()),
-                        d,
-                    ));
-                    if more(&want, &slot.1) {
-                        *slot = (def, want, d);
-                    }
-                    continue;
-                }
-                for m in existing {
-                    let Some(&i) = by_pos.get(&m.pos) else {
-                        note(
-                            left,
-                            m.pos.line,
-                            format!(
-                                "'{}' of {} is computed: {} not written",
-                                m.name,
-                                test.nodeid,
-                                d.text()
-                            ),
-                        );
-                        continue;
-                    };
-                    let s = &found[i];
-                    let needed = match &want {
-                        Want::Rename(name, _) => s.name != *name,
-                        Want::Value(v, _) => s.value.is_none_or(|x| (x - v).abs() > 1e-9),
-                    };
-                    if !needed {
-                        continue;
-                    }
-                    if s.scope < Scope::Function {
-                        note(
-                            left,
-                            s.pos.line,
-                            format!(
-                                "'{}' is written for {}: {} of {} not written (move the marker to the tests)",
-                                s.name,
-                                s.scope.words(),
-                                d.text(),
-                                test.nodeid
-                            ),
-                        );
-                        continue;
-                    }
-                    at_site.entry(i).or_default().push(want);
-                    break;
-                }
+                self.gather(tree, found, &by_pos, test, d, &mut g);
             }
         }
         let mut edits = Vec::new();
+        let at_site = std::mem::take(&mut g.at_site);
         for (i, wants) in at_site {
-            let s = &found[i];
-            let Some(best) = wants
-                .into_iter()
-                .reduce(|a, b| if more(&b, &a) { b } else { a })
-            else {
-                continue;
-            };
-            match best {
-                Want::Rename(name, _) => edits.push(Edit {
-                    range: s.name_range.clone(),
-                    text: name.clone(),
-                    change: format!("'{}' replaced by '{name}'", s.name),
-                    line: s.pos.line,
-                }),
-                Want::Value(_, arg) => {
-                    let (range, text) = match (&s.value_range, &s.args) {
-                        (Some(r), _) => (r.clone(), arg.clone()),
-                        (None, None) => (s.expr_end..s.expr_end, format!("({arg})")),
-                        (None, Some(a)) if a.len() == 2 => (a.start + 1..a.start + 1, arg.clone()),
-                        (None, Some(_)) => {
-                            note(left, s.pos.line, format!("'{}' has arguments that are not one number: {}({arg}) not written", s.name, s.name));
-                            continue;
-                        }
-                    };
-                    edits.push(Edit {
-                        range,
-                        text,
-                        change: format!(
-                            "{}({}) set to {}({arg})",
-                            s.name,
-                            s.value.map_or_else(String::new, number),
-                            s.name
-                        ),
-                        line: s.pos.line,
-                    });
-                }
-            }
+            site_edit(&found[i], wants, &mut edits, &mut g);
         }
-        if !to_add.is_empty() {
-            let Some(ns) = namespace(src, found) else {
-                note(
-                    left,
-                    1,
-                    "the module does not `import pytest`: no marker added".to_string(),
-                );
-                return edits;
-            };
-            for ((start, _), (def, want, d)) in to_add {
-                let line_start = src[..start]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                let indent = &src[line_start..start];
-                if !indent.iter().all(|b| matches!(b, b' ' | b'\t')) {
-                    note(
-                        left,
-                        pos_line(def),
-                        format!(
-                            "the definition does not start its line: {} not added",
-                            d.text()
-                        ),
-                    );
-                    continue;
-                }
-                let line_end = src[start..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(src.len(), |i| start + i);
-                let eol = if line_end > 0 && src.get(line_end - 1) == Some(&b'\r') {
-                    "\r\n"
-                } else {
-                    "\n"
-                };
-                let written = match &want {
-                    Want::Rename(name, _) => format!("@{ns}.{name}"),
-                    Want::Value(_, arg) => format!("@{ns}.{}({arg})", d.marker),
-                };
-                edits.push(Edit {
-                    range: line_start..line_start,
-                    text: format!("{}{written}{eol}", String::from_utf8_lossy(indent)),
-                    change: format!("added {written}"),
-                    line: pos_line(def),
-                });
-            }
+        if !g.to_add.is_empty() {
+            added_edits(src, found, &mut edits, &mut g);
         }
         edits
+    }
+
+    /// What one advised decorator of one test asks: a change where the
+    /// test's marker of that kind is written, or a marker added above it.
+    fn gather<'t, 'd>(
+        &self,
+        tree: &'t Tree,
+        found: &[Site],
+        by_pos: &HashMap<Pos, usize>,
+        test: &StaticTest,
+        d: &'d Decorator,
+        gathered: &mut Gathered<'_, 't, 'd>,
+    ) {
+        let want = match d.kind {
+            Kind::Hardware => Want::Rename(d.marker.clone(), self.gpu.gpus(&d.marker).unwrap_or(0)),
+            Kind::Lifecycle => Want::Rename(d.marker.clone(), 0),
+            Kind::Vram | Kind::Timeout => {
+                let arg = d.arg.clone().unwrap_or_default();
+                Want::Value(arg.parse().unwrap_or(0.0), arg)
+            }
+        };
+        let existing: Vec<&Spelled> = test
+            .marks
+            .iter()
+            .filter(|m| self.same_kind(d, &m.name))
+            .collect();
+        if existing.is_empty() && d.kind == Kind::Lifecycle {
+            gathered.note(
+                test.pos.line,
+                format!(
+                    "{} does not carry '{}' where the source shows it: {} not written",
+                    test.nodeid,
+                    d.replaces.as_deref().unwrap_or_default(),
+                    d.text()
+                ),
+            );
+            return;
+        }
+        if existing.is_empty() {
+            to_add(tree, test, d, want, gathered);
+            return;
+        }
+        for m in existing {
+            let Some(&i) = by_pos.get(&m.pos) else {
+                gathered.note(
+                    m.pos.line,
+                    format!(
+                        "'{}' of {} is computed: {} not written",
+                        m.name,
+                        test.nodeid,
+                        d.text()
+                    ),
+                );
+                continue;
+            };
+            let s = &found[i];
+            let needed = match &want {
+                Want::Rename(name, _) => s.name != *name,
+                Want::Value(v, _) => s.value.is_none_or(|x| (x - v).abs() > 1e-9),
+            };
+            if !needed {
+                continue;
+            }
+            if s.scope < Scope::Function {
+                gathered.note(
+                    s.pos.line,
+                    format!(
+                        "'{}' is written for {}: {} of {} not written (move the marker to the tests)",
+                        s.name,
+                        s.scope.words(),
+                        d.text(),
+                        test.nodeid
+                    ),
+                );
+                continue;
+            }
+            gathered.at_site.entry(i).or_default().push(want);
+            break;
+        }
+    }
+}
+
+/// The advice's changes of one file as they are gathered.
+struct Gathered<'l, 't, 'd> {
+    display: &'l str,
+    left: &'l mut Vec<String>,
+    /// Per site: the changes the tests want.
+    at_site: BTreeMap<usize, Vec<Want>>,
+    /// Per (function, kind): the marker to add.
+    to_add: BTreeMap<(usize, Kind), (Node<'t>, Want, &'d Decorator)>,
+    /// Notes given, so each is said once.
+    reported: HashSet<(u32, String)>,
+}
+
+impl Gathered<'_, '_, '_> {
+    /// What is not edited, and why (once).
+    fn note(&mut self, line: u32, text: String) {
+        if self.reported.insert((line, text.clone())) {
+            self.left.push(format!("{}:{line}: {text}", self.display));
+        }
+    }
+}
+
+/// A marker to add above a test that has none of the decorator's kind:
+/// the most any test of the function asks for.
+fn to_add<'t, 'd>(
+    tree: &'t Tree,
+    test: &StaticTest,
+    d: &'d Decorator,
+    want: Want,
+    g: &mut Gathered<'_, 't, 'd>,
+) {
+    if !test.unresolved.is_empty() {
+        g.note(
+            test.pos.line,
+            format!(
+                "{} has markers the source cannot tell ({}): {} not added",
+                test.nodeid,
+                test.unresolved[0].reason,
+                d.text()
+            ),
+        );
+        return;
+    }
+    let Some(def) = definition_at(tree, test.pos) else {
+        g.note(
+            test.pos.line,
+            format!(
+                "{}: its definition was not found: {} not added",
+                test.nodeid,
+                d.text()
+            ),
+        );
+        return;
+    };
+    let slot = g.to_add.entry((def.start_byte(), d.kind)).or_insert((
+        def,
+        Want::Value(f64::NEG_INFINITY, String::new()),
+        d,
+    ));
+    if more(&want, &slot.1) {
+        *slot = (def, want, d);
+    }
+}
+
+/// The edit of a site that tests want changed: the most they ask for.
+fn site_edit(s: &Site, wants: Vec<Want>, edits: &mut Vec<Edit>, g: &mut Gathered<'_, '_, '_>) {
+    let Some(best) = wants
+        .into_iter()
+        .reduce(|a, b| if more(&b, &a) { b } else { a })
+    else {
+        return;
+    };
+    match best {
+        Want::Rename(name, _) => edits.push(Edit {
+            range: s.name_range.clone(),
+            text: name.clone(),
+            change: format!("'{}' replaced by '{name}'", s.name),
+            line: s.pos.line,
+        }),
+        Want::Value(_, arg) => {
+            let (range, text) = match (&s.value_range, &s.args) {
+                (Some(r), _) => (r.clone(), arg.clone()),
+                (None, None) => (s.expr_end..s.expr_end, format!("({arg})")),
+                (None, Some(a)) if a.len() == 2 => (a.start + 1..a.start + 1, arg.clone()),
+                (None, Some(_)) => {
+                    g.note(
+                        s.pos.line,
+                        format!(
+                            "'{}' has arguments that are not one number: {}({arg}) not written",
+                            s.name, s.name
+                        ),
+                    );
+                    return;
+                }
+            };
+            edits.push(Edit {
+                range,
+                text,
+                change: format!(
+                    "{}({}) set to {}({arg})",
+                    s.name,
+                    s.value.map_or_else(String::new, number),
+                    s.name
+                ),
+                line: s.pos.line,
+            });
+        }
+    }
+}
+
+/// The markers to add, each on a line of its own above its definition,
+/// written as the file writes its markers.
+fn added_edits(src: &[u8], found: &[Site], edits: &mut Vec<Edit>, g: &mut Gathered<'_, '_, '_>) {
+    let Some(ns) = namespace(src, found) else {
+        g.note(
+            1,
+            "the module does not `import pytest`: no marker added".to_string(),
+        );
+        return;
+    };
+    for ((start, _), (def, want, d)) in std::mem::take(&mut g.to_add) {
+        let line_start = src[..start]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let indent = &src[line_start..start];
+        if !indent.iter().all(|b| matches!(b, b' ' | b'\t')) {
+            g.note(
+                pos_line(def),
+                format!(
+                    "the definition does not start its line: {} not added",
+                    d.text()
+                ),
+            );
+            continue;
+        }
+        let line_end = src[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(src.len(), |i| start + i);
+        let eol = if line_end > 0 && src.get(line_end - 1) == Some(&b'\r') {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let written = match &want {
+            Want::Rename(name, _) => format!("@{ns}.{name}"),
+            Want::Value(_, arg) => format!("@{ns}.{}({arg})", d.marker),
+        };
+        edits.push(Edit {
+            range: line_start..line_start,
+            text: format!("{}{written}{eol}", String::from_utf8_lossy(indent)),
+            change: format!("added {written}"),
+            line: pos_line(def),
+        });
+    }
+}
+
+/// A second hardware marker dropped, or why it stays.
+fn drop_edit(
+    display: &str,
+    pos: Pos,
+    d: &Drop<'_>,
+    lowest_of: Option<&String>,
+    edits: &mut Vec<Edit>,
+    left: &mut Vec<String>,
+) {
+    let why = match (d.site, lowest_of) {
+        (None, _) => Some("it is computed".to_string()),
+        (Some(s), Some(other)) => Some(format!(
+            "it is written for {} and is the lowest of {other}",
+            s.scope.words()
+        )),
+        (Some(s), None) if s.removal.is_none() => Some("it cannot be cut out cleanly".to_string()),
+        (Some(_), None) => None,
+    };
+    match (why, d.site.and_then(|s| s.removal.clone())) {
+        (None, Some(range)) => edits.push(Edit {
+            range,
+            text: String::new(),
+            change: format!(
+                "dropped '{}': a second hardware marker (kept the lowest, '{}')",
+                d.name, d.lowest
+            ),
+            line: pos.line,
+        }),
+        (Some(why), _) => left.push(format!(
+            "{display}:{}: '{}' is a second hardware marker of {} (the lowest is \
+             '{}'), but {why}: not edited",
+            pos.line, d.name, d.nodeid, d.lowest
+        )),
+        (None, None) => {}
     }
 }
 

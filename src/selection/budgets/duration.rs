@@ -11,6 +11,21 @@ use serde::Deserialize;
 /// take 24-72 h); anything longer is a typo.
 pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
+/// A duration as the plan, the budget gate and the budget errors show it:
+/// `42.0s`, `3m 05s`, `2h 10m`.
+pub fn human(seconds: f64) -> String {
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let whole = seconds.round() as u64;
+    if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
+    }
+}
+
 /// A budget as the configuration wrote it, checked by [`parse`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum BudgetText {
@@ -136,5 +151,12 @@ mod tests {
             message.contains("without a unit") && fix.contains("\"30m\""),
             "{message} {fix}"
         );
+    }
+
+    #[test]
+    fn durations_read_as_people_do() {
+        assert_eq!(human(4.34), "4.3s");
+        assert_eq!(human(185.0), "3m 05s");
+        assert_eq!(human(7800.0), "2h 10m");
     }
 }

@@ -3,12 +3,12 @@
 //! slow tests to move to the next lifecycle when over. The gate over the
 //! records' measured wall times is `analytics/gates/budget.rs`.
 
-pub mod duration;
-pub mod estimate;
-pub mod machines;
+mod duration;
+mod estimate;
+mod machines;
 pub mod plan;
 
-pub use duration::{parse, BudgetText};
+pub use duration::{human, parse, BudgetText};
 pub use machines::MachineConfig;
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use crate::gpu::requirement;
 use crate::gpu::Rules;
 use crate::parallel::{Placement, Resources};
 use crate::selection;
-use crate::selection::plan::{human, Scope};
-use crate::shards::Group;
+use crate::selection::budgets::human;
+use crate::selection::pipeline::{self, Pipeline};
+use crate::selection::plan::Scope;
 use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
 use crate::taxonomy::LIFECYCLE;
@@ -69,7 +70,6 @@ fn placement(
 
 /// The budgets of the shown pipelines (those with a budget, or all of them
 /// when shards or GPU packing make a stage's wall time differ from its sum).
-#[allow(clippy::too_many_lines)] // one pass per stage: gather, estimate, choose
 pub fn build<S: std::hash::BuildHasher>(
     engine: &Engine,
     scope: &Scope,
@@ -79,116 +79,67 @@ pub fn build<S: std::hash::BuildHasher>(
     durations: &HashMap<String, f64, S>,
     runs: &Runs,
 ) -> Result<Vec<PipelineBudget>> {
-    let taxonomy = &engine.taxonomy;
-    let config = &engine.config;
-    let group: Group = config.shards.group;
+    let inputs = Inputs {
+        engine,
+        scope,
+        items,
+        resolved,
+        in_run,
+        durations,
+        runs,
+    };
+    // The GPU rules are built once, by the first stage that packs.
     let mut rules: Option<Rules> = None;
     let mut out = Vec::new();
     for (p, only) in &scope.shown {
+        if let Some(budget) = inputs.pipeline(p, *only, &mut rules)? {
+            out.push(budget);
+        }
+    }
+    Ok(out)
+}
+
+/// What every pipeline's estimate reads.
+struct Inputs<'a, S> {
+    engine: &'a Engine,
+    scope: &'a Scope<'a>,
+    items: &'a [Item],
+    resolved: &'a [Resolution],
+    in_run: &'a [usize],
+    durations: &'a HashMap<String, f64, S>,
+    runs: &'a Runs,
+}
+
+impl<S: std::hash::BuildHasher> Inputs<'_, S> {
+    /// One pipeline's budgets; None when it is not shown (no budget, and
+    /// neither shards nor packing change a stage's wall time).
+    fn pipeline(
+        &self,
+        p: &Pipeline,
+        only: Option<usize>,
+        rules: &mut Option<Rules>,
+    ) -> Result<Option<PipelineBudget>> {
         let indices: Vec<usize> = only.map_or_else(|| (0..p.stages.len()).collect(), |i| vec![i]);
-        let packs =
-            |s: usize| runs.gpu_parallel || p.stages[s].options.iter().any(|o| o == GPU_PARALLEL);
+        let packs = |s: usize| {
+            self.runs.gpu_parallel || p.stages[s].options.iter().any(|o| o == GPU_PARALLEL)
+        };
         let has_budget =
             p.budget.is_some() || indices.iter().any(|&s| p.stages[s].budget.is_some());
-        let shaped = runs.shards > 1 || indices.iter().any(|&s| packs(s));
+        let shaped = self.runs.shards > 1 || indices.iter().any(|&s| packs(s));
         if !has_budget && !shaped {
-            continue;
+            return Ok(None);
         }
-        let next_lifecycle = taxonomy
+        let next_lifecycle = self
+            .engine
+            .taxonomy
             .category(LIFECYCLE)
             .and_then(|c| c.markers.get(p.lifecycle_rank + 1))
             .cloned();
         let mut stages = Vec::new();
+        // The tests an earlier stage's moves took out of the pipeline.
         let mut gone: HashSet<String> = HashSet::new();
         for &s in &indices {
-            let stage = &p.stages[s];
-            let machine: Option<Resources> = if packs(s) {
-                config
-                    .machines
-                    .get(&stage.machine)
-                    .map(|m| m.resources(&config.parallel))
-            } else {
-                None
-            };
-            if machine.is_some() && rules.is_none() {
-                let source = engine.source_name();
-                rules = Some(Rules::new(&config.gpu, taxonomy, source)?.with_packages(
-                    &config.packages,
-                    &config.gpu,
-                    taxonomy,
-                    source,
-                )?);
-            }
-            let mut jobs = Vec::new();
-            for &i in in_run {
-                let (item, r) = (&items[i], &resolved[i]);
-                if scope
-                    .framework
-                    .as_ref()
-                    .is_some_and(|f| !selection::framework_keeps(f, r))
-                    || selection::lifecycle_reason(taxonomy, r, p.lifecycle_rank).is_some()
-                    || !stage.expr.matches(item, r)
-                {
-                    continue;
-                }
-                let placement = match (&machine, &rules) {
-                    (Some(_), Some(rules)) => placement(item, r, rules, &config.parallel)?,
-                    _ => Placement::Cpu,
-                };
-                jobs.push(Job {
-                    id: item.nodeid.clone(),
-                    seconds: durations.get(&item.nodeid).copied(),
-                    placement,
-                });
-            }
-            let mut how = Vec::new();
-            if runs.shards > 1 {
-                how.push(format!("{} shards", runs.shards));
-            }
-            match (&machine, packs(s)) {
-                (Some(m), _) => how.push(format!(
-                    "GPU packing on {} GPU{} x {} GiB budget",
-                    m.gpus.len(),
-                    if m.gpus.len() == 1 { "" } else { "s" },
-                    crate::gpu::requirement::number(m.gpus.first().map_or(0.0, |g| g.budget_gib))
-                )),
-                (None, true) => how.push(format!(
-                    "no GPU packing: machine class {} is not described under [tool.pytest-dynamo.machines]",
-                    stage.machine
-                )),
-                (None, false) => {}
-            }
-            let setup = Setup {
-                shards: runs.shards.max(1),
-                group,
-                machine: machine.as_ref(),
-            };
-            let limit = match (stage.budget, p.budget) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let estimate = Stage::new(&jobs);
-            let already: HashSet<&str> = gone.iter().map(String::as_str).collect();
-            let wall = estimate.as_ref().map(|e| e.wall(&setup, &already).seconds);
-            let moves = match (&estimate, wall, limit) {
-                (Some(e), Some(w), Some(l)) if w > l && next_lifecycle.is_some() => {
-                    let m = e.to_move(&setup, l, &already);
-                    gone.extend(m.tests.iter().map(|t| t.0.clone()));
-                    Some(m)
-                }
-                _ => None,
-            };
-            stages.push(StageBudget {
-                name: stage.name.clone(),
-                machine: stage.machine.clone(),
-                wall,
-                tests: jobs.len(),
-                known: estimate.as_ref().map_or(0, |e| e.known),
-                budget: stage.budget,
-                limit,
-                how: how.join(", "),
-                moves,
-            });
+            stages.push(self.stage(p, s, packs(s), next_lifecycle.is_some(), rules, &mut gone)?);
         }
         let wall = if indices.len() > 1 {
             stages
@@ -198,15 +149,140 @@ pub fn build<S: std::hash::BuildHasher>(
         } else {
             None
         };
-        out.push(PipelineBudget {
+        Ok(Some(PipelineBudget {
             name: p.name.clone(),
             budget: p.budget,
             wall,
             stages,
             next_lifecycle,
-        });
+        }))
     }
-    Ok(out)
+
+    /// One stage: its jobs, its estimated wall time against its limit, and
+    /// the tests to move when over (when a later lifecycle exists).
+    fn stage(
+        &self,
+        p: &Pipeline,
+        index: usize,
+        packs: bool,
+        can_move: bool,
+        rules: &mut Option<Rules>,
+        gone: &mut HashSet<String>,
+    ) -> Result<StageBudget> {
+        let config = &self.engine.config;
+        let stage = &p.stages[index];
+        let machine: Option<Resources> = if packs {
+            config
+                .machines
+                .get(&stage.machine)
+                .map(|m| m.resources(&config.parallel))
+        } else {
+            None
+        };
+        if machine.is_some() && rules.is_none() {
+            *rules = Some(self.rules()?);
+        }
+        let jobs = self.jobs(p, stage, machine.as_ref().and(rules.as_ref()))?;
+        let setup = Setup {
+            shards: self.runs.shards.max(1),
+            group: config.shards.group,
+            machine: machine.as_ref(),
+        };
+        let limit = match (stage.budget, p.budget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let estimate = Stage::new(&jobs);
+        let already: HashSet<&str> = gone.iter().map(String::as_str).collect();
+        let wall = estimate.as_ref().map(|e| e.wall(&setup, &already).seconds);
+        let moves = match (&estimate, wall, limit) {
+            (Some(e), Some(w), Some(l)) if w > l && can_move => {
+                let chosen = e.to_move(&setup, l, &already);
+                gone.extend(chosen.tests.iter().map(|t| t.0.clone()));
+                Some(chosen)
+            }
+            _ => None,
+        };
+        Ok(StageBudget {
+            name: stage.name.clone(),
+            machine: stage.machine.clone(),
+            wall,
+            tests: jobs.len(),
+            known: estimate.as_ref().map_or(0, |e| e.known),
+            budget: stage.budget,
+            limit,
+            how: how(self.runs.shards, machine.as_ref(), packs, &stage.machine),
+            moves,
+        })
+    }
+
+    /// The GPU rules the packing places tests by.
+    fn rules(&self) -> Result<Rules> {
+        let (config, taxonomy) = (&self.engine.config, &self.engine.taxonomy);
+        let source = self.engine.source_name();
+        Rules::new(&config.gpu, taxonomy, source)?.with_packages(
+            &config.packages,
+            &config.gpu,
+            taxonomy,
+            source,
+        )
+    }
+
+    /// The run's tests the stage selects in this pipeline, with their
+    /// durations and (on a packing machine: `rules` given) their GPU needs.
+    fn jobs(
+        &self,
+        p: &Pipeline,
+        stage: &pipeline::Stage,
+        rules: Option<&Rules>,
+    ) -> Result<Vec<Job>> {
+        let taxonomy = &self.engine.taxonomy;
+        let mut jobs = Vec::new();
+        for &i in self.in_run {
+            let (item, r) = (&self.items[i], &self.resolved[i]);
+            if self
+                .scope
+                .framework
+                .as_ref()
+                .is_some_and(|f| !selection::framework_keeps(f, r))
+                || selection::lifecycle_reason(taxonomy, r, p.lifecycle_rank).is_some()
+                || !stage.expr.matches(item, r)
+            {
+                continue;
+            }
+            let placement = match rules {
+                Some(rules) => placement(item, r, rules, &self.engine.config.parallel)?,
+                None => Placement::Cpu,
+            };
+            jobs.push(Job {
+                id: item.nodeid.clone(),
+                seconds: self.durations.get(&item.nodeid).copied(),
+                placement,
+            });
+        }
+        Ok(jobs)
+    }
+}
+
+/// How a stage's wall time was estimated: shards, GPU packing (or why not).
+fn how(shards: usize, machine: Option<&Resources>, packs: bool, class: &str) -> String {
+    let mut how = Vec::new();
+    if shards > 1 {
+        how.push(format!("{shards} shards"));
+    }
+    match (machine, packs) {
+        (Some(m), _) => how.push(format!(
+            "GPU packing on {} GPU{} x {} GiB budget",
+            m.gpus.len(),
+            if m.gpus.len() == 1 { "" } else { "s" },
+            crate::gpu::requirement::number(m.gpus.first().map_or(0.0, |g| g.budget_gib))
+        )),
+        (None, true) => how.push(format!(
+            "no GPU packing: machine class {class} is not described under [tool.pytest-dynamo.machines]"
+        )),
+        (None, false) => {}
+    }
+    how.join(", ")
 }
 
 fn verdict(wall: Option<f64>, limit: Option<f64>) -> String {
@@ -236,83 +312,104 @@ pub fn render(budgets: &[PipelineBudget], have_durations: bool) -> String {
         out,
         "wall time against budgets (the stages of a pipeline run side by side; a test without a recorded duration counts as its stage's median):"
     );
-    let cell = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("~{}", human(s)));
-    let budget = |v: Option<f64>| v.map_or_else(|| "-".to_string(), human);
     for p in budgets {
-        let mut rows: Vec<[String; 5]> = Vec::new();
-        rows.push([
-            format!("pipeline {}", p.name),
-            String::new(),
-            p.wall
-                .as_ref()
-                .map_or_else(String::new, |(w, _)| cell(Some(*w))),
-            if p.budget.is_some() {
-                budget(p.budget)
-            } else {
-                String::new()
-            },
-            match &p.wall {
-                Some((w, slowest)) => {
-                    let v = verdict(Some(*w), p.budget);
-                    if v.is_empty() {
-                        format!("slowest stage {slowest}")
-                    } else {
-                        format!("{v} (slowest stage {slowest})")
-                    }
-                }
-                None => String::new(),
-            },
-        ]);
-        for s in &p.stages {
-            let mut note = if s.tests == 0 {
-                "no test".to_string()
-            } else {
-                verdict(s.wall, s.limit)
-            };
-            if s.wall.is_some() && s.known < s.tests {
-                let known = format!("{}/{} known", s.known, s.tests);
-                note = if note.is_empty() {
-                    known
-                } else {
-                    format!("{note}; {known}")
-                };
-            }
-            if !s.how.is_empty() {
-                note = if note.is_empty() {
-                    s.how.clone()
-                } else {
-                    format!("{note}; {}", s.how)
-                };
-            }
-            let shown_budget = match (s.budget, s.limit) {
-                (Some(b), _) => budget(Some(b)),
-                (None, Some(l)) => format!("({})", human(l)),
-                (None, None) => "-".into(),
-            };
-            rows.push([
-                format!("  {}", s.name),
-                s.machine.clone(),
-                cell(s.wall),
-                shown_budget,
-                note,
-            ]);
-        }
-        let widths: Vec<usize> = (0..4)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        for r in &rows {
-            let mut line = String::new();
-            for (c, (text, w)) in r.iter().zip(&widths).enumerate() {
-                line.push_str("  ");
-                crate::analytics::render::text::pad(&mut line, text, *w, c == 2 || c == 3);
-            }
-            line.push_str("  ");
-            line.push_str(&r[4]);
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
+        let mut rows: Vec<[String; 5]> = vec![pipeline_row(p)];
+        rows.extend(p.stages.iter().map(stage_row));
+        write_rows(&mut out, &rows);
         over_budget(&mut out, p);
     }
     out
+}
+
+/// An estimated wall time's cell: `~3m 05s`, or `-`.
+fn wall_cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |s| format!("~{}", human(s)))
+}
+
+fn budget_cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), human)
+}
+
+/// The pipeline's row: its slowest stage against its budget.
+fn pipeline_row(p: &PipelineBudget) -> [String; 5] {
+    [
+        format!("pipeline {}", p.name),
+        String::new(),
+        p.wall
+            .as_ref()
+            .map_or_else(String::new, |(w, _)| wall_cell(Some(*w))),
+        if p.budget.is_some() {
+            budget_cell(p.budget)
+        } else {
+            String::new()
+        },
+        match &p.wall {
+            Some((w, slowest)) => {
+                let v = verdict(Some(*w), p.budget);
+                if v.is_empty() {
+                    format!("slowest stage {slowest}")
+                } else {
+                    format!("{v} (slowest stage {slowest})")
+                }
+            }
+            None => String::new(),
+        },
+    ]
+}
+
+/// A stage's row: its wall time, its budget (the pipeline's in
+/// parentheses), the verdict and how it was estimated.
+fn stage_row(s: &StageBudget) -> [String; 5] {
+    let mut note = if s.tests == 0 {
+        "no test".to_string()
+    } else {
+        verdict(s.wall, s.limit)
+    };
+    if s.wall.is_some() && s.known < s.tests {
+        let known = format!("{}/{} known", s.known, s.tests);
+        note = if note.is_empty() {
+            known
+        } else {
+            format!("{note}; {known}")
+        };
+    }
+    if !s.how.is_empty() {
+        note = if note.is_empty() {
+            s.how.clone()
+        } else {
+            format!("{note}; {}", s.how)
+        };
+    }
+    let shown_budget = match (s.budget, s.limit) {
+        (Some(b), _) => budget_cell(Some(b)),
+        (None, Some(l)) => format!("({})", human(l)),
+        (None, None) => "-".into(),
+    };
+    [
+        format!("  {}", s.name),
+        s.machine.clone(),
+        wall_cell(s.wall),
+        shown_budget,
+        note,
+    ]
+}
+
+/// The rows as a table: the first four columns padded (times to the
+/// right), the note last.
+fn write_rows(out: &mut String, rows: &[[String; 5]]) {
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let mut line = String::new();
+        for (c, (text, w)) in r.iter().zip(&widths).enumerate() {
+            line.push_str("  ");
+            crate::analytics::render::text::pad(&mut line, text, *w, c == 2 || c == 3);
+        }
+        line.push_str("  ");
+        line.push_str(&r[4]);
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
 }
 
 /// The over-budget stages of one pipeline, each with the tests to move.
