@@ -12,7 +12,7 @@ paired rounds.
 Named outside ``bench_*.py``: ``run.py`` runs those without arguments.
 
 Each folder holds a whole ``pytest_dynamo`` package (Python files and a
-release ``_core`` library), as ``bench_ab.py`` takes them.
+release ``_core`` library), as ``ab_records.py`` takes them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ running both builds in a shuffled order, so a shared machine's drifting load
 hits both alike. Prints each build's paired CPU overhead of records (median
 over the rounds of the records run against the same round's plugin-off run).
 
-    python benchmarks/bench_ab.py BEFORE_DIR AFTER_DIR [--tests 10000] [--repeat 11]
+    python benchmarks/ab_records.py BEFORE_DIR AFTER_DIR [--tests 10000] [--repeat 11]
 
 Each folder holds a whole ``pytest_dynamo`` package (Python files and a
 release ``_core`` library), e.g. ``cp -r python/pytest_dynamo DIR/`` after a
