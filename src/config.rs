@@ -24,9 +24,9 @@ const DOCS_FIX: &str = concat!(
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Per category: markers to add or remove, and how many a test carries.
-    pub taxonomy: BTreeMap<String, crate::taxonomy::config::CategoryConfig>,
+    pub taxonomy: BTreeMap<String, crate::taxonomy::CategoryConfig>,
     /// Old marker name -> canonical name; using the old one warns.
-    pub aliases: crate::taxonomy::config::Aliases,
+    pub aliases: crate::taxonomy::Aliases,
     /// `[tool.pytest-dynamo.gpu]`: GPU-model names, the VRAM marker, framework packages.
     pub gpu: crate::gpu::GpuConfig,
     /// Pipelines to add or change: `[tool.pytest-dynamo.pipelines.<name>]`.
@@ -194,7 +194,7 @@ fn work_tree_top(dir: &Path) -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taxonomy::config::Limit;
+    use crate::taxonomy::Limit;
 
     #[test]
     fn a_pyproject_without_our_table_is_no_configuration() {

@@ -11,7 +11,7 @@ use crate::gpu::Rules;
 use crate::policy::Owners;
 use crate::selection::pipeline::Pipelines;
 use crate::selection::{Frameworks, PipelineConfig};
-use crate::taxonomy::config::CategoryConfig;
+use crate::taxonomy::CategoryConfig;
 use crate::taxonomy::{Taxonomy, HARDWARE};
 
 /// More devices than any machine has: a bigger count is a typo, and one

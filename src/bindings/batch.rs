@@ -28,10 +28,10 @@ use crate::selection::budgets;
 use crate::selection::plan;
 use crate::selection::{self, Reason};
 use crate::shards::packed::{self, Packed};
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::marker_args;
-use crate::taxonomy::resolution::Groups;
 use crate::taxonomy::validate::{self, Resolution};
+use crate::taxonomy::Groups;
+use crate::taxonomy::Item;
 
 /// The collected items of one run, their markers resolved once.
 #[pyclass(frozen, module = "pytest_dynamo._core")]

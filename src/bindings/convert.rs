@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyMapping, PyString, PyTuple};
 
 use crate::error::Error;
-use crate::taxonomy::marker::{Item, Mark, MarkValue};
+use crate::taxonomy::{Item, Mark, MarkValue};
 
 pyo3::create_exception!(
     pytest_dynamo,

@@ -18,8 +18,8 @@ use crate::engine;
 use crate::gpu::Rules;
 use crate::selection::pipeline;
 use crate::selection::Frameworks;
-use crate::taxonomy::marker::Item;
-use crate::taxonomy::resolution::Groups;
+use crate::taxonomy::Groups;
+use crate::taxonomy::Item;
 
 /// The taxonomy and configuration of one pytest run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]

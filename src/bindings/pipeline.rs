@@ -17,7 +17,7 @@ use crate::selection::changes;
 use crate::selection::pipeline;
 use crate::selection::{Agnostic, Frameworks};
 use crate::selection::{FrameworkFilter, Request};
-use crate::taxonomy::marker::Item;
+use crate::taxonomy::Item;
 
 /// The pipelines, stages and framework rules of one run.
 #[pyclass(frozen, module = "pytest_dynamo._core")]

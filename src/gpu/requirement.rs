@@ -4,9 +4,9 @@
 
 // `number` lives with the markers (validation shows numbers too); the
 // GPU files name it here.
-pub use crate::taxonomy::marker::number;
-use crate::taxonomy::marker::{Item, Mark, MarkValue};
-use crate::taxonomy::resolution::{Groups, Resolution};
+pub use crate::taxonomy::number;
+use crate::taxonomy::{Groups, Resolution};
+use crate::taxonomy::{Item, Mark, MarkValue};
 use crate::taxonomy::{GPU_MODEL, HARDWARE};
 
 use super::rules::Rules;
@@ -248,7 +248,7 @@ mod tests {
             item("c", &[&gpu, &good]),
         ];
         let registered: HashSet<String> = HashSet::from(["vram_gib".to_string()]);
-        let groups = crate::taxonomy::resolution::Groups::of(&items);
+        let groups = crate::taxonomy::Groups::of(&items);
         let resolved = groups.resolve(&taxonomy, &items, &registered);
         let reqs = of_batch(&items, &resolved, &rules).unwrap();
         assert_eq!(reqs.distinct.len(), 2);
@@ -260,8 +260,7 @@ mod tests {
             item("b", &[&gpu]),
             item("c", &[&gpu, &bad]),
         ];
-        let resolved =
-            crate::taxonomy::resolution::Groups::of(&items).resolve(&taxonomy, &items, &registered);
+        let resolved = crate::taxonomy::Groups::of(&items).resolve(&taxonomy, &items, &registered);
         let errors = of_batch(&items, &resolved, &rules).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].starts_with("a: "), "{errors:?}");

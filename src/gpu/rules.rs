@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::config::TABLE;
 use crate::error::{Error, Result};
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::suggest;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 use crate::taxonomy::{Taxonomy, FRAMEWORK, GPU_MODEL, HARDWARE};
 
 use super::config::{GpuConfig, OneOrMany};

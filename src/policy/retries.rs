@@ -2,7 +2,7 @@
 //! `flaky` is retried up to N times, `flaky(reruns=N)` or `flaky(N)`, else the
 //! run's default. Failed-then-passed is the outcome `flaky`.
 
-use crate::taxonomy::marker::{Item, Mark, MarkValue};
+use crate::taxonomy::{Item, Mark, MarkValue};
 use crate::taxonomy::{Resolved, Taxonomy};
 
 pub const MARKER: &str = "flaky";

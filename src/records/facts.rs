@@ -11,8 +11,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::policy::{Owners, Quarantine, QuarantineEntry as Entry};
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 use crate::taxonomy::Taxonomy;
 
 /// Marker names by category, categories and markers in taxonomy order.
@@ -135,7 +135,7 @@ pub fn timeout_of(item: &Item) -> Option<f64> {
     mark.args
         .first()
         .or_else(|| mark.kwargs.get("timeout"))
-        .and_then(crate::taxonomy::marker::MarkValue::as_f64)
+        .and_then(crate::taxonomy::MarkValue::as_f64)
         .filter(|s| s.is_finite())
 }
 

@@ -11,8 +11,8 @@ use crate::engine::Engine;
 use crate::policy::retries;
 use crate::policy::{Owners, Quarantine, QuarantineEntry as Entry};
 use crate::records::facts::{facts, Facts, FlowIds, Rules};
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 
 /// The run's rules, owned so that the table outlives the call that made it.
 pub struct Policy {
@@ -370,10 +370,10 @@ mod tests {
     fn a_flaky_marker_it_cannot_use_is_a_problem_at_collection() {
         let engine = Arc::new(Engine::from_config(Config::default(), "defaults").unwrap());
         let mut item = Item::new("t.py::bad", &["unit"]);
-        let mut mark = crate::taxonomy::marker::Mark::named("flaky");
+        let mut mark = crate::taxonomy::Mark::named("flaky");
         mark.kwargs.insert(
             "reruns".to_string(),
-            crate::taxonomy::marker::MarkValue::Str("many".to_string()),
+            crate::taxonomy::MarkValue::Str("many".to_string()),
         );
         item.marks.push(Arc::new(mark));
         let resolved = vec![Resolution::default()];

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::selection::expr::{self, Expr, SyntaxError, Value};
-use crate::taxonomy::marker::{Item, MarkValue};
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::{Item, MarkValue};
 use crate::taxonomy::{Resolved, Taxonomy};
 
 /// One marker test of an expression: the canonical name, every name a test
@@ -211,8 +211,8 @@ fn eval(node: &Node, decide: &mut impl FnMut(usize) -> bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taxonomy::marker::Mark;
     use crate::taxonomy::validate;
+    use crate::taxonomy::Mark;
     use std::collections::{BTreeMap, HashSet};
 
     fn taxonomy() -> Taxonomy {

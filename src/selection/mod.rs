@@ -18,8 +18,8 @@ pub use config::{Agnostic, FrameworksConfig, PipelineConfig, StageConfig};
 pub use framework::Frameworks;
 
 use crate::selection::pipeline::Pipeline;
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 use crate::taxonomy::{Taxonomy, FRAMEWORK, LIFECYCLE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

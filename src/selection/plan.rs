@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use crate::selection::budgets::human;
 use crate::selection::pipeline::{Pipeline, Pipelines};
 use crate::selection::{self, FrameworkFilter};
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 use crate::taxonomy::{Taxonomy, HARDWARE, LIFECYCLE, TYPE};
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use crate::config::{Config, TABLE};
 use crate::error::{Error, Result};
-use crate::taxonomy::config::{CategoryConfig, Limit, MarkerSpec};
+use crate::taxonomy::{CategoryConfig, Limit, MarkerSpec};
 use crate::taxonomy::{Resolved, Taxonomy, LIFECYCLE};
 
 static MARKER_NAME: LazyLock<Regex> =

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use crate::policy::retries::{self, Retrier};
-use crate::taxonomy::marker::{Item, Mark};
 use crate::taxonomy::validate::{code, Finding, Problem, Validation};
+use crate::taxonomy::{Item, Mark};
 use crate::taxonomy::{Resolved, Taxonomy};
 
 fn problem(message: String, fix: impl Into<String>) -> Problem {
@@ -170,8 +170,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::taxonomy::marker::MarkValue;
     use crate::taxonomy::validate;
+    use crate::taxonomy::MarkValue;
 
     fn mark(name: &str, args: Vec<MarkValue>, kwargs: &[(&str, MarkValue)]) -> Arc<Mark> {
         Arc::new(Mark {

@@ -2,14 +2,20 @@
 //! their markers with one-line descriptions, the lifecycle order, aliases and
 //! how many markers of each category a test must and may carry.
 
-pub mod config;
+mod config;
 pub mod customize;
-pub mod marker;
+mod marker;
 pub mod marker_args;
-pub mod resolution;
+mod resolution;
 pub mod suggest;
 pub mod validate;
 pub mod validation_report;
+
+// The taxonomy's face: its settings, a test's marks, their resolution.
+// The rest are namespaces their users name (`validate::`, `customize::`).
+pub use config::{Aliases, CategoryConfig, Limit, MarkerSpec};
+pub use marker::{number, Item, Mark, MarkValue};
+pub use resolution::{resolve, Groups, Markers, Resolution};
 
 use foldhash::HashMap;
 

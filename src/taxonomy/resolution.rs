@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use foldhash::HashMap;
 
-use crate::taxonomy::marker::Item;
+use crate::taxonomy::Item;
 use crate::taxonomy::{Resolved, Taxonomy};
 
 /// A test's markers, resolved against the taxonomy. Cheap to clone.
@@ -148,7 +148,7 @@ impl Groups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::taxonomy::marker::Mark;
+    use crate::taxonomy::Mark;
 
     #[test]
     fn tests_holding_the_same_marks_share_one_group_and_resolution() {

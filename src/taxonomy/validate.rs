@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::taxonomy::marker::Item;
+use crate::taxonomy::Item;
 use crate::taxonomy::{Taxonomy, GPU_MODEL, HARDWARE, LIFECYCLE, TYPE};
 
 /// Stable rule codes, shared with the lint.
@@ -59,7 +59,7 @@ pub struct Validation {
 
 // Resolution lives with the taxonomy; named here too, where the rules'
 // users have always found it.
-pub use crate::taxonomy::resolution::{resolve, Resolution};
+pub use crate::taxonomy::{resolve, Resolution};
 
 fn mark_list(names: &[String]) -> String {
     names
@@ -208,7 +208,7 @@ pub fn vram_need(taxonomy: &Taxonomy, item: &Item) -> Option<f64> {
     mark.args
         .first()
         .or_else(|| mark.kwargs.get("gib"))
-        .and_then(crate::taxonomy::marker::MarkValue::as_f64)
+        .and_then(crate::taxonomy::MarkValue::as_f64)
 }
 
 /// A VRAM need above 0 on a CPU-only (`gpu_0`) test: it cannot be both.
@@ -219,7 +219,7 @@ pub fn vram_problem(taxonomy: &Taxonomy, r: &Resolution, vram: Option<f64>) -> O
         .in_category(HARDWARE)
         .find(|m| taxonomy.marker(m).and_then(|d| d.devices) == Some(0))?;
     let marker = &taxonomy.vram_marker;
-    let shown = crate::taxonomy::marker::number(gib);
+    let shown = crate::taxonomy::number(gib);
     Some(Problem {
         code: code::VRAM_ON_CPU,
         message: format!("marked {cpu} and {marker}({shown}): GPU memory needs a GPU"),
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn vram_above_zero_on_a_cpu_test_is_a_contradiction() {
-        use crate::taxonomy::marker::{Mark, MarkValue};
+        use crate::taxonomy::{Mark, MarkValue};
         use std::sync::Arc;
         let t = Taxonomy::builtin();
         let item = |gib: f64, hw: &str| Item {

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::bindings::convert;
-use crate::taxonomy::marker::{Item, Mark};
+use crate::taxonomy::{Item, Mark};
 
 /// pytest's own markers whose arguments no rule reads: the name is enough,
 /// and converting a large `parametrize` argument list would dominate.

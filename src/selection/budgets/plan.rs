@@ -15,8 +15,8 @@ use crate::selection;
 use crate::selection::budgets::human;
 use crate::selection::pipeline::{self, Pipeline};
 use crate::selection::plan::Scope;
-use crate::taxonomy::marker::Item;
 use crate::taxonomy::validate::Resolution;
+use crate::taxonomy::Item;
 use crate::taxonomy::LIFECYCLE;
 
 /// The stage option that makes a stage pack GPU tests.
