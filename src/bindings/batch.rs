@@ -39,6 +39,9 @@ pub struct Batch {
     pub engine: Arc<engine::Engine>,
     pub items: Arc<Vec<Item>>,
     pub resolved: Arc<Vec<Resolution>>,
+    /// The groups of alike tests the resolution was worked out for, kept
+    /// for the later once-per-group work (packages, GPU requirements).
+    pub groups: Arc<Groups>,
 }
 
 #[pymethods]
@@ -161,7 +164,7 @@ impl Batch {
         // The batch's distinct marker names first: a suite has thousands of
         // tests and a handful of names; alike tests (a group) share theirs.
         let mut names: foldhash::HashSet<&str> = foldhash::HashSet::default();
-        for &i in &Groups::of(&self.items).first {
+        for &i in &self.groups.first {
             names.extend(self.resolved[i].markers.keys().map(String::as_str));
             names.extend(self.items[i].marks.iter().map(|m| m.name.as_str()));
         }
@@ -440,7 +443,7 @@ impl Batch {
     /// `ConfigError` listing every test whose VRAM marker has no number.
     fn requirements(&self, py: Python<'_>, rules: &GpuRules) -> PyResult<Requirements> {
         let rules = &rules.inner;
-        py.detach(|| requirement::of_batch(&self.items, &self.resolved, rules))
+        py.detach(|| requirement::of_batch(&self.items, &self.resolved, &self.groups, rules))
             .map_err(|errors| ConfigError::new_err(errors.join("\n")))
     }
 }

@@ -32,12 +32,16 @@ impl Engine {
         let registered: foldhash::HashSet<String> = registered.into_iter().collect();
         let engine = Arc::clone(&self.inner);
         // Once per group of tests holding the same marks, shared by the group.
-        let resolved =
-            py.detach(|| Groups::of(&items).resolve(&engine.taxonomy, &items, &registered));
+        let (groups, resolved) = py.detach(|| {
+            let groups = Groups::of(&items);
+            let resolved = groups.resolve(&engine.taxonomy, &items, &registered);
+            (groups, resolved)
+        });
         Batch {
             engine,
             items: Arc::new(items),
             resolved: Arc::new(resolved),
+            groups: Arc::new(groups),
         }
     }
 }

@@ -111,14 +111,15 @@ impl Requirements {
     }
 }
 
-/// Every item's requirement; the errors of every item whose VRAM marker
-/// has no usable number, in the items' order, each naming its test.
+/// Every item's requirement, worked out once per group of alike tests
+/// (`groups`, made from `items`); the errors of every item whose VRAM
+/// marker has no usable number, in the items' order, each naming its test.
 pub fn of_batch(
     items: &[Item],
     resolved: &[Resolution],
+    groups: &Groups,
     rules: &Rules,
 ) -> Result<Requirements, Vec<String>> {
-    let groups = Groups::of(items);
     let mut bad = vec![false; groups.first.len()];
     let distinct = groups
         .first
@@ -144,7 +145,7 @@ pub fn of_batch(
     }
     Ok(Requirements {
         distinct,
-        of_item: groups.of_item,
+        of_item: groups.of_item.clone(),
     })
 }
 
@@ -250,7 +251,13 @@ mod tests {
         let registered: HashSet<String> = HashSet::from(["vram_gib".to_string()]);
         let groups = crate::taxonomy::Groups::of(&items);
         let resolved = groups.resolve(&taxonomy, &items, &registered);
-        let reqs = of_batch(&items, &resolved, &rules).unwrap();
+        let reqs = of_batch(
+            &items,
+            &resolved,
+            &crate::taxonomy::Groups::of(&items),
+            &rules,
+        )
+        .unwrap();
         assert_eq!(reqs.distinct.len(), 2);
         for (i, it) in items.iter().enumerate() {
             assert_eq!(*reqs.get(i), of(it, &resolved[i], &rules).unwrap());
@@ -261,7 +268,13 @@ mod tests {
             item("c", &[&gpu, &bad]),
         ];
         let resolved = crate::taxonomy::Groups::of(&items).resolve(&taxonomy, &items, &registered);
-        let errors = of_batch(&items, &resolved, &rules).unwrap_err();
+        let errors = of_batch(
+            &items,
+            &resolved,
+            &crate::taxonomy::Groups::of(&items),
+            &rules,
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].starts_with("a: "), "{errors:?}");
         assert!(errors[1].starts_with("c: "), "{errors:?}");
